@@ -1,0 +1,118 @@
+"""The one settings object of the pipeline, read from `LC_*` environment variables.
+
+Every field documents itself (variable name, default, meaning); `lc config` prints the table and a
+test checks that the README documents every variable. Secret fields are masked in `repr` and in
+`lc config` so they never reach a log.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _setting(default: Any, doc: str, *, secret: bool = False) -> Any:
+    return field(default=default, metadata={"doc": doc, "secret": secret})
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    # Kafka
+    kafka_bootstrap: str = _setting("127.0.0.1:9092", "Kafka bootstrap servers (host:port, comma separated)")
+    schema_registry_url: str = _setting(
+        "", "Confluent schema registry URL; empty = Avro single-object encoding without a registry"
+    )
+    topic_prefix: str = _setting("", "prefix for every topic name (tests use it to isolate runs)")
+    topic_partitions: int = _setting(6, "partitions of the per-challenge topics when `lc topics create` makes them")
+    # PostgreSQL
+    pg_dsn: str = _setting(
+        "postgresql://lc@127.0.0.1:55432/lightchallenge", "PostgreSQL connection string of the projections"
+    )
+    # Chain
+    rpc_url: str = _setting("http://127.0.0.1:8545", "JSON-RPC URL of the EVM node")
+    chain_id: int = _setting(31337, "chain id of that node (31337 = anvil)")
+    confirmations: int = _setting(12, "blocks a log must be buried under before the chain indexer publishes it")
+    deployments_file: str = _setting(
+        "", "deployments JSON (contract name -> address); empty = .lc/deployments.json"
+    )
+    private_key: str = _setting("", "private key of the chain writers' wallet (0x-hex)", secret=True)
+    # Local stack
+    home: str = _setting("", "folder for the local stack's data, logs and downloaded runtimes; empty = <repo>/.lc")
+    log_level: str = _setting("INFO", "log level of every stage (DEBUG, INFO, WARNING, ERROR)")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(env_name(f.name))
+            if raw is None:
+                continue
+            values[f.name] = _parse(f.name, raw, type(f.default))
+        values.update(overrides)
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def home_path(self) -> Path:
+        return Path(self.home) if self.home else PROJECT_ROOT / ".lc"
+
+    @property
+    def deployments_path(self) -> Path:
+        return Path(self.deployments_file) if self.deployments_file else self.home_path / "deployments.json"
+
+    def topic(self, name: str) -> str:
+        """The physical topic name of a catalogue topic (`lc.evidence` -> `<prefix>lc.evidence`)."""
+        return f"{self.topic_prefix}{name}"
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{name}={value!r}" for name, value, _doc in self.describe())
+        return f"Settings({shown})"
+
+    def describe(self) -> list[tuple[str, str, str]]:
+        """(variable, value with secrets masked, doc) for every setting."""
+        rows = []
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.metadata.get("secret") and value:
+                value = "***"
+            rows.append((env_name(f.name), str(value), f.metadata["doc"]))
+        return rows
+
+
+def env_name(field_name: str) -> str:
+    return f"LC_{field_name.upper()}"
+
+
+def documented_defaults() -> list[tuple[str, str, str]]:
+    """(variable, default, doc) rows, as the README documents them."""
+    return [(env_name(f.name), str(f.default), f.metadata["doc"]) for f in fields(Settings)]
+
+
+def _parse(name: str, raw: str, kind: type) -> Any:
+    try:
+        if kind is bool:
+            if raw.lower() in ("1", "true", "yes", "on"):
+                return True
+            if raw.lower() in ("0", "false", "no", "off", ""):
+                return False
+            raise ValueError(raw)
+        if kind is int:
+            return int(raw)
+        if kind is float:
+            return float(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{env_name(name)}={raw!r} is not a valid {kind.__name__}") from exc
+    return raw
