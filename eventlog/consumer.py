@@ -1,0 +1,208 @@
+"""The one consumer loop: batches, decode, handle, then commit; bad input to lc.dlq; clean shutdown.
+
+Offsets are committed only after the handler returned for the whole batch (at least once). A
+message that cannot be decoded, or that the handler refuses through its `reject` callback, goes to
+`lc.dlq` with the reason, the original bytes, topic, partition and offset (flushed before the handler
+carries on, so a crash can only repeat a dead letter, never lose one), and the loop keeps running. Any other
+exception from the handler stops the loop without committing: ordered facts must not be skipped.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
+
+from eventlog.config import Settings
+from eventlog.producer import EventProducer
+from eventlog.serde import Event, EventSerde, UndecodableMessage
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Received:
+    """One decoded message and where it came from (`topic` is the catalogue name, without prefix)."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: str | None
+    event: Event
+    raw: bytes
+
+
+Reject = Callable[[Received, str], None]
+BatchHandler = Callable[[Sequence[Received], Reject], None]
+AssignCallback = Callable[[list[TopicPartition]], list[TopicPartition] | None]
+RevokeCallback = Callable[[list[TopicPartition]], None]
+
+
+class StopFlag:
+    """Set by SIGTERM/SIGINT (when installed) or by `set()`; the loop ends after its current batch."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def set(self, *_: object) -> None:
+        self._event.set()
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+    def wait(self, seconds: float) -> bool:
+        return self._event.wait(seconds)
+
+    def install_signal_handlers(self) -> None:
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, self.set)
+            signal.signal(signal.SIGINT, self.set)
+
+
+class ConsumerLoop:
+    def __init__(
+        self,
+        settings: Settings,
+        group_id: str,
+        topics: Sequence[str],
+        *,
+        stop: StopFlag | None = None,
+        on_assign: AssignCallback | None = None,
+        on_revoke: RevokeCallback | None = None,
+        batch_size: int = 1000,
+        poll_timeout: float = 0.5,
+        commit_to_kafka: bool = True,
+        dlq: EventProducer | None = None,
+        extra_config: dict[str, Any] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.group_id = group_id
+        self.topics = list(topics)
+        self.stop = stop or StopFlag()
+        self.batch_size = batch_size
+        self.poll_timeout = poll_timeout
+        self.commit_to_kafka = commit_to_kafka
+        self.serde = EventSerde(settings.schema_registry_url)
+        self._dlq = dlq
+        self._user_on_assign = on_assign
+        self._user_on_revoke = on_revoke
+        self._physical_to_catalogue = {settings.topic(t): t for t in self.topics}
+        config: dict[str, Any] = {
+            "bootstrap.servers": settings.kafka_bootstrap,
+            "group.id": f"{settings.topic_prefix}{group_id}",
+            "group.protocol": "consumer",
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "isolation.level": "read_committed",
+        }
+        config.update(extra_config or {})
+        self.consumer = Consumer(config)
+
+    @property
+    def dlq(self) -> EventProducer:
+        if self._dlq is None:
+            self._dlq = EventProducer(self.settings, f"{self.group_id}-dlq")
+        return self._dlq
+
+    def run(self, handle: BatchHandler) -> None:
+        self.consumer.subscribe(
+            list(self._physical_to_catalogue), on_assign=self._on_assign, on_revoke=self._on_revoke,
+            on_lost=self._on_revoke,
+        )
+        try:
+            while not self.stop.is_set():
+                messages = self.consumer.consume(self.batch_size, self.poll_timeout)
+                if messages:
+                    self.process(messages, handle)
+        finally:
+            self.close()
+
+    def process(self, messages: list[Message], handle: BatchHandler) -> None:
+        received: list[Received] = []
+        refused = 0
+        for message in messages:
+            error = message.error()
+            if error is not None:
+                if error.code() == KafkaError._PARTITION_EOF:
+                    continue
+                raise KafkaException(error)
+            try:
+                event = self.serde.decode(message.value())
+            except UndecodableMessage as exc:
+                self._dead_letter(message.topic(), message.partition(), message.offset(), message.key(),
+                                  message.value(), f"undecodable: {exc}")
+                refused += 1
+                continue
+            received.append(
+                Received(
+                    topic=self._physical_to_catalogue.get(message.topic(), message.topic()),
+                    partition=message.partition(),
+                    offset=message.offset(),
+                    key=message.key().decode() if message.key() is not None else None,
+                    event=event,
+                    raw=message.value(),
+                )
+            )
+        if refused:
+            self.dlq.flush()
+        if received:
+            handle(received, self.reject)
+        if self.commit_to_kafka:
+            self.consumer.commit(offsets=_next_offsets(messages), asynchronous=False)
+
+    def reject(self, received: Received, reason: str) -> None:
+        """Send one decoded but invalid message to lc.dlq, durably, before the caller goes on."""
+        key = received.key.encode() if received.key is not None else None
+        self._dead_letter(self.settings.topic(received.topic), received.partition, received.offset, key,
+                          received.raw, reason)
+        self.dlq.flush()
+
+    def _dead_letter(self, physical_topic: str, partition: int, offset: int, key: bytes | None,
+                     value: bytes | None, reason: str) -> None:
+        log.warning("%s: %s[%d]@%d to the dead-letter topic: %s", self.group_id, physical_topic, partition,
+                    offset, reason)
+        self.dlq.dead_letter(
+            stage=self.group_id,
+            reason=reason,
+            source_topic=self._physical_to_catalogue.get(physical_topic, physical_topic),
+            source_partition=partition,
+            source_offset=offset,
+            source_key=key.decode(errors="replace") if key is not None else None,
+            original=value,
+        )
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        log.info("%s assigned %s", self.group_id, [(p.topic, p.partition) for p in partitions])
+        if self._user_on_assign is not None:
+            positioned = self._user_on_assign(partitions)
+            if positioned is not None:
+                consumer.incremental_assign(positioned)
+                return
+        consumer.incremental_assign(partitions)
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        log.info("%s revoked %s", self.group_id, [(p.topic, p.partition) for p in partitions])
+        if self._user_on_revoke is not None:
+            self._user_on_revoke(partitions)
+        consumer.incremental_unassign(partitions)
+
+    def close(self) -> None:
+        try:
+            self.consumer.close()
+        finally:
+            if self._dlq is not None:
+                self._dlq.close()
+
+
+def _next_offsets(messages: list[Message]) -> list[TopicPartition]:
+    highest: dict[tuple[str, int], int] = {}
+    for m in messages:
+        if m.error() is None:
+            key = (m.topic(), m.partition())
+            highest[key] = max(highest.get(key, -1), m.offset())
+    return [TopicPartition(t, p, o + 1) for (t, p), o in highest.items()]

@@ -1,0 +1,160 @@
+"""The one producer helper: idempotent, acks=all, delivery errors raised, flushed on close."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from confluent_kafka import KafkaError, Message, Producer
+
+from eventlog.config import Settings
+from eventlog.serde import EventSerde
+from eventlog.topics import DLQ
+
+
+class DeliveryFailed(RuntimeError):
+    """The broker did not accept one or more messages; nothing after them may be assumed published."""
+
+
+class EventProducer:
+    """Publishes events (Avro, with the common envelope) to catalogue topics.
+
+    With `transactional_id`, publishes inside Kafka transactions (`transaction()`); without, every
+    message is still idempotent per partition. Delivery errors are collected by the delivery
+    callback and raised by the next `flush()` (also on leaving a transaction or the context).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        producer_name: str,
+        *,
+        transactional_id: str | None = None,
+        serde: EventSerde | None = None,
+        extra_config: dict[str, Any] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.producer_name = producer_name
+        self.serde = serde or EventSerde(settings.schema_registry_url)
+        config: dict[str, Any] = {
+            "bootstrap.servers": settings.kafka_bootstrap,
+            "client.id": producer_name,
+            "enable.idempotence": True,
+            "acks": "all",
+            "linger.ms": 5,
+            "compression.type": "lz4",
+        }
+        if transactional_id:
+            config["transactional.id"] = f"{settings.topic_prefix}{transactional_id}"
+        config.update(extra_config or {})
+        self._producer = Producer(config)
+        self._errors: list[str] = []
+        self._transactional = bool(transactional_id)
+        if self._transactional:
+            self._producer.init_transactions(30)
+
+    def publish(
+        self,
+        topic: str,
+        key: str,
+        event_type: str,
+        payload: dict[str, Any],
+        *,
+        event_id: str,
+        occurred_at: int | None = None,
+        headers: dict[str, str | bytes] | None = None,
+    ) -> None:
+        """Publish one event to a catalogue topic (`lc.evidence`); the topic prefix is applied here."""
+        physical = self.settings.topic(topic)
+        envelope = {
+            "event_id": event_id,
+            "occurred_at": occurred_at if occurred_at is not None else int(time.time() * 1000),
+            "producer": self.producer_name,
+        }
+        value = self.serde.encode(physical, event_type, envelope, payload)
+        self._produce(physical, key, value, headers)
+
+    def dead_letter(
+        self,
+        *,
+        stage: str,
+        reason: str,
+        source_topic: str,
+        source_partition: int = -1,
+        source_offset: int = -1,
+        source_key: str | None = None,
+        original: bytes | None = None,
+    ) -> None:
+        """Route refused input to lc.dlq with the reason, its origin and its original bytes."""
+        self.publish(
+            DLQ,
+            source_topic,
+            "DeadLetter",
+            {
+                "stage": stage,
+                "reason": reason[:4000],
+                "source_topic": source_topic,
+                "source_partition": source_partition,
+                "source_offset": source_offset,
+                "source_key": source_key,
+                "original": original,
+            },
+            event_id=f"dlq:{stage}:{source_topic}:{source_partition}:{source_offset}"
+            if source_offset >= 0
+            else f"dlq:{stage}:{source_topic}:{time.time_ns()}",
+            headers={"lc-reason": reason[:1000], "lc-source-topic": source_topic,
+                     "lc-source-partition": str(source_partition), "lc-source-offset": str(source_offset)},
+        )
+
+    def _produce(self, topic: str, key: str, value: bytes, headers: dict[str, str | bytes] | None) -> None:
+        self._raise_collected_errors()
+        while True:
+            try:
+                self._producer.produce(
+                    topic, value=value, key=key.encode(), headers=headers, on_delivery=self._on_delivery
+                )
+                break
+            except BufferError:
+                self._producer.poll(0.1)  # local queue full: let deliveries drain, then retry
+        self._producer.poll(0)
+
+    def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
+        if err is not None:
+            self._errors.append(f"{msg.topic()}[{msg.partition()}]: {err.str()}")
+
+    def _raise_collected_errors(self) -> None:
+        if self._errors:
+            errors, self._errors = self._errors, []
+            raise DeliveryFailed(f"{len(errors)} message(s) not delivered; first: {errors[0]}")
+
+    def flush(self, timeout: float = 60.0) -> None:
+        remaining = self._producer.flush(timeout)
+        self._raise_collected_errors()
+        if remaining:
+            raise DeliveryFailed(f"{remaining} message(s) still undelivered after {timeout} s")
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Everything published inside becomes visible to read_committed consumers together, or not at all."""
+        if not self._transactional:
+            raise RuntimeError("transaction() needs a producer created with transactional_id")
+        self._producer.begin_transaction()
+        try:
+            yield
+            self._producer.flush(60)
+            self._raise_collected_errors()
+            self._producer.commit_transaction(60)
+        except BaseException:
+            self._producer.abort_transaction(60)
+            raise
+
+    def close(self) -> None:
+        self.flush()
+
+    def __enter__(self) -> EventProducer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,185 @@
+"""Avro encoding of events on fastavro, in the two framings the pipeline speaks.
+
+- With a schema registry: Confluent wire format (magic 0x00, 4-byte schema id, Avro body), subjects
+  named `<topic>-<record name>` (TopicRecordNameStrategy: several event types share a topic).
+- Without one: Avro single-object encoding (0xC3 0x01, 8-byte CRC-64-AVRO fingerprint of the writer
+  schema, Avro body); the fingerprint is looked up among every schema version in `schemas/`.
+
+The reader accepts both and resolves the writer's schema to the newest version of the same record
+(Avro schema resolution), so a replay from offset zero reads every version ever written.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from fastavro import parse_schema, schemaless_reader, schemaless_writer
+from fastavro.schema import fingerprint, to_parsing_canonical_form
+
+from eventlog.config import PROJECT_ROOT
+
+SCHEMAS_DIR = PROJECT_ROOT / "schemas"
+SINGLE_OBJECT_MAGIC = b"\xc3\x01"
+CONFLUENT_MAGIC = b"\x00"
+ENVELOPE_REF = "lc.Envelope"
+
+
+class UndecodableMessage(ValueError):
+    """The bytes are not an event this pipeline can read; the message says why."""
+
+
+@dataclass(frozen=True)
+class SchemaVersion:
+    event_type: str
+    version: int
+    schema: dict[str, Any]  # parsed (fastavro) schema, envelope inlined
+    canonical: str
+    fingerprint: bytes  # 8 bytes, little-endian CRC-64-AVRO
+
+
+@dataclass(frozen=True)
+class Event:
+    """A decoded event: its type, its envelope fields and its payload (everything but the envelope)."""
+
+    event_type: str
+    event_id: str
+    occurred_at: int  # epoch milliseconds
+    producer: str
+    schema_version: int
+    payload: dict[str, Any]
+
+
+class SchemaCatalogue:
+    """Every `<EventType>.v<N>.avsc` in a folder, indexed by type, version and fingerprint."""
+
+    def __init__(self, folder: Path = SCHEMAS_DIR) -> None:
+        envelope = json.loads((folder / "Envelope.avsc").read_text())
+        self.versions: dict[str, dict[int, SchemaVersion]] = {}
+        self.by_fingerprint: dict[bytes, SchemaVersion] = {}
+        for path in sorted(folder.glob("*.v*.avsc")):
+            event_type, _, version_text = path.name.removesuffix(".avsc").rpartition(".v")
+            raw = json.loads(path.read_text())
+            raw["fields"] = [
+                {**f, "type": envelope} if f["type"] == ENVELOPE_REF else f for f in raw["fields"]
+            ]
+            if raw["name"] != event_type:
+                raise ValueError(f"{path.name}: record name {raw['name']!r} does not match the file name")
+            parsed = parse_schema(raw, _write_hint=False)
+            canonical = to_parsing_canonical_form(parsed)
+            version = SchemaVersion(
+                event_type=event_type,
+                version=int(version_text),
+                schema=parsed,
+                canonical=canonical,
+                fingerprint=struct.pack("<Q", int(fingerprint(canonical, "CRC-64-AVRO"), 16)),
+            )
+            self.versions.setdefault(event_type, {})[version.version] = version
+            self.by_fingerprint[version.fingerprint] = version
+
+    def latest(self, event_type: str) -> SchemaVersion:
+        try:
+            versions = self.versions[event_type]
+        except KeyError:
+            raise KeyError(f"no schema for event type {event_type!r} in {SCHEMAS_DIR}") from None
+        return versions[max(versions)]
+
+
+@lru_cache(maxsize=1)
+def default_catalogue() -> SchemaCatalogue:
+    return SchemaCatalogue()
+
+
+class EventSerde:
+    """Encodes payloads into framed Avro bytes and decodes either framing back into `Event`s."""
+
+    def __init__(self, schema_registry_url: str = "", catalogue: SchemaCatalogue | None = None) -> None:
+        self.catalogue = catalogue or default_catalogue()
+        self._registry = None
+        if schema_registry_url:
+            from confluent_kafka.schema_registry import SchemaRegistryClient
+
+            self._registry = SchemaRegistryClient.new_client({"url": schema_registry_url})
+        self._ids_by_subject: dict[str, int] = {}
+        self._writers_by_id: dict[int, SchemaVersion] = {}
+
+    def encode(self, topic: str, event_type: str, envelope: dict[str, Any], payload: dict[str, Any]) -> bytes:
+        version = self.catalogue.latest(event_type)
+        record = {"envelope": {**envelope, "event_type": event_type, "schema_version": version.version}, **payload}
+        body = io.BytesIO()
+        if self._registry is None:
+            body.write(SINGLE_OBJECT_MAGIC + version.fingerprint)
+        else:
+            body.write(CONFLUENT_MAGIC + struct.pack(">I", self._schema_id(topic, version)))
+        schemaless_writer(body, version.schema, record)
+        return body.getvalue()
+
+    def decode(self, data: bytes | None) -> Event:
+        if not data:
+            raise UndecodableMessage("empty message value")
+        if data[:2] == SINGLE_OBJECT_MAGIC:
+            writer = self.catalogue.by_fingerprint.get(data[2:10])
+            if writer is None:
+                raise UndecodableMessage(f"unknown schema fingerprint {data[2:10].hex()}")
+            body = data[10:]
+        elif data[:1] == CONFLUENT_MAGIC and len(data) >= 5:
+            writer = self._writer_by_id(struct.unpack(">I", data[1:5])[0])
+            body = data[5:]
+        else:
+            raise UndecodableMessage(f"not an Avro event: leading bytes {data[:4].hex()}")
+        reader = self.catalogue.latest(writer.event_type)
+        try:
+            record = schemaless_reader(io.BytesIO(body), writer.schema, reader.schema)
+        except Exception as exc:  # fastavro raises several types on truncated or corrupt bodies
+            raise UndecodableMessage(f"corrupt {writer.event_type} body: {exc!r}") from exc
+        envelope = record.pop("envelope")
+        return Event(
+            event_type=writer.event_type,
+            event_id=envelope["event_id"],
+            occurred_at=_millis(envelope["occurred_at"]),
+            producer=envelope["producer"],
+            schema_version=envelope["schema_version"],
+            payload=record,
+        )
+
+    def _schema_id(self, topic: str, version: SchemaVersion) -> int:
+        subject = f"{topic}-lc.{version.event_type}"
+        schema_id = self._ids_by_subject.get(subject)
+        if schema_id is None:
+            from confluent_kafka.schema_registry import Schema
+
+            schema_id = self._registry.register_schema(subject, Schema(version.canonical, "AVRO"))
+            self._ids_by_subject[subject] = schema_id
+            self._writers_by_id[schema_id] = version
+        return schema_id
+
+    def _writer_by_id(self, schema_id: int) -> SchemaVersion:
+        writer = self._writers_by_id.get(schema_id)
+        if writer is not None:
+            return writer
+        if self._registry is None:
+            raise UndecodableMessage(f"schema id {schema_id} (registry framing) but no schema registry configured")
+        try:
+            registered = self._registry.get_schema(schema_id)
+        except Exception as exc:
+            raise UndecodableMessage(f"schema id {schema_id} not found in the registry: {exc}") from exc
+        parsed = parse_schema(json.loads(registered.schema_str), _write_hint=False)
+        canonical = to_parsing_canonical_form(parsed)
+        event_type = parsed["name"].rpartition(".")[2]
+        known = self.catalogue.versions.get(event_type, {})
+        version_number = next((v.version for v in known.values() if v.canonical == canonical), 0)
+        writer = SchemaVersion(event_type, version_number, parsed, canonical, b"")
+        self._writers_by_id[schema_id] = writer
+        return writer
+
+
+def _millis(value: Any) -> int:
+    """fastavro turns timestamp-millis into an aware datetime; the pipeline keeps epoch milliseconds."""
+    if isinstance(value, int):
+        return value
+    return int(round(value.timestamp() * 1000))
