@@ -10,11 +10,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from devstack.process import PrerequisiteMissing
 from eventlog.config import PROJECT_ROOT
-
-
-class PrerequisiteMissing(RuntimeError):
-    """A tool the local stack needs is not installed; the message names it."""
 
 
 def anvil_binary() -> Path:
@@ -52,7 +49,7 @@ def start_anvil(port: int, log_path: Path, *, block_time: float | None = None,
     if block_time is not None:
         args += ["--block-time", str(block_time)]
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    log = open(log_path, "ab")  # noqa: SIM115 - handed to the child process
+    log = open(log_path, "ab")  # handed to the child process, which keeps it open
     process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30

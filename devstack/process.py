@@ -1,0 +1,94 @@
+"""Small helpers for the local stack's background processes: pid files, waiting, prerequisites."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+
+class PrerequisiteMissing(RuntimeError):
+    """A tool the local stack needs is not installed; the message names it in one line."""
+
+
+def require(tool: str, what: str) -> str:
+    path = shutil.which(tool)
+    if path is None:
+        raise PrerequisiteMissing(f"{what} is required but `{tool}` is not on PATH")
+    return path
+
+
+def port_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def read_pid(pid_file: Path) -> int | None:
+    try:
+        pid = int(pid_file.read_text().strip())
+    except (OSError, ValueError):
+        return None
+    return pid if is_alive(pid) else None
+
+
+def is_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie child of ours counts as gone
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def spawn(args: list[str], log_path: Path, pid_file: Path, *, env: dict[str, str] | None = None,
+          cwd: Path | None = None) -> int:
+    """Start a detached background process that outlives this command; returns its pid."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    pid_file.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(
+            args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+            env=env, cwd=cwd,
+        )
+    pid_file.write_text(str(process.pid))
+    return process.pid
+
+
+def wait_until(ready: Callable[[], bool], what: str, timeout: float, *, alive: Callable[[], bool] | None = None,
+               log_path: Path | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if ready():
+            return
+        if alive is not None and not alive():
+            raise RuntimeError(f"{what} exited during start-up; see {log_path}")
+        time.sleep(0.25)
+    raise RuntimeError(f"{what} not ready within {timeout:.0f} s; see {log_path}")
+
+
+def stop_pid(pid_file: Path, timeout: float = 30.0) -> bool:
+    pid = read_pid(pid_file)
+    if pid is None:
+        pid_file.unlink(missing_ok=True)
+        return False
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and is_alive(pid):
+        time.sleep(0.2)
+    if is_alive(pid):
+        os.kill(pid, signal.SIGKILL)
+    pid_file.unlink(missing_ok=True)
+    return True
