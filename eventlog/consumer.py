@@ -103,13 +103,23 @@ class ConsumerLoop:
         config.update(extra_config or {})
         self.consumer = Consumer(config)
 
+    def positions(self) -> dict[tuple[str, int], int]:
+        """Next offset to be consumed per assigned (catalogue topic, partition); <0 = not yet known."""
+        assigned = self.consumer.position(self.consumer.assignment())
+        return {(self.catalogue_topic(tp.topic), tp.partition): tp.offset for tp in assigned}
+
+    def catalogue_topic(self, physical_topic: str) -> str:
+        """`t1.lc.evidence` -> `lc.evidence` (the catalogue name, without the settings' prefix)."""
+        return self._physical_to_catalogue.get(physical_topic, physical_topic)
+
     @property
     def dlq(self) -> EventProducer:
         if self._dlq is None:
             self._dlq = EventProducer(self.settings, f"{self.group_id}-dlq")
         return self._dlq
 
-    def run(self, handle: BatchHandler) -> None:
+    def run(self, handle: BatchHandler, until: Callable[[], bool] | None = None) -> None:
+        """Consume until stopped (or until `until()` holds after a poll), then leave the group."""
         self.consumer.subscribe(
             list(self._physical_to_catalogue), on_assign=self._on_assign, on_revoke=self._on_revoke,
             on_lost=self._on_revoke,
@@ -119,6 +129,8 @@ class ConsumerLoop:
                 messages = self.consumer.consume(self.batch_size, self.poll_timeout)
                 if messages:
                     self.process(messages, handle)
+                if until is not None and until():
+                    break
         finally:
             self.close()
 

@@ -1,0 +1,63 @@
+"""Topic administration: create the catalogue's topics idempotently, list them with their offsets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from eventlog.config import Settings
+from eventlog.topics import CATALOGUE
+
+
+@dataclass(frozen=True)
+class TopicState:
+    name: str
+    partitions: int
+    end_offsets: tuple[int, ...]
+
+    @property
+    def messages(self) -> int:
+        return sum(self.end_offsets)
+
+
+def create_topics(settings: Settings) -> list[str]:
+    """Create every catalogue topic that does not exist yet; returns the names created now."""
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+    existing = set(admin.list_topics(timeout=10).topics)
+    wanted = [
+        NewTopic(settings.topic(spec.name), num_partitions=spec.partitions or settings.topic_partitions,
+                 replication_factor=1, config=spec.config())
+        for spec in CATALOGUE.values()
+        if settings.topic(spec.name) not in existing
+    ]
+    created = []
+    for name, future in (admin.create_topics(wanted, operation_timeout=30).items() if wanted else []):
+        try:
+            future.result()
+            created.append(name)
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:  # a concurrent creator won the race
+                raise
+    return created
+
+
+def describe_topics(settings: Settings) -> list[TopicState]:
+    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": "lc-admin",
+                         "enable.auto.commit": False})
+    try:
+        metadata = consumer.list_topics(timeout=10)
+        states = []
+        for spec in CATALOGUE.values():
+            topic = metadata.topics.get(settings.topic(spec.name))
+            if topic is None or topic.error is not None:
+                continue
+            ends = tuple(
+                consumer.get_watermark_offsets(TopicPartition(topic.topic, p), timeout=10)[1]
+                for p in sorted(topic.partitions)
+            )
+            states.append(TopicState(spec.name, len(ends), ends))
+        return states
+    finally:
+        consumer.close()

@@ -1,0 +1,1 @@
+"""Projectors: Kafka topics materialised into the PostgreSQL tables the web app reads."""

@@ -1,0 +1,140 @@
+"""`evidence`: the newest evidence per (challenge, lower(subject), provider).
+
+Semantics, event by event in topic order: an event whose hash differs from the row's replaces
+data, hash and raw_ref (raw_ref kept when the new one is null) and sets updated_at to the event's
+time; an event whose hash equals the row's changes nothing; the first event creates the row with
+created_at = updated_at = its time. Times come from the events, so a rebuild gives the same rows.
+
+A batch is reduced per key in Python first (`reduce_batch`) so that one COPY plus two set-based
+upserts give exactly the rows the event-by-event rule would.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import psycopg
+
+from eventlog.consumer import Received, Reject
+from eventlog.topics import EVIDENCE
+
+MAX_RECORDS = 10_000
+MAX_DATA_BYTES = 5 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class EvidenceFact:
+    challenge_id: int
+    subject: str
+    provider: str
+    records_json: str
+    evidence_hash: str
+    raw_ref: str | None
+    occurred_at: int  # epoch ms
+
+    @property
+    def key(self) -> tuple[int, str, str]:
+        return (self.challenge_id, self.subject.lower(), self.provider)
+
+
+@dataclass(frozen=True)
+class EvidenceUpsert:
+    """The net effect of a batch's events on one row."""
+
+    fact: EvidenceFact  # the event whose content the row ends with
+    first_seen_at: int  # created_at if the row does not exist yet
+    unconditional: bool  # the hash changed within the batch, so the row changes whatever it holds now
+
+
+def validate(received: Received) -> EvidenceFact:
+    """The evidence fact of an event, or ValueError with the reason it is not acceptable."""
+    p = received.event.payload
+    if p["challenge_id"] < 0:
+        raise ValueError(f"challenge_id must be >= 0, got {p['challenge_id']}")
+    if not p["subject"].strip():
+        raise ValueError("subject is empty")
+    if not p["provider"].strip():
+        raise ValueError("provider is empty")
+    if not p["evidence_hash"].strip():
+        raise ValueError("evidence_hash is empty")
+    if len(p["records_json"].encode()) > MAX_DATA_BYTES:
+        raise ValueError(f"records exceed {MAX_DATA_BYTES} bytes")
+    try:
+        records = json.loads(p["records_json"])
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"records_json is not JSON: {exc}") from exc
+    if not isinstance(records, list):
+        raise ValueError("records_json is not a JSON array")
+    if len(records) > MAX_RECORDS:
+        raise ValueError(f"{len(records)} records exceed the limit of {MAX_RECORDS}")
+    return EvidenceFact(
+        challenge_id=p["challenge_id"], subject=p["subject"], provider=p["provider"],
+        records_json=p["records_json"], evidence_hash=p["evidence_hash"], raw_ref=p["raw_ref"],
+        occurred_at=received.event.occurred_at,
+    )
+
+
+def reduce_batch(facts: Sequence[EvidenceFact]) -> list[EvidenceUpsert]:
+    """Collapse each key's facts (in topic order) into the single upsert with the same net effect."""
+    sequences: dict[tuple[int, str, str], list[EvidenceFact]] = {}
+    for fact in facts:
+        sequences.setdefault(fact.key, []).append(fact)
+    upserts = []
+    for sequence in sequences.values():
+        setter, changed = sequence[0], False
+        for previous, current in zip(sequence, sequence[1:], strict=False):
+            if current.evidence_hash != previous.evidence_hash:
+                setter, changed = current, True
+        upserts.append(EvidenceUpsert(setter, sequence[0].occurred_at, changed))
+    return upserts
+
+
+STAGE = """CREATE TEMP TABLE IF NOT EXISTS evidence_stage (
+    challenge_id bigint, subject text, provider text, data text, evidence_hash text, raw_ref text,
+    created_at timestamptz, updated_at timestamptz, unconditional boolean) ON COMMIT DELETE ROWS"""
+
+UPSERT = """INSERT INTO evidence AS e
+        (challenge_id, subject, provider, data, evidence_hash, raw_ref, created_at, updated_at)
+    SELECT challenge_id, subject, provider, data::jsonb, evidence_hash, raw_ref, created_at, updated_at
+    FROM evidence_stage WHERE unconditional = {unconditional}
+    ON CONFLICT (challenge_id, lower(subject), provider) DO UPDATE SET
+        data = EXCLUDED.data, evidence_hash = EXCLUDED.evidence_hash,
+        raw_ref = COALESCE(EXCLUDED.raw_ref, e.raw_ref), updated_at = EXCLUDED.updated_at
+    {condition}"""
+
+
+class EvidenceProjection:
+    name = "evidence"
+    topics = (EVIDENCE,)
+
+    def apply(self, conn: psycopg.Connection, events: Sequence[Received], reject: Reject) -> None:
+        facts = []
+        for received in events:
+            if received.event.event_type != "EvidenceSubmitted":
+                continue
+            try:
+                facts.append(validate(received))
+            except (ValueError, KeyError) as exc:
+                reject(received, f"invalid evidence: {exc}")
+        if not facts:
+            return
+        conn.execute(STAGE)
+        with conn.cursor().copy(
+            "COPY evidence_stage (challenge_id, subject, provider, data, evidence_hash, raw_ref, created_at,"
+            " updated_at, unconditional) FROM STDIN"
+        ) as copy:
+            for u in reduce_batch(facts):
+                f = u.fact
+                copy.write_row((f.challenge_id, f.subject, f.provider, f.records_json, f.evidence_hash, f.raw_ref,
+                                _ts(u.first_seen_at), _ts(f.occurred_at), u.unconditional))
+        conn.execute(UPSERT.format(unconditional="true", condition=""))
+        conn.execute(UPSERT.format(
+            unconditional="false", condition="WHERE e.evidence_hash IS DISTINCT FROM EXCLUDED.evidence_hash"
+        ))
+
+
+def _ts(epoch_ms: int) -> datetime:
+    return datetime.fromtimestamp(epoch_ms / 1000, tz=UTC)

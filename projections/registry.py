@@ -1,0 +1,10 @@
+"""Every projection the `lc-projector` group hosts; `lc rebuild` replays into all of them."""
+
+from __future__ import annotations
+
+from projections.evidence import EvidenceProjection
+from projections.framework import Projection
+
+
+def all_projections() -> list[Projection]:
+    return [EvidenceProjection()]
