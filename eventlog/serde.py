@@ -15,7 +15,7 @@ import io
 import json
 import struct
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -100,11 +100,7 @@ class EventSerde:
 
     def __init__(self, schema_registry_url: str = "", catalogue: SchemaCatalogue | None = None) -> None:
         self.catalogue = catalogue or default_catalogue()
-        self._registry = None
-        if schema_registry_url:
-            from confluent_kafka.schema_registry import SchemaRegistryClient
-
-            self._registry = SchemaRegistryClient.new_client({"url": schema_registry_url})
+        self._registry = registry_client(schema_registry_url) if schema_registry_url else None
         self._ids_by_subject: dict[str, int] = {}
         self._writers_by_id: dict[int, SchemaVersion] = {}
 
@@ -176,6 +172,14 @@ class EventSerde:
         writer = SchemaVersion(event_type, version_number, parsed, canonical, b"")
         self._writers_by_id[schema_id] = writer
         return writer
+
+
+@cache
+def registry_client(url: str) -> Any:
+    """One registry client per URL and process (`mock://...` gives confluent-kafka's in-memory one)."""
+    from confluent_kafka.schema_registry import SchemaRegistryClient
+
+    return SchemaRegistryClient.new_client({"url": url})
 
 
 def _millis(value: Any) -> int:

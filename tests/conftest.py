@@ -1,27 +1,77 @@
 """Shared fixtures: the real services the integration tests run against.
 
-Services come from the environment (`./lc test` starts the local stack and exports LC_* variables);
-anvil is started per test where a test needs a chain of its own.
+Where the services come from, in order:
+1. the environment: `./lc test` starts the local stack and exports LC_KAFKA_BOOTSTRAP and LC_PG_DSN;
+2. testcontainers (Kafka and PostgreSQL containers) when a Docker engine answers;
+3. otherwise the local stack itself (`lc up`), started from the fixture.
+Each test gets its own topic prefix and its own freshly migrated database; anvil is started per
+test where a test needs a chain of its own.
 """
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from devstack.anvil import free_port, start_anvil
+from eventlog.admin import create_topics
 from eventlog.config import Settings
+from projections.migrate import migrate
 
 SHARED_FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
 
 
+def _docker_available() -> bool:
+    try:
+        import docker
+
+        docker.from_env(timeout=3).ping()
+        return True
+    except Exception:
+        return False
+
+
 @pytest.fixture(scope="session")
-def base_settings() -> Settings:
-    """Settings of the running stack, with a topic prefix unique to this test session."""
-    return Settings.from_env(topic_prefix=f"t{uuid.uuid4().hex[:8]}.")
+def stack() -> Iterator[Settings]:
+    """Settings pointing at a running Kafka broker and PostgreSQL server."""
+    if os.environ.get("LC_KAFKA_BOOTSTRAP") and os.environ.get("LC_PG_DSN"):
+        yield Settings.from_env()
+        return
+    if _docker_available():
+        from testcontainers.kafka import KafkaContainer
+        from testcontainers.postgres import PostgresContainer
+
+        with KafkaContainer("apache/kafka:4.1.1").with_kraft() as kafka, PostgresContainer("postgres:15") as pg:
+            dsn = pg.get_connection_url().replace("postgresql+psycopg2://", "postgresql://")
+            yield Settings.from_env(kafka_bootstrap=kafka.get_bootstrap_server(), pg_dsn=dsn)
+        return
+    from devstack.stack import up
+
+    settings = Settings.from_env()
+    up(settings)
+    yield settings
+
+
+@pytest.fixture
+def settings(stack: Settings, request: pytest.FixtureRequest) -> Iterator[Settings]:
+    """Stack settings with a topic prefix and a fresh, migrated database of this test's own."""
+    tag = uuid.uuid4().hex[:10]
+    database = f"lc_test_{tag}"
+    base = psycopg.conninfo.conninfo_to_dict(stack.pg_dsn)
+    admin_dsn = psycopg.conninfo.make_conninfo(**{**base, "dbname": "postgres"})
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{database}"')
+    settings = stack.replace(topic_prefix=f"t{tag}.", pg_dsn=psycopg.conninfo.make_conninfo(**{**base, "dbname": database}))
+    migrate(settings.pg_dsn)
+    create_topics(settings)
+    yield settings
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
 
 
 @pytest.fixture

@@ -1,0 +1,1 @@
+"""The `lc` command."""

@@ -1,0 +1,189 @@
+"""`lc`: the pipeline's command line. `lc --help` lists the commands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from eventlog.config import PROJECT_ROOT, ConfigError, Settings, documented_defaults
+
+log = logging.getLogger("lc")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        print(f"lc: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=settings.log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from devstack.process import PrerequisiteMissing
+
+    try:
+        return args.func(settings, args) or 0
+    except PrerequisiteMissing as exc:
+        print(f"lc: {exc}", file=sys.stderr)
+        return 3
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lc", description="LightChallenge pipeline on Kafka")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    def command(name: str, func: object, help_text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub.set_defaults(func=func)
+        return sub
+
+    command("up", cmd_up, "start the local stack (Kafka, PostgreSQL, anvil), create topics, migrate")
+    command("down", cmd_down, "stop the local stack")
+    command("status", cmd_status, "show which local services answer")
+    command("config", cmd_config, "print every LC_* setting with its current value")
+    migrate = command("migrate", cmd_migrate, "apply pending SQL migrations")
+    migrate.add_argument("--schema", default="public")
+    topics = command("topics", cmd_topics, "list the catalogue's topics with partitions and end offsets")
+    topics.add_argument("action", nargs="?", choices=["create", "list"], default="list")
+    ingest = command("ingest", cmd_ingest, "publish facts from a file")
+    ingest.add_argument("kind", choices=["evidence"])
+    ingest.add_argument("file", type=Path)
+    tail = command("tail", cmd_tail, "print a topic's events, decoded, as JSON lines")
+    tail.add_argument("topic")
+    tail.add_argument("--max", type=int, default=0, help="stop after this many events")
+    tail.add_argument("--no-follow", action="store_true", help="stop at the end of the topic")
+    command("rebuild", cmd_rebuild, "replay every topic into a fresh schema and swap it in")
+    run = command("run", cmd_run, "run one pipeline stage until SIGTERM/SIGINT")
+    run.add_argument("stage")
+    command("demo", cmd_demo, "run the whole pipeline on the local stack with a demo challenge")
+    test = command("test", cmd_test, "start the local stack and run the test suite (extra args go to pytest)")
+    test.add_argument("pytest_args", nargs=argparse.REMAINDER)
+    return parser
+
+
+def cmd_up(settings: Settings, _args: argparse.Namespace) -> int:
+    from devstack.stack import up
+    from eventlog.admin import create_topics
+    from projections.migrate import migrate
+
+    for line in up(settings):
+        print(line)
+    created = create_topics(settings)
+    print(f"topics: {len(created)} created" if created else "topics: all present")
+    applied = migrate(settings.pg_dsn)
+    print(f"migrations: {', '.join(applied)} applied" if applied else "migrations: up to date")
+    return 0
+
+
+def cmd_down(settings: Settings, _args: argparse.Namespace) -> int:
+    from devstack.stack import down
+
+    for line in down(settings):
+        print(line)
+    return 0
+
+
+def cmd_status(settings: Settings, _args: argparse.Namespace) -> int:
+    from devstack.stack import status
+
+    rows = status(settings)
+    for name, ok, where in rows:
+        print(f"{name:10} {'up' if ok else 'DOWN':5} {where}")
+    return 0 if all(ok for _n, ok, _w in rows) else 1
+
+
+def cmd_config(settings: Settings, _args: argparse.Namespace) -> int:
+    defaults = {name: default for name, default, _doc in documented_defaults()}
+    for name, value, doc in settings.describe():
+        marker = "" if value == defaults[name] else "  (set)"
+        print(f"{name}={value}{marker}\n    {doc}")
+    return 0
+
+
+def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    from projections.migrate import migrate
+
+    applied = migrate(settings.pg_dsn, args.schema)
+    print(f"applied: {', '.join(applied)}" if applied else "nothing to apply")
+    return 0
+
+
+def cmd_topics(settings: Settings, args: argparse.Namespace) -> int:
+    from eventlog.admin import create_topics, describe_topics
+
+    if args.action == "create":
+        created = create_topics(settings)
+        print(f"created: {', '.join(created)}" if created else "all topics already exist")
+        return 0
+    print(f"{'topic':28} {'partitions':>10} {'messages':>10}  end offsets")
+    for state in describe_topics(settings):
+        print(f"{state.name:28} {state.partitions:>10} {state.messages:>10}  {list(state.end_offsets)}")
+    return 0
+
+
+def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
+    from cli.evidence_file import publish_evidence, read_evidence_file
+    from eventlog.producer import EventProducer
+
+    inputs = read_evidence_file(args.file)
+    with EventProducer(settings, "lc-ingest") as producer:
+        for evidence in inputs:
+            publish_evidence(producer, evidence)
+    print(f"published {len(inputs)} evidence event(s) to {settings.topic('lc.evidence')}")
+    return 0
+
+
+def cmd_tail(settings: Settings, args: argparse.Namespace) -> int:
+    from cli.tail import tail
+
+    for line in tail(settings, args.topic, limit=args.max, follow=not args.no_follow):
+        print(line, flush=True)
+    return 0
+
+
+def cmd_rebuild(settings: Settings, _args: argparse.Namespace) -> int:
+    from projections.rebuild import rebuild
+
+    print(json.dumps(rebuild(settings)))
+    return 0
+
+
+def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
+    from cli.stages import STAGES
+    from eventlog.consumer import StopFlag
+
+    stage = STAGES.get(args.stage)
+    if stage is None:
+        print(f"lc: unknown stage {args.stage!r}; stages: {', '.join(sorted(STAGES))}", file=sys.stderr)
+        return 2
+    stop = StopFlag()
+    stop.install_signal_handlers()
+    log.info("stage %s starting", args.stage)
+    stage(settings, stop)
+    log.info("stage %s stopped", args.stage)
+    return 0
+
+
+def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    from cli.demo import run_demo
+
+    cmd_up(settings, args)
+    return run_demo(settings)
+
+
+def cmd_test(settings: Settings, args: argparse.Namespace) -> int:
+    cmd_up(settings, args)
+    env = {**os.environ, "LC_KAFKA_BOOTSTRAP": settings.kafka_bootstrap, "LC_PG_DSN": settings.pg_dsn,
+           "LC_RPC_URL": settings.rpc_url}
+    pytest_args = [a for a in args.pytest_args if a != "--"]
+    return subprocess.call([sys.executable, "-m", "pytest", *pytest_args], cwd=PROJECT_ROOT, env=env)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
