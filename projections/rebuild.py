@@ -2,9 +2,10 @@
 
 1. Migrate a new schema `lc_rebuild_<n>` with the same migration files.
 2. Note the end offsets of every topic, then project from offset zero into the new schema.
-3. Once the new schema's stored offsets reach those end offsets, swap in one transaction: `public`
-   becomes the old schema, the new one becomes `public`, and the old one is dropped. Readers see
-   either the old tables or the complete new ones, never a half-built table.
+3. Once it has consumed up to those end offsets and also as far as the live projector has got,
+   swap in one transaction that holds the live projector's offsets still: `public` becomes the old
+   schema, the new one becomes `public`, and the old one is dropped. Readers see either the old
+   tables or the complete new ones, never a half-built table nor an older state.
 4. The live projector's next batch finds that the stored offsets are not the ones it wrote (the
    offset fence), re-seeks to the rebuilt schema's offsets and carries on from there.
 """
@@ -63,28 +64,38 @@ def rebuild(settings: Settings, *, timeout_s: float = 3600.0) -> dict[str, objec
     def done() -> bool:
         if time.monotonic() - started > timeout_s:
             raise TimeoutError(f"rebuild did not catch up within {timeout_s:.0f} s")
-        return caught_up(projector.loop.positions(), targets)
+        return caught_up(projector.loop.positions(), targets) and try_swap_in(settings, new_schema, projector.name)
 
     try:
         projector.run(until=done)
     except BaseException:
         _drop_schema(settings, new_schema)
         raise
-    swap_in(settings, new_schema)
     AdminClient({"bootstrap.servers": settings.kafka_bootstrap}).delete_consumer_groups(
         [f"{settings.topic_prefix}{group}"]
     )
     return {"schema": new_schema, "events": sum(targets.values()), "seconds": round(time.monotonic() - started, 2)}
 
 
-def swap_in(settings: Settings, new_schema: str) -> None:
+def try_swap_in(settings: Settings, new_schema: str, projector: str) -> bool:
+    """Swap the rebuilt schema in if it is at least as far as the live one; False = not yet."""
     old_schema = f"{new_schema}_old"
     with connect(settings.pg_dsn) as conn, conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (SWAP_LOCK_KEY,))
+        # holds off the live projector's commits until the swap is decided
+        conn.execute("LOCK TABLE public.projection_offsets IN SHARE ROW EXCLUSIVE MODE")
+        live = dict(((t, p), o) for t, p, o in conn.execute(
+            "SELECT topic, partition, next_offset FROM public.projection_offsets WHERE projector = %s", (projector,)))
+        rebuilt = dict(((t, p), o) for t, p, o in conn.execute(
+            sql.SQL("SELECT topic, partition, next_offset FROM {}.projection_offsets WHERE projector = %s").format(
+                sql.Identifier(new_schema)), (projector,)))
+        if any(rebuilt.get(key, 0) < offset for key, offset in live.items()):
+            return False
         conn.execute(sql.SQL("ALTER SCHEMA public RENAME TO {}").format(sql.Identifier(old_schema)))
         conn.execute(sql.SQL("ALTER SCHEMA {} RENAME TO public").format(sql.Identifier(new_schema)))
         conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(old_schema)))
     log.info("rebuilt schema swapped in as public")
+    return True
 
 
 def _drop_schema(settings: Settings, schema: str) -> None:
