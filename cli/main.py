@@ -17,7 +17,10 @@ log = logging.getLogger("lc")
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.func is not cmd_test:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.pytest_args = [*getattr(args, "pytest_args", []), *extra]
     try:
         settings = Settings.from_env()
     except ConfigError as exc:

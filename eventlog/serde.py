@@ -129,8 +129,10 @@ class EventSerde:
         else:
             raise UndecodableMessage(f"not an Avro event: leading bytes {data[:4].hex()}")
         reader = self.catalogue.latest(writer.event_type)
+        # resolution only when versions differ: reading with the writer's own schema is much faster
+        reader_schema = None if reader.canonical == writer.canonical else reader.schema
         try:
-            record = schemaless_reader(io.BytesIO(body), writer.schema, reader.schema)
+            record = schemaless_reader(io.BytesIO(body), writer.schema, reader_schema)
         except Exception as exc:  # fastavro raises several types on truncated or corrupt bodies
             raise UndecodableMessage(f"corrupt {writer.event_type} body: {exc!r}") from exc
         envelope = record.pop("envelope")
