@@ -1,0 +1,1 @@
+"""Stream processors' pure logic: evaluation, ranking, dispatch decisions and state folds."""

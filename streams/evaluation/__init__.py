@@ -1,0 +1,25 @@
+"""Pure evaluation of evidence against a challenge rule (spec/evaluation.md §1, §3, §4)."""
+
+from streams.evaluation.engine import (
+    FITNESS_PROVIDERS,
+    GAMING_PROVIDERS,
+    NO_EVALUATOR,
+    evaluate,
+    family_of,
+)
+from streams.evaluation.rules import ChallengeRule, parse_challenge_rule
+from streams.evaluation.timeline import Timeline, parse_timeline
+from streams.evaluation.verdict import Verdict
+
+__all__ = [
+    "FITNESS_PROVIDERS",
+    "GAMING_PROVIDERS",
+    "NO_EVALUATOR",
+    "ChallengeRule",
+    "Timeline",
+    "Verdict",
+    "evaluate",
+    "family_of",
+    "parse_challenge_rule",
+    "parse_timeline",
+]

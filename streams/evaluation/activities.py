@@ -1,0 +1,168 @@
+"""Fitness evidence records normalised to activities (spec/evaluation.md §3.3).
+
+Accepts the original record shapes (connectors, uploads, legacy examples) and the fields the
+rewritten providers add (offset-bearing `start`/`startTime`, `calories_kcal`, Fitbit daily steps).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from streams.evaluation.jsvalues import as_mapping, first_number, is_number
+from streams.evaluation.timeparse import from_unix_seconds, parse_date_only, parse_instant_text
+
+_KJ_PER_KCAL = 4.184
+
+_TYPE_ALIASES: dict[str, tuple[str, ...]] = {
+    "run": ("run", "virtualrun", "trail_run", "trailrun", "running"),
+    "walk": ("walk", "distance", "walking"),
+    "hike": ("hike", "hiking", "trail", "mountaineering"),
+    "cycle": ("cycle", "ride", "virtualride", "ebikeride", "cycling", "bike"),
+    "swim": ("swim", "swimming", "openwater", "openwatersw"),
+    "strength": (
+        "strength", "weighttraining", "weight_training", "weights", "strength_training",
+        "functional_training",
+    ),
+    "yoga": ("yoga", "pilates", "flexibility"),
+    "crossfit": (
+        "crossfit", "crosstraining", "cross_training", "hiit", "highintensityintervaltraining",
+        "mixed_cardio", "mixedcardio", "workout", "circuit_training",
+    ),
+    "rowing": ("rowing", "rowing_machine", "indoor_rowing", "indoorrowing"),
+    "exercise_time": ("exercise_time",),
+    "calories": ("calories", "active_energy", "calorie_burn"),
+    "steps": ("steps",),
+}
+CANONICAL_TYPES: dict[str, str] = {raw: canonical for canonical, raws in _TYPE_ALIASES.items() for raw in raws}
+
+
+@dataclass(frozen=True)
+class Activity:
+    type: str
+    start: datetime
+    end: datetime
+    # The calendar day a date-only record (a daily total) stands for, whatever the zone.
+    local_day: date | None = None
+    distance_km: float | None = None
+    duration_min: float | None = None
+    avg_hr_bpm: float | None = None
+    max_hr_bpm: float | None = None
+    elev_gain_m: float | None = None
+    steps_count: float | None = None
+    calories: float | None = None
+    sessions: float | None = None
+    exercise_minutes: float | None = None
+    gps_path: tuple[tuple[float, float], ...] | None = None
+
+    @property
+    def day_key(self) -> date:
+        """The activity's own calendar day: the date as written in its start (local for an
+        offset-bearing string, UTC for Unix times, the given date for date-only records)."""
+        return self.local_day if self.local_day is not None else self.start.date()
+
+
+def canonical_type(raw: Mapping[str, Any]) -> str | None:
+    value = raw.get("type")
+    if isinstance(value, str):
+        return CANONICAL_TYPES.get(value.strip().lower())
+    # Fitbit's daily steps series carries no type: {dateTime, value}.
+    if value is None and isinstance(raw.get("dateTime"), str) and is_number(raw.get("value")):
+        return "steps"
+    return None
+
+
+def _day_start(day: date) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=UTC)
+
+
+def _resolve_start(raw: Mapping[str, Any]) -> tuple[datetime, date | None] | None:
+    for key in ("start", "startTime"):
+        if isinstance(raw.get(key), str):
+            instant = parse_instant_text(raw[key])
+            return (instant, None) if instant is not None else None
+    start_ts = raw.get("start_ts")
+    if is_number(start_ts) and start_ts > 0:
+        return from_unix_seconds(float(start_ts)), None
+    for key in ("date", "dateTime"):
+        text = raw.get(key)
+        if not isinstance(text, str):
+            continue
+        day = parse_date_only(text)
+        if day is not None:
+            return _day_start(day), day
+        instant = parse_instant_text(text)
+        return (instant, None) if instant is not None else None
+    return None
+
+
+def _resolve_end(raw: Mapping[str, Any], start: datetime, duration_min: float | None) -> datetime:
+    for key in ("end", "endTime"):
+        if isinstance(raw.get(key), str):
+            instant = parse_instant_text(raw[key])
+            if instant is not None:
+                return instant
+    end_ts = raw.get("end_ts")
+    if is_number(end_ts) and end_ts > 0:
+        return from_unix_seconds(float(end_ts))
+    if duration_min is not None and duration_min > 0:
+        return start + timedelta(minutes=duration_min)
+    return start
+
+
+def _gps_path(value: object) -> tuple[tuple[float, float], ...] | None:
+    if not isinstance(value, list):
+        return None
+    points = []
+    for point in value:
+        if isinstance(point, list | tuple) and len(point) >= 2 and is_number(point[0]) and is_number(point[1]):
+            points.append((float(point[0]), float(point[1])))
+    return tuple(points)
+
+
+def normalize_activity(raw: object) -> Activity | None:
+    """One record as an Activity, or None when it has no recognised type or no parsable start."""
+    record = as_mapping(raw)
+    if record is None:
+        return None
+    activity_type = canonical_type(record)
+    resolved = _resolve_start(record) if activity_type else None
+    if activity_type is None or resolved is None:
+        return None
+    start, local_day = resolved
+
+    distance_km = first_number(record, "distance_km")
+    if distance_km is None and (metres := first_number(record, "distance_m")) is not None:
+        distance_km = metres / 1000
+    duration_min = first_number(record, "duration_min")
+    if duration_min is None and (seconds := first_number(record, "duration_s")) is not None:
+        duration_min = seconds / 60
+    calories = first_number(record, "calories", "calories_kcal")
+    if calories is None and (kilojoules := first_number(record, "kilojoules")) is not None:
+        calories = kilojoules / _KJ_PER_KCAL
+    steps = first_number(record, "steps_count", "steps")
+    if steps is None and record.get("type") is None:
+        steps = first_number(record, "value")
+
+    return Activity(
+        type=activity_type,
+        start=start,
+        end=_resolve_end(record, start, duration_min),
+        local_day=local_day,
+        distance_km=distance_km,
+        duration_min=duration_min,
+        avg_hr_bpm=first_number(record, "avg_hr_bpm", "average_heartrate"),
+        max_hr_bpm=first_number(record, "max_hr_bpm", "max_heartrate"),
+        elev_gain_m=first_number(record, "elev_gain_m", "total_elevation_gain"),
+        steps_count=steps,
+        calories=calories,
+        sessions=first_number(record, "sessions"),
+        exercise_minutes=first_number(record, "exercise_minutes"),
+        gps_path=_gps_path(record.get("gps_path")),
+    )
+
+
+def normalize_activities(records: Sequence[object]) -> list[Activity]:
+    return [activity for activity in map(normalize_activity, records) if activity is not None]

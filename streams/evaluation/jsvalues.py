@@ -1,0 +1,69 @@
+"""JSON value helpers with the original's JavaScript semantics made explicit (spec/evaluation.md App. C)."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from typing import Any
+
+
+def is_number(value: object) -> bool:
+    """A JSON number: bool is excluded (Python's bool is an int), so are NaN and infinities."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def number_or_none(value: object) -> float | None:
+    return float(value) if is_number(value) else None  # type: ignore[arg-type]
+
+
+def first_number(record: Mapping[str, Any], *keys: str) -> float | None:
+    """The first of `keys` whose value is a JSON number (numeric strings do not count)."""
+    for key in keys:
+        number = number_or_none(record.get(key))
+        if number is not None:
+            return number
+    return None
+
+
+def js_truthy(value: object) -> bool:
+    """JavaScript truthiness: 0, "", null, NaN and false are falsy; every object and array is truthy."""
+    if value is None or value is False:
+        return False
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return value != 0 and not math.isnan(value)
+    if isinstance(value, str):
+        return value != ""
+    return True
+
+
+def flag(value: object) -> bool:
+    """A boolean flag from JSON: like JS truthiness, except that the strings "false", "0", "no" and
+    "off" mean false (the original treated `rankedOnly: "false"` as true, spec §8.17)."""
+    if isinstance(value, str):
+        return value.strip().lower() not in ("", "false", "0", "no", "off")
+    return js_truthy(value)
+
+
+def parse_maybe_json(value: object) -> object:
+    """Strings are parsed as JSON (unparsable strings become None); anything else passes through."""
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return None
+    return value
+
+
+def as_mapping(value: object) -> Mapping[str, Any] | None:
+    return value if isinstance(value, Mapping) else None
+
+
+def round2(value: float) -> float:
+    """JavaScript `Math.round(x * 100) / 100`: half-up on the scaled value, not Python's half-even."""
+    return math.floor(value * 100 + 0.5) / 100
+
+
+def clean_number(value: float) -> float | int:
+    """Integral floats as int, so metadata reads 3 rather than 3.0 (as JSON.stringify would print it)."""
+    return int(value) if float(value).is_integer() else value
