@@ -42,6 +42,11 @@ class Settings:
     rpc_url: str = _setting("http://127.0.0.1:8545", "JSON-RPC URL of the EVM node")
     chain_id: int = _setting(31337, "chain id of that node (31337 = anvil)")
     confirmations: int = _setting(12, "blocks a log must be buried under before the chain indexer publishes it")
+    chain_rollback_cap: int = _setting(
+        256, "deepest reorg (in blocks) the chain indexer retracts on its own; deeper halts it for an operator"
+    )
+    chain_max_block_range: int = _setting(2000, "largest block range of one eth_getLogs call (shrinks on node limits)")
+    chain_poll_seconds: float = _setting(1.0, "seconds the chain indexer waits for new blocks when it has caught up")
     deployments_file: str = _setting(
         "", "deployments JSON (contract name -> address); empty = .lc/deployments.json"
     )
