@@ -1,11 +1,12 @@
 """Projector throughput against a raw COPY of the same rows, measured in the same run.
 
 Publishes N evidence events (distinct rows) to a fresh topic prefix, projects them with the real
-projector (consume + Avro decode + validate + COPY into a stage + upsert + fenced offsets, one
-transaction per batch), then COPYs the same rows into an empty table shaped like `evidence`.
-Prints both rates and their ratio (target: projector >= 0.4 x raw COPY).
+projector processes (consume + Avro decode + validate + COPY into a stage + upsert + fenced
+offsets, one transaction per batch) with one and then two instances in the consumer group, and
+COPYs the same rows into an empty table shaped like `evidence`. Prints the rates and the ratios
+(target: projector >= 0.4 x raw COPY).
 
-    .venv/bin/python bench/projector.py [--events 200000]     (the local stack must be up: ./lc up)
+    .venv/bin/python bench/projector.py [--events 200000] [--instances 1 2]   (stack up: ./lc up)
 """
 
 from __future__ import annotations
@@ -13,7 +14,10 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import threading
+import os
+import signal
+import subprocess
+import sys
 import time
 import uuid
 from datetime import UTC, datetime
@@ -21,12 +25,11 @@ from datetime import UTC, datetime
 import psycopg
 
 from eventlog.admin import create_topics
-from eventlog.config import Settings
+from eventlog.config import PROJECT_ROOT, Settings, env_name
 from eventlog.producer import EventProducer
 from eventlog.topics import EVIDENCE
-from projections.framework import Projector, load_offsets
+from projections.framework import PROJECTOR_GROUP, load_offsets
 from projections.migrate import migrate
-from projections.registry import all_projections
 
 
 def make_rows(n: int) -> list[tuple]:
@@ -50,26 +53,32 @@ def publish(settings: Settings, rows: list[tuple]) -> float:
     return time.perf_counter() - started
 
 
-def project(settings: Settings, total: int) -> float:
-    projector = Projector(settings, all_projections())
-    first_batch: list[float] = []
-    handle = projector.handle
+def project(settings: Settings, total: int, instances: int) -> float:
+    """Rows/s of `instances` projector processes (`lc run projector`) over the published events.
 
-    def timed_handle(batch, reject) -> None:
-        if not first_batch:
-            first_batch.append(time.perf_counter())
-        handle(batch, reject)
+    Timed from the first committed batch to the last, so process start-up and the group join are
+    left out: rate = rows committed after the first observation / time to the last commit.
+    """
+    env = {**os.environ, env_name("kafka_bootstrap"): settings.kafka_bootstrap, env_name("pg_dsn"): settings.pg_dsn,
+           env_name("topic_prefix"): settings.topic_prefix, env_name("log_level"): "WARNING"}
+    processes = [subprocess.Popen([sys.executable, "-m", "cli.main", "run", "projector"], cwd=PROJECT_ROOT, env=env)
+                 for _ in range(instances)]
+    try:
+        with psycopg.connect(settings.pg_dsn, autocommit=True) as conn:
+            def committed() -> int:
+                return sum(load_offsets(conn, PROJECTOR_GROUP).values())
 
-    projector.handle = timed_handle  # type: ignore[method-assign]
-    worker = threading.Thread(target=projector.run, daemon=True)
-    worker.start()
-    with psycopg.connect(settings.pg_dsn, autocommit=True) as conn:
-        while sum(load_offsets(conn, projector.name).values()) < total:
-            time.sleep(0.05)
-        finished = time.perf_counter()
-    projector.stop.set()
-    worker.join(30)
-    return finished - first_batch[0]
+            while (first := committed()) == 0:
+                time.sleep(0.005)
+            started = time.perf_counter()
+            while committed() < total:
+                time.sleep(0.01)
+            return (total - first) / (time.perf_counter() - started)
+    finally:
+        for process in processes:
+            process.send_signal(signal.SIGTERM)
+        for process in processes:
+            process.wait(60)
 
 
 def raw_copy(settings: Settings, rows: list[tuple]) -> float:
@@ -91,28 +100,34 @@ def raw_copy(settings: Settings, rows: list[tuple]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--instances", type=int, nargs="+", default=[1, 2])
     args = parser.parse_args()
     base = Settings.from_env()
     tag = uuid.uuid4().hex[:8]
-    with psycopg.connect(base.pg_dsn, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE bench_{tag}")
-    settings = base.replace(topic_prefix=f"bench{tag}.", pg_dsn=base.pg_dsn.rsplit("/", 1)[0] + f"/bench_{tag}")
-    try:
-        migrate(settings.pg_dsn)
-        create_topics(settings)
-        rows = make_rows(args.events)
-        publish_s = publish(settings, rows)
-        project_s = project(settings, len(rows))
-        copy_s = raw_copy(settings, rows)
-    finally:
-        with psycopg.connect(base.pg_dsn, autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS bench_{tag} WITH (FORCE)")
+    rows = make_rows(args.events)
     n = len(rows)
     print(f"events: {n}")
-    print(f"publish (produce + Avro encode, acks=all): {n / publish_s:,.0f} events/s")
-    print(f"projector (consume + decode + exactly-once write): {n / project_s:,.0f} rows/s")
-    print(f"raw COPY of the same rows into an empty table: {n / copy_s:,.0f} rows/s")
-    print(f"ratio projector / raw COPY: {copy_s / project_s:.2f} (target >= 0.40)")
+    rates = {}
+    for instances in args.instances:
+        settings = base.replace(topic_prefix=f"bench{tag}i{instances}.",
+                                pg_dsn=base.pg_dsn.rsplit("/", 1)[0] + f"/bench_{tag}")
+        with psycopg.connect(base.pg_dsn, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS bench_{tag} WITH (FORCE)")
+            conn.execute(f"CREATE DATABASE bench_{tag}")
+        migrate(settings.pg_dsn)
+        create_topics(settings)
+        publish_s = publish(settings, rows)
+        if instances == args.instances[0]:
+            print(f"publish (produce + Avro encode, acks=all, idempotent): {n / publish_s:,.0f} events/s")
+        rates[instances] = project(settings, n, instances)
+        copy_s = raw_copy(settings, rows)
+    with psycopg.connect(base.pg_dsn, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS bench_{tag} WITH (FORCE)")
+    copy_rate = n / copy_s
+    print(f"raw COPY of the same rows into an empty table like evidence: {copy_rate:,.0f} rows/s")
+    for instances, rate in rates.items():
+        print(f"projector x{instances} (consume + decode + validate + exactly-once write): {rate:,.0f} rows/s"
+              f"  ratio to raw COPY {rate / copy_rate:.2f} (target >= 0.40)")
 
 
 if __name__ == "__main__":

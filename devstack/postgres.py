@@ -128,9 +128,9 @@ class PostgresServer:
     def _run_as_service(self, args: list[str]) -> None:
         if self.as_root:
             args = ["runuser", "-u", SERVICE_USER, "--", *args]
-        subprocess.run(args, check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(args, check=True, stdout=subprocess.DEVNULL, cwd="/")  # cwd: the service user may not read ours
 
     def _service_user_can_reach(self, folder: Path) -> bool:
         folder.mkdir(parents=True, exist_ok=True)
-        probe = subprocess.run(["runuser", "-u", SERVICE_USER, "--", "test", "-x", str(folder)], check=False)
+        probe = subprocess.run(["runuser", "-u", SERVICE_USER, "--", "test", "-x", str(folder)], check=False, cwd="/")
         return probe.returncode == 0

@@ -13,8 +13,7 @@ import logging
 import signal
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
@@ -25,8 +24,7 @@ from eventlog.serde import Event, EventSerde, UndecodableMessage
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Received:
+class Received(NamedTuple):
     """One decoded message and where it came from (`topic` is the catalogue name, without prefix)."""
 
     topic: str

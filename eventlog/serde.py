@@ -17,7 +17,7 @@ import struct
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from fastavro import parse_schema, schemaless_reader, schemaless_writer
 from fastavro.schema import fingerprint, to_parsing_canonical_form
@@ -39,13 +39,16 @@ class SchemaVersion:
     event_type: str
     version: int
     schema: dict[str, Any]  # parsed (fastavro) schema, envelope inlined
+    plain: dict[str, Any]  # the same without logical types: reading keeps epoch millis as ints (faster)
     canonical: str
     fingerprint: bytes  # 8 bytes, little-endian CRC-64-AVRO
 
 
-@dataclass(frozen=True)
-class Event:
-    """A decoded event: its type, its envelope fields and its payload (everything but the envelope)."""
+class Event(NamedTuple):
+    """A decoded event: its type, its envelope fields and its payload (everything but the envelope).
+
+    A NamedTuple rather than a frozen dataclass: projectors build hundreds of thousands a second.
+    """
 
     event_type: str
     event_id: str
@@ -76,6 +79,7 @@ class SchemaCatalogue:
                 event_type=event_type,
                 version=int(version_text),
                 schema=parsed,
+                plain=parse_schema(_without_logical_types(raw), _write_hint=False),
                 canonical=canonical,
                 fingerprint=struct.pack("<Q", int(fingerprint(canonical, "CRC-64-AVRO"), 16)),
             )
@@ -130,16 +134,16 @@ class EventSerde:
             raise UndecodableMessage(f"not an Avro event: leading bytes {data[:4].hex()}")
         reader = self.catalogue.latest(writer.event_type)
         # resolution only when versions differ: reading with the writer's own schema is much faster
-        reader_schema = None if reader.canonical == writer.canonical else reader.schema
+        reader_schema = None if reader.canonical == writer.canonical else reader.plain
         try:
-            record = schemaless_reader(io.BytesIO(body), writer.schema, reader_schema)
+            record = schemaless_reader(io.BytesIO(body), writer.plain, reader_schema)
         except Exception as exc:  # fastavro raises several types on truncated or corrupt bodies
             raise UndecodableMessage(f"corrupt {writer.event_type} body: {exc!r}") from exc
         envelope = record.pop("envelope")
         return Event(
             event_type=writer.event_type,
             event_id=envelope["event_id"],
-            occurred_at=_millis(envelope["occurred_at"]),
+            occurred_at=envelope["occurred_at"],
             producer=envelope["producer"],
             schema_version=envelope["schema_version"],
             payload=record,
@@ -166,12 +170,14 @@ class EventSerde:
             registered = self._registry.get_schema(schema_id)
         except Exception as exc:
             raise UndecodableMessage(f"schema id {schema_id} not found in the registry: {exc}") from exc
-        parsed = parse_schema(json.loads(registered.schema_str), _write_hint=False)
+        raw = json.loads(registered.schema_str)
+        parsed = parse_schema(raw, _write_hint=False)
         canonical = to_parsing_canonical_form(parsed)
         event_type = parsed["name"].rpartition(".")[2]
         known = self.catalogue.versions.get(event_type, {})
         version_number = next((v.version for v in known.values() if v.canonical == canonical), 0)
-        writer = SchemaVersion(event_type, version_number, parsed, canonical, b"")
+        plain = parse_schema(_without_logical_types(raw), _write_hint=False)
+        writer = SchemaVersion(event_type, version_number, parsed, plain, canonical, b"")
         self._writers_by_id[schema_id] = writer
         return writer
 
@@ -184,8 +190,9 @@ def registry_client(url: str) -> Any:
     return SchemaRegistryClient.new_client({"url": url})
 
 
-def _millis(value: Any) -> int:
-    """fastavro turns timestamp-millis into an aware datetime; the pipeline keeps epoch milliseconds."""
-    if isinstance(value, int):
-        return value
-    return int(round(value.timestamp() * 1000))
+def _without_logical_types(schema: Any) -> Any:
+    if isinstance(schema, dict):
+        return {k: _without_logical_types(v) for k, v in schema.items() if k != "logicalType"}
+    if isinstance(schema, list):
+        return [_without_logical_types(item) for item in schema]
+    return schema

@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from typing import NamedTuple
 
 import psycopg
 
@@ -25,8 +24,7 @@ MAX_RECORDS = 10_000
 MAX_DATA_BYTES = 5 * 1024 * 1024
 
 
-@dataclass(frozen=True)
-class EvidenceFact:
+class EvidenceFact(NamedTuple):
     challenge_id: int
     subject: str
     provider: str
@@ -40,8 +38,7 @@ class EvidenceFact:
         return (self.challenge_id, self.subject.lower(), self.provider)
 
 
-@dataclass(frozen=True)
-class EvidenceUpsert:
+class EvidenceUpsert(NamedTuple):
     """The net effect of a batch's events on one row."""
 
     fact: EvidenceFact  # the event whose content the row ends with
@@ -79,26 +76,25 @@ def validate(received: Received) -> EvidenceFact:
 
 def reduce_batch(facts: Sequence[EvidenceFact]) -> list[EvidenceUpsert]:
     """Collapse each key's facts (in topic order) into the single upsert with the same net effect."""
-    sequences: dict[tuple[int, str, str], list[EvidenceFact]] = {}
+    # per key: [first fact's time, setter (last fact that changed the hash), last hash, changed?]
+    state: dict[tuple[int, str, str], list] = {}
     for fact in facts:
-        sequences.setdefault(fact.key, []).append(fact)
-    upserts = []
-    for sequence in sequences.values():
-        setter, changed = sequence[0], False
-        for previous, current in zip(sequence, sequence[1:], strict=False):
-            if current.evidence_hash != previous.evidence_hash:
-                setter, changed = current, True
-        upserts.append(EvidenceUpsert(setter, sequence[0].occurred_at, changed))
-    return upserts
+        entry = state.get(fact.key)
+        if entry is None:
+            state[fact.key] = [fact.occurred_at, fact, fact.evidence_hash, False]
+        elif fact.evidence_hash != entry[2]:
+            entry[1], entry[2], entry[3] = fact, fact.evidence_hash, True
+    return [EvidenceUpsert(setter, first_seen, changed) for first_seen, setter, _hash, changed in state.values()]
 
 
 STAGE = """CREATE TEMP TABLE IF NOT EXISTS evidence_stage (
     challenge_id bigint, subject text, provider text, data text, evidence_hash text, raw_ref text,
-    created_at timestamptz, updated_at timestamptz, unconditional boolean) ON COMMIT DELETE ROWS"""
+    created_ms bigint, updated_ms bigint, unconditional boolean) ON COMMIT DELETE ROWS"""
 
 UPSERT = """INSERT INTO evidence AS e
         (challenge_id, subject, provider, data, evidence_hash, raw_ref, created_at, updated_at)
-    SELECT challenge_id, subject, provider, data::jsonb, evidence_hash, raw_ref, created_at, updated_at
+    SELECT challenge_id, subject, provider, data::jsonb, evidence_hash, raw_ref,
+           to_timestamp(created_ms / 1000.0), to_timestamp(updated_ms / 1000.0)
     FROM evidence_stage WHERE unconditional = {unconditional}
     ON CONFLICT (challenge_id, lower(subject), provider) DO UPDATE SET
         data = EXCLUDED.data, evidence_hash = EXCLUDED.evidence_hash,
@@ -110,7 +106,7 @@ class EvidenceProjection:
     name = "evidence"
     topics = (EVIDENCE,)
 
-    def apply(self, conn: psycopg.Connection, events: Sequence[Received], reject: Reject) -> None:
+    def prepare(self, events: Sequence[Received], reject: Reject) -> list[EvidenceUpsert] | None:
         facts = []
         for received in events:
             if received.event.event_type != "EvidenceSubmitted":
@@ -119,22 +115,19 @@ class EvidenceProjection:
                 facts.append(validate(received))
             except (ValueError, KeyError) as exc:
                 reject(received, f"invalid evidence: {exc}")
-        if not facts:
-            return
+        return reduce_batch(facts) if facts else None
+
+    def write(self, conn: psycopg.Connection, upserts: list[EvidenceUpsert]) -> None:
         conn.execute(STAGE)
         with conn.cursor().copy(
-            "COPY evidence_stage (challenge_id, subject, provider, data, evidence_hash, raw_ref, created_at,"
-            " updated_at, unconditional) FROM STDIN"
+            "COPY evidence_stage (challenge_id, subject, provider, data, evidence_hash, raw_ref, created_ms,"
+            " updated_ms, unconditional) FROM STDIN"
         ) as copy:
-            for u in reduce_batch(facts):
+            for u in upserts:
                 f = u.fact
                 copy.write_row((f.challenge_id, f.subject, f.provider, f.records_json, f.evidence_hash, f.raw_ref,
-                                _ts(u.first_seen_at), _ts(f.occurred_at), u.unconditional))
+                                u.first_seen_at, f.occurred_at, u.unconditional))
         conn.execute(UPSERT.format(unconditional="true", condition=""))
         conn.execute(UPSERT.format(
             unconditional="false", condition="WHERE e.evidence_hash IS DISTINCT FROM EXCLUDED.evidence_hash"
         ))
-
-
-def _ts(epoch_ms: int) -> datetime:
-    return datetime.fromtimestamp(epoch_ms / 1000, tz=UTC)

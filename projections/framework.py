@@ -14,10 +14,12 @@ re-seeks to what is stored. That keeps rows and offsets in agreement under every
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import psycopg
 from confluent_kafka import OFFSET_BEGINNING, TopicPartition
@@ -31,12 +33,19 @@ PROJECTOR_GROUP = "lc-projector"
 
 
 class Projection(Protocol):
-    """One table family. `apply` runs inside the projector's transaction; it must not commit."""
+    """One table family, in two steps so decoding and writing overlap.
+
+    `prepare` runs on the consumer thread: pure Python (validate, reject invalid input, reduce the
+    batch); it returns what to write, or None. `write` runs on the writer thread inside the batch's
+    transaction; it must not commit.
+    """
 
     name: str
     topics: tuple[str, ...]
 
-    def apply(self, conn: psycopg.Connection, events: Sequence[Received], reject: Reject) -> None: ...
+    def prepare(self, events: Sequence[Received], reject: Reject) -> Any: ...
+
+    def write(self, conn: psycopg.Connection, prepared: Any) -> None: ...
 
 
 class StaleOffsets(RuntimeError):
@@ -78,7 +87,21 @@ def store_offsets(conn: psycopg.Connection, projector: str, fence: OffsetFence,
             raise StaleOffsets(f"{projector}: offsets of {topic}[{partition}] moved by another writer")
 
 
+@dataclass(frozen=True)
+class PreparedBatch:
+    generation: int
+    writes: list[tuple[Projection, Any]]
+    new_offsets: dict[tuple[str, int], int]
+
+
 class Projector:
+    """Consumes batches on the calling thread and writes them, in order, on one writer thread.
+
+    While batch N is written to PostgreSQL, batch N+1 is consumed, decoded and prepared; the queue
+    between them holds one batch. Rebalances and re-seeks first drain the writer, and a batch
+    prepared before a re-seek (an older generation) is dropped unwritten.
+    """
+
     def __init__(
         self,
         settings: Settings,
@@ -92,7 +115,8 @@ class Projector:
         self.settings = settings
         self.projections = list(projections)
         self.name = PROJECTOR_GROUP  # offsets rows are keyed by the projector, not by a rebuild's group
-        self.conn = connect(settings.pg_dsn, schema)
+        self.schema = schema
+        self.conn = connect(settings.pg_dsn, schema)  # consumer thread: reads offsets on assignment
         self.fence = OffsetFence()
         self.by_topic: dict[str, list[Projection]] = defaultdict(list)
         for projection in self.projections:
@@ -100,17 +124,26 @@ class Projector:
                 self.by_topic[topic].append(projection)
         self.loop = ConsumerLoop(
             settings, group_id, sorted(self.by_topic), stop=stop, on_assign=self._on_assign,
-            on_revoke=self._on_revoke, batch_size=batch_size, commit_to_kafka=True,
+            on_revoke=self._on_revoke, batch_size=batch_size, commit_to_kafka=False,
         )
+        self._generation = 0
+        self._queue: queue.Queue[PreparedBatch | None] = queue.Queue(maxsize=1)
+        self._stale = threading.Event()
+        self._writer_error: BaseException | None = None
+        self._writer = threading.Thread(target=self._write_batches, name=f"{self.name}-writer", daemon=True)
 
     @property
     def stop(self) -> StopFlag:
         return self.loop.stop
 
     def run(self, until: Callable[[], bool] | None = None) -> None:
+        self._writer.start()
         try:
             self.loop.run(self.handle, until)
+            self.drain()
         finally:
+            self._queue.put(None)
+            self._writer.join(60)
             self.conn.close()
 
     def handle(self, batch: Sequence[Received], reject: Reject) -> None:
@@ -120,20 +153,60 @@ class Projector:
             new_offsets[(received.topic, received.partition)] = received.offset + 1
             for projection in self.by_topic.get(received.topic, ()):
                 by_projection[id(projection)].append(received)
-        try:
-            with self.conn.transaction():
-                for projection in self.projections:
-                    events = by_projection.get(id(projection))
-                    if events:
-                        projection.apply(self.conn, events, reject)
-                store_offsets(self.conn, self.name, self.fence, new_offsets)
-        except StaleOffsets as exc:
-            log.warning("%s; re-reading from the stored offsets", exc)
+        writes = []
+        for projection in self.projections:
+            events = by_projection.get(id(projection))
+            if events:
+                prepared = projection.prepare(events, reject)
+                if prepared is not None:
+                    writes.append((projection, prepared))
+        self._submit(PreparedBatch(self._generation, writes, new_offsets))
+
+    def drain(self) -> None:
+        """Wait until every submitted batch is written (or dropped); re-seek if one found stale offsets."""
+        self._queue.join()
+        self._raise_writer_error()
+        if self._stale.is_set():
             self._reseek()
-            return
-        self.fence.expected.update(new_offsets)
+
+    def _submit(self, batch: PreparedBatch) -> None:
+        self._raise_writer_error()
+        if self._stale.is_set():
+            self.drain()
+            return  # prepared against positions that were just abandoned; it is read again
+        self._queue.put(batch)
+
+    def _raise_writer_error(self) -> None:
+        if self._writer_error is not None:
+            raise RuntimeError(f"{self.name} writer failed") from self._writer_error
+
+    def _write_batches(self) -> None:
+        with connect(self.settings.pg_dsn, self.schema) as conn:
+            while True:
+                batch = self._queue.get()
+                try:
+                    if batch is None:
+                        return
+                    if batch.generation == self._generation and not self._stale.is_set() \
+                            and self._writer_error is None:
+                        self._write(conn, batch)
+                except StaleOffsets as exc:
+                    log.warning("%s; re-reading from the stored offsets", exc)
+                    self._stale.set()
+                except BaseException as exc:
+                    self._writer_error = exc
+                finally:
+                    self._queue.task_done()
+
+    def _write(self, conn: psycopg.Connection, batch: PreparedBatch) -> None:
+        with conn.transaction():
+            for projection, prepared in batch.writes:
+                projection.write(conn, prepared)
+            store_offsets(conn, self.name, self.fence, batch.new_offsets)
+        self.fence.expected.update(batch.new_offsets)
 
     def _on_assign(self, partitions: list[TopicPartition]) -> list[TopicPartition]:
+        self.drain()
         stored = load_offsets(self.conn, self.name)
         positioned = []
         for tp in partitions:
@@ -144,11 +217,14 @@ class Projector:
         return positioned
 
     def _on_revoke(self, partitions: list[TopicPartition]) -> None:
+        self.drain()
         for tp in partitions:
             topic = self.loop.catalogue_topic(tp.topic)
             self.fence.expected.pop((topic, tp.partition), None)
 
     def _reseek(self) -> None:
+        self._generation += 1
+        self._stale.clear()
         stored = load_offsets(self.conn, self.name)
         for (topic, partition) in list(self.fence.expected):
             offset = stored.get((topic, partition))
