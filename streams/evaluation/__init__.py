@@ -4,6 +4,7 @@ from streams.evaluation.engine import (
     FITNESS_PROVIDERS,
     GAMING_PROVIDERS,
     NO_EVALUATOR,
+    combine_evidence_hashes,
     evaluate,
     family_of,
 )
@@ -18,6 +19,7 @@ __all__ = [
     "ChallengeRule",
     "Timeline",
     "Verdict",
+    "combine_evidence_hashes",
     "evaluate",
     "family_of",
     "parse_challenge_rule",

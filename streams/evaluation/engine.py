@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping, Sequence
 
 from streams.evaluation.fitness import evaluate_fitness
@@ -71,3 +72,13 @@ def evaluate(rule: ChallengeRule | None, evidence_by_provider: Mapping[str, Sequ
     if ignored:
         metadata["ignoredProviders"] = ignored
     return Verdict(outcome.pass_, outcome.score, outcome.reasons, metadata, evaluator)
+
+
+def combine_evidence_hashes(hash_by_provider: Mapping[str, str]) -> str:
+    """The verdict's `evidence_hash`: the provider's own hash when there is one provider, else a
+    0x-prefixed SHA-256 over the sorted `provider=hash` lines (a bytes32, as the proof encoding wants)."""
+    normalised = {provider.strip().lower(): value for provider, value in hash_by_provider.items()}
+    if len(normalised) == 1:
+        return next(iter(normalised.values()))
+    lines = "\n".join(f"{provider}={normalised[provider]}" for provider in sorted(normalised))
+    return "0x" + hashlib.sha256(lines.encode()).hexdigest()

@@ -92,3 +92,13 @@ def test_evaluator_errors_become_failing_verdicts(monkeypatch):
     monkeypatch.setitem(engine._FAMILIES, "fitness", (engine.FITNESS_PROVIDERS, explode))
     verdict = evaluate(None, {"strava": [{}]})
     assert (verdict.pass_, verdict.reasons) == (False, ("Evaluator internal error: boom",))
+
+
+def test_combined_evidence_hash():
+    from streams.evaluation import combine_evidence_hashes
+
+    assert combine_evidence_hashes({"strava": "0xaa"}) == "0xaa"
+    combined = combine_evidence_hashes({"Strava": "0xaa", "apple": "0xbb"})
+    assert combined == combine_evidence_hashes({"apple": "0xbb", "strava": "0xaa"})
+    assert combined != combine_evidence_hashes({"apple": "0xbb", "strava": "0xac"})
+    assert combined.startswith("0x") and len(combined) == 66

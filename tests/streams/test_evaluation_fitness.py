@@ -475,3 +475,62 @@ def test_structural_pass_needs_an_activity_in_the_window():
     timeline = {"startsAt": "2026-01-01T00:00:00Z", "endsAt": "2026-02-01T00:00:00Z"}
     verdict = run_fitness(D, timeline=timeline)
     assert verdict.pass_ is False
+
+
+# --- the legacy data/examples shapes (EX1, EX2) -----------------------------------------------------
+
+def test_ex1_seven_day_streak_in_sofia():
+    days = [f"2025-01-0{d}" for d in range(1, 8)]
+    steps = [11000, 17000, 14000, 12000, 16000, 13000, 15000]
+    records = [{"type": "steps", "start": f"{day}T00:00:00Z", "end": f"{day}T23:59:59Z", "steps_count": count}
+               for day, count in zip(days, steps, strict=True)]
+    rule = {"challengeType": "steps",
+            "period": {"start": "2025-01-01T00:00:00+02:00", "end": "2025-01-07T23:59:59+02:00",
+                       "timezone": "Europe/Sofia"},
+            "dailyTarget": {"consecutiveDays": 7, "conditions": [{"metric": "steps_count", "op": ">=", "value": 10000}]},
+            "model": {"modelId": "model://challengepay.steps.v1", "modelVersion": 1}}
+    verdict = run_fitness(records, rule)
+    assert (verdict.pass_, verdict.score) == (True, 98000)
+    records[3]["steps_count"] = 9000
+    assert run_fitness(records, rule).reasons == ("Daily streak not met", "Consecutive days achieved: 3/7")
+
+
+EX2_RUNS = [
+    {"type": "run", "start": f"2025-01-{d:02d}T06:00:00Z", "end": f"2025-01-{d:02d}T07:00:00Z", "distance_km": km,
+     "duration_min": 60, "avg_hr_bpm": 150, "max_hr_bpm": 175, "elev_gain_m": 40,
+     "gps_path": [[42.69, 23.32 + i * 0.002] for i in range(10)]}
+    for d, km in ((6, 10.5), (8, 10.2), (10, 10.0))
+]
+EX2_RULE = {
+    "challengeType": "run",
+    "period": {"start": "2025-01-06T00:00:00+02:00", "end": "2025-02-02T23:59:59+02:00", "timezone": "Europe/Sofia"},
+    "weeklyTarget": {"minOccurrences": 3, "perWeeks": 4},
+    "conditions": [{"metric": "distance_km", "op": ">=", "value": 10},
+                   {"metric": "avg_pace_min_per_km", "op": "<=", "value": 8.0},
+                   {"metric": "gps_continuity_score", "op": ">=", "value": 0.9},
+                   {"metric": "hr_activity_consistency", "op": ">=", "value": 0.8}],
+    "antiCheat": {"minGpsContinuity": 0.85, "minHrConsistency": 0.7, "maxTeleportJumps": 2},
+}
+
+
+def test_ex2_three_runs_in_one_week_of_four():
+    verdict = run_fitness(EX2_RUNS, EX2_RULE)
+    assert (verdict.pass_, verdict.score) == (False, 0)
+    assert verdict.reasons == ("Weekly target not met (1/4 weeks achieved)",)
+    assert verdict.metadata["eligibleCount"] == 3
+
+
+def test_ex2_competitive_distance_variant():
+    verdict = run_fitness(EX2_RUNS, {**EX2_RULE, "mode": "competitive", "competitiveMetric": "distance_km"})
+    assert verdict.score == pytest.approx(30.7)
+
+
+def test_daily_streak_across_a_dst_change():
+    # 2025-03-09 is 23 hours long in New York; 23:30 local that day is 03:30Z on 03-10.
+    period = {"start": "2025-03-08T00:00:00-05:00", "end": "2025-03-09T23:59:59-04:00",
+              "timezone": "America/New_York"}
+    records = [{"type": "steps", "start": "2025-03-09T04:30:00Z", "steps": 10000},  # 03-08 23:30 EST
+               {"type": "steps", "start": "2025-03-10T03:30:00Z", "steps": 10000}]  # 03-09 23:30 EDT
+    rule = {"challengeType": "steps", "period": period, "dailyTarget": {
+        "consecutiveDays": 2, "conditions": [{"metric": "steps_count", "op": ">=", "value": 10000}]}}
+    assert run_fitness(records, rule).pass_ is True
