@@ -24,6 +24,8 @@ from streams.evaluation.rules import Condition, FitnessRule
 from streams.evaluation.verdict import Outcome
 
 _WEEK_DAYS = 7
+_MAX_PERIOD_DAYS = 3660  # a day list longer than ten years is a broken rule, not a challenge
+PERIOD_REQUIRED = "needs a period with start and end, at most ten years apart"
 _COMPETITIVE_DEFAULT_METRIC = "steps_count"
 
 
@@ -41,6 +43,8 @@ def _period_days(rule: FitnessRule) -> list[date] | None:
         return None
     first = rule.period.start.astimezone(rule.zone).date()
     last = rule.period.end.astimezone(rule.zone).date()
+    if not 0 <= (last - first).days <= _MAX_PERIOD_DAYS:
+        return None
     return [first + timedelta(days=offset) for offset in range((last - first).days + 1)]
 
 
@@ -113,7 +117,7 @@ def _weekly_reason(rule: FitnessRule, eligible: list[Activity]) -> str | None:
         return None
     days = _period_days(rule)
     if days is None:
-        return "Weekly target needs a period with start and end"
+        return f"Weekly target {PERIOD_REQUIRED}"
     counts = [0] * ((len(days) + _WEEK_DAYS - 1) // _WEEK_DAYS)
     for activity in eligible:
         offset = (activity_day(activity, rule.zone) - days[0]).days
@@ -136,7 +140,7 @@ def evaluate_fitness_rule(rule: FitnessRule, activities: list[Activity], total_r
     if streak_checked:
         days = _period_days(rule)
         if days is None:
-            return Outcome(False, score, ("Daily streak needs a period with start and end",), metadata)
+            return Outcome(False, score, (f"Daily streak {PERIOD_REQUIRED}",), metadata)
         best = _best_streak(rule, days, activities)
         if best < rule.streak_days:
             reasons = ("Daily streak not met", f"Consecutive days achieved: {best}/{rule.streak_days}")

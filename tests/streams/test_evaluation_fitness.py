@@ -534,3 +534,21 @@ def test_daily_streak_across_a_dst_change():
     rule = {"challengeType": "steps", "period": period, "dailyTarget": {
         "consecutiveDays": 2, "conditions": [{"metric": "steps_count", "op": ">=", "value": 10000}]}}
     assert run_fitness(records, rule).pass_ is True
+
+
+WEEKLY_NEEDS_PERIOD = "Weekly target needs a period with start and end, at most ten years apart"
+
+
+@pytest.mark.parametrize(("period", "weekly_reason"), [
+    ({"start": "2025-03-01T00:00:00Z"}, WEEKLY_NEEDS_PERIOD),
+    ({"start": "2025-03-08T00:00:00Z", "end": "2025-03-01T00:00:00Z"}, "No activities in period for challengeType"),
+    ({"start": "2025-03-01T00:00:00Z", "end": "9999-12-31T00:00:00Z"}, WEEKLY_NEEDS_PERIOD),
+])
+def test_streak_and_weekly_targets_need_a_sane_period(period, weekly_reason):
+    streak = {"challengeType": "steps", "period": period, "dailyTarget": {
+        "consecutiveDays": 1, "conditions": [{"metric": "steps_count", "op": ">=", "value": 1}]}}
+    assert run_fitness(D, streak).reasons == (
+        "Daily streak needs a period with start and end, at most ten years apart",)
+    weekly = {"challengeType": "steps", "period": period, "weeklyTarget": {"minOccurrences": 1, "perWeeks": 1}}
+    verdict = run_fitness([{"type": "steps", "start": "2025-03-02T00:00:00Z", "steps": 1}], weekly)
+    assert verdict.reasons[-1] == weekly_reason
