@@ -267,9 +267,7 @@ def _is_gaming_rule(candidate: Mapping[str, Any]) -> bool:
         return False
     if any(candidate.get(key) is not None for key in _GAMING_RULE_KEYS):
         return True
-    return candidate.get("competitiveMetric") in GAMING_COMPETITIVE_METRICS - {"wins"} or (
-        candidate.get("mode") == "competitive" and candidate.get("competitiveMetric") == "wins"
-    )
+    return candidate.get("competitiveMetric") in GAMING_COMPETITIVE_METRICS
 
 
 def _parse_gaming_rule(candidate: Mapping[str, Any]) -> GamingRule:
