@@ -113,3 +113,12 @@ class MemorySink:
         for message in self.events():
             newest[message.event_id] = message
         return {eid: m for eid, m in newest.items() if not m.payload["removed"]}
+
+
+def published(settings: Any, topic: str) -> list[tuple[str, Any]]:
+    """(key, decoded Event) of every committed message of a catalogue topic."""
+    from eventlog.serde import EventSerde
+    from indexers.chain.kafka import read_topic
+
+    serde = EventSerde(settings.schema_registry_url)
+    return [((m.key() or b"").decode(), serde.decode(m.value())) for m in read_topic(settings, topic)]

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import json
+import os
+import socket
+import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from chainkit import Anvil, MemorySink
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 
+from eventlog.admin import create_topics
+from eventlog.config import Settings
+from eventlog.topics import CHAIN_BLOCKS, CHAIN_EVENTS
 from indexers.chain.catalogue import ROLES, DecoderTable, build_decoder_table, spec_events
 from indexers.chain.engine import ChainIndexer
 from indexers.chain.keying import ChainKeyer
@@ -44,3 +54,48 @@ def emitters(anvil: str) -> Iterator[EmitterChain]:
 def abis() -> dict[str, dict]:
     """role -> event name -> EventAbi, from the spec signatures."""
     return {role: {abi.name: abi for abi in events} for role, events in spec_events().items()}
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> str:
+    bootstrap = os.environ.get("LC_KAFKA_BOOTSTRAP", "127.0.0.1:19092")
+    host, _, port = bootstrap.split(",")[0].rpartition(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=3).close()
+    except OSError:
+        pytest.skip(f"no Kafka broker at {bootstrap} (set LC_KAFKA_BOOTSTRAP)")
+    return bootstrap
+
+
+@pytest.fixture
+def indexer_settings(kafka_bootstrap: str, emitters: EmitterChain, tmp_path: Path) -> Settings:
+    """Settings of one indexer run: own topic prefix, the emitters as the deployment, anvil as the node."""
+    deployments = tmp_path / "deployments.json"
+    deployments.write_text(json.dumps(emitters.addresses))
+    settings = Settings.from_env(
+        kafka_bootstrap=kafka_bootstrap, schema_registry_url="", topic_prefix=f"t{uuid.uuid4().hex[:10]}.",
+        rpc_url=emitters.url, chain_id=31337, deployments_file=str(deployments), chain_poll_seconds=0.05,
+        confirmations=12, chain_rollback_cap=64,
+    )
+    create_topics(settings)
+    _wait_for_leaders(settings, (CHAIN_BLOCKS, CHAIN_EVENTS))
+    return settings
+
+
+def _wait_for_leaders(settings: Settings, topics: tuple[str, ...]) -> None:
+    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": "lc-test-leaders"})
+    try:
+        for topic in topics:
+            physical = settings.topic(topic)
+            partitions = consumer.list_topics(physical, timeout=10).topics[physical].partitions
+            for partition in partitions:
+                for attempt in range(100):
+                    try:
+                        consumer.get_watermark_offsets(TopicPartition(physical, partition), timeout=10)
+                        break
+                    except KafkaException:
+                        if attempt == 99:
+                            raise
+                        time.sleep(0.1)  # a new topic's leader election takes a moment
+    finally:
+        consumer.close()
