@@ -194,3 +194,24 @@ def challenge_row(state: ChallengeState) -> Mapping[str, Any]:
         "model_hash": state.model_hash, "params": state.params, "proof": state.proof,
         "timeline": state.timeline_raw, "status": state.status, "chain_outcome": state.chain_outcome,
     }
+
+
+def challenge_fact_from_chain(event: str, args: Mapping[str, Any]) -> ChallengeFact | None:
+    """The lifecycle fact of a decoded ChallengePay log (`lc.chain.events` payload `event` and `args`,
+    uint256 values as decimal strings or ints); None for the events this fold does not read."""
+    challenge_id = int(args["id"]) if "id" in args else None
+    if challenge_id is None:
+        return None
+    if event == "ChallengeCreated":
+        return ChallengeCreated(challenge_id, str(args["creator"]), int(args["startTs"]))
+    if event == "Joined":
+        return ParticipantJoined(challenge_id, str(args["user"]))
+    if event == "Finalized":
+        return ChallengeFinalized(challenge_id, int(args["outcome"]))
+    if event == "Canceled":
+        return ChallengeCanceled(challenge_id)
+    if event == "Paused":
+        return ChallengePaused(challenge_id, bool(args["paused"]))
+    if event == "VerificationConfigUpdated":
+        return VerificationConfigUpdated(challenge_id, int(args["proofDeadlineTs"]))
+    return None

@@ -311,3 +311,19 @@ def job_row(job: JobState) -> Mapping[str, Any]:
     """The `aivm_jobs` columns this state determines (spec/schema.md §3.5)."""
     return {"challenge_id": job.challenge_id, "status": job.status, "attempts": job.attempts,
             "last_error": job.last_error, "worker_address": job.worker_address, "task_id": job.task_id}
+
+
+def chain_fact_from_event(event_id: str, event: str, args: Mapping[str, Any]) -> ChainFact | None:
+    """The job-relevant fact of a decoded AIVMInferenceV2 log (`lc.chain.events` payload `event` and
+    `args`); None for the events this fold does not read."""
+    if event == "InferenceRequestedV2":
+        return InferenceRequested(event_id, int(args["requestId"]), str(args["taskId"]))
+    if event == "InferenceCommitted":
+        return InferenceCommitted(event_id, int(args["requestId"]))
+    if event == "InferenceRevealed":
+        return InferenceRevealed(event_id, int(args["requestId"]))
+    if event == "PoIAttested":
+        return PoIAttested(event_id, str(args["taskId"]), int(args["count"]))
+    if event == "InferenceFinalized":
+        return InferenceFinalized(event_id, int(args["requestId"]), str(args["taskId"]))
+    return None

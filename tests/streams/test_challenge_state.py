@@ -91,3 +91,19 @@ def test_facts_of_another_challenge_are_ignored():
 def test_pause_before_creation_is_ignored():
     state = fold([REGISTRATION, ChallengePaused(CID, True)])
     assert state.status is None and state.ignored == ("Paused before the challenge was created",)
+
+
+def test_facts_from_decoded_chain_events():
+    from streams.challenge_state import challenge_fact_from_chain
+
+    assert challenge_fact_from_chain("ChallengeCreated", {
+        "id": "7", "creator": "0xc", "kind": 1, "currency": 0, "token": "0x0", "startTs": "150",
+        "externalId": "0x00"}) == ChallengeCreated(7, "0xc", 150)
+    assert challenge_fact_from_chain("Joined", {"id": "7", "user": "0xb", "amount": "5"}) == ParticipantJoined(7, "0xb")
+    assert challenge_fact_from_chain("Finalized", {"id": "7", "status": 1, "outcome": 2}) == ChallengeFinalized(7, 2)
+    assert challenge_fact_from_chain("Canceled", {"id": 7}) == ChallengeCanceled(7)
+    assert challenge_fact_from_chain("Paused", {"id": "7", "paused": False}) == ChallengePaused(7, False)
+    assert challenge_fact_from_chain("VerificationConfigUpdated", {
+        "id": "7", "verifier": "0xv", "proofDeadlineTs": "900"}) == VerificationConfigUpdated(7, 900)
+    assert challenge_fact_from_chain("WinnerClaimed", {"id": "7", "user": "0xb", "amount": "1"}) is None
+    assert challenge_fact_from_chain("ClaimedETH", {"bucketId": "7"}) is None

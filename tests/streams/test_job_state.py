@@ -186,3 +186,17 @@ def test_two_jobs_are_independent():
              JobSubmitted("s2", "job-2", "0x99", 8), InferenceCommitted("c2", 8)]
     book = book_of([*happy_path()[:3], *other])
     assert (book.jobs[JOB].status, book.jobs["job-2"].status) == (SUBMITTED, COMMITTED)
+
+
+def test_facts_from_decoded_aivm_events():
+    from streams.job_state import chain_fact_from_event
+
+    task = "0x" + "ab" * 32
+    assert chain_fact_from_event("e1", "InferenceRequestedV2", {
+        "requestId": "7", "requester": "0xr", "taskId": task, "model": "m"}) == InferenceRequested("e1", 7, task)
+    assert chain_fact_from_event("e2", "InferenceCommitted", {"requestId": "7"}) == InferenceCommitted("e2", 7)
+    assert chain_fact_from_event("e3", "InferenceRevealed", {"requestId": 7}) == InferenceRevealed("e3", 7)
+    assert chain_fact_from_event("e4", "PoIAttested", {"taskId": task, "count": 2}) == PoIAttested("e4", task, 2)
+    assert chain_fact_from_event("e5", "InferenceFinalized", {"requestId": "7", "taskId": task}) == (
+        InferenceFinalized("e5", 7, task))
+    assert chain_fact_from_event("e6", "WorkerSlashed", {"requestId": "7"}) is None
