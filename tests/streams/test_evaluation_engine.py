@@ -102,3 +102,9 @@ def test_combined_evidence_hash():
     assert combined == combine_evidence_hashes({"apple": "0xbb", "strava": "0xaa"})
     assert combined != combine_evidence_hashes({"apple": "0xbb", "strava": "0xac"})
     assert combined.startswith("0x") and len(combined) == 66
+
+
+def test_provider_aliases_and_steam():
+    assert evaluate(None, {"steam": [{"win": True}]}).evaluator == "steam:stream"
+    apple_health = evaluate(None, {"apple_health": [{"type": "steps", "date": "2025-03-01", "steps": 3}]})
+    assert (apple_health.pass_, apple_health.evaluator) == (True, "apple_health:stream")

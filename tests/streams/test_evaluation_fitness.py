@@ -552,3 +552,25 @@ def test_streak_and_weekly_targets_need_a_sane_period(period, weekly_reason):
     weekly = {"challengeType": "steps", "period": period, "weeklyTarget": {"minOccurrences": 1, "perWeeks": 1}}
     verdict = run_fitness([{"type": "steps", "start": "2025-03-02T00:00:00Z", "steps": 1}], weekly)
     assert verdict.reasons[-1] == weekly_reason
+
+
+COMPETITIVE_METRIC_CASES = [
+    ("steps_count", {"steps": 4000}, 8000),
+    ("distance_km", {"distance_km": 2.5}, 5),
+    ("duration_min", {"duration_min": 30}, 60),
+    ("elev_gain_m", {"elev_gain_m": 120}, 240),
+    ("calories", {"kilojoules": 418.4}, 200),
+    ("active_minutes", {"duration_s": 600}, 20),
+    ("exercise_time", {"exercise_minutes": 12, "duration_min": 99}, 24),
+    ("walking_km", {"distance_km": 1}, 0),  # typed distance of a run challenge: no walks
+    ("avg_hr_bpm", {"steps": 10, "avg_hr_bpm": 150}, 20),  # not accumulating: falls back to steps
+]
+
+
+@pytest.mark.parametrize(("metric", "fields", "expected"), COMPETITIVE_METRIC_CASES,
+                         ids=[c[0] for c in COMPETITIVE_METRIC_CASES])
+def test_every_competitive_fitness_metric(metric, fields, expected):
+    runs = [{"type": "run", "start": f"2025-03-0{d}T07:00:00Z", **fields} for d in (2, 3)]
+    verdict = run_fitness(runs, None, full_rule("run", mode="competitive", competitiveMetric=metric))
+    assert verdict.pass_ is True
+    assert verdict.score == pytest.approx(expected)
