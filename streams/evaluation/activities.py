@@ -98,7 +98,9 @@ def _resolve_start(raw: Mapping[str, Any]) -> tuple[datetime, date | None] | Non
     return None
 
 
-def _resolve_end(raw: Mapping[str, Any], start: datetime, duration_min: float | None) -> datetime:
+def _resolve_end(
+    raw: Mapping[str, Any], start: datetime, local_day: date | None, duration_min: float | None
+) -> datetime:
     for key in ("end", "endTime"):
         if isinstance(raw.get(key), str):
             instant = parse_instant_text(raw[key])
@@ -109,6 +111,8 @@ def _resolve_end(raw: Mapping[str, Any], start: datetime, duration_min: float | 
         return from_unix_seconds(float(end_ts))
     if duration_min is not None and duration_min > 0:
         return start + timedelta(minutes=duration_min)
+    if local_day is not None:  # a daily total covers its whole day
+        return start + timedelta(days=1, seconds=-1)
     return start
 
 
@@ -149,7 +153,7 @@ def normalize_activity(raw: object) -> Activity | None:
     return Activity(
         type=activity_type,
         start=start,
-        end=_resolve_end(record, start, duration_min),
+        end=_resolve_end(record, start, local_day, duration_min),
         local_day=local_day,
         distance_km=distance_km,
         duration_min=duration_min,

@@ -574,3 +574,9 @@ def test_every_competitive_fitness_metric(metric, fields, expected):
     verdict = run_fitness(runs, None, full_rule("run", mode="competitive", competitiveMetric=metric))
     assert verdict.pass_ is True
     assert verdict.score == pytest.approx(expected)
+
+
+def test_a_daily_total_covers_its_whole_day_in_the_window():
+    timeline = {"startsAt": "2025-03-03T10:00:00Z", "endsAt": "2025-03-03T20:00:00Z"}
+    verdict = run_fitness(D, simple("steps", 1, "total"), timeline=timeline)
+    assert verdict.score == 12000  # the date-only record of 03-03; the timed ones are outside
