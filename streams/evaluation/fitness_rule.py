@@ -71,7 +71,7 @@ def _best_streak(rule: FitnessRule, days: list[date], activities: list[Activity]
             by_day.setdefault(activity_day(activity, rule.zone), []).append(activity)
     best = current = 0
     for day in days:
-        day_activities = by_day.get(day)
+        day_activities = by_day.get(day, [])
         passed = bool(day_activities) and all(
             holds(_day_summary(rule.challenge_type, day_activities), c) for c in rule.streak_conditions
         )
@@ -143,8 +143,8 @@ def evaluate_fitness_rule(rule: FitnessRule, activities: list[Activity], total_r
             return Outcome(False, score, (f"Daily streak {PERIOD_REQUIRED}",), metadata)
         best = _best_streak(rule, days, activities)
         if best < rule.streak_days:
-            reasons = ("Daily streak not met", f"Consecutive days achieved: {best}/{rule.streak_days}")
-            return Outcome(False, score, reasons, {**metadata, "bestStreak": best})
+            streak_reasons = ("Daily streak not met", f"Consecutive days achieved: {best}/{rule.streak_days}")
+            return Outcome(False, score, streak_reasons, {**metadata, "bestStreak": best})
         metadata["bestStreak"] = best
 
     # A rule with nothing else to check still promises at least one activity of its type (§8.17).

@@ -38,7 +38,7 @@ def _in_period(records: list[Match], period: Period) -> list[Match]:
 
 
 def _evaluate_simple(rules: SimpleGamingRules, records: list[Match], competitive: bool) -> Outcome:
-    base = {"rulesFormat": "simple", "metric": rules.metric, "period": rules.period,
+    base: dict[str, Any] = {"rulesFormat": "simple", "metric": rules.metric, "period": rules.period,
             "threshold": clean_number(rules.threshold)}
     min_matches = rules.min_matches
     if len(records) < min_matches:
@@ -111,7 +111,7 @@ def _evaluate_rule(rule: GamingRule, challenge: ChallengeRule, records: list[Mat
     if rule.hero:
         eligible = [r for r in eligible if matches.matches_hero(r, rule.hero)]
     wins = sum(1 for r in eligible if matches.is_win(r))
-    counts = {"totalRecords": len(records), "eligibleRecords": len(eligible), "wins": wins}
+    counts: dict[str, Any] = {"totalRecords": len(records), "eligibleRecords": len(eligible), "wins": wins}
 
     if challenge.competitive:
         metric = _competitive_metric(challenge.competitive_metric)

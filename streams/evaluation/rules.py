@@ -160,13 +160,13 @@ class _Sources:
 
 
 def _number(value: object) -> float | None:
-    return float(value) if is_number(value) else None  # type: ignore[arg-type]
+    return float(value) if is_number(value) else None
 
 
 def _lenient_number(value: object, default: float) -> float:
     """A number, or a numeric string (the original compared `minDays` loosely); else the default."""
     if is_number(value):
-        return float(value)  # type: ignore[arg-type]
+        return float(value)
     if isinstance(value, str):
         try:
             parsed = float(value)

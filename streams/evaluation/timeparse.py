@@ -58,7 +58,7 @@ def parse_instant(value: object) -> datetime | None:
     if isinstance(value, str):
         return parse_instant_text(value)
     if is_number(value):
-        return from_unix_number(float(value))  # type: ignore[arg-type]
+        return from_unix_number(float(value))
     return None
 
 
