@@ -338,7 +338,7 @@ def test_weekly_conditions_describe_each_occurrence():
     assert run_fitness(long, None, proof).pass_ is True
 
 
-def test_walking_challenge_type_is_understood():
+def test_r1_walking_challenge_type_is_understood():
     # Differs from the original: "walking" was not a type, so any evidence got a structural pass.
     proof = {"params": {"rule": {"challengeType": "walking", "period": MARCH_1_TO_8, "dailyTarget": {
         "consecutiveDays": 3, "conditions": [{"metric": "steps_count", "op": ">=", "value": 10000}]}}}}
@@ -446,7 +446,7 @@ def test_acceptance_11_13_competitive_distance():
     assert run_fitness([{"type": "walk", "start": "2025-03-02T07:00:00Z"}], None, proof).score == 0
 
 
-def test_ios_walking_competitive_ranks_steps():
+def test_r13_ios_walking_competitive_ranks_steps():
     # Differs from the original (structural pass, score = record count): iOS stores `walking` and
     # `metric`; a walking challenge counts its daily step records.
     proof = {"params": {"rule": {"challengeType": "walking", "period": MARCH_1_TO_8, "mode": "competitive",
