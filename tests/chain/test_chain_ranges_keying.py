@@ -1,0 +1,100 @@
+"""Pure tests of the adaptive range, the event keys and the RPC error classification."""
+
+from __future__ import annotations
+
+from indexers.chain.keying import ChainKeyer
+from indexers.chain.model import DecodedLog, RawLog
+from indexers.chain.ranges import AdaptiveRange
+from indexers.chain.rpc import RangeTooLarge, RpcUnavailable, classify_error
+
+CHALLENGE_PAY = "0x" + "01" * 20
+TASK = "0x" + "ee" * 32
+LOG = RawLog("0x", (), b"", 1, "0x", "0x", 0, 0)
+
+
+def test_range_shrinks_on_refusal_and_grows_back_when_calm():
+    ranges = AdaptiveRange(1000, calm_after=2)
+    assert ranges.span(0, 5000) == (0, 999)
+    ranges.shrink()
+    ranges.shrink()
+    assert ranges.span(1000, 5000) == (1000, 1249)
+    ranges.succeeded(250)
+    assert ranges.size == 250
+    ranges.succeeded(250)
+    assert ranges.size == 500
+    for _ in range(10):
+        ranges.succeeded(ranges.size)
+    assert ranges.size == 1000
+
+
+def test_range_stops_at_the_safe_head_and_bottoms_out_at_one_block():
+    ranges = AdaptiveRange(100)
+    assert ranges.span(50, 49) is None
+    assert ranges.span(40, 60) == (40, 60)
+    ranges.succeeded(21)  # short range at the head: no growth signal
+    for _ in range(20):
+        ranges.shrink()
+    assert ranges.size == 1 and ranges.at_minimum
+
+
+def test_node_errors_are_classified():
+    assert classify_error(-32005, "query returned more than 10000 results") is RangeTooLarge
+    assert classify_error(-32000, "Log response size exceeded") is RangeTooLarge
+    assert classify_error(-32602, "eth_getLogs block range is too large") is RangeTooLarge
+    assert classify_error(-32000, "request timed out") is RangeTooLarge
+    assert classify_error(-32603, "internal error: database locked") is RpcUnavailable
+
+
+def aivm(event: str, **args) -> DecodedLog:
+    return DecodedLog("AIVMInferenceV2", event, args, LOG)
+
+
+def binding(challenge: int, request: int) -> dict:
+    return {"challengeId": str(challenge), "subject": "0x", "requestId": str(request), "taskId": TASK}
+
+
+def test_aivm_events_are_keyed_by_task_until_bound_then_by_challenge():
+    keyer = ChainKeyer(CHALLENGE_PAY)
+    requested = aivm("InferenceRequestedV2", requestId="5", taskId=TASK)
+    assert keyer.key_for(requested).key == f"task:{TASK}"
+    keyer.observe("AIVMInferenceV2", "InferenceRequestedV2", requested.args, (10, 0), "req")
+    assert keyer.key_for(aivm("InferenceCommitted", requestId="5")).key == f"task:{TASK}"
+    assert keyer.key_for(aivm("InferenceCommitted", requestId="6")).key == "request:6"
+    keyer.observe("ChallengeTaskRegistry", "BindingRecorded", binding(42, 5), (11, 0), "bind")
+    for event in (aivm("InferenceCommitted", requestId="5"), aivm("PoIAttested", taskId=TASK),
+                  aivm("InferenceFinalized", requestId="5", taskId=TASK)):
+        key = keyer.key_for(event)
+        assert (key.key, key.challenge_id) == ("42", "42")
+
+
+def test_a_retracted_binding_no_longer_keys():
+    keyer = ChainKeyer(CHALLENGE_PAY)
+    keyer.observe("ChallengeTaskRegistry", "BindingRecorded", binding(42, 5), (11, 0), "bind-a")
+    keyer.observe("ChallengeTaskRegistry", "BindingRecorded", binding(43, 5), (12, 0), "bind-b")
+    assert keyer.key_for(aivm("PoIAttested", taskId=TASK)).key == "43"
+    keyer.retract("ChallengeTaskRegistry", "BindingRecorded", binding(43, 5), "bind-b")
+    assert keyer.key_for(aivm("PoIAttested", taskId=TASK)).key == "42"
+    keyer.retract("ChallengeTaskRegistry", "BindingRecorded", binding(42, 5), "bind-a")
+    assert keyer.key_for(aivm("PoIAttested", taskId=TASK)).key == f"task:{TASK}"
+
+
+def test_keys_do_not_depend_on_the_order_facts_are_read_back_in():
+    forward, backward = ChainKeyer(CHALLENGE_PAY), ChainKeyer(CHALLENGE_PAY)
+    facts = [(binding(42, 5), (11, 0), "a"), (binding(43, 5), (12, 3), "b")]
+    for args, position, event_id in facts:
+        forward.observe("ChallengeTaskRegistry", "BindingRecorded", args, position, event_id)
+    for args, position, event_id in reversed(facts):
+        backward.observe("ChallengeTaskRegistry", "BindingRecorded", args, position, event_id)
+    event = aivm("PoIAttested", taskId=TASK)
+    assert forward.key_for(event) == backward.key_for(event)
+
+
+def test_contract_events_are_keyed_by_their_challenge():
+    keyer = ChainKeyer(CHALLENGE_PAY)
+    assert keyer.key_for(DecodedLog("ChallengePay", "Joined", {"id": "7"}, LOG)).key == "7"
+    assert keyer.key_for(DecodedLog("Treasury", "ClaimedETH", {"bucketId": "7"}, LOG)).key == "7"
+    ours = {"challengeContract": CHALLENGE_PAY, "challengeId": "7"}
+    assert keyer.key_for(DecodedLog("MetadataRegistry", "MetadataSet", ours, LOG)).key == "7"
+    other = {"challengeContract": "0x" + "02" * 20, "challengeId": "7"}
+    foreign = keyer.key_for(DecodedLog("MetadataRegistry", "MetadataSet", other, LOG))
+    assert foreign.key == f"{'0x' + '02' * 20}:7" and foreign.challenge_id is None
