@@ -104,3 +104,12 @@ def test_ranks_are_positions():
 @pytest.mark.parametrize("top_n", [0, -1])
 def test_non_positive_top_n_selects_nobody(top_n):
     assert winners(rank(entries(("a", 1, 1)), top_n)) == ()
+
+
+def test_outcome_does_not_depend_on_input_order():
+    import itertools
+
+    rows = entries(("0xd", 5, 3), ("0xA", 5, 3), ("0xc", 7, 9), ("0xb", None, 1), ("0xe", 5, 2))
+    results = {rank(list(p), 2) for p in itertools.permutations(rows)}
+    assert len(results) == 1
+    assert winners(results.pop()) == ("0xc", "0xe")
