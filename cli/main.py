@@ -61,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     tail.add_argument("topic")
     tail.add_argument("--max", type=int, default=0, help="stop after this many events")
     tail.add_argument("--no-follow", action="store_true", help="stop at the end of the topic")
+    command("lag", cmd_lag, "how far each stage (consumer group, and the projector) is behind its topics")
+    command("health", cmd_health, "services up, stage lag and dead letters, in one look; exit 1 if something is down")
     command("rebuild", cmd_rebuild, "replay every topic into a fresh schema and swap it in")
     run = command("run", cmd_run, "run one pipeline stage until SIGTERM/SIGINT")
     run.add_argument("stage")
@@ -147,6 +149,27 @@ def cmd_tail(settings: Settings, args: argparse.Namespace) -> int:
 
     for line in tail(settings, args.topic, limit=args.max, follow=not args.no_follow):
         print(line, flush=True)
+    return 0
+
+
+def cmd_lag(settings: Settings, _args: argparse.Namespace) -> int:
+    from cli.lag import all_lags
+
+    print(f"{'group':36} {'topic':26} {'consumed':>10} {'end':>10} {'behind':>8}")
+    for lag in all_lags(settings):
+        print(f"{lag.group:36} {lag.topic:26} {lag.consumed:>10} {lag.end:>10} {lag.behind:>8}")
+    return 0
+
+
+def cmd_health(settings: Settings, args: argparse.Namespace) -> int:
+    from eventlog.admin import describe_topics
+
+    services_ok = cmd_status(settings, args) == 0
+    if not services_ok:
+        return 1
+    cmd_lag(settings, args)
+    dead = sum(s.messages for s in describe_topics(settings) if s.name == "lc.dlq")
+    print(f"dead letters in lc.dlq: {dead}" + ("  (inspect with: lc tail lc.dlq --no-follow)" if dead else ""))
     return 0
 
 
