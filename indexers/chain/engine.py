@@ -204,7 +204,7 @@ class ChainIndexer:
             "reorg: retracted %d published block(s) %s with %d chain event(s); ancestor %s; resuming at %d",
             len(plan.orphaned), [entry.number for entry in plan.orphaned],
             sum(len(entry.messages) for entry in plan.orphaned),
-            f"{plan.ancestor.number} {plan.ancestor.hash}" if plan.ancestor else "none", plan.resume_from,
+            f"{plan.ancestor.number} {plan.ancestor.hash}" if plan.ancestor else "none", self.next_block,
         )
 
     def run(self, stop: threading.Event, *, poll_seconds: float = 1.0, backoff: Backoff | None = None) -> None:

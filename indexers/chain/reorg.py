@@ -41,8 +41,9 @@ class Rollback:
     ancestor: BlockHeader | None  # newest published block still canonical; None = before the first one
 
     @property
-    def resume_from(self) -> int:
-        return self.ancestor.number + 1 if self.ancestor else self.orphaned[-1].number
+    def resume_from(self) -> int | None:
+        """First block to index again; None = the indexer's start block (everything it published is orphaned)."""
+        return self.ancestor.number + 1 if self.ancestor else None
 
 
 class ReorgWindow:

@@ -122,3 +122,76 @@ def published(settings: Any, topic: str) -> list[tuple[str, Any]]:
 
     serde = EventSerde(settings.schema_registry_url)
     return [((m.key() or b"").decode(), serde.decode(m.value())) for m in read_topic(settings, topic)]
+
+
+def emit_tx(node: Anvil, address: str, abi: EventAbi, args: dict[str, Any], repeat: int = 1) -> dict[str, Any]:
+    """A transaction request for anvil_reorg's replacement blocks."""
+    return {"from": node.account, "to": address, "data": "0x" + emitter_calldata(abi, args, repeat).hex(),
+            "gas": hex(15_000_000)}
+
+
+class RpcProxy:
+    """An HTTP proxy in front of anvil that can be stopped (connection refused) and can refuse big log ranges."""
+
+    def __init__(self, upstream: str) -> None:
+        import http.server
+        import socket
+        import threading
+
+        self.upstream = upstream
+        self.max_log_range: int | None = None
+        self.refused_ranges = 0
+        self.requests = 0
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                proxy.requests += 1
+                reply = proxy._refusal(body) or httpx.post(proxy.upstream, content=body,
+                                                           headers={"Content-Type": "application/json"}).content
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self._handler = Handler
+        self._server: Any = None
+        self._thread: Any = None
+        self._threading = threading
+        self._http = http.server
+        self.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self._server = self._http.ThreadingHTTPServer(("127.0.0.1", self.port), self._handler)
+        self._thread = self._threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def _refusal(self, body: bytes) -> bytes | None:
+        import json
+
+        if self.max_log_range is None:
+            return None
+        request = json.loads(body)
+        if isinstance(request, dict) and request.get("method") == "eth_getLogs":
+            flt = request["params"][0]
+            if int(flt["toBlock"], 16) - int(flt["fromBlock"], 16) + 1 > self.max_log_range:
+                self.refused_ranges += 1
+                return json.dumps({"jsonrpc": "2.0", "id": request["id"], "error": {
+                    "code": -32005, "message": f"query exceeds max block range {self.max_log_range}"}}).encode()
+        return None
