@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
+import os
+import signal
+import subprocess
+import sys
 import threading
 
-from chainkit import published
+import pytest
+from chainkit import emit_tx, published
+from confluent_kafka import Consumer, TopicPartition
 from helpers import Background, wait_for
 
+from eventlog.config import PROJECT_ROOT, env_name
 from eventlog.topics import CHAIN_BLOCKS, CHAIN_EVENTS
-from indexers.chain import run_indexer
+from indexers.chain import AlreadySeeded, run_indexer, seed
 
 
 def start(settings) -> tuple[Background, threading.Event]:
@@ -47,3 +55,108 @@ def test_publishes_confirmed_events_and_resumes_after_restart(emitters, abis, in
     assert {k for k, _ in live_events(indexer_settings).values()} == {"2", "3", "4", "10", "11"}
     numbers = [e.payload["number"] for _k, e in published(indexer_settings, CHAIN_BLOCKS)]
     assert numbers == sorted(set(numbers)), "blocks published twice or out of order"
+
+
+def process_env(settings) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LC_")}
+    for field in dataclasses.fields(settings):
+        env[env_name(field.name)] = str(getattr(settings, field.name))
+    return env
+
+
+def spawn_indexer(settings) -> subprocess.Popen:
+    code = ("import logging, threading; logging.basicConfig(level=logging.INFO);"
+            "from eventlog.config import Settings; from indexers.chain import run_indexer;"
+            "run_indexer(Settings.from_env(), threading.Event())")
+    return subprocess.Popen([sys.executable, "-c", code], cwd=PROJECT_ROOT, env=process_env(settings),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def end_offsets(settings, topic: str) -> int:
+    """Sum of the partitions' high watermarks: cheap progress signal (counts markers and aborted writes too)."""
+    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": "lc-test-offsets"})
+    try:
+        physical = settings.topic(topic)
+        partitions = consumer.list_topics(physical, timeout=10).topics[physical].partitions
+        return sum(consumer.get_watermark_offsets(TopicPartition(physical, p), timeout=10)[1] for p in partitions)
+    finally:
+        consumer.close()
+
+
+@pytest.mark.slow
+def test_sigkill_mid_range_and_restart_leaves_no_gap_and_no_duplicate(emitters, abis, indexer_settings):
+    node, addr = emitters.node, emitters.addresses
+    joined = abis["ChallengePay"]["Joined"]
+    blocks, per_block = 300, 40
+    for block in range(blocks):
+        node.emit(addr["ChallengePay"], joined, {"id": 1000 * block, "user": "0x" + "11" * 20, "amount": 5},
+                  repeat=per_block)
+    node.mine(12)
+    total = blocks * per_block
+    settings = indexer_settings.replace(chain_max_block_range=1)
+    process = spawn_indexer(settings)
+    try:
+        for _kill in range(3):
+            at_least = end_offsets(settings, CHAIN_EVENTS) + 1500
+            wait_for(lambda at_least=at_least: end_offsets(settings, CHAIN_EVENTS) > at_least,
+                     what="the indexer to publish part of the history")
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+            assert len(published(settings, CHAIN_EVENTS)) < total, "finished before it could be killed"
+            process = spawn_indexer(settings)
+        wait_for(lambda: len(published(settings, CHAIN_EVENTS)) >= total, timeout=120,
+                 what="every event after the restarts")
+        head = node.head()
+        wait_for(lambda: published(settings, CHAIN_BLOCKS)[-1][1].payload["number"] == head - 12,
+                 what="the closing block of the last range")
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    events = [event for _key, event in published(settings, CHAIN_EVENTS)]
+    ids = [event.event_id for event in events]
+    assert len(ids) == len(set(ids)) == total, "duplicate or missing events after SIGKILL"
+    assert sorted(int(e.payload["args"]["id"]) for e in events) == sorted(
+        1000 * block + i for block in range(blocks) for i in range(per_block))
+    numbers = [event.payload["number"] for _key, event in published(settings, CHAIN_BLOCKS)]
+    assert numbers == sorted(set(numbers)), "a block published twice"
+
+
+def test_restart_after_a_deep_reorg_retracts_what_the_previous_run_published(emitters, abis, indexer_settings):
+    node, addr = emitters.node, emitters.addresses
+    joined = abis["ChallengePay"]["Joined"]
+    node.emit(addr["ChallengePay"], joined, {"id": 2, "user": "0x" + "11" * 20, "amount": 5})
+    node.mine(30)
+    node.emit(addr["ChallengePay"], joined, {"id": 3, "user": "0x" + "11" * 20, "amount": 5}, repeat=2)
+    node.mine(14)
+    runner, _ = start(indexer_settings)
+    wait_for(lambda: len(live_events(indexer_settings)) == 3, what="3 events")
+    runner.stop()
+    node.call("anvil_reorg", [20, [[emit_tx(node, addr["ChallengePay"], joined,
+                                            {"id": 9, "user": "0x" + "22" * 20, "amount": 7}), 0]]])
+    node.mine(12)
+    runner, _ = start(indexer_settings)
+    wait_for(lambda: sorted(k for k, _ in live_events(indexer_settings).values()) == ["2", "9"],
+             what="the orphaned events retracted and the canonical one published")
+    runner.stop()
+    removed = [(k, e) for k, e in published(indexer_settings, CHAIN_EVENTS) if e.payload["removed"]]
+    assert sorted(k for k, _ in removed) == ["3", "4"]
+    reverted = [e for _k, e in published(indexer_settings, CHAIN_BLOCKS) if e.event_type == "BlockReverted"]
+    assert reverted and all(e.payload["ancestor_number"] < 40 for e in reverted)
+
+
+def test_seed_starts_a_fresh_deployment_behind_the_head(emitters, abis, indexer_settings):
+    node, addr = emitters.node, emitters.addresses
+    joined = abis["ChallengePay"]["Joined"]
+    node.emit(addr["ChallengePay"], joined, {"id": 2, "user": "0x" + "11" * 20, "amount": 5})
+    node.mine(50)
+    node.emit(addr["ChallengePay"], joined, {"id": 3, "user": "0x" + "11" * 20, "amount": 5})
+    node.mine(12)
+    result = seed(indexer_settings, lookback=30)
+    assert result.first_indexed_block == node.head() - 30
+    with pytest.raises(AlreadySeeded):
+        seed(indexer_settings, lookback=30)
+    runner, _ = start(indexer_settings)
+    wait_for(lambda: published(indexer_settings, CHAIN_BLOCKS)[-1][1].payload["number"] == node.head() - 12,
+             what="caught up")
+    runner.stop()
+    assert [k for k, _ in live_events(indexer_settings).values()] == ["3"]
