@@ -51,6 +51,27 @@ class Settings:
         "", "deployments JSON (contract name -> address); empty = .lc/deployments.json"
     )
     private_key: str = _setting("", "private key of the chain writers' wallet (0x-hex)", secret=True)
+    # Provider collectors (indexers/providers)
+    oauth_encryption_key: str = _setting(
+        "", "AES-256-GCM key of the OAuth tokens at rest (64 hex characters); required by the collector", secret=True
+    )
+    collector_poll_seconds: float = _setting(300.0, "seconds between two polls of the provider collector")
+    collector_lookback_days: int = _setting(90, "days fetched back from now when a challenge has no start time")
+    provider_timeout_seconds: float = _setting(20.0, "timeout of one provider API request (connect and read)")
+    provider_max_attempts: int = _setting(4, "attempts of one provider request on 429, 5xx or a transport error")
+    strava_client_id: str = _setting("", "Strava OAuth client id (token refresh)")
+    strava_client_secret: str = _setting("", "Strava OAuth client secret (token refresh)", secret=True)
+    strava_base_url: str = _setting("https://www.strava.com", "Strava base URL (API under /api/v3, tokens at /oauth/token)")
+    fitbit_client_id: str = _setting("", "Fitbit OAuth client id (token refresh)")
+    fitbit_client_secret: str = _setting("", "Fitbit OAuth client secret (token refresh)", secret=True)
+    fitbit_base_url: str = _setting("https://api.fitbit.com", "Fitbit Web API base URL (tokens at /oauth2/token)")
+    opendota_base_url: str = _setting("https://api.opendota.com", "OpenDota base URL")
+    opendota_api_key: str = _setting("", "OpenDota API key (optional)", secret=True)
+    riot_api_key: str = _setting("", "Riot API key (X-Riot-Token); required to poll riot accounts", secret=True)
+    riot_region: str = _setting("europe", "Riot regional routing value of match-v5 (americas, asia, europe, sea)")
+    riot_base_url: str = _setting("", "Riot API base URL; empty = https://<riot_region>.api.riotgames.com")
+    faceit_api_key: str = _setting("", "FACEIT Data API key; required to poll faceit accounts", secret=True)
+    faceit_base_url: str = _setting("https://open.faceit.com/data/v4", "FACEIT Data API v4 base URL")
     # Local stack
     home: str = _setting("", "folder for the local stack's data, logs and downloaded runtimes; empty = <repo>/.lc")
     log_level: str = _setting("INFO", "log level of every stage (DEBUG, INFO, WARNING, ERROR)")
