@@ -49,7 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     command("up", cmd_up, "start the local stack (Kafka, PostgreSQL, anvil), create topics, migrate")
     command("down", cmd_down, "stop the local stack")
     command("status", cmd_status, "show which local services answer")
-    command("config", cmd_config, "print every LC_* setting with its current value")
+    config = command("config", cmd_config, "print every LC_* setting with its current value")
+    config.add_argument("--markdown", action="store_true", help="the README's settings table (defaults)")
     migrate = command("migrate", cmd_migrate, "apply pending SQL migrations")
     migrate.add_argument("--schema", default="public")
     topics = command("topics", cmd_topics, "list the catalogue's topics with partitions and end offsets")
@@ -103,7 +104,12 @@ def cmd_status(settings: Settings, _args: argparse.Namespace) -> int:
     return 0 if all(ok for _n, ok, _w in rows) else 1
 
 
-def cmd_config(settings: Settings, _args: argparse.Namespace) -> int:
+def cmd_config(settings: Settings, args: argparse.Namespace) -> int:
+    if args.markdown:
+        print("| variable | default | meaning |\n|---|---|---|")
+        for name, default, doc in documented_defaults():
+            print(f"| `{name}` | `{default}` | {doc} |")
+        return 0
     defaults = {name: default for name, default, _doc in documented_defaults()}
     for name, value, doc in settings.describe():
         marker = "" if value == defaults[name] else "  (set)"
