@@ -126,6 +126,40 @@ def topic_converter(abi_type: str) -> Callable[[bytes], Any]:
     raise ValueError(f"unsupported indexed type {abi_type!r}")
 
 
+def static_word_reader(abi_type: str) -> Callable[[bytes], Any]:
+    """Reads a static value from its 32-byte data word, returning None where eth_abi would refuse it."""
+    if abi_type == "address":
+        return lambda word: None if any(word[:12]) else "0x" + word[12:].hex()
+    if abi_type == "bool":
+        return lambda word: None if any(word[:31]) or word[31] > 1 else word[31] == 1
+    if abi_type.startswith("bytes"):
+        size = int(abi_type[5:])
+        return lambda word: None if any(word[size:]) else "0x" + word[:size].hex()
+    if abi_type.startswith("uint"):
+        unused = 32 - _int_bits(abi_type) // 8
+        as_text = avro_type(abi_type) == "string"
+
+        def read_uint(word: bytes) -> Any:
+            if any(word[:unused]):
+                return None
+            value = int.from_bytes(word, "big")
+            return str(value) if as_text else value
+
+        return read_uint
+    if abi_type.startswith("int"):
+        bits = _int_bits(abi_type)
+        as_text = avro_type(abi_type) == "string"
+
+        def read_int(word: bytes) -> Any:
+            value = int.from_bytes(word, "big", signed=True)
+            if not -(1 << (bits - 1)) <= value < (1 << (bits - 1)):
+                return None
+            return str(value) if as_text else value
+
+        return read_int
+    raise ValueError(f"unsupported static type {abi_type!r}")
+
+
 def topic_avro_type(abi_type: str) -> str:
     return "string" if is_dynamic(abi_type) else avro_type(abi_type)
 

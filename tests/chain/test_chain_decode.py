@@ -156,3 +156,52 @@ def test_chain_events_and_retractions_round_trip_through_avro():
                 assert event.payload["event"] == abi.name
                 assert event.payload["removed"] is (sent is not message)
     json.loads(schema_path().read_text())  # valid JSON on disk
+
+
+def test_static_fast_path_agrees_with_eth_abi_and_refuses_bad_padding():
+    import random
+
+    from eth_abi import decode as abi_decode
+
+    from indexers.chain.abi import value_converter
+
+    rng = random.Random(7)
+    table = build_decoder_table(ADDRESSES, spec_events())
+    for role, abis in spec_events().items():
+        for abi in abis:
+            plain = [p for p in abi.inputs if not p.indexed]
+            if not plain or any(p.type == "string" for p in plain):
+                continue
+            decoder = table.decoder_for(ADDRESSES[role], abi.topic0)
+            for _ in range(50):
+                args = {p.name: sample_value(p.type, rng.randrange(200)) for p in abi.inputs}
+                log = raw_log(ADDRESSES[role], abi, args)
+                reference = abi_decode([p.type for p in plain], log.data)
+                decoded = decoder.decode(log).args
+                assert [decoded[p.name] for p in plain] == [
+                    value_converter(p.type)(v) for p, v in zip(plain, reference, strict=True)]
+            narrow = next((i for i, p in enumerate(plain) if p.type in ("address", "bool", "uint8", "uint16",
+                                                                        "uint32", "uint64")), None)
+            if narrow is not None:
+                bad = bytearray(log.data)
+                bad[32 * narrow] = 0xFF  # a high byte the type cannot hold
+                with pytest.raises(UndecodableLog):
+                    decoder.decode(RawLog(log.address, log.topics, bytes(bad), 1, "0x", "0x", 0, 0))
+
+
+def test_dynamic_data_is_checked_and_invalid_utf8_does_not_halt():
+    from eth_abi import encode as abi_encode
+
+    table = build_decoder_table(ADDRESSES, spec_events())
+    revealed = spec_events()["AIVMInferenceV2"][2]
+    decoder = table.decoder_for(ADDRESSES["AIVMInferenceV2"], revealed.topic0)
+    log = raw_log(ADDRESSES["AIVMInferenceV2"], revealed,
+                  {"requestId": 1, "worker": USER, "responseHash": b"\x01" * 32, "response": "ok"})
+    invalid_utf8 = abi_encode(["bytes32", "bytes"], [b"\x01" * 32, b"\xff\xfeok"])
+    decoded = decoder.decode(RawLog(log.address, log.topics, invalid_utf8, 1, "0x", "0x", 0, 0))
+    assert decoded.args["response"] == "\ufffd\ufffdok"
+    for broken in (log.data[:-32],  # the string's bytes cut off
+                   log.data[:32] + (10**6).to_bytes(32, "big") + log.data[64:],  # offset outside the data
+                   log.data[:-1] + b"\x01"):  # non-zero padding after the string
+        with pytest.raises(UndecodableLog):
+            decoder.decode(RawLog(log.address, log.topics, broken, 1, "0x", "0x", 0, 0))

@@ -1,0 +1,136 @@
+"""Chain indexer throughput against the bare eth_getLogs calls over the same range, in the same run.
+
+Starts a fresh anvil, deploys a log emitter for each pipeline contract role, emits N pipeline events
+(real topic0s and data layouts, a mix of ChallengePay, Treasury, AIVM, registry and metadata events,
+several hundred per transaction), then:
+1. bare: the same eth_getLogs calls the indexer makes (one per range, address and topic lists,
+   JSON parsed), best of two runs;
+2. indexer: the real engine from block 0 into Kafka (getLogs + headers + decode + keying + Avro +
+   one transaction per range) until it has caught up.
+Prints logs/s of both and the ratio (target: indexer >= 0.5 x bare).
+
+    .venv/bin/python bench/chain_indexer.py [--events 50000] [--max-range 2000]   (Kafka: LC_KAFKA_BOOTSTRAP)
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+from devstack.anvil import free_port, start_anvil
+from eventlog.admin import create_topics
+from eventlog.config import PROJECT_ROOT, Settings
+from eventlog.producer import EventProducer
+from indexers.chain.catalogue import ROLES, build_decoder_table, spec_events
+from indexers.chain.engine import ChainIndexer, Step
+from indexers.chain.kafka import KafkaSink, transactional_id
+from indexers.chain.keying import ChainKeyer
+from indexers.chain.ranges import AdaptiveRange
+from indexers.chain.reorg import ReorgWindow
+from indexers.chain.rpc import ChainRpc
+
+sys.path.insert(0, str(PROJECT_ROOT / "tests" / "chain"))
+from chainkit import Anvil  # the test emitter lives with the tests
+
+USER = "0x" + "ab" * 20
+PER_TX = 500
+
+
+def event_mix() -> list[tuple[str, object, dict]]:
+    abis = {role: {abi.name: abi for abi in events} for role, events in spec_events().items()}
+    return [
+        ("ChallengePay", abis["ChallengePay"]["Joined"], {"id": 2, "user": USER, "amount": 10**18}),
+        ("ChallengePay", abis["ChallengePay"]["WinnerMarked"],
+         {"id": 2, "participant": USER, "contrib": 10**18, "winnersPool": 5 * 10**18, "winnersCount": 3}),
+        ("Treasury", abis["Treasury"]["ClaimedETH"], {"bucketId": 2, "to": USER, "amount": 10**17}),
+        ("AIVMInferenceV2", abis["AIVMInferenceV2"]["InferenceRevealed"],
+         {"requestId": 1, "worker": USER, "responseHash": b"\x01" * 32,
+          "response": '{"challengeId":"2","verified":true}'}),
+        ("ChallengeTaskRegistry", abis["ChallengeTaskRegistry"]["BindingCleared"], {"challengeId": 2, "subject": USER}),
+        ("MetadataRegistry", abis["MetadataRegistry"]["MetadataSet"],
+         {"challengeContract": USER, "challengeId": 2, "setter": USER,
+          "newUri": "https://lightchallenge.example/api/challenges/meta/2"}),
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=50_000)
+    parser.add_argument("--max-range", type=int, default=2000)
+    options = parser.parse_args()
+
+    base = Settings.from_env()
+    port = free_port()
+    with tempfile.TemporaryDirectory() as tmp:
+        anvil = start_anvil(port, Path(tmp) / "anvil.log", extra_args=("--gas-limit", "1000000000"))
+        try:
+            run(base, f"http://127.0.0.1:{port}", options.events, options.max_range)
+        finally:
+            anvil.kill()
+            anvil.wait()
+
+
+def run(base: Settings, url: str, events: int, max_range: int) -> None:
+    node = Anvil(url)
+    addresses = {role: node.deploy_emitter() for role in ROLES}
+    mix = event_mix()
+    started = time.perf_counter()
+    emitted = 0
+    while emitted < events:
+        role, abi, args = mix[(emitted // PER_TX) % len(mix)]
+        count = min(PER_TX, events - emitted)
+        first = abi.inputs[0].name
+        if isinstance(args[first], int):
+            args = {**args, first: args[first] + emitted}  # distinct challenge / request ids
+        node.emit(addresses[role], abi, args, repeat=count)
+        emitted += count
+    node.mine(12)
+    print(f"emitted {emitted} events in {node.head() + 1} blocks ({time.perf_counter() - started:.1f} s)")
+
+    table = build_decoder_table(addresses, spec_events())
+    safe_head = node.head() - 12
+    rpc = ChainRpc(url, timeout=300)
+    bare_seconds = min(bare_get_logs(rpc, table, safe_head, max_range) for _ in range(2))
+
+    settings = base.replace(topic_prefix=f"bench{uuid.uuid4().hex[:8]}.", chain_id=31337)
+    create_topics(settings)
+    producer = EventProducer(settings, "lc-chain-indexer-bench", transactional_id=transactional_id(31337),
+                             extra_config={"linger.ms": 20, "batch.num.messages": 10000})
+    indexer = ChainIndexer(
+        chain_id=31337, source=rpc, table=table, sink=KafkaSink(producer), keyer=ChainKeyer(addresses["ChallengePay"]),
+        window=ReorgWindow(base.chain_rollback_cap), ranges=AdaptiveRange(max_range), confirmations=12,
+    )
+    started = time.perf_counter()
+    while indexer.step() is not Step.IDLE:
+        pass
+    indexer_seconds = time.perf_counter() - started
+    producer.close()
+
+    bare_rate = events / bare_seconds
+    indexer_rate = events / indexer_seconds
+    print(f"bare eth_getLogs:   {bare_seconds:7.2f} s  {bare_rate:10,.0f} logs/s")
+    print(f"indexer into Kafka: {indexer_seconds:7.2f} s  {indexer_rate:10,.0f} logs/s")
+    print(f"ratio indexer/bare: {indexer_rate / bare_rate:.2f} (target >= 0.5)")
+
+
+def bare_get_logs(rpc: ChainRpc, table, safe_head: int, max_range: int) -> float:
+    started = time.perf_counter()
+    count = 0
+    start = 0
+    while start <= safe_head:
+        end = min(safe_head, start + max_range - 1)
+        count += len(rpc.get_logs(start, end, table.addresses, table.topic0s))
+        start = end + 1
+    elapsed = time.perf_counter() - started
+    print(f"bare eth_getLogs returned {count} logs")
+    return elapsed
+
+
+if __name__ == "__main__":
+    threading.current_thread().name = "bench"
+    main()
