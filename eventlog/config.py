@@ -72,6 +72,15 @@ class Settings:
     riot_base_url: str = _setting("", "Riot API base URL; empty = https://<riot_region>.api.riotgames.com")
     faceit_api_key: str = _setting("", "FACEIT Data API key; required to poll faceit accounts", secret=True)
     faceit_base_url: str = _setting("https://open.faceit.com/data/v4", "FACEIT Data API v4 base URL")
+    # Stream processors
+    stream_poll_seconds: float = _setting(
+        0.02, "longest wait of a stream processor's consume() for a batch (bounds the added latency)"
+    )
+    dispatch_rank_at: str = _setting(
+        "ends_at", "when a competitive challenge is ranked: ends_at (chain time reaches endsAt, while proofs are"
+        " accepted) or proof_deadline (chain time passes the proof deadline); docs/compatibility.md D3"
+    )
+    dispatch_grace_seconds: int = _setting(0, "seconds after endsAt (chain time) before ranking, with rank_at=ends_at")
     # Local stack
     home: str = _setting("", "folder for the local stack's data, logs and downloaded runtimes; empty = <repo>/.lc")
     log_level: str = _setting("INFO", "log level of every stage (DEBUG, INFO, WARNING, ERROR)")
