@@ -15,6 +15,20 @@ def run_projector(settings: Settings, stop: StopFlag) -> None:
     Projector(settings, all_projections(), stop=stop).run()
 
 
+def run_evaluator(settings: Settings, stop: StopFlag) -> None:
+    from streams.processors.evaluator import run_evaluator as run
+
+    run(settings, stop)
+
+
+def run_dispatcher(settings: Settings, stop: StopFlag) -> None:
+    from streams.processors.dispatcher import run_dispatcher as run
+
+    run(settings, stop)
+
+
 STAGES: dict[str, Callable[[Settings, StopFlag], None]] = {
     "projector": run_projector,
+    "evaluator": run_evaluator,
+    "dispatcher": run_dispatcher,
 }
