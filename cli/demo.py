@@ -12,9 +12,9 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import psycopg
@@ -77,9 +77,9 @@ def _short(value: object) -> str:
     return text if len(text) <= 90 else text[:87] + "..."
 
 
-def evidence_slice(settings: Settings, evidence_file: Path) -> bool:
+def evidence_slice(settings: Settings, evidence_file: Path, challenge_id: int) -> bool:
     say(f"evidence: {evidence_file.relative_to(PROJECT_ROOT)} -> lc.evidence -> projector -> public.evidence")
-    inputs = read_evidence_file(evidence_file)
+    inputs = [replace(e, challenge_id=challenge_id) for e in read_evidence_file(evidence_file)]
     with EventProducer(settings, "lc-demo") as producer:
         for evidence in inputs:
             publish_evidence(producer, evidence)
@@ -95,19 +95,14 @@ def evidence_slice(settings: Settings, evidence_file: Path) -> bool:
     return len(rows) == len(inputs)
 
 
-STEPS: list[tuple[list[str], Callable[[Settings], bool]]] = [
-    (["projector"], lambda settings: evidence_slice(settings, DEMO_DIR / "evidence.json")),
-]
-
-
 def run_demo(settings: Settings) -> int:
-    # a topic prefix of its own per run, so the demo's facts never mix with an earlier run's
-    settings = settings.replace(topic_prefix=f"{settings.topic_prefix}demo{uuid.uuid4().hex[:6]}.")
-    from eventlog.admin import create_topics
-
-    create_topics(settings)
+    # the demo challenge gets an id of its own per run, so its facts never mix with an earlier run's
+    challenge_id = 1_000_000 + int(time.time()) % 1_000_000
+    steps: list[tuple[list[str], Callable[[Settings], bool]]] = [
+        (["projector"], lambda s: evidence_slice(s, DEMO_DIR / "evidence.json", challenge_id)),
+    ]
     ok = True
-    for stage_names, step in STEPS:
+    for stage_names, step in steps:
         with stages(settings, stage_names):
             ok = step(settings) and ok
     say("demo " + ("finished: every projection arrived" if ok else "FAILED: a projection did not arrive in time"))

@@ -1,7 +1,8 @@
 """`lc ingest evidence FILE`: evidence from a JSON file, published as EvidenceSubmitted events.
 
 The file holds one object or a list of objects: challenge_id, subject, provider, records (the
-normalized records), and optionally evidence_hash and raw_ref.
+normalized records), and optionally evidence_hash (computed as the collectors do when absent:
+keccak256 of the provider's canonical JSON, spec/evidence.md §4.3) and raw_ref.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 from eventlog.producer import EventProducer
 from eventlog.topics import EVIDENCE
+from indexers.providers.evidence_hash import evidence_hash
 
 
 @dataclass(frozen=True)
@@ -42,16 +44,10 @@ def read_evidence_file(path: Path) -> list[EvidenceInput]:
         records = item["records"]
         inputs.append(EvidenceInput(
             challenge_id=int(item["challenge_id"]), subject=str(item["subject"]), provider=str(item["provider"]),
-            records=records, evidence_hash=item.get("evidence_hash") or records_hash(records),
+            records=records, evidence_hash=item.get("evidence_hash") or evidence_hash(str(item["provider"]), records),
             raw_ref=item.get("raw_ref"),
         ))
     return inputs
-
-
-def records_hash(records: list[Any]) -> str:
-    from indexers.providers.evidence_hash import evidence_hash_of
-
-    return evidence_hash_of(records)
 
 
 def publish_evidence(producer: EventProducer, evidence: EvidenceInput) -> None:

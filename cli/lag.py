@@ -42,8 +42,10 @@ def projector_lag(settings: Settings, ends: dict[tuple[str, int], int]) -> list[
     except psycopg.Error:
         return []
     consumed: dict[str, int] = {}
-    for topic, _partition, offset in rows:
-        consumed[topic] = consumed.get(topic, 0) + offset
+    for physical, _partition, offset in rows:
+        if physical.startswith(settings.topic_prefix):
+            topic = physical[len(settings.topic_prefix):]
+            consumed[topic] = consumed.get(topic, 0) + offset
     return [Lag(PROJECTOR_GROUP + " (PostgreSQL)", topic, consumed.get(topic, 0),
                 sum(e for (t, _p), e in ends.items() if t == topic))
             for topic in sorted({t for t, _p in ends}) if topic in consumed]

@@ -54,7 +54,11 @@ class StaleOffsets(RuntimeError):
 
 @dataclass
 class OffsetFence:
-    """What this process believes is stored per (catalogue topic, partition): None = no row yet."""
+    """What this process believes is stored per (physical topic, partition): None = no row yet.
+
+    Offsets are kept under the physical topic name (with the settings' prefix): offsets of one
+    topic must never be applied to another that shares its catalogue name.
+    """
 
     expected: dict[tuple[str, int], int | None] = field(default_factory=dict)
 
@@ -150,7 +154,7 @@ class Projector:
         new_offsets: dict[tuple[str, int], int] = {}
         by_projection: dict[int, list[Received]] = defaultdict(list)
         for received in batch:
-            new_offsets[(received.topic, received.partition)] = received.offset + 1
+            new_offsets[(self.settings.topic(received.topic), received.partition)] = received.offset + 1
             for projection in self.by_topic.get(received.topic, ()):
                 by_projection[id(projection)].append(received)
         writes = []
@@ -210,17 +214,15 @@ class Projector:
         stored = load_offsets(self.conn, self.name)
         positioned = []
         for tp in partitions:
-            topic = self.loop.catalogue_topic(tp.topic)
-            offset = stored.get((topic, tp.partition))
-            self.fence.expected[(topic, tp.partition)] = offset
+            offset = stored.get((tp.topic, tp.partition))
+            self.fence.expected[(tp.topic, tp.partition)] = offset
             positioned.append(TopicPartition(tp.topic, tp.partition, OFFSET_BEGINNING if offset is None else offset))
         return positioned
 
     def _on_revoke(self, partitions: list[TopicPartition]) -> None:
         self.drain()
         for tp in partitions:
-            topic = self.loop.catalogue_topic(tp.topic)
-            self.fence.expected.pop((topic, tp.partition), None)
+            self.fence.expected.pop((tp.topic, tp.partition), None)
 
     def _reseek(self) -> None:
         self._generation += 1
@@ -229,6 +231,4 @@ class Projector:
         for (topic, partition) in list(self.fence.expected):
             offset = stored.get((topic, partition))
             self.fence.expected[(topic, partition)] = offset
-            self.loop.consumer.seek(TopicPartition(
-                self.settings.topic(topic), partition, OFFSET_BEGINNING if offset is None else offset
-            ))
+            self.loop.consumer.seek(TopicPartition(topic, partition, OFFSET_BEGINNING if offset is None else offset))

@@ -33,7 +33,7 @@ def keep_publishing(settings: Settings, stop: threading.Event, start: int) -> in
 
 def end_offsets(settings: Settings) -> dict[tuple[str, int], int]:
     (state,) = [s for s in describe_topics(settings) if s.name == EVIDENCE]
-    return {(EVIDENCE, p): end for p, end in enumerate(state.end_offsets) if end}
+    return {(settings.topic(EVIDENCE), p): end for p, end in enumerate(state.end_offsets) if end}
 
 
 def test_rebuild_under_load_swaps_in_a_table_equal_to_the_live_one(settings: Settings) -> None:
@@ -73,7 +73,7 @@ def test_rebuild_under_load_swaps_in_a_table_equal_to_the_live_one(settings: Set
     migrate(settings.pg_dsn, "reference")
     reference = Projector(settings, all_projections(), schema="reference", group_id="reference")
     reference.run(until=lambda: reference.loop.positions() and all(
-        reference.loop.positions().get(k, -1) >= v for k, v in targets.items()))
+        reference.loop.positions().get((EVIDENCE, p), -1) >= v for (_t, p), v in targets.items()))
     expected = evidence_rows(settings.pg_dsn, "reference")
     assert len(expected) == 120
     assert swapped_in == expected

@@ -1,0 +1,194 @@
+"""A challenge's rows from its registration and its live chain facts. Pure: same facts, same rows.
+
+The live projector and `lc rebuild` both end here with the facts that currently hold, so they give
+the same rows whatever order the topics interleaved in and whatever was retracted on the way.
+Timestamps come from block times and registration times only (epoch milliseconds here).
+
+- `challenges`: the registration's content, status and chain_outcome from the challenge-state fold
+  of `streams.challenge_state`, registry_status from MetadataRegistry facts. A row exists once the
+  challenge is registered or created on chain (a Finalized/Canceled of an unused id makes none, as
+  the original statusIndexer updated nothing then).
+- `participants`: one row per joined wallet (first join's tx and time), source `onchain_join`.
+- `claims`: one row per (wallet, claim type); WinnerClaimed, LoserClaimed, RefundClaimed and
+  Treasury ClaimedETH; amounts of repeated claims of one key add up (docs/compatibility.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from indexers.registrations.registration import Registration
+from projections.chain.facts import CHALLENGE_PAY, METADATA_REGISTRY, TREASURY, ChainFact
+from streams.challenge_state import (
+    ChallengeRegistered,
+    ChallengeState,
+    apply_challenge_fact,
+    challenge_fact_from_chain,
+    challenge_row,
+)
+
+CLAIM_TYPES = {
+    (CHALLENGE_PAY, "WinnerClaimed"): "winner",
+    (CHALLENGE_PAY, "LoserClaimed"): "loser",
+    (CHALLENGE_PAY, "RefundClaimed"): "refund",
+    (TREASURY, "ClaimedETH"): "treasury_eth",
+}
+REGISTRY_SET = ("MetadataSet", "MetadataForceSet")
+# ChallengePay facts that change a `challenges` row (and so its updated_at); joins and claims do not
+ROW_EVENTS = {(CHALLENGE_PAY, name) for name in
+              ("ChallengeCreated", "Finalized", "Canceled", "Paused", "VerificationConfigUpdated")}
+
+
+class StoredRegistration(NamedTuple):
+    registration: Registration
+    first_registered_at: int  # epoch ms
+    registered_at: int
+
+
+class ChallengeRow(NamedTuple):
+    id: int
+    title: str | None
+    description: str | None
+    subject: str | None
+    tx_hash: str | None
+    model_id: str | None
+    model_hash: str | None
+    params: Any
+    proof: Any
+    timeline: Any
+    funds: Any
+    options: Any
+    status: str | None
+    chain_outcome: int | None
+    registry_status: str
+    registry_tx_hash: str | None
+    created_at: int  # epoch ms
+    updated_at: int
+
+
+class ParticipantRow(NamedTuple):
+    challenge_id: int
+    subject: str
+    tx_hash: str
+    joined_at: int  # epoch ms
+    updated_at: int
+
+
+class ClaimRow(NamedTuple):
+    challenge_id: int
+    subject: str
+    claim_type: str
+    amount_wei: int
+    tx_hash: str
+    block_number: int
+    metadata: dict[str, Any]
+    created_at: int  # epoch ms: the first claim's block
+    claimed_at: int  # the newest claim's block
+
+
+@dataclass(frozen=True)
+class DerivedChallenge:
+    challenge_id: int
+    challenge: ChallengeRow | None
+    participants: tuple[ParticipantRow, ...]
+    claims: tuple[ClaimRow, ...]
+    ignored: tuple[str, ...] = ()  # facts the fold refused (e.g. Paused after Finalized)
+
+
+def derive(challenge_id: int, registered: StoredRegistration | None, facts: Iterable[ChainFact]) -> DerivedChallenge:
+    """`facts`: the challenge's live facts, any order (they are put in chain order here)."""
+    ordered = sorted((f for f in facts if not f.removed and f.challenge_id == challenge_id),
+                     key=lambda f: f.position)
+    state = _fold(challenge_id, registered, ordered)
+    return DerivedChallenge(
+        challenge_id=challenge_id,
+        challenge=_challenge(state, registered, ordered),
+        participants=_participants(challenge_id, ordered),
+        claims=_claims(challenge_id, ordered),
+        ignored=state.ignored,
+    )
+
+
+def _ms(fact: ChainFact) -> int:
+    return fact.block_timestamp * 1000
+
+
+def _fold(challenge_id: int, registered: StoredRegistration | None, ordered: Sequence[ChainFact]) -> ChallengeState:
+    state = ChallengeState(challenge_id=challenge_id)
+    if registered is not None:
+        r = registered.registration
+        state = apply_challenge_fact(state, ChallengeRegistered(
+            challenge_id=challenge_id, params=r.params, proof=r.proof, timeline=r.timeline, model_id=r.model_id,
+            model_hash=r.model_hash, subject=r.subject, title=r.title,
+        ))
+    for fact in ordered:
+        if fact.contract == CHALLENGE_PAY:
+            lifecycle = challenge_fact_from_chain(fact.event, fact.args)
+            if lifecycle is not None:
+                state = apply_challenge_fact(state, lifecycle)
+    return state
+
+
+def _challenge(state: ChallengeState, registered: StoredRegistration | None,
+               ordered: Sequence[ChainFact]) -> ChallengeRow | None:
+    creation = next((f for f in ordered if f.contract == CHALLENGE_PAY and f.event == "ChallengeCreated"), None)
+    if registered is None and creation is None:
+        return None
+    row = challenge_row(state)
+    r = registered.registration if registered is not None else None
+    times = [_ms(f) for f in ordered if f.contract == METADATA_REGISTRY or (f.contract, f.event) in ROW_EVENTS]
+    if registered is not None:
+        times.append(registered.registered_at)
+    first_times = [t for t in (registered.first_registered_at if registered else None,
+                               _ms(creation) if creation else None) if t is not None]
+    registry_status, registry_tx = "pending", None
+    for fact in ordered:
+        if fact.contract == METADATA_REGISTRY:
+            registry_status, registry_tx = ("success", fact.tx_hash) if fact.event in REGISTRY_SET else ("pending", None)
+    return ChallengeRow(
+        id=state.challenge_id, title=row["title"], description=r.description if r else None,
+        subject=row["subject"] or state.creator,
+        tx_hash=creation.tx_hash if creation is not None else (r.tx_hash if r else None),
+        model_id=row["model_id"], model_hash=row["model_hash"], params=row["params"], proof=row["proof"],
+        timeline=row["timeline"], funds=r.funds if r else None, options=r.options if r else None,
+        status=row["status"], chain_outcome=row["chain_outcome"], registry_status=registry_status,
+        registry_tx_hash=registry_tx, created_at=min(first_times), updated_at=max(times),
+    )
+
+
+def _participants(challenge_id: int, ordered: Sequence[ChainFact]) -> tuple[ParticipantRow, ...]:
+    rows: dict[str, ParticipantRow] = {}
+    for fact in ordered:
+        if fact.contract != CHALLENGE_PAY or fact.event != "Joined":
+            continue
+        user = str(fact.args["user"]).lower()
+        first = rows.get(user)
+        if first is None:  # the first join names the row; repeated joins only add stake
+            rows[user] = ParticipantRow(challenge_id, user, fact.tx_hash, _ms(fact), _ms(fact))
+        else:
+            rows[user] = first._replace(updated_at=_ms(fact))
+    return tuple(rows.values())
+
+
+def _claims(challenge_id: int, ordered: Sequence[ChainFact]) -> tuple[ClaimRow, ...]:
+    rows: dict[tuple[str, str], ClaimRow] = {}
+    for fact in ordered:
+        claim_type = CLAIM_TYPES.get((fact.contract, fact.event))
+        if claim_type is None:
+            continue
+        user = str(fact.args["to" if fact.contract == TREASURY else "user"]).lower()
+        amount = int(fact.args["amount"])
+        earlier = rows.get((user, claim_type))
+        if earlier is None:
+            rows[(user, claim_type)] = ClaimRow(
+                challenge_id, user, claim_type, amount, fact.tx_hash, fact.block_number,
+                {"claims": 1, "tx_hashes": [fact.tx_hash]}, _ms(fact), _ms(fact))
+        else:
+            rows[(user, claim_type)] = earlier._replace(
+                amount_wei=earlier.amount_wei + amount, tx_hash=fact.tx_hash, block_number=fact.block_number,
+                metadata={"claims": earlier.metadata["claims"] + 1,
+                          "tx_hashes": [*earlier.metadata["tx_hashes"], fact.tx_hash]},
+                claimed_at=_ms(fact))
+    return tuple(rows.values())

@@ -1,0 +1,123 @@
+"""Chain facts as the projection stores them: one row per event id, the newest message deciding `removed`.
+
+A chain fact that cannot be read is not bad input to skip: the stage halts (`UnreadableChainFact`),
+because every later state of the challenge would be wrong without it (DESIGN.md "Bad input").
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any, NamedTuple
+
+from eventlog.consumer import Received
+
+CHAIN_EVENT = "ChainEvent"
+CHALLENGE_PAY = "ChallengePay"
+TREASURY = "Treasury"
+METADATA_REGISTRY = "MetadataRegistry"
+MAX_BIGINT = 2**63 - 1
+
+_DECIMAL = re.compile(r"^[0-9]{1,78}$")
+_ADDRESS = re.compile(r"^0x[0-9a-f]{40}$")
+
+# The args each consumed event must carry, and their kinds ("uint" = decimal string, "address" = lowercase hex).
+CONSUMED_ARGS: dict[tuple[str, str], dict[str, str]] = {
+    (CHALLENGE_PAY, "ChallengeCreated"): {"id": "uint", "creator": "address", "startTs": "uint"},
+    (CHALLENGE_PAY, "Joined"): {"id": "uint", "user": "address", "amount": "uint"},
+    (CHALLENGE_PAY, "VerificationConfigUpdated"): {"id": "uint", "proofDeadlineTs": "uint"},
+    (CHALLENGE_PAY, "Finalized"): {"id": "uint", "outcome": "int"},
+    (CHALLENGE_PAY, "Paused"): {"id": "uint", "paused": "bool"},
+    (CHALLENGE_PAY, "Canceled"): {"id": "uint"},
+    (CHALLENGE_PAY, "WinnerClaimed"): {"id": "uint", "user": "address", "amount": "uint"},
+    (CHALLENGE_PAY, "LoserClaimed"): {"id": "uint", "user": "address", "amount": "uint"},
+    (CHALLENGE_PAY, "RefundClaimed"): {"id": "uint", "user": "address", "amount": "uint"},
+    (TREASURY, "ClaimedETH"): {"bucketId": "uint", "to": "address", "amount": "uint"},
+    (METADATA_REGISTRY, "MetadataSet"): {"challengeId": "uint"},
+    (METADATA_REGISTRY, "MetadataForceSet"): {"challengeId": "uint"},
+    (METADATA_REGISTRY, "MetadataCleared"): {"challengeId": "uint"},
+}
+DERIVING_CONTRACTS = (CHALLENGE_PAY, TREASURY, METADATA_REGISTRY)
+
+
+class UnreadableChainFact(RuntimeError):
+    """An ordered chain fact the projection cannot apply; the projector halts on it."""
+
+
+class ChainFact(NamedTuple):
+    event_id: str
+    chain_id: int
+    challenge_id: int | None
+    contract: str
+    address: str
+    event: str
+    block_number: int
+    block_hash: str
+    block_timestamp: int  # seconds
+    tx_hash: str
+    tx_index: int
+    log_index: int
+    args: Mapping[str, Any]
+    removed: bool
+
+    @property
+    def position(self) -> tuple[int, int, int]:
+        return (self.block_number, self.tx_index, self.log_index)
+
+    @property
+    def consumed(self) -> bool:
+        if self.contract == METADATA_REGISTRY and self.challenge_id is None:
+            return False  # metadata of another contract than ChallengePay: not a challenge's
+        return (self.contract, self.event) in CONSUMED_ARGS
+
+
+def read_fact(received: Received) -> ChainFact:
+    event = received.event
+    where = f"{received.topic}[{received.partition}]@{received.offset} ({event.event_id})"
+    if event.event_type != CHAIN_EVENT:
+        raise UnreadableChainFact(f"{where}: unexpected event type {event.event_type} on the chain events topic")
+    p = event.payload
+    try:
+        fact = ChainFact(
+            event_id=event.event_id, chain_id=p["chain_id"], challenge_id=_challenge_id(p["challenge_id"]),
+            contract=p["contract"], address=p["address"], event=p["event"], block_number=p["block_number"],
+            block_hash=p["block_hash"], block_timestamp=p["block_timestamp"], tx_hash=p["tx_hash"],
+            tx_index=p["tx_index"], log_index=p["log_index"], args=dict(p["args"]), removed=p["removed"],
+        )
+        if fact.consumed:
+            _check_args(fact)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UnreadableChainFact(f"{where}: {exc!r}") from exc
+    return fact
+
+
+def _challenge_id(value: object) -> int | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _DECIMAL.match(value) or int(value) > MAX_BIGINT:
+        raise ValueError(f"challenge_id {value!r} is not a decimal id within bigint range")
+    return int(value)
+
+
+def _check_args(fact: ChainFact) -> None:
+    for name, kind in CONSUMED_ARGS[(fact.contract, fact.event)].items():
+        value = fact.args[name]
+        ok = {
+            "uint": isinstance(value, str) and bool(_DECIMAL.match(value)),
+            "address": isinstance(value, str) and bool(_ADDRESS.match(value)),
+            "int": isinstance(value, int) and not isinstance(value, bool),
+            "bool": isinstance(value, bool),
+        }[kind]
+        if not ok:
+            raise ValueError(f"{fact.event}.{name} = {value!r} is not a {kind}")
+    if fact.challenge_id is None:
+        raise ValueError(f"{fact.event} carries no challenge id")
+
+
+def newest_per_event_id(facts: Iterable[ChainFact]) -> list[ChainFact]:
+    """The last message of each event id in topic order: whether the fact holds now."""
+    newest: dict[str, ChainFact] = {}
+    for fact in facts:
+        newest.pop(fact.event_id, None)  # re-insert: keep the order of the newest message
+        newest[fact.event_id] = fact
+    return list(newest.values())
