@@ -9,8 +9,8 @@ accepted the batch; if the sink fails, the caller rebuilds the state from the pu
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Protocol
@@ -45,6 +45,15 @@ class ChainSource(Protocol):
 
 
 _Observed = tuple[str, str, dict[str, Any], str]  # contract, event, args, event id
+_Fetched = tuple[list[RawLog], dict[int, BlockHeader | None]]
+
+
+class StopSignal(Protocol):
+    """threading.Event or eventlog.consumer.StopFlag."""
+
+    def is_set(self) -> bool: ...
+
+    def wait(self, timeout: float) -> bool: ...
 
 
 class Step(Enum):
@@ -80,6 +89,7 @@ class ChainIndexer:
         ranges: AdaptiveRange,
         confirmations: int,
         start_block: int = 0,
+        prefetch: bool = True,
     ) -> None:
         self.chain_id = chain_id
         self.source = source
@@ -92,6 +102,9 @@ class ChainIndexer:
         self.start_block = start_block
         self._addresses = table.addresses
         self._topic0s = table.topic0s
+        # while one range is decoded and published, the next one is fetched (backfill overlaps RPC and CPU)
+        self._prefetcher = ThreadPoolExecutor(1, thread_name_prefix="chain-prefetch") if prefetch else None
+        self._prefetch: tuple[tuple[int, int], Future[_Fetched]] | None = None
 
     @property
     def next_block(self) -> int:
@@ -108,9 +121,7 @@ class ChainIndexer:
                 return Step.ROLLED_BACK
             return Step.IDLE
         first, end = span
-        entries = self.source.get_logs(first, end, self._addresses, self._topic0s)
-        logs = [RawLog.from_rpc(entry) for entry in entries]
-        headers = self.source.headers({first, end} | {raw.block_number for raw in logs})
+        logs, headers = self._fetch(first, end)
         first_header = headers.get(first)
         if first_header is None:
             raise ChainMoved(f"block {first} vanished while its range was fetched")
@@ -130,7 +141,34 @@ class ChainIndexer:
         self.ranges.succeeded(end - first + 1)
         if logs:
             log.info("published blocks %d..%d: %d chain events", first, end, len(logs))
+        following = self.ranges.span(end + 1, safe_head)
+        if following is not None and self._prefetcher is not None:
+            self._prefetch = (following, self._prefetcher.submit(self._fetch_now, *following))
         return Step.PUBLISHED
+
+    def _fetch(self, first: int, end: int) -> _Fetched:
+        """The range's logs and headers, from the prefetch made while the previous range was published."""
+        pending, self._prefetch = self._prefetch, None
+        if pending is not None:
+            span, future = pending
+            if span == (first, end):
+                try:
+                    return future.result()
+                except Exception:  # fetched again below, where the error is handled and logged
+                    pass
+            else:
+                future.cancel()
+        return self._fetch_now(first, end)
+
+    def _fetch_now(self, first: int, end: int) -> _Fetched:
+        entries = self.source.get_logs(first, end, self._addresses, self._topic0s)
+        logs = [RawLog.from_rpc(entry) for entry in entries]
+        headers = self.source.headers({first, end} | {raw.block_number for raw in logs})
+        return logs, headers
+
+    def close(self) -> None:
+        if self._prefetcher is not None:
+            self._prefetcher.shutdown(wait=False, cancel_futures=True)
 
     def _range_batch(
         self, logs: list[RawLog], headers: dict[int, BlockHeader | None], end: int
@@ -187,6 +225,9 @@ class ChainIndexer:
 
     def roll_back(self) -> None:
         """Walk back to the newest published block still canonical; retract everything above it."""
+        if self._prefetch is not None:
+            self._prefetch[1].cancel()
+            self._prefetch = None
         numbers = self.window.numbers()
         canonical = {n: (h.hash if h else None) for n, h in self.source.headers(numbers).items()}
         plan = self.window.plan_rollback(canonical)  # raises ReorgTooDeep beyond the cap
@@ -207,9 +248,15 @@ class ChainIndexer:
             f"{plan.ancestor.number} {plan.ancestor.hash}" if plan.ancestor else "none", self.next_block,
         )
 
-    def run(self, stop: threading.Event, *, poll_seconds: float = 1.0, backoff: Backoff | None = None) -> None:
+    def run(self, stop: StopSignal, *, poll_seconds: float = 1.0, backoff: Backoff | None = None) -> None:
         """Index until `stop` is set. RPC failures are logged and retried (never skipped); other errors raise."""
         backoff = backoff or Backoff()
+        try:
+            self._run(stop, poll_seconds, backoff)
+        finally:
+            self.close()
+
+    def _run(self, stop: StopSignal, poll_seconds: float, backoff: Backoff) -> None:
         while not stop.is_set():
             try:
                 step = self.step()

@@ -9,7 +9,6 @@ does not decode; both need an operator, and skipping either would corrupt every 
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import dataclass
 
 from confluent_kafka import KafkaException
@@ -18,7 +17,7 @@ from eventlog.config import ConfigError, Settings
 from eventlog.producer import DeliveryFailed, EventProducer
 from indexers.chain.catalogue import CHALLENGE_PAY, build_decoder_table, load_deployments
 from indexers.chain.decode import UndecodableLog
-from indexers.chain.engine import Backoff, ChainIndexer
+from indexers.chain.engine import Backoff, ChainIndexer, StopSignal
 from indexers.chain.kafka import KafkaSink, read_back, transactional_id
 from indexers.chain.messages import block_confirmed
 from indexers.chain.ranges import AdaptiveRange
@@ -40,7 +39,7 @@ class SeedResult:
     first_indexed_block: int
 
 
-def run_indexer(settings: Settings, stop_event: threading.Event) -> None:
+def run_indexer(settings: Settings, stop_event: StopSignal) -> None:
     """Index `settings.rpc_url` into lc.chain.events / lc.chain.blocks until `stop_event` is set."""
     addresses = _addresses(settings)
     table = build_decoder_table(addresses)
@@ -122,7 +121,7 @@ def _addresses(settings: Settings) -> dict[str, str]:
     return load_deployments(path)
 
 
-def _check_chain_id(rpc: ChainRpc, settings: Settings, stop: threading.Event | None, backoff: Backoff) -> None:
+def _check_chain_id(rpc: ChainRpc, settings: Settings, stop: StopSignal | None, backoff: Backoff) -> None:
     while True:
         try:
             actual = rpc.chain_id()
