@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from projections.chain.indexer_state import IndexerStateProjection
+from projections.challenges import ChallengesProjection
 from projections.evidence import EvidenceProjection
 from projections.framework import Projection
 
 
 def all_projections() -> list[Projection]:
-    return [EvidenceProjection()]
+    return [EvidenceProjection(), ChallengesProjection(), IndexerStateProjection()]

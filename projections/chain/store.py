@@ -1,0 +1,230 @@
+"""SQL of the challenge projection: stored facts in, derived rows replaced per touched challenge.
+
+Everything goes through COPY into session-temporary stage tables and set-based statements; the
+derived tables are only rewritten where a row really changes (IS DISTINCT FROM), so a redelivered
+or unchanged fact costs no row versions.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any, NamedTuple
+
+import psycopg
+
+from indexers.registrations.registration import Registration
+from projections.chain.derive import DerivedChallenge, StoredRegistration
+from projections.chain.facts import DERIVING_CONTRACTS, ChainFact
+
+FACT_COLUMNS = ("event_id", "chain_id", "challenge_id", "contract", "address", "event", "block_number", "block_hash",
+                "block_timestamp", "tx_hash", "tx_index", "log_index", "args", "removed")
+
+
+class RegistrationUpsert(NamedTuple):
+    """The net effect of a batch's registrations of one challenge (see projections.challenges)."""
+
+    registration: Registration
+    event_id: str
+    first_seen_at: int  # epoch ms
+    registered_at: int
+    unconditional: bool  # the content changed within the batch
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
+def _ts(column: str) -> str:
+    return f"to_timestamp({column} / 1000.0)"
+
+
+def _ms(column: str) -> str:
+    return f"round(extract(epoch FROM {column}) * 1000)::bigint"
+
+
+# ---- facts ------------------------------------------------------------------------------------------
+
+def store_facts(conn: psycopg.Connection, facts: Sequence[ChainFact]) -> None:
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS chain_events_stage (LIKE chain_events) ON COMMIT DELETE ROWS")
+    with conn.cursor().copy(f"COPY chain_events_stage ({', '.join(FACT_COLUMNS)}) FROM STDIN") as copy:
+        for f in facts:
+            copy.write_row((*f[:12], _json(dict(f.args)), f.removed))
+    conn.execute(
+        """INSERT INTO chain_events AS e SELECT * FROM chain_events_stage
+           ON CONFLICT (event_id) DO UPDATE SET removed = EXCLUDED.removed
+           WHERE e.removed IS DISTINCT FROM EXCLUDED.removed""")
+
+
+def load_live_facts(conn: psycopg.Connection, challenge_ids: Sequence[int]) -> dict[int, list[ChainFact]]:
+    rows = conn.execute(
+        f"""SELECT {', '.join(FACT_COLUMNS)} FROM chain_events
+            WHERE challenge_id = ANY(%s) AND NOT removed AND contract = ANY(%s)""",
+        (list(challenge_ids), list(DERIVING_CONTRACTS)),
+    ).fetchall()
+    facts: dict[int, list[ChainFact]] = {}
+    for row in rows:
+        fact = ChainFact(*row)
+        facts.setdefault(fact.challenge_id or 0, []).append(fact)
+    return facts
+
+
+# ---- registrations ---------------------------------------------------------------------------------
+
+def registration_json(registration: Registration) -> str:
+    return json.dumps({**registration.content(), "mode": registration.mode, "top_n": registration.top_n},
+                      separators=(",", ":"), sort_keys=True)
+
+
+def registration_from_row(document: dict[str, Any]) -> Registration:
+    return Registration(
+        challenge_id=document["id"], subject=document["subject"], model_id=document["model_id"],
+        params=document["params"], timeline=document["timeline"], mode=document["mode"], top_n=document["top_n"],
+        model_hash=document["model_hash"], title=document["title"], description=document["description"],
+        tx_hash=document["tx_hash"], proof=document["proof"], funds=document["funds"], options=document["options"],
+    )
+
+
+REGISTRATION_UPSERT = """INSERT INTO challenge_registrations AS r
+        (challenge_id, event_id, content_hash, registration, first_registered_at, registered_at)
+    SELECT challenge_id, event_id, content_hash, registration::jsonb, {first}, {registered}
+    FROM challenge_registrations_stage WHERE unconditional = {unconditional}
+    ON CONFLICT (challenge_id) DO UPDATE SET
+        event_id = EXCLUDED.event_id, content_hash = EXCLUDED.content_hash, registration = EXCLUDED.registration,
+        registered_at = EXCLUDED.registered_at,
+        first_registered_at = least(r.first_registered_at, EXCLUDED.first_registered_at)
+    {condition}"""
+
+
+def store_registrations(conn: psycopg.Connection, upserts: Sequence[RegistrationUpsert]) -> None:
+    conn.execute(
+        """CREATE TEMP TABLE IF NOT EXISTS challenge_registrations_stage (
+               challenge_id bigint, event_id text, content_hash text, registration text, first_ms bigint,
+               registered_ms bigint, unconditional boolean) ON COMMIT DELETE ROWS""")
+    with conn.cursor().copy("COPY challenge_registrations_stage FROM STDIN") as copy:
+        for u in upserts:
+            r = u.registration
+            copy.write_row((r.challenge_id, u.event_id, r.content_hash, registration_json(r), u.first_seen_at,
+                            u.registered_at, u.unconditional))
+    for unconditional, condition in (("true", ""), ("false", "WHERE r.content_hash <> EXCLUDED.content_hash")):
+        conn.execute(REGISTRATION_UPSERT.format(first=_ts("first_ms"), registered=_ts("registered_ms"),
+                                                unconditional=unconditional, condition=condition))
+
+
+def load_registrations(conn: psycopg.Connection, challenge_ids: Sequence[int]) -> dict[int, StoredRegistration]:
+    rows = conn.execute(
+        f"""SELECT challenge_id, registration, {_ms('first_registered_at')}, {_ms('registered_at')}
+            FROM challenge_registrations WHERE challenge_id = ANY(%s)""", (list(challenge_ids),)).fetchall()
+    return {cid: StoredRegistration(registration_from_row(doc), first, last) for cid, doc, first, last in rows}
+
+
+# ---- derived rows ----------------------------------------------------------------------------------
+
+CHALLENGE_COLUMNS = ("title", "description", "subject", "tx_hash", "model_id", "model_hash", "params", "proof",
+                     "timeline", "funds", "options", "status", "chain_outcome", "registry_status",
+                     "registry_tx_hash", "created_at", "updated_at")
+JSON_COLUMNS = {"params", "proof", "timeline", "funds", "options"}
+TIME_COLUMNS = {"created_at", "updated_at", "joined_at", "claimed_at"}
+
+
+def _select(columns: Iterable[str]) -> str:
+    exprs = []
+    for column in columns:
+        if column in JSON_COLUMNS or column == "metadata":
+            exprs.append(f"{column}::jsonb")
+        elif column in TIME_COLUMNS:
+            exprs.append(_ts(column))
+        else:
+            exprs.append(column)
+    return ", ".join(exprs)
+
+
+def _changed(alias: str, columns: Sequence[str]) -> str:
+    return (f"({', '.join(f'{alias}.{c}' for c in columns)}) IS DISTINCT FROM "
+            f"({', '.join(f'EXCLUDED.{c}' for c in columns)})")
+
+
+def write_derived(conn: psycopg.Connection, touched: Sequence[int], derived: Sequence[DerivedChallenge]) -> None:
+    conn.execute(
+        """CREATE TEMP TABLE IF NOT EXISTS challenges_stage (
+               id bigint, title text, description text, subject text, tx_hash text, model_id text, model_hash text,
+               params text, proof text, timeline text, funds text, options text, status text, chain_outcome smallint,
+               registry_status text, registry_tx_hash text, created_at bigint, updated_at bigint)
+           ON COMMIT DELETE ROWS""")
+    conn.execute(
+        """CREATE TEMP TABLE IF NOT EXISTS participants_stage (
+               challenge_id bigint, subject text, tx_hash text, joined_at bigint, updated_at bigint)
+           ON COMMIT DELETE ROWS""")
+    conn.execute(
+        """CREATE TEMP TABLE IF NOT EXISTS claims_stage (
+               challenge_id bigint, subject text, claim_type text, amount_wei numeric(78,0), tx_hash text,
+               block_number bigint, metadata text, created_at bigint, claimed_at bigint)
+           ON COMMIT DELETE ROWS""")
+    cursor = conn.cursor()
+    with cursor.copy("COPY challenges_stage FROM STDIN") as copy:
+        for d in derived:
+            if d.challenge is not None:
+                c = d.challenge
+                copy.write_row((c.id, c.title, c.description, c.subject, c.tx_hash, c.model_id, c.model_hash,
+                                _json(c.params), _json(c.proof), _json(c.timeline), _json(c.funds), _json(c.options),
+                                c.status, c.chain_outcome, c.registry_status, c.registry_tx_hash, c.created_at,
+                                c.updated_at))
+    with cursor.copy("COPY participants_stage FROM STDIN") as copy:
+        for d in derived:
+            for p in d.participants:
+                copy.write_row(p)
+    with cursor.copy("COPY claims_stage FROM STDIN") as copy:
+        for d in derived:
+            for c in d.claims:
+                copy.write_row((c.challenge_id, c.subject, c.claim_type, c.amount_wei, c.tx_hash, c.block_number,
+                                _json(c.metadata), c.created_at, c.claimed_at))
+    ids = list(touched)
+    _write_challenges(conn, ids)
+    _write_participants(conn, ids)
+    _write_claims(conn, ids)
+
+
+def _write_challenges(conn: psycopg.Connection, ids: list[int]) -> None:
+    conn.execute("DELETE FROM challenges c WHERE c.id = ANY(%s) AND NOT EXISTS "
+                 "(SELECT 1 FROM challenges_stage s WHERE s.id = c.id)", (ids,))
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in CHALLENGE_COLUMNS)
+    conn.execute(
+        f"""INSERT INTO challenges AS c (id, {', '.join(CHALLENGE_COLUMNS)})
+            SELECT id, {_select(CHALLENGE_COLUMNS)} FROM challenges_stage
+            ON CONFLICT (id) DO UPDATE SET {updates},
+                registry_error = CASE WHEN EXCLUDED.registry_status = 'success' THEN NULL ELSE c.registry_error END
+            WHERE {_changed('c', CHALLENGE_COLUMNS)}""")
+
+
+def _write_participants(conn: psycopg.Connection, ids: list[int]) -> None:
+    # only rows this projection owns (source onchain_join) disappear with their facts
+    conn.execute(
+        """DELETE FROM participants p WHERE p.challenge_id = ANY(%s) AND p.source = 'onchain_join'
+           AND NOT EXISTS (SELECT 1 FROM participants_stage s
+                           WHERE s.challenge_id = p.challenge_id AND s.subject = lower(p.subject))""", (ids,))
+    columns = ("subject", "tx_hash", "joined_at", "source", "created_at", "updated_at")
+    conn.execute(
+        f"""INSERT INTO participants AS p (challenge_id, {', '.join(columns)})
+            SELECT challenge_id, subject, tx_hash, {_ts('joined_at')}, 'onchain_join', {_ts('joined_at')},
+                   {_ts('updated_at')}
+            FROM participants_stage
+            ON CONFLICT (challenge_id, lower(subject)) DO UPDATE SET
+                {', '.join(f'{c} = EXCLUDED.{c}' for c in columns)}
+            WHERE {_changed('p', columns)}""")
+
+
+def _write_claims(conn: psycopg.Connection, ids: list[int]) -> None:
+    conn.execute(
+        """DELETE FROM claims c WHERE c.challenge_id = ANY(%s) AND c.source = 'indexer'
+           AND NOT EXISTS (SELECT 1 FROM claims_stage s WHERE s.challenge_id = c.challenge_id
+                           AND s.subject = lower(c.subject) AND s.claim_type = c.claim_type)""", (ids,))
+    columns = ("subject", "amount_wei", "bucket_id", "tx_hash", "block_number", "source", "metadata", "claimed_at",
+               "created_at", "updated_at")
+    conn.execute(
+        f"""INSERT INTO claims AS c (challenge_id, claim_type, {', '.join(columns)})
+            SELECT challenge_id, claim_type, subject, amount_wei, challenge_id, tx_hash, block_number, 'indexer',
+                   metadata::jsonb, {_ts('claimed_at')}, {_ts('created_at')}, {_ts('claimed_at')}
+            FROM claims_stage
+            ON CONFLICT (challenge_id, lower(subject), claim_type) DO UPDATE SET
+                {', '.join(f'{c} = EXCLUDED.{c}' for c in columns)}
+            WHERE {_changed('c', columns)}""")
