@@ -65,8 +65,12 @@ class EventProducer:
         event_id: str,
         occurred_at: int | None = None,
         headers: dict[str, str | bytes] | None = None,
+        timestamp_ms: int | None = None,
     ) -> None:
-        """Publish one event to a catalogue topic (`lc.evidence`); the topic prefix is applied here."""
+        """Publish one event to a catalogue topic (`lc.evidence`); the topic prefix is applied here.
+
+        `timestamp_ms` sets the Kafka message timestamp (default: now); stream processors give an
+        output its input's timestamp, so a replay orders the output as the original run did."""
         physical = self.settings.topic(topic)
         envelope = {
             "event_id": event_id,
@@ -74,7 +78,7 @@ class EventProducer:
             "producer": self.producer_name,
         }
         value = self.serde.encode(physical, event_type, envelope, payload)
-        self._produce(physical, key, value, headers)
+        self._produce(physical, key, value, headers, timestamp_ms)
 
     def dead_letter(
         self,
@@ -108,12 +112,14 @@ class EventProducer:
                      "lc-source-partition": str(source_partition), "lc-source-offset": str(source_offset)},
         )
 
-    def _produce(self, topic: str, key: str, value: bytes, headers: dict[str, str | bytes] | None) -> None:
+    def _produce(self, topic: str, key: str, value: bytes, headers: dict[str, str | bytes] | None,
+                 timestamp_ms: int | None = None) -> None:
         self._raise_collected_errors()
         while True:
             try:
                 self._producer.produce(
-                    topic, value=value, key=key.encode(), headers=headers, on_delivery=self._on_delivery
+                    topic, value=value, key=key.encode(), headers=headers, on_delivery=self._on_delivery,
+                    timestamp=timestamp_ms or 0,
                 )
                 break
             except BufferError:
