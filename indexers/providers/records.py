@@ -443,8 +443,8 @@ def faceit_record(item: Mapping[str, Any], player_id: str, stats: Record | None)
         "end_time": finished,
         "game_mode": item.get("competition_type"),
         "result_for_player": "win" if results.get("winner") == faction else "loss",
-        "player_team": teams[faction].get("nickname"),
-        "opponent_team": teams[other].get("nickname"),
+        "player_team": _team_name(teams[faction]),
+        "opponent_team": _team_name(teams[other]),
         "score": f"{_js_text(score.get('faction1'))}-{_js_text(score.get('faction2'))}",
         "duration_s": finished - started if _is_number(finished) else None,
         "ranked": item.get("competition_type") == "matchmaking",
@@ -453,6 +453,11 @@ def faceit_record(item: Mapping[str, Any], player_id: str, stats: Record | None)
     for field_name, _stat, _kind in FACEIT_STAT_FIELDS:
         record[field_name] = stats.get(field_name)
     return record
+
+
+def _team_name(team: Mapping[str, Any]) -> Any:
+    # history items name a team `nickname`; match details (and webhooks) call it `name`
+    return team.get("nickname") if "nickname" in team else team.get("name")
 
 
 def _js_text(value: object) -> str:
