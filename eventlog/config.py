@@ -72,6 +72,13 @@ class Settings:
     riot_base_url: str = _setting("", "Riot API base URL; empty = https://<riot_region>.api.riotgames.com")
     faceit_api_key: str = _setting("", "FACEIT Data API key; required to poll faceit accounts", secret=True)
     faceit_base_url: str = _setting("https://open.faceit.com/data/v4", "FACEIT Data API v4 base URL")
+    # Uploads (indexers/providers/uploads)
+    upload_dir: str = _setting("", "folder of the raw uploads (content-addressed) and the replay store; empty = <home>/uploads")
+    upload_max_bytes: int = _setting(4 * 1024**3, "largest accepted upload body in bytes (a real Apple Health export is over 1 GB)")
+    upload_port: int = _setting(8787, "HTTP port of the upload server (POST /v1/uploads)")
+    upload_signature_window_ms: int = _setting(
+        300_000, "how far (ms, both ways) an x-lc-timestamp may be from now; a signature is single-use within it"
+    )
     # Stream processors
     stream_poll_seconds: float = _setting(
         0.02, "longest wait of a stream processor's consume() for a batch (bounds the added latency)"
@@ -103,6 +110,10 @@ class Settings:
     @property
     def home_path(self) -> Path:
         return Path(self.home) if self.home else PROJECT_ROOT / ".lc"
+
+    @property
+    def upload_path(self) -> Path:
+        return Path(self.upload_dir) if self.upload_dir else self.home_path / "uploads"
 
     @property
     def deployments_path(self) -> Path:
