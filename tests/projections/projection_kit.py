@@ -116,8 +116,9 @@ class ChainFeed:
         return self.event("Treasury", "ClaimedETH", {"bucketId": str(bucket), "to": to.lower(),
                                                     "amount": str(amount)}, block=block, **kw)
 
-    def lifecycle(self, cid: int, event: str, *, block: int, **args: Any) -> str:
-        return self.event("ChallengePay", event, {"id": str(cid), **args}, block=block)
+    def lifecycle(self, cid: int, event: str, *, block: int, log_index: int = 0, fork: str = "", **args: Any) -> str:
+        return self.event("ChallengePay", event, {"id": str(cid), **args}, block=block, log_index=log_index,
+                          fork=fork)
 
 
 def registration_document(cid: int, **overrides: Any) -> dict[str, Any]:
