@@ -98,7 +98,9 @@ def app_topic(app: faust.App, name: str) -> str:
     return f"{getattr(app, _PREFIX_ATTR, '')}{name}"
 
 
-def guarded_agent(app: faust.App, channel: ChannelT | str, *, name: str | None = None) -> Callable[[_F], AgentT]:
+def guarded_agent(
+    app: faust.App, channel: ChannelT | str, *, name: str | None = None
+) -> Callable[[_F], AgentT]:
     """`app.agent(channel, concurrency=1)`: the only agent shape the guardrails allow."""
     return app.agent(channel, name=name, concurrency=1)
 
