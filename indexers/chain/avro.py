@@ -55,6 +55,10 @@ def chain_event_schema(events: Mapping[str, Iterable[EventAbi]] | None = None) -
              "doc": "decimal challenge id the event belongs to; null for an AIVM event whose task is not bound yet"},
             {"name": "args", "type": branches,
              "doc": "decoded parameters: uint>32 bits as decimal strings, addresses and bytes as lowercase 0x-hex"},
+            {"name": "rekeyed_from", "type": ["null", "string"], "default": None,
+             "doc": "set on an AIVM fact re-published under its challenge once its task was bound: the key it was"
+                    " first published under (event id = original id + '@' + challenge id); whole-topic"
+                    " consumers skip these, per-challenge consumers read them"},
         ],
     }
 

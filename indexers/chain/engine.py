@@ -44,7 +44,6 @@ class ChainSource(Protocol):
                  topic0s: Sequence[str]) -> list[dict[str, Any]]: ...
 
 
-_Observed = tuple[str, str, dict[str, Any], str]  # contract, event, args, event id
 _Fetched = tuple[list[RawLog], dict[int, BlockHeader | None]]
 
 
@@ -172,7 +171,7 @@ class ChainIndexer:
 
     def _range_batch(
         self, logs: list[RawLog], headers: dict[int, BlockHeader | None], end: int
-    ) -> tuple[list[OutMessage], list[tuple[BlockHeader, list[OutMessage]]], list[_Observed]]:
+    ) -> tuple[list[OutMessage], list[tuple[BlockHeader, list[OutMessage]]], list[OutMessage]]:
         batch: list[OutMessage] = []
         blocks: list[tuple[BlockHeader, list[OutMessage]]] = []
         current: BlockHeader | None = None
@@ -184,7 +183,7 @@ class ChainIndexer:
                 batch.append(block_confirmed(self.chain_id, current, len(events)))
                 blocks.append((current, list(events)))
 
-        observed: list[_Observed] = []
+        observed: list[OutMessage] = []
         try:
             for raw in sorted(logs, key=lambda entry: (entry.block_number, entry.log_index)):
                 header = headers.get(raw.block_number)
@@ -198,11 +197,13 @@ class ChainIndexer:
                     close_block()
                     current, events = header, []
                 decoded = decoder.decode(raw)
-                message = chain_event(self.chain_id, decoded, self.keyer.key_for(decoded), header.timestamp)
+                key = self.keyer.key_for(decoded)
+                message = chain_event(self.chain_id, decoded, key.key, key.challenge_id, header.timestamp)
+                if decoded.event == "BindingRecorded":
+                    events.extend(self.keyer.rekeyed_copies(message))
                 events.append(message)
-                position = (raw.block_number, raw.log_index)
-                self.keyer.observe(decoded.contract, decoded.event, decoded.args, position, message.event_id)
-                observed.append((decoded.contract, decoded.event, decoded.args, message.event_id))
+                self.keyer.published(message)
+                observed.append(message)
         except BaseException:
             self._forget(observed)
             raise
@@ -215,9 +216,9 @@ class ChainIndexer:
             blocks.append((closing, []))
         return batch, blocks, observed
 
-    def _forget(self, observed: list[_Observed]) -> None:
-        for contract, event, args, event_id in observed:
-            self.keyer.retract(contract, event, args, event_id)
+    def _forget(self, observed: list[OutMessage]) -> None:
+        for message in reversed(observed):
+            self.keyer.retracted(message)
 
     def _still_canonical(self, entry: PublishedBlock) -> bool:
         header = self.source.headers([entry.number]).get(entry.number)
@@ -237,9 +238,8 @@ class ChainIndexer:
             batch.append(block_reverted(self.chain_id, entry.header, plan.ancestor))
         self.sink.publish(batch)
         for entry in plan.orphaned:
-            for message in entry.messages:
-                payload = message.payload
-                self.keyer.retract(payload["contract"], payload["event"], args_of(payload), message.event_id)
+            for message in reversed(entry.messages):
+                self.keyer.retracted(message)
         self.window.apply_rollback(plan)
         log.warning(
             "reorg: retracted %d published block(s) %s with %d chain event(s); ancestor %s; resuming at %d",
@@ -276,9 +276,3 @@ class ChainIndexer:
             backoff.reset()
             if step is Step.IDLE:
                 stop.wait(poll_seconds)
-
-
-def args_of(payload: dict[str, Any]) -> dict[str, Any]:
-    """The args of a ChainEvent payload, as built here (union tuple) or as read back (plain dict)."""
-    args = payload["args"]
-    return args[1] if isinstance(args, tuple) else args

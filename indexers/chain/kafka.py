@@ -32,7 +32,9 @@ from indexers.chain.reorg import ReorgWindow
 
 log = logging.getLogger("lc.indexer.chain")
 
-KEYER_FACTS = frozenset({"BindingRecorded", "InferenceRequestedV2"})
+# what the keyer needs from beyond the reorg window: bindings, and AIVM facts that may still be re-keyed
+KEYER_FACTS = frozenset({"BindingRecorded", "InferenceRequestedV2", "InferenceCommitted", "InferenceRevealed",
+                         "PoIAttested", "InferenceFinalized"})
 
 
 def transactional_id(chain_id: int) -> str:
@@ -81,39 +83,36 @@ def read_back(settings: Settings, chain_id: int, rollback_cap: int, challenge_pa
 
     keyer = ChainKeyer(challenge_pay_address)
     window_floor = window.entries[0].number if window.entries else None
-    in_window: dict[str, OutMessage] = {}  # event id -> newest published message (live or retracted)
+    newest: dict[str, OutMessage] = {}  # event id -> newest message, for the keyer and the window
     events_read = 0
     for message in read_topic(settings, CHAIN_EVENTS):
-        headers = dict(message.headers() or [])
-        name = headers.get("lc-event", b"").decode()
-        block = int(headers.get("lc-block", b"-1"))
-        wanted_by_window = window_floor is not None and block >= window_floor
-        if name not in KEYER_FACTS and not wanted_by_window:
+        headers = {k: v.decode() for k, v in message.headers() or []}
+        in_window = window_floor is not None and int(headers.get("lc-block", "-1")) >= window_floor
+        if headers.get("lc-event") not in KEYER_FACTS and not in_window:
             continue
         event = serde.decode(message.value())
         payload = event.payload
         if event.event_type != CHAIN_EVENT or payload["chain_id"] != chain_id:
             continue
         events_read += 1
-        args = payload["args"]
+        published = OutMessage(
+            topic=CHAIN_EVENTS, key=(message.key() or b"").decode(), event_type=CHAIN_EVENT,
+            event_id=event.event_id, occurred_at=event.occurred_at,
+            payload={**payload, "args": (f"{ARGS_NAMESPACE}.{payload['event']}", payload["args"])},
+            headers=headers,
+        )
         if payload["removed"]:
-            keyer.retract(payload["contract"], payload["event"], args, event.event_id)
+            keyer.retracted(published)
         else:
-            position = (payload["block_number"], payload["log_index"])
-            keyer.observe(payload["contract"], payload["event"], args, position, event.event_id)
-        if wanted_by_window:
-            in_window[event.event_id] = OutMessage(
-                topic=CHAIN_EVENTS, key=(message.key() or b"").decode(), event_type=CHAIN_EVENT,
-                event_id=event.event_id, occurred_at=event.occurred_at,
-                payload={**payload, "args": (f"{ARGS_NAMESPACE}.{payload['event']}", args)},
-                headers={k: v.decode() for k, v in headers.items()},
-            )
+            keyer.published(published)
+        newest[event.event_id] = published
     by_block: dict[str, list[OutMessage]] = {}
-    for published in in_window.values():
+    for published in newest.values():
         if not published.payload["removed"]:
-            by_block.setdefault(published.payload["block_hash"], []).append(published)
+            by_block.setdefault(published.headers["lc-block-hash"], []).append(published)
     for entry in window.entries:
-        entry.messages = sorted(by_block.get(entry.hash, []), key=lambda m: m.payload["log_index"])
+        # publish order: a block's events by log index, re-keyed copies right before their binding
+        entry.messages = sorted(by_block.get(entry.hash, []), key=_publish_order)
     return PublishedState(window, keyer, blocks_read, events_read)
 
 
@@ -152,3 +151,9 @@ def read_topic(settings: Settings, topic: str) -> Iterator[Message]:
             consumer.unassign()
     finally:
         consumer.close()
+
+
+def _publish_order(message: OutMessage) -> tuple[int, int, int]:
+    # a re-keyed copy carries its binding's place and goes right before it
+    copy = 0 if message.payload.get("rekeyed_from") else 1
+    return (int(message.headers["lc-block"]), int(message.headers["lc-log-index"]), copy)

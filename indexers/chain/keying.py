@@ -3,23 +3,26 @@
 ChallengePay and Treasury events carry the challenge (Treasury's bucket id is the challenge id),
 ChallengeTaskRegistry and MetadataRegistry events name it. AIVMInferenceV2 events do not: they name a
 request id and/or a task id. The indexer sees the registry's BindingRecorded facts in chain order, so
-it keys an AIVM event by the challenge its task (or request) is bound to at the time the event is
-published; before the binding is known the key is `task:<taskId>` (or `request:<requestId>` when even
-the task is unknown, e.g. a commit of a request indexed before a `seed` start).
+it keys an AIVM event by the challenge its task (or request) is bound to when the event is
+published; before that the key is `task:<taskId>` (or `request:<requestId>` when even the task is
+unknown, e.g. a commit of a request indexed before a `seed` start), and `challenge_id` is null.
 
-Decision (docs/decisions.md): no re-emission. A fact is published once, under the key known when it
-was confirmed. In the normal flow only InferenceRequestedV2 precedes its binding (the orchestrator
-records the binding after reading the request's receipt); the BindingRecorded that follows is keyed by
-the challenge and carries the request id and task id, so a per-challenge processor learns the
-binding in its own partition and has no need for the task-keyed request fact. A consumer that does
-need the pre-binding facts re-keys downstream by joining them with BindingRecorded on the task id.
-Re-emitting would publish the same fact twice under two keys (and two ids or one id in two
-partitions), which every consumer would have to reconcile.
+Decision (docs/decisions.md): the indexer re-emits. When a BindingRecorded is published, the AIVM
+facts of its task and request published earlier without a challenge (in the normal flow the
+InferenceRequestedV2, which always precedes its binding, and any commit, reveal or attestation that
+beat the orchestrator's recordBinding) are published again right before the BindingRecorded, in
+the same transaction, keyed by the challenge, with `rekeyed_from` = the original key and the event
+id `<original id>@<challenge id>`. So every fact of a challenge is in the challenge's partition in
+chain order, and a per-challenge consumer reads only messages whose challenge_id is set; a consumer
+of the whole topic skips messages whose `rekeyed_from` is set (they repeat facts it has already
+seen under their own ids). The copies belong to the binding's block: orphaning the binding retracts
+them. Re-keying downstream was the alternative; it would need every per-challenge stage to join
+across partitions, and only the indexer sees all facts in chain order.
 
-The mapping is derived only from published facts (live BindingRecorded and InferenceRequestedV2
-events), ordered by their chain position, so the same map results from a restart's read-back in any
-partition order, and a retracted binding stops keying later events. BindingCleared does not unbind a
-task: facts of a task stay with the challenge it was bound to.
+The state behind this (task and request -> challenge, request -> task, unbound facts) is derived
+only from published messages, ordered by chain position, so a restart's read-back in any partition
+order rebuilds it, and a retracted binding stops keying. BindingCleared does not unbind a task:
+facts of a task stay with the challenge it was bound to.
 """
 
 from __future__ import annotations
@@ -27,7 +30,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from indexers.chain.catalogue import AIVM, CHALLENGE_PAY, METADATA_REGISTRY, TASK_REGISTRY, TREASURY
-from indexers.chain.model import DecodedLog
+from indexers.chain.messages import args_of, rekeyed
+from indexers.chain.model import DecodedLog, OutMessage
 
 Position = tuple[int, int]  # (block number, log index)
 
@@ -79,6 +83,7 @@ class ChainKeyer:
         self._challenge_by_task = _LatestByPosition()
         self._challenge_by_request = _LatestByPosition()
         self._task_by_request = _LatestByPosition()
+        self._unbound: dict[str, dict[str, OutMessage]] = {}  # task:<id> / request:<id> -> event id -> message
 
     def key_for(self, decoded: DecodedLog) -> EventKey:
         args = decoded.args
@@ -101,23 +106,55 @@ class ChainKeyer:
             return EventKey(challenge_id, challenge_id)
         return EventKey(f"task:{task_id}" if task_id is not None else f"request:{request_id}", None)
 
-    def observe(self, contract: str, event: str, args: dict, position: Position, event_id: str) -> None:
-        """Learn from a fact as it is published (or read back on restart)."""
+    def rekeyed_copies(self, binding: OutMessage) -> list[OutMessage]:
+        """The unbound AIVM facts a BindingRecorded binds, re-keyed to its challenge, in chain order."""
+        args = args_of(binding.payload)
+        challenge_id = str(args["challengeId"])
+        found: dict[str, OutMessage] = {}
+        for name in (f"task:{args['taskId']}", f"request:{args['requestId']}"):
+            found.update(self._unbound.get(name, {}))
+        ordered = sorted(found.values(), key=lambda m: (m.payload["block_number"], m.payload["log_index"]))
+        return [rekeyed(message, challenge_id, binding) for message in ordered]
+
+    def published(self, message: OutMessage) -> None:
+        """Learn from a chain event as it is published (or read back on restart)."""
+        payload = message.payload
+        contract, event, args = payload["contract"], payload["event"], args_of(payload)
+        if payload.get("rekeyed_from"):
+            return
+        position = (payload["block_number"], payload["log_index"])
         if contract == TASK_REGISTRY and event == "BindingRecorded":
             challenge = str(args["challengeId"])
-            self._challenge_by_task.add(args["taskId"], event_id, _Fact(position, challenge))
-            self._challenge_by_request.add(str(args["requestId"]), event_id, _Fact(position, challenge))
-        elif contract == AIVM and event == "InferenceRequestedV2":
-            self._task_by_request.add(str(args["requestId"]), event_id, _Fact(position, args["taskId"]))
+            self._challenge_by_task.add(args["taskId"], message.event_id, _Fact(position, challenge))
+            self._challenge_by_request.add(str(args["requestId"]), message.event_id, _Fact(position, challenge))
+        elif contract == AIVM:
+            if event == "InferenceRequestedV2":
+                self._task_by_request.add(str(args["requestId"]), message.event_id, _Fact(position, args["taskId"]))
+            if payload["challenge_id"] is None:
+                self._unbound.setdefault(message.key, {})[message.event_id] = message
 
-    def retract(self, contract: str, event: str, args: dict, event_id: str) -> None:
-        """Forget a fact whose block was orphaned."""
+    def retracted(self, message: OutMessage) -> None:
+        """Forget a chain event whose block was orphaned."""
+        payload = message.payload
+        contract, event, args = payload["contract"], payload["event"], args_of(payload)
+        if payload.get("rekeyed_from"):
+            return
         if contract == TASK_REGISTRY and event == "BindingRecorded":
-            self._challenge_by_task.remove(args["taskId"], event_id)
-            self._challenge_by_request.remove(str(args["requestId"]), event_id)
-        elif contract == AIVM and event == "InferenceRequestedV2":
-            self._task_by_request.remove(str(args["requestId"]), event_id)
+            self._challenge_by_task.remove(args["taskId"], message.event_id)
+            self._challenge_by_request.remove(str(args["requestId"]), message.event_id)
+        elif contract == AIVM:
+            if event == "InferenceRequestedV2":
+                self._task_by_request.remove(str(args["requestId"]), message.event_id)
+            unbound = self._unbound.get(message.key)
+            if unbound is not None:
+                unbound.pop(message.event_id, None)
+                if not unbound:
+                    del self._unbound[message.key]
 
     @property
     def bound_tasks(self) -> int:
         return len(self._challenge_by_task)
+
+    @property
+    def unbound_facts(self) -> int:
+        return sum(len(messages) for messages in self._unbound.values())

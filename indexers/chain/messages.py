@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 from eventlog.topics import CHAIN_BLOCKS, CHAIN_EVENTS
-from indexers.chain.keying import EventKey
 from indexers.chain.model import BlockHeader, DecodedLog, OutMessage
 
 CHAIN_EVENT = "ChainEvent"
@@ -24,7 +23,8 @@ def chain_event_id(chain_id: int, block_hash: str, tx_hash: str, log_index: int)
     return f"{chain_id}:{block_hash}:{tx_hash}:{log_index}"
 
 
-def chain_event(chain_id: int, decoded: DecodedLog, key: EventKey, block_timestamp: int) -> OutMessage:
+def chain_event(chain_id: int, decoded: DecodedLog, key: str, challenge_id: str | None,
+                block_timestamp: int) -> OutMessage:
     log = decoded.log
     payload: dict[str, Any] = {
         "chain_id": chain_id,
@@ -38,25 +38,39 @@ def chain_event(chain_id: int, decoded: DecodedLog, key: EventKey, block_timesta
         "tx_index": log.tx_index,
         "log_index": log.log_index,
         "removed": False,
-        "challenge_id": key.challenge_id,
+        "challenge_id": challenge_id,
         # tuple notation names the union branch: several events have identical fields
         "args": (f"{ARGS_NAMESPACE}.{decoded.event}", decoded.args),
+        "rekeyed_from": None,
     }
     return OutMessage(
         topic=CHAIN_EVENTS,
-        key=key.key,
+        key=key,
         event_type=CHAIN_EVENT,
         event_id=chain_event_id(chain_id, log.block_hash, log.tx_hash, log.log_index),
         occurred_at=block_timestamp * 1000,
         payload=payload,
-        headers=_event_headers(decoded.event, log.block_number, removed=False),
+        headers=_event_headers(decoded.event, log.block_number, log.block_hash, log.log_index),
     )
+
+
+def rekeyed(message: OutMessage, challenge_id: str, binding: OutMessage) -> OutMessage:
+    """An AIVM fact published before its task was bound, again, keyed by the challenge the binding names.
+
+    It travels with the binding: published right before it, retracted with the binding's block.
+    """
+    payload = {**message.payload, "challenge_id": challenge_id, "rekeyed_from": message.key}
+    binding_block = binding.payload
+    headers = _event_headers(payload["event"], binding_block["block_number"], binding_block["block_hash"],
+                             binding_block["log_index"])
+    return OutMessage(message.topic, challenge_id, message.event_type, f"{message.event_id}@{challenge_id}",
+                      message.occurred_at, payload, headers)
 
 
 def retraction(published: OutMessage) -> OutMessage:
     """The same fact, same id and key, marked removed (as eth_subscribe marks logs of orphaned blocks)."""
     payload = {**published.payload, "removed": True}
-    headers = _event_headers(payload["event"], payload["block_number"], removed=True)
+    headers = {**published.headers, "lc-removed": "1"}
     return OutMessage(published.topic, published.key, published.event_type, published.event_id,
                       published.occurred_at, payload, headers)
 
@@ -98,6 +112,14 @@ def block_reverted(chain_id: int, header: BlockHeader, ancestor: BlockHeader | N
     )
 
 
-def _event_headers(event: str, block_number: int, *, removed: bool) -> dict[str, str]:
-    # lets a restart's read-back skip decoding everything it does not need
-    return {"lc-event": event, "lc-block": str(block_number), "lc-removed": "1" if removed else "0"}
+def args_of(payload: dict[str, Any]) -> dict[str, Any]:
+    """The args of a ChainEvent payload, as built here (union tuple) or as read back (plain dict)."""
+    args = payload["args"]
+    return args[1] if isinstance(args, tuple) else args
+
+
+def _event_headers(event: str, block_number: int, block_hash: str, log_index: int) -> dict[str, str]:
+    # for a restart's read-back: skip decoding what it does not need, and find the block (and place in
+    # it) a message was published with (a re-keyed copy goes with its binding, not with its own log)
+    return {"lc-event": event, "lc-block": str(block_number), "lc-block-hash": block_hash,
+            "lc-log-index": str(log_index), "lc-removed": "0"}

@@ -18,7 +18,6 @@ from indexers.chain.catalogue import (
     spec_events,
 )
 from indexers.chain.decode import UndecodableLog
-from indexers.chain.keying import EventKey
 from indexers.chain.messages import chain_event, retraction
 from indexers.chain.model import RawLog
 
@@ -147,7 +146,7 @@ def test_chain_events_and_retractions_round_trip_through_avro():
         for abi in abis:
             args = {param.name: sample_value(param.type, i) for i, param in enumerate(abi.inputs)}
             decoded = table.decoder_for(ADDRESSES[role], abi.topic0).decode(raw_log(ADDRESSES[role], abi, args))
-            message = chain_event(31337, decoded, EventKey("9", "9"), 1_700_000_000)
+            message = chain_event(31337, decoded, "9", "9", 1_700_000_000)
             for sent in (message, retraction(message)):
                 envelope = {"event_id": sent.event_id, "occurred_at": sent.occurred_at, "producer": "test"}
                 event = serde.decode(serde.encode("t", sent.event_type, envelope, sent.payload))

@@ -74,9 +74,14 @@ def test_aivm_events_follow_their_binding_to_the_challenge(emitters, abis):
     node.mine(12)
     sink = MemorySink()
     drain(emitters.indexer(sink))
-    keys = [(m.payload["event"], m.key, m.payload["challenge_id"]) for m in sink.events()]
-    assert keys == [("InferenceRequestedV2", f"task:{TASK}", None), ("InferenceCommitted", f"task:{TASK}", None),
-                    ("BindingRecorded", "42", "42"), ("InferenceRevealed", "42", "42")]
+    keys = [(m.payload["event"], m.key, m.payload["challenge_id"], m.payload["rekeyed_from"]) for m in sink.events()]
+    assert keys == [
+        ("InferenceRequestedV2", f"task:{TASK}", None, None), ("InferenceCommitted", f"task:{TASK}", None, None),
+        ("InferenceRequestedV2", "42", "42", f"task:{TASK}"), ("InferenceCommitted", "42", "42", f"task:{TASK}"),
+        ("BindingRecorded", "42", "42", None), ("InferenceRevealed", "42", "42", None)]
+    # per challenge: every fact of challenge 42, in chain order, in its partition
+    per_challenge = [m.payload["event"] for m in sink.events() if m.key == "42"]
+    assert per_challenge == ["InferenceRequestedV2", "InferenceCommitted", "BindingRecorded", "InferenceRevealed"]
 
 
 def test_reorg_shallower_than_the_confirmations_never_publishes_the_orphaned_log(emitters, abis):
@@ -171,6 +176,13 @@ def test_orphaned_binding_stops_keying_aivm_events(emitters, abis):
     drain(indexer)
     assert indexer.keyer.bound_tasks == 0
     assert [m.key for m in sink.live_events().values()] == [f"task:{TASK}"]
+    # the binding is recorded again: the attestation follows it to the challenge
+    node.emit(addr["ChallengeTaskRegistry"], registry["BindingRecorded"], bind)
+    node.mine(12)
+    drain(indexer)
+    live = [(m.payload["event"], m.key, m.payload["rekeyed_from"]) for m in sink.live_events().values()]
+    assert live == [("PoIAttested", f"task:{TASK}", None), ("PoIAttested", "42", f"task:{TASK}"),
+                    ("BindingRecorded", "42", None)]
 
 
 def test_snapshot_revert_retracts_everything_after_the_snapshot(emitters, abis):

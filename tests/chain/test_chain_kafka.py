@@ -160,3 +160,37 @@ def test_seed_starts_a_fresh_deployment_behind_the_head(emitters, abis, indexer_
              what="caught up")
     runner.stop()
     assert [k for k, _ in live_events(indexer_settings).values()] == ["3"]
+
+
+def test_rekeying_and_its_retraction_survive_restarts(emitters, abis, indexer_settings):
+    node, addr = emitters.node, emitters.addresses
+    aivm, registry = abis["AIVMInferenceV2"], abis["ChallengeTaskRegistry"]
+    task = bytes.fromhex("5a" * 32)
+    node.emit(addr["AIVMInferenceV2"], aivm["InferenceRequestedV2"], {
+        "requestId": 3, "requester": "0x" + "11" * 20, "taskId": task, "model": "m", "promptHash": b"\x01" * 32,
+        "promptId": b"\x02" * 32, "modelDigest": b"\x03" * 32, "detConfigHash": b"\x04" * 32})
+    node.mine(20)
+    runner, _ = start(indexer_settings)
+    wait_for(lambda: len(live_events(indexer_settings)) == 1, what="the request, keyed by task")
+    runner.stop()
+
+    node.emit(addr["ChallengeTaskRegistry"], registry["BindingRecorded"], {
+        "challengeId": 42, "subject": "0x" + "11" * 20, "requestId": 3, "taskId": task,
+        "modelDigest": b"\x03" * 32, "paramsHash": b"\x00" * 32, "benchmarkHash": b"\x00" * 32, "schemaVersion": 1})
+    node.mine(14)
+    runner, _ = start(indexer_settings)
+    wait_for(lambda: len(live_events(indexer_settings)) == 3, what="the binding and the re-keyed request")
+    runner.stop()
+    by_event = {(p["event"], k): p for k, p in live_events(indexer_settings).values()}
+    assert by_event[("InferenceRequestedV2", "42")]["rekeyed_from"] == "task:0x" + "5a" * 32
+
+    node.call("anvil_reorg", [16, []])  # orphans the binding's block, keeps the request's
+    node.mine(12)
+    runner, _ = start(indexer_settings)
+    wait_for(lambda: len(live_events(indexer_settings)) == 1, what="the binding and its copy retracted")
+    runner.stop()
+    [(key, payload)] = live_events(indexer_settings).values()
+    assert (key, payload["event"]) == ("task:0x" + "5a" * 32, "InferenceRequestedV2")
+    removed = sorted((k, e.payload["event"]) for k, e in published(indexer_settings, CHAIN_EVENTS)
+                     if e.payload["removed"])
+    assert removed == [("42", "BindingRecorded"), ("42", "InferenceRequestedV2")]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from indexers.chain.keying import ChainKeyer
+from indexers.chain.messages import chain_event
 from indexers.chain.model import DecodedLog, RawLog
 from indexers.chain.ranges import AdaptiveRange
 from indexers.chain.rpc import RangeTooLarge, RpcUnavailable, classify_error
@@ -49,44 +50,76 @@ def aivm(event: str, **args) -> DecodedLog:
     return DecodedLog("AIVMInferenceV2", event, args, LOG)
 
 
+def publish(keyer: ChainKeyer, contract: str, event: str, args: dict, block: int, log_index: int = 0):
+    """Key a log like the engine does and let the keyer learn from the published message."""
+    decoded = DecodedLog(contract, event, args,
+                         RawLog("0x", (), b"", block, f"0x{block:064x}", f"0x{block:064x}", 0, log_index))
+    key = keyer.key_for(decoded)
+    message = chain_event(1, decoded, key.key, key.challenge_id, 1000)
+    copies = keyer.rekeyed_copies(message) if event == "BindingRecorded" else []
+    keyer.published(message)
+    return message, copies
+
+
 def binding(challenge: int, request: int) -> dict:
     return {"challengeId": str(challenge), "subject": "0x", "requestId": str(request), "taskId": TASK}
 
 
 def test_aivm_events_are_keyed_by_task_until_bound_then_by_challenge():
     keyer = ChainKeyer(CHALLENGE_PAY)
-    requested = aivm("InferenceRequestedV2", requestId="5", taskId=TASK)
-    assert keyer.key_for(requested).key == f"task:{TASK}"
-    keyer.observe("AIVMInferenceV2", "InferenceRequestedV2", requested.args, (10, 0), "req")
-    assert keyer.key_for(aivm("InferenceCommitted", requestId="5")).key == f"task:{TASK}"
+    requested, _ = publish(keyer, "AIVMInferenceV2", "InferenceRequestedV2", {"requestId": "5", "taskId": TASK}, 10)
+    assert (requested.key, requested.payload["challenge_id"]) == (f"task:{TASK}", None)
+    committed, _ = publish(keyer, "AIVMInferenceV2", "InferenceCommitted", {"requestId": "5"}, 11)
+    assert committed.key == f"task:{TASK}"
     assert keyer.key_for(aivm("InferenceCommitted", requestId="6")).key == "request:6"
-    keyer.observe("ChallengeTaskRegistry", "BindingRecorded", binding(42, 5), (11, 0), "bind")
-    for event in (aivm("InferenceCommitted", requestId="5"), aivm("PoIAttested", taskId=TASK),
+    _, copies = publish(keyer, "ChallengeTaskRegistry", "BindingRecorded", binding(42, 5), 12)
+    for event in (aivm("InferenceRevealed", requestId="5"), aivm("PoIAttested", taskId=TASK),
                   aivm("InferenceFinalized", requestId="5", taskId=TASK)):
         key = keyer.key_for(event)
         assert (key.key, key.challenge_id) == ("42", "42")
 
 
+def test_a_binding_re_emits_the_facts_published_before_it_under_the_challenge():
+    keyer = ChainKeyer(CHALLENGE_PAY)
+    requested, _ = publish(keyer, "AIVMInferenceV2", "InferenceRequestedV2", {"requestId": "5", "taskId": TASK}, 10)
+    attested, _ = publish(keyer, "AIVMInferenceV2", "PoIAttested", {"taskId": TASK}, 11)
+    publish(keyer, "AIVMInferenceV2", "PoIAttested", {"taskId": "0x" + "77" * 32}, 11, 1)  # another task
+    binding_message, copies = publish(keyer, "ChallengeTaskRegistry", "BindingRecorded", binding(42, 5), 12)
+    assert [c.event_id for c in copies] == [f"{requested.event_id}@42", f"{attested.event_id}@42"]
+    assert all(c.key == "42" and c.payload["challenge_id"] == "42" for c in copies)
+    assert [c.payload["rekeyed_from"] for c in copies] == [f"task:{TASK}"] * 2
+    assert all(c.headers["lc-block-hash"] == binding_message.payload["block_hash"] for c in copies)
+    assert requested.payload["rekeyed_from"] is None and binding_message.payload["rekeyed_from"] is None
+    # a second binding of the same task (the first one orphaned and recorded again) copies them again
+    keyer.retracted(binding_message)
+    _, again = publish(keyer, "ChallengeTaskRegistry", "BindingRecorded", binding(42, 5), 13)
+    assert [c.event_id for c in again] == [c.event_id for c in copies]
+    keyer.retracted(requested)
+    assert keyer.unbound_facts == 2
+
+
 def test_a_retracted_binding_no_longer_keys():
     keyer = ChainKeyer(CHALLENGE_PAY)
-    keyer.observe("ChallengeTaskRegistry", "BindingRecorded", binding(42, 5), (11, 0), "bind-a")
-    keyer.observe("ChallengeTaskRegistry", "BindingRecorded", binding(43, 5), (12, 0), "bind-b")
+    first, _ = publish(keyer, "ChallengeTaskRegistry", "BindingRecorded", binding(42, 5), 11)
+    second, _ = publish(keyer, "ChallengeTaskRegistry", "BindingRecorded", binding(43, 5), 12)
     assert keyer.key_for(aivm("PoIAttested", taskId=TASK)).key == "43"
-    keyer.retract("ChallengeTaskRegistry", "BindingRecorded", binding(43, 5), "bind-b")
+    keyer.retracted(second)
     assert keyer.key_for(aivm("PoIAttested", taskId=TASK)).key == "42"
-    keyer.retract("ChallengeTaskRegistry", "BindingRecorded", binding(42, 5), "bind-a")
+    keyer.retracted(first)
     assert keyer.key_for(aivm("PoIAttested", taskId=TASK)).key == f"task:{TASK}"
 
 
 def test_keys_do_not_depend_on_the_order_facts_are_read_back_in():
+    source = ChainKeyer(CHALLENGE_PAY)
+    facts = [publish(source, "ChallengeTaskRegistry", "BindingRecorded", binding(42, 5), 11)[0],
+             publish(source, "ChallengeTaskRegistry", "BindingRecorded", binding(43, 5), 12)[0]]
     forward, backward = ChainKeyer(CHALLENGE_PAY), ChainKeyer(CHALLENGE_PAY)
-    facts = [(binding(42, 5), (11, 0), "a"), (binding(43, 5), (12, 3), "b")]
-    for args, position, event_id in facts:
-        forward.observe("ChallengeTaskRegistry", "BindingRecorded", args, position, event_id)
-    for args, position, event_id in reversed(facts):
-        backward.observe("ChallengeTaskRegistry", "BindingRecorded", args, position, event_id)
+    for message in facts:
+        forward.published(message)
+    for message in reversed(facts):
+        backward.published(message)
     event = aivm("PoIAttested", taskId=TASK)
-    assert forward.key_for(event) == backward.key_for(event)
+    assert forward.key_for(event) == backward.key_for(event) == source.key_for(event)
 
 
 def test_contract_events_are_keyed_by_their_challenge():
