@@ -1,0 +1,26 @@
+"""What the upload server hands to its publisher for an accepted upload."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from indexers.providers.uploads.record import Record
+
+
+@dataclass(frozen=True)
+class AcceptedUpload:
+    challenge_id: int
+    subject: str  # the checksummed address that signed the request
+    provider: str  # apple, garmin, googlefit
+    records: list[Record]
+    evidence_hash: str
+    raw_ref: str  # sha256:<hex> of the raw file, kept under the upload folder
+
+    @property
+    def event_id(self) -> str:
+        """Deterministic: the same file for the same (challenge, subject, provider) is the same fact."""
+        return f"upload:{self.challenge_id}:{self.subject.lower()}:{self.provider}:{self.evidence_hash}"
+
+
+Publish = Callable[[AcceptedUpload], None]
