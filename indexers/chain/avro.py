@@ -1,6 +1,6 @@
 """The Avro schema of ChainEvent, generated from the event catalogue (`python -m indexers.chain.avro`).
 
-`args` is a union with one record per catalogue event (`lc.chain.<Event>`); a test checks that the
+`args` is a union with one record per catalogue event (`lc.chain.<Contract>.<Event>`); a test checks that the
 committed `schemas/ChainEvent.v<N>.avsc` equals what the catalogue generates. Adding an event adds a
 union branch, which readers of the new version accept for every old message (backward compatible).
 """
@@ -26,7 +26,7 @@ def _args_record(role: str, abi: EventAbi) -> dict[str, Any]:
         kind = topic_avro_type(param.type) if param.indexed else avro_type(param.type)
         doc = f"{param.type}{' indexed' if param.indexed else ''}"
         fields.append({"name": param.name, "type": kind, "doc": doc})
-    return {"type": "record", "name": abi.name, "namespace": ARGS_NAMESPACE,
+    return {"type": "record", "name": abi.name, "namespace": f"{ARGS_NAMESPACE}.{role}",
             "doc": f"{role}.{abi.canonical}", "fields": fields}
 
 

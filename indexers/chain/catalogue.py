@@ -4,7 +4,7 @@ The ABIs come from the project's compiled contracts (`contracts/artifacts/<Contr
 `abi`), the one source of truth; the signatures below are the spec's (spec/chain.md §1) and serve only
 until the artifacts exist, and as the test anchors that the artifacts keep the real topic0s.
 Logs are matched by (address, topic0), never by topic0 alone: ChallengePay and ChallengeTaskRegistry
-share the DispatcherSet topic.
+share the DispatcherSet topic (published too: who may dispatch is what the pipeline's writers depend on).
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ SPEC_SIGNATURES: dict[str, tuple[str, ...]] = {
         "RefundClaimed(uint256 indexed id, address indexed user, uint256 amount)",
         "AutoDistributed(uint256 indexed id, uint256 winnersCount, uint256 losersCount)",
         "AutoRefunded(uint256 indexed id, uint256 count)",
+        "DispatcherSet(address indexed addr, bool enabled)",
     ),
     TREASURY: (
         "ClaimedETH(uint256 indexed bucketId, address indexed to, uint256 amount)",
@@ -62,6 +63,7 @@ SPEC_SIGNATURES: dict[str, tuple[str, ...]] = {
         "BindingRecorded(uint256 indexed challengeId, address indexed subject, uint256 requestId, bytes32 taskId,"
         " bytes32 modelDigest, bytes32 paramsHash, bytes32 benchmarkHash, uint16 schemaVersion)",
         "BindingCleared(uint256 indexed challengeId, address indexed subject)",
+        "DispatcherSet(address indexed dispatcher, bool allowed)",
     ),
     METADATA_REGISTRY: (
         "MetadataSet(address indexed challengeContract, uint256 indexed challengeId, address indexed setter,"

@@ -22,10 +22,10 @@ from eventlog.serde import EventSerde
 from eventlog.topics import CHAIN_BLOCKS, CHAIN_EVENTS
 from indexers.chain.keying import ChainKeyer
 from indexers.chain.messages import (
-    ARGS_NAMESPACE,
     BLOCK_CONFIRMED,
     BLOCK_REVERTED,
     CHAIN_EVENT,
+    args_branch,
 )
 from indexers.chain.model import BlockHeader, OutMessage
 from indexers.chain.reorg import ReorgWindow
@@ -98,7 +98,7 @@ def read_back(settings: Settings, chain_id: int, rollback_cap: int, challenge_pa
         published = OutMessage(
             topic=CHAIN_EVENTS, key=(message.key() or b"").decode(), event_type=CHAIN_EVENT,
             event_id=event.event_id, occurred_at=event.occurred_at,
-            payload={**payload, "args": (f"{ARGS_NAMESPACE}.{payload['event']}", payload["args"])},
+            payload={**payload, "args": (args_branch(payload["contract"], payload["event"]), payload["args"])},
             headers=headers,
         )
         if payload["removed"]:

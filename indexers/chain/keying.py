@@ -1,7 +1,9 @@
 """Message keys of chain events: the challenge id, so every fact of a challenge lands in one partition.
 
 ChallengePay and Treasury events carry the challenge (Treasury's bucket id is the challenge id),
-ChallengeTaskRegistry and MetadataRegistry events name it. AIVMInferenceV2 events do not: they name a
+ChallengeTaskRegistry and MetadataRegistry events name it (a MetadataRegistry entry of another
+contract than ChallengePay is keyed `<contract>:<id>`; DispatcherSet, about a contract rather than a
+challenge, by the contract's address; both with a null challenge_id). AIVMInferenceV2 events do not: they name a
 request id and/or a task id. The indexer sees the registry's BindingRecorded facts in chain order, so
 it keys an AIVM event by the challenge its task (or request) is bound to when the event is
 published; before that the key is `task:<taskId>` (or `request:<requestId>` when even the task is
@@ -37,6 +39,7 @@ Position = tuple[int, int]  # (block number, log index)
 
 _CHALLENGE_ARG = {CHALLENGE_PAY: "id", TREASURY: "bucketId", TASK_REGISTRY: "challengeId",
                   METADATA_REGISTRY: "challengeId"}
+_CONTRACT_SCOPED = frozenset({"DispatcherSet"})  # about the contract, not a challenge: keyed by its address
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,8 @@ class ChainKeyer:
         args = decoded.args
         if decoded.contract == AIVM:
             return self._aivm_key(args.get("taskId"), args.get("requestId"))
+        if decoded.event in _CONTRACT_SCOPED:
+            return EventKey(decoded.log.address, None)
         challenge_id = str(args[_CHALLENGE_ARG[decoded.contract]])
         if decoded.contract == METADATA_REGISTRY and args["challengeContract"] != self.challenge_pay_address:
             return EventKey(f"{args['challengeContract']}:{challenge_id}", None)

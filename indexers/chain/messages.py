@@ -19,6 +19,11 @@ BLOCK_REVERTED = "BlockReverted"
 ARGS_NAMESPACE = "lc.chain"
 
 
+def args_branch(contract: str, event: str) -> str:
+    """Full name of the args record of one contract's event (two contracts declare a DispatcherSet)."""
+    return f"{ARGS_NAMESPACE}.{contract}.{event}"
+
+
 def chain_event_id(chain_id: int, block_hash: str, tx_hash: str, log_index: int) -> str:
     return f"{chain_id}:{block_hash}:{tx_hash}:{log_index}"
 
@@ -40,7 +45,7 @@ def chain_event(chain_id: int, decoded: DecodedLog, key: str, challenge_id: str 
         "removed": False,
         "challenge_id": challenge_id,
         # tuple notation names the union branch: several events have identical fields
-        "args": (f"{ARGS_NAMESPACE}.{decoded.event}", decoded.args),
+        "args": (args_branch(decoded.contract, decoded.event), decoded.args),
         "rekeyed_from": None,
     }
     return OutMessage(

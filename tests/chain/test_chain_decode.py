@@ -48,8 +48,8 @@ SPEC_TOPIC0 = {
     "MetadataSet": "d1663021751fdb7c499464d870768366e28f9a2c1fbb36919445f6b01a1f65d4",
     "MetadataForceSet": "20ca7af81965a2a1d2a9c989a8f54ce1ccd1e35f1e7a538c9386d45d82866aff",
     "MetadataCleared": "601848e5b2f1be00c0aad72ce195022ac336cb3474692481b780ffb1491a8586",
+    "DispatcherSet": "2e3f7d2295814d1c6955115797a3965aa006a8f9dec8a662bc2f5fa4427ba9c9",
 }
-DISPATCHER_SET = EventAbi.from_signature("DispatcherSet(address indexed addr, bool enabled)")
 ADDRESSES = {role: f"0x{index + 1:040x}" for index, role in enumerate(ROLES)}
 USER = "0x" + "ab" * 20
 TASK = "0x" + "cd" * 32
@@ -93,8 +93,8 @@ def test_artifacts_when_present_keep_the_spec_topic0s():
     if events is None:
         pytest.skip("contracts/artifacts not built yet")
     assert {abi.name: abi.topic0.hex() for abis in events.values() for abi in abis} == SPEC_TOPIC0
-    assert {abi.name: [i.name for i in abi.inputs] for abis in events.values() for abi in abis} == {
-        abi.name: [i.name for i in abi.inputs] for abis in spec_events().values() for abi in abis
+    assert {(role, abi.name): [i.name for i in abi.inputs] for role, abis in events.items() for abi in abis} == {
+        (role, abi.name): [i.name for i in abi.inputs] for role, abis in spec_events().items() for abi in abis
     }, "artifact parameter names differ from the spec: regenerate schemas/ChainEvent with a new version"
 
 
@@ -113,7 +113,12 @@ def test_logs_are_matched_by_address_and_topic():
     table = build_decoder_table(ADDRESSES, spec_events())
     joined = spec_events()["ChallengePay"][1]
     assert table.decoder_for(ADDRESSES["Treasury"], joined.topic0) is None
-    assert table.decoder_for(ADDRESSES["ChallengePay"], DISPATCHER_SET.topic0) is None
+    dispatcher_set = bytes.fromhex(SPEC_TOPIC0["DispatcherSet"])
+    pay = table.decoder_for(ADDRESSES["ChallengePay"], dispatcher_set)
+    registry = table.decoder_for(ADDRESSES["ChallengeTaskRegistry"], dispatcher_set)
+    assert (pay.contract, [i.name for i in pay.abi.inputs]) == ("ChallengePay", ["addr", "enabled"])
+    assert (registry.contract, [i.name for i in registry.abi.inputs]) == ("ChallengeTaskRegistry",
+                                                                          ["dispatcher", "allowed"])
     assert table.decoder_for("0x" + "99" * 20, joined.topic0) is None
     assert set(table.addresses) == set(ADDRESSES.values())
     assert len(table.topic0s) == len(SPEC_TOPIC0)

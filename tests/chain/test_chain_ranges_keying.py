@@ -131,3 +131,6 @@ def test_contract_events_are_keyed_by_their_challenge():
     other = {"challengeContract": "0x" + "02" * 20, "challengeId": "7"}
     foreign = keyer.key_for(DecodedLog("MetadataRegistry", "MetadataSet", other, LOG))
     assert foreign.key == f"{'0x' + '02' * 20}:7" and foreign.challenge_id is None
+    registry_log = RawLog("0x" + "03" * 20, (), b"", 1, "0x", "0x", 0, 0)
+    dispatcher = keyer.key_for(DecodedLog("ChallengeTaskRegistry", "DispatcherSet", {"dispatcher": "0x"}, registry_log))
+    assert (dispatcher.key, dispatcher.challenge_id) == ("0x" + "03" * 20, None)
