@@ -41,6 +41,10 @@ class SeedResult:
 
 def run_indexer(settings: Settings, stop_event: StopSignal) -> None:
     """Index `settings.rpc_url` into lc.chain.events / lc.chain.blocks until `stop_event` is set."""
+    if settings.chain_rollback_cap <= settings.confirmations:
+        raise ConfigError(f"LC_CHAIN_ROLLBACK_CAP={settings.chain_rollback_cap} must exceed "
+                          f"LC_CONFIRMATIONS={settings.confirmations}: reorgs past the confirmation depth must "
+                          f"still be rolled back")
     addresses = _addresses(settings)
     table = build_decoder_table(addresses)
     rpc = ChainRpc(settings.rpc_url)
