@@ -58,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     ingest = command("ingest", cmd_ingest, "publish facts from a file")
     ingest.add_argument("kind", choices=["evidence"])
     ingest.add_argument("file", type=Path)
+    challenge = command("challenge", cmd_challenge, "challenge metadata: `register FILE` publishes registrations")
+    challenge.add_argument("action", choices=["register"])
+    challenge.add_argument("file", type=Path, help="JSON: one registration object or an array of them")
     tail = command("tail", cmd_tail, "print a topic's events, decoded, as JSON lines")
     tail.add_argument("topic")
     tail.add_argument("--max", type=int, default=0, help="stop after this many events")
@@ -148,6 +151,17 @@ def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
             publish_evidence(producer, evidence)
     print(f"published {len(inputs)} evidence event(s) to {settings.topic('lc.evidence')}")
     return 0
+
+
+def cmd_challenge(settings: Settings, args: argparse.Namespace) -> int:
+    from indexers.registrations.cli import register_file
+
+    result = register_file(settings, args.file)
+    for event_id in result.published:
+        print(f"published {event_id} to {settings.topic('lc.challenges.registered')}")
+    for reason in result.refused:
+        print(f"refused (sent to {settings.topic('lc.dlq')}): {reason}", file=sys.stderr)
+    return 1 if result.refused else 0
 
 
 def cmd_tail(settings: Settings, args: argparse.Namespace) -> int:

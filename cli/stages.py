@@ -27,8 +27,15 @@ def run_dispatcher(settings: Settings, stop: StopFlag) -> None:
     run(settings, stop)
 
 
+def run_registrations_api(settings: Settings, stop: StopFlag) -> None:
+    from indexers.registrations.api import run_registrations_api as run
+
+    run(settings, stop)
+
+
 STAGES: dict[str, Callable[[Settings, StopFlag], None]] = {
     "projector": run_projector,
+    "registrations-api": run_registrations_api,
     "evaluator": run_evaluator,
     "dispatcher": run_dispatcher,
 }

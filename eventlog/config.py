@@ -79,6 +79,10 @@ class Settings:
     upload_signature_window_ms: int = _setting(
         300_000, "how far (ms, both ways) an x-lc-timestamp may be from now; a signature is single-use within it"
     )
+    # Challenge registrations (indexers/registrations)
+    registrations_api_listen: str = _setting(
+        "127.0.0.1:8788", "host:port of the registrations API (POST /challenges); signature window as uploads"
+    )
     # Stream processors
     stream_poll_seconds: float = _setting(
         0.02, "longest wait of a stream processor's consume() for a batch (bounds the added latency)"
