@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 import psycopg
 
@@ -365,7 +365,7 @@ def load_published_hashes(settings: Settings, serde: EventSerde | None = None, *
         partitions = consumer.list_topics(topic, timeout=timeout).topics[topic].partitions
         remaining: dict[int, int] = {}
         for partition in partitions:
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=timeout)
+            low, high = _watermarks(consumer, TopicPartition(topic, partition), timeout)
             if high > low:
                 remaining[partition] = high
         consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in remaining])
@@ -388,6 +388,22 @@ def load_published_hashes(settings: Settings, serde: EventSerde | None = None, *
     finally:
         consumer.close()
     return published
+
+
+def _watermarks(consumer: Any, partition: Any, timeout: float) -> tuple[int, int]:
+    """Watermarks, waiting out a partition whose leader is still being elected (a new topic)."""
+    from confluent_kafka import KafkaError, KafkaException
+
+    transient = {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE, KafkaError.UNKNOWN_TOPIC_OR_PART}
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            low, high = consumer.get_watermark_offsets(partition, timeout=timeout)
+            return int(low), int(high)
+        except KafkaException as exc:
+            if exc.args[0].code() not in transient or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
 
 
 def publish_evidence(producer: EventProducer, evidence: EvidenceToPublish) -> None:
