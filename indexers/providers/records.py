@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeGuard
 
 from indexers.providers.evidence_hash import js_number
 
@@ -64,16 +64,16 @@ def js_round(value: float) -> int:
     return math.floor(value + 0.5)
 
 
-def _is_number(value: object) -> bool:
+def _is_number(value: object) -> TypeGuard[int | float]:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _number(value: object, default: float | int) -> float | int:
-    return value if _is_number(value) else default  # type: ignore[return-value]
+    return value if _is_number(value) else default
 
 
 def _optional_number(value: object) -> float | int | None:
-    return value if _is_number(value) else None  # type: ignore[return-value]
+    return value if _is_number(value) else None
 
 
 def _require(condition: bool, message: str) -> None:
@@ -82,13 +82,15 @@ def _require(condition: bool, message: str) -> None:
 
 
 def _require_list(payload: object, what: str) -> list[Any]:
-    _require(isinstance(payload, list), f"{what}: expected a JSON array, got {type(payload).__name__}")
-    return payload  # type: ignore[return-value]
+    if not isinstance(payload, list):
+        raise RecordShapeError(f"{what}: expected a JSON array, got {type(payload).__name__}")
+    return payload
 
 
 def _require_object(payload: object, what: str) -> Mapping[str, Any]:
-    _require(isinstance(payload, Mapping), f"{what}: expected a JSON object, got {type(payload).__name__}")
-    return payload  # type: ignore[return-value]
+    if not isinstance(payload, Mapping):
+        raise RecordShapeError(f"{what}: expected a JSON object, got {type(payload).__name__}")
+    return payload
 
 
 def _parse_iso(text: str, what: str) -> datetime:
@@ -465,7 +467,7 @@ def _js_text(value: object) -> str:
     if value is None:
         return "undefined"
     if _is_number(value):
-        return js_number(value)  # type: ignore[arg-type]
+        return js_number(value)
     return str(value)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import logging
 import math
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from indexers.providers.clients import (
     LinkedAccount,
     OpenDotaClient,
     ProviderConfigError,
+    ProviderRequestError,
     ProviderShapeError,
     ProviderUnavailableError,
     RiotClient,
@@ -236,3 +238,20 @@ def test_faceit_same_history_same_hash_changed_result_new_hash(shared_fixtures: 
     item["results"]["winner"] = "faction1" if item["results"]["winner"] == "faction2" else "faction2"
     api.on("GET", f"/data/v4/players/{player['player_id']}/history", reply(200, history))
     assert faceit(api).fetch(account, FACEIT_WINDOW).evidence_hash != first.evidence_hash
+
+
+def test_api_keys_stay_out_of_logs_and_errors(shared_fixtures: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    api = FakeApi().on("GET", f"/api/players/{DOTA_ACCOUNT_ID}/matches", reply(500, b"down"))
+    with pytest.raises(ProviderUnavailableError) as raised:
+        dota(api, api_key="od-secret-key").fetch(dota_account(), TimeWindow(0, DOTA_NOW))
+    assert api.requests[0].url.params["api_key"] == "od-secret-key"
+    assert "od-secret-key" not in str(raised.value)
+    assert "HTTP Request" in caplog.text and "api_key=***" in caplog.text
+    assert "od-secret-key" not in caplog.text
+
+    caplog.clear()
+    riot_api = FakeApi().on("GET", f"{RIOT_IDS_PATH_PREFIX}p/ids", reply(403, {"status": {"message": "Forbidden"}}))
+    with pytest.raises(ProviderRequestError, match="403") as denied:
+        riot(riot_api).fetch(LinkedAccount("0xabc", "riot", external_id="p"), TimeWindow(0, 1))
+    assert "RGAPI-secret" not in str(denied.value) and "RGAPI-secret" not in caplog.text
