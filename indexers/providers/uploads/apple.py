@@ -11,12 +11,22 @@ in iOS 16+ exports, from its `WorkoutStatistics` children.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import BinaryIO
 
 from indexers.providers.uploads import safexml
-from indexers.providers.uploads.record import DAY, Record, local_midnight, make_record, to_kcal, to_metres
+from indexers.providers.uploads.record import (
+    DAY,
+    KCAL_PER_UNIT,
+    METRES_PER_UNIT,
+    Record,
+    local_midnight,
+    make_record,
+    to_kcal,
+    to_metres,
+)
 
 PROVIDER = "apple_health"
 
@@ -43,9 +53,8 @@ class AppleDateError(ValueError):
     pass
 
 
-_day_numbers: dict[str, int] = {}
+_hour_starts: dict[str, int] = {}  # "YYYY-MM-DD HH" + "±HHMM" -> Unix seconds of that local hour
 _offsets: dict[str, int] = {}
-_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
 
 def _offset_seconds(text: str) -> int:
@@ -58,31 +67,36 @@ def _offset_seconds(text: str) -> int:
     return seconds
 
 
-def apple_epoch(text: str) -> int:
-    """Unix seconds of `YYYY-MM-DD HH:MM:SS ±HHMM`, without datetime objects (millions per export)."""
-    day = text[:10]
-    days = _day_numbers.get(day)
+def _hour_start(key: str) -> int:
     try:
-        if days is None:
-            days = date.fromisoformat(day).toordinal() - _EPOCH_ORDINAL
-            _day_numbers[day] = days
-        if len(text) != 25 or text[10] != " " or text[19] != " ":
-            raise AppleDateError(text)
-        clock = int(text[11:13]) * 3600 + int(text[14:16]) * 60 + int(text[17:19])
-        return days * 86400 + clock - _offset_seconds(text[20:25])
-    except ValueError:
-        raise AppleDateError(text) from None
+        day = date.fromisoformat(key[:10])
+        if key[10] != " " or not key[11:13].isdigit() or int(key[11:13]) > 23:
+            raise AppleDateError(key)
+    except (ValueError, IndexError):
+        raise AppleDateError(key) from None
+    seconds = (day.toordinal() - _EPOCH_ORDINAL) * 86400 + int(key[11:13]) * 3600 - _offset_seconds(key[13:])
+    _hour_starts[key] = seconds
+    return seconds
+
+
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+
+
+def apple_epoch(text: str) -> int:
+    """Unix seconds of `YYYY-MM-DD HH:MM:SS ±HHMM`; called for millions of samples, so the start of
+    each local hour is computed once and cached (a cheap dict hit for every other sample)."""
+    if len(text) != 25 or text[13] != ":" or text[16] != ":" or text[19] != " ":
+        raise AppleDateError(text)
+    key = text[:13] + text[20:]
+    base = _hour_starts.get(key)
+    if base is None:
+        base = _hour_start(key)
+    return base + int(text[14:16]) * 60 + int(text[17:19])
 
 
 def apple_datetime(text: str) -> datetime:
     offset = timezone(timedelta(seconds=_offset_seconds(text[20:25])))
     return datetime.fromtimestamp(apple_epoch(text), offset)
-
-
-@dataclass
-class _DayTotal:
-    offset: str  # the UTC offset of the day's first sample, `±HHMM`
-    by_source: dict[str, list[float]] = field(default_factory=dict)  # source -> [value, seconds]
 
 
 @dataclass
@@ -93,29 +107,77 @@ class AppleParse:
     export_date: str | None
 
 
+# (record type, local day, UTC offset, source) -> [value, seconds, samples]; a flat dict keyed by the raw
+# strings keeps the per-sample work to one lookup.
+DaySums = dict[tuple[str, str, str, str], list[float]]
+
+
 class _ExportHandler:
-    """Expat callbacks; the end handler is only installed inside Workout and Correlation elements."""
+    """Expat callbacks. The Record branch runs millions of times, so it works on local names and
+    plain strings; the end handler is only installed inside Workout and Correlation elements."""
 
     def __init__(self, parser: object) -> None:
         self.parser = parser
-        self.days: dict[tuple[str, str], _DayTotal] = {}
+        self.sums: DaySums = {}
         self.workouts: list[Record] = []
         self.export_epoch: int | None = None
         self.export_date: str | None = None
-        self.used = 0
+        # Samples of a day before this one cannot be after the export; only the rest are checked exactly.
+        self.check_from_day = "9999-12-31"
         self.skipped = 0
         self.workout: dict[str, str] | None = None
         self.workout_stats: dict[str, dict[str, str]] = {}
         self.workout_metadata: dict[str, str] = {}
         self.nested_depth = 0  # inside a WorkoutActivity or a Correlation: records there repeat top-level ones
+        self.start = self._make_start()
 
-    def start(self, name: str, attrs: dict[str, str]) -> None:
-        if name == "Record":
-            if self.nested_depth == 0:
-                kind = DAILY_KINDS.get(attrs.get("type", ""))
-                if kind is not None:
-                    self._sample(kind, attrs)
-        elif self.workout is not None:
+    def _make_start(self) -> Callable[[str, dict[str, str]], None]:
+        kinds = DAILY_KINDS
+        metres_per_unit = METRES_PER_UNIT
+        kcal_per_unit = KCAL_PER_UNIT
+        sums = self.sums
+        epoch = apple_epoch
+
+        def start(name: str, attrs: dict[str, str]) -> None:
+            if name != "Record" or self.nested_depth:
+                if name != "Record":
+                    self._other_start(name, attrs)
+                return
+            kind = kinds.get(attrs.get("type"))  # type: ignore[arg-type]
+            if kind is None:
+                return
+            record_type, measure = kind
+            try:
+                start_text = attrs["startDate"]
+                value = float(attrs["value"])
+                seconds = 0
+                if measure != "steps":
+                    unit = attrs["unit"]
+                    factors = metres_per_unit if measure == "distance" else kcal_per_unit
+                    value *= factors[unit] if unit in factors else factors[unit.lower()]
+                    if measure == "distance":  # distances keep their time moving; steps and energy need no end
+                        seconds = epoch(attrs["endDate"]) - epoch(start_text)
+                day = start_text[:10]
+                if day >= self.check_from_day and self.export_epoch is not None \
+                        and epoch(start_text) > self.export_epoch:
+                    self.skipped += 1
+                    return
+            except (KeyError, ValueError):
+                self.skipped += 1
+                return
+            key = (record_type, day, start_text[20:], attrs.get("sourceName", ""))
+            found = sums.get(key)
+            if found is None:
+                sums[key] = [value, seconds, 1]
+            else:
+                found[0] += value
+                found[1] += seconds
+                found[2] += 1
+
+        return start
+
+    def _other_start(self, name: str, attrs: dict[str, str]) -> None:
+        if self.workout is not None:
             self._workout_child(name, attrs)
         elif name == "Workout":
             self.workout = attrs
@@ -130,7 +192,9 @@ class _ExportHandler:
             try:
                 self.export_epoch = apple_epoch(self.export_date or "")
             except AppleDateError:
-                self.export_epoch = None
+                return
+            previous_day = date.fromisoformat(self.export_date[:10]) - DAY  # type: ignore[index]
+            self.check_from_day = previous_day.isoformat()
 
     def _workout_child(self, name: str, attrs: dict[str, str]) -> None:
         if name == "WorkoutActivity":
@@ -157,48 +221,21 @@ class _ExportHandler:
             if self.workout is None and self.nested_depth == 0:
                 self.parser.EndElementHandler = None  # type: ignore[attr-defined]
 
-    def _sample(self, kind: tuple[str, str], attrs: dict[str, str]) -> None:
-        try:
-            start_text = attrs["startDate"]
-            start = apple_epoch(start_text)
-            seconds = apple_epoch(attrs["endDate"]) - start
-            value = float(attrs["value"])
-        except (KeyError, ValueError):
-            self.skipped += 1
-            return
-        if self.export_epoch is not None and start > self.export_epoch:
-            self.skipped += 1
-            return
-        record_type, measure = kind
-        if measure == "distance":
-            converted = to_metres(value, attrs.get("unit", "m"))
-        elif measure == "energy":
-            converted = to_kcal(value, attrs.get("unit", "kcal"))
-        else:
-            converted = value
-        if converted is None:
-            self.skipped += 1
-            return
-        key = (record_type, start_text[:10])
-        total = self.days.get(key)
-        if total is None:
-            total = self.days[key] = _DayTotal(offset=start_text[20:25])
-        sums = total.by_source.get(attrs.get("sourceName", ""))
-        if sums is None:
-            total.by_source[attrs.get("sourceName", "")] = [converted, seconds]
-        else:
-            sums[0] += converted
-            sums[1] += seconds
-        self.used += 1
 
-
-def day_records(days: dict[tuple[str, str], _DayTotal]) -> list[Record]:
-    """One record per (type, local day): the total of the day's largest source."""
+def day_records(sums: DaySums) -> list[Record]:
+    """One record per (type, local day): the total of the day's largest source; the day starts at
+    local midnight in the offset of its first sample."""
+    by_day: dict[tuple[str, str], tuple[str, dict[str, list[float]]]] = {}
+    for (record_type, day_text, offset_text, source), (value, seconds, _samples) in sums.items():
+        _offset_text, by_source = by_day.setdefault((record_type, day_text), (offset_text, {}))
+        total = by_source.setdefault(source, [0.0, 0.0])
+        total[0] += value
+        total[1] += seconds
     records = []
-    for (record_type, day_text), total in sorted(days.items(), key=lambda item: (item[0][1], item[0][0])):
-        source, (value, seconds) = max(total.by_source.items(), key=lambda item: (item[1][0], _reverse(item[0])))
+    for (record_type, day_text), (offset_text, by_source) in sorted(by_day.items(), key=lambda item: (item[0][1], item[0][0])):
+        source, (value, seconds) = max(by_source.items(), key=lambda item: (item[1][0], _reverse(item[0])))
         day = date.fromisoformat(day_text)
-        offset = timezone(timedelta(seconds=_offset_seconds(total.offset)))
+        offset = timezone(timedelta(seconds=_offset_seconds(offset_text)))
         start = local_midnight(day, offset)
         is_distance = record_type in ("distance", "cycle", "swim")
         records.append(make_record(
@@ -297,5 +334,6 @@ def parse_export_xml(stream: BinaryIO, what: str = "export.xml") -> AppleParse:
     handler = _ExportHandler(parser)
     parser.StartElementHandler = handler.start
     safexml.feed(parser, stream, what)
-    records = day_records(handler.days) + handler.workouts
-    return AppleParse(records, handler.used, handler.skipped, handler.export_date)
+    records = day_records(handler.sums) + handler.workouts
+    used = sum(int(found[2]) for found in handler.sums.values())
+    return AppleParse(records, used, handler.skipped, handler.export_date)
