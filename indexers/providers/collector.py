@@ -494,12 +494,12 @@ def run_tick(
 
 def run_collector(
     settings: Settings,
+    stop: StopFlag | None = None,
     *,
     challenges: ChallengeSource | None = None,
     accounts: AccountSource | None = None,
     clients: ClientFactory | None = None,
     token_sink: TokenSink | None = None,
-    stop: StopFlag | None = None,
     clock: Callable[[], float] = time.time,
     max_ticks: int | None = None,
 ) -> None:

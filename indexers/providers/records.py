@@ -313,6 +313,13 @@ def riot_match_ids(payload: object) -> list[str]:
     return ids
 
 
+def riot_account(payload: object) -> dict[str, str]:
+    body = _require_object(payload, "riot account")
+    for key in ("puuid", "gameName", "tagLine"):
+        _require(isinstance(body.get(key), str), f"riot account: `{key}` missing")
+    return {"puuid": body["puuid"], "gameName": body["gameName"], "tagLine": body["tagLine"]}
+
+
 def riot_record(match: object, puuid: str) -> Record | None:
     """The player's view of one MatchDto, or None when the PUUID did not play in it."""
     body = _require_object(match, "riot match")

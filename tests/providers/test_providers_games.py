@@ -255,3 +255,13 @@ def test_api_keys_stay_out_of_logs_and_errors(shared_fixtures: Path, caplog: pyt
     with pytest.raises(ProviderRequestError, match="403") as denied:
         riot(riot_api).fetch(LinkedAccount("0xabc", "riot", external_id="p"), TimeWindow(0, 1))
     assert "RGAPI-secret" not in str(denied.value) and "RGAPI-secret" not in caplog.text
+
+
+def test_riot_account_by_riot_id(shared_fixtures: Path) -> None:
+    dto = fixture_json(shared_fixtures, "riot/account_v1_account_dto.json")
+    api = FakeApi().on("GET", "/riot/account/v1/accounts/by-riot-id/Some Player/EUW", reply(200, fixture_bytes(shared_fixtures, "riot/account_v1_account_dto.json")))
+    api.on("GET", "/riot/account/v1/accounts/by-riot-id/NonExistentName/XYZ.R", reply(404, fixture_bytes(shared_fixtures, "riot/account_v1_by_riot_id_404.json")))
+    client = riot(api)
+    assert client.account_by_riot_id("Some Player", "EUW") == {"puuid": dto["puuid"], "gameName": dto["gameName"], "tagLine": dto["tagLine"]}
+    assert client.account_by_riot_id("NonExistentName", "XYZ.R") is None
+    assert api.requests[0].url.raw_path.startswith(b"/riot/account/v1/accounts/by-riot-id/Some%20Player/EUW")

@@ -9,6 +9,7 @@ hash is never over a partial set.
 from __future__ import annotations
 
 import logging
+from urllib.parse import quote
 
 from indexers.providers import records
 from indexers.providers.clients.base import (
@@ -58,6 +59,16 @@ class RiotClient:
             if record is not None:
                 normalized.append(record)
         return FetchResult(PROVIDER, normalized, evidence_hash(PROVIDER, normalized))
+
+    def account_by_riot_id(self, game_name: str, tag_line: str) -> dict[str, str] | None:
+        """account-v1 `{puuid, gameName, tagLine}` of a Riot ID (for linking), None when unknown."""
+        if not self._api_key:
+            raise ProviderConfigError(PROVIDER, "riot: LC_RIOT_API_KEY is not set")
+        url = f"{self.base_url}/riot/account/v1/accounts/by-riot-id/{quote(game_name, safe='')}/{quote(tag_line, safe='')}"
+        response = self.http.request("GET", url, headers=self._headers())
+        if response.status_code == 404:
+            return None
+        return self.http.parse(response, records.riot_account)
 
     def _headers(self) -> dict[str, str]:
         return {"X-Riot-Token": self._api_key}
