@@ -1,8 +1,10 @@
 """The provider collector: what to poll, over which window, and what to publish.
 
-Pure part (no Kafka, no HTTP of its own): `plan_polls` turns active challenges and linked accounts
-into poll tasks, `collect_once` runs them through injected clients and decides, per
+Pure part (no Kafka, no PostgreSQL, no HTTP of its own): `plan_polls` turns active challenges and
+linked accounts into poll tasks, `collect_once` runs them through injected clients and decides, per
 (challenge, subject, provider), whether the evidence hash differs from the last one published.
+Wiring (second half of the file): PostgreSQL sources of challenges and accounts, the ledger read back
+from lc.evidence, publication, dead letters, and the `run_collector` loop.
 Unlike the original (first provider in alphabetical order wins, subjects with any evidence
 skipped), every linked API account of a participant is polled and each provider's evidence is its
 own fact; evaluation merges them.
