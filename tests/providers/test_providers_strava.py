@@ -198,3 +198,13 @@ def test_tokens_never_in_repr() -> None:
     tokens = OAuthTokens("sekrit-access", "sekrit-refresh", 1)
     assert "sekrit" not in repr(tokens) and "sekrit" not in repr(account(tokens))
     assert "csecret" not in repr(client(FakeApi(), RecordedSleep()))
+
+
+def test_strava_429_waits_for_the_next_quarter_hour(shared_fixtures: Path) -> None:
+    recorded = fixture_json(shared_fixtures, "strava/athlete_activities_page1.response_headers.json")["headers"]
+    limits = {k: v for k, v in recorded.items() if k.lower().startswith("x-")}
+    page = reply(200, fixture_bytes(shared_fixtures, "strava/athlete_activities_per_page_1.json"))
+    api = FakeApi().on("GET", ACTIVITIES, reply(429, {"message": "Rate Limit Exceeded"}, limits), page)
+    sleep = RecordedSleep()
+    client(api, sleep).fetch(account(), WINDOW)
+    assert sleep.delays == [float(900 - NOW % 900)]

@@ -54,6 +54,9 @@ def retry_after_seconds(response: httpx.Response, now: float) -> float | None:
     reset = response.headers.get("ratelimit-reset")  # FACEIT sends this instead
     if reset is not None and reset.strip().isdigit():
         return float(reset.strip())
+    if "x-ratelimit-limit" in response.headers:
+        # Strava sends no Retry-After; its short window resets at each quarter hour (UTC).
+        return float(900 - int(now) % 900)
     return None
 
 
