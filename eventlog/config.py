@@ -51,6 +51,21 @@ class Settings:
         "", "deployments JSON (contract name -> address); empty = .lc/deployments.json"
     )
     private_key: str = _setting("", "private key of the chain writers' wallet (0x-hex)", secret=True)
+    # Chain writers (effects/)
+    finalizer_private_key: str = _setting(
+        "", "private key of the finalizer (ChallengePay dispatcher: submitProofFor, finalize); empty = LC_PRIVATE_KEY",
+        secret=True,
+    )
+    aivm_request_fee_wei: int = _setting(10**15, "fee (wei) the AIVM worker sends with requestInferenceV2")
+    aivm_max_attempts: int = _setting(
+        10, "attempts of an AIVM job (request + bindings) before it is dead; also the finalizer's attempts per proof"
+    )
+    aivm_request_scan_from_block: int = _setting(
+        0, "first block searched for the worker wallet's earlier AIVM requests when a job is resumed or retried"
+    )
+    writer_backoff_seconds: float = _setting(2.0, "chain writers: delay before the first retry; doubles per attempt")
+    writer_backoff_max_seconds: float = _setting(300.0, "chain writers: longest delay between two retries")
+    writer_receipt_timeout_seconds: float = _setting(120.0, "chain writers: how long to wait for a receipt")
     # Provider collectors (indexers/providers)
     oauth_encryption_key: str = _setting(
         "", "AES-256-GCM key of the OAuth tokens at rest (64 hex characters); required by the collector", secret=True

@@ -1,0 +1,141 @@
+"""What the AIVM request and the task bindings of a job are (spec/chain.md §4.1, §4.3); pure.
+
+The prompt payload follows §4.1's key order (`schema`, `challengeId`, `subject`, `modelId`,
+`modelDigest`, `paramsHash`, `benchmarkHash`) and, since one request proves every participant the job
+names, ends with the sorted `participants` instead of one subject's verdict: the request of a job is
+then a function of the job's JobQueued event and the registration alone, so a retry or a restart builds
+the same request and can recognise it on chain. The verifier checks none of the prompt fields.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from eth_utils import keccak
+
+from contracts import aivm
+from streams.challenge_state import ChallengeState
+
+PROMPT_SCHEMA = "lc-aivm-eval-v1"
+BINDING_SCHEMA_VERSION = aivm.RESULT_SCHEMA_V1
+_BYTES32 = re.compile(r"^0x[0-9a-fA-F]{64}$")
+_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+
+
+class InvalidJob(ValueError):
+    """The job's challenge lacks what a request needs; the message names what is missing."""
+
+
+@dataclass(frozen=True)
+class RequestSpec:
+    """Arguments of requestInferenceV2 plus the binding's benchmark hash (hashes as 32 raw bytes)."""
+
+    challenge_id: int
+    subject: str  # lower-cased 0x-hex
+    model: str
+    prompt_hash: bytes
+    prompt_id: bytes
+    model_digest: bytes
+    det_config_hash: bytes  # the challenge's params hash (§4.1)
+    benchmark_hash: bytes
+
+
+@dataclass(frozen=True)
+class RequestRef:
+    """An AIVM request on chain: what bindings and proofs point at."""
+
+    request_id: int
+    task_id: str  # lower-cased 0x-hex
+
+
+@dataclass(frozen=True)
+class Binding:
+    """ChallengeTaskRegistry.getBinding(...) as read from the chain."""
+
+    request_id: int
+    task_id: bytes
+    model_digest: bytes
+    params_hash: bytes
+    benchmark_hash: bytes
+    schema_version: int
+    exists: bool
+
+
+def _bytes32(value: Any, name: str, *, allow_zero: bool = True) -> bytes:
+    if not isinstance(value, str) or not _BYTES32.match(value.strip()):
+        raise InvalidJob(f"{name} is not a bytes32 hex string: {value!r}")
+    raw = bytes.fromhex(value.strip()[2:])
+    if not allow_zero and raw == aivm.ZERO32:
+        raise InvalidJob(f"{name} is zero")
+    return raw
+
+
+def _proof_field(challenge: ChallengeState, name: str) -> Any:
+    proof = challenge.proof if isinstance(challenge.proof, Mapping) else {}
+    return proof.get(name)
+
+
+def prompt_payload(challenge_id: int, subject: str, model: str, model_digest: bytes, params_hash: bytes,
+                   benchmark_hash: bytes, participants: Iterable[str]) -> str:
+    """The compact JSON prompt of a job's request (its keccak is the request's promptHash)."""
+    document = {
+        "schema": PROMPT_SCHEMA,
+        "challengeId": str(challenge_id),
+        "subject": subject.lower(),
+        "modelId": model,
+        "modelDigest": "0x" + model_digest.hex(),
+        "paramsHash": "0x" + params_hash.hex(),
+        "benchmarkHash": "0x" + benchmark_hash.hex(),
+        "participants": sorted({p.lower() for p in participants}),
+    }
+    return json.dumps(document, separators=(",", ":"))
+
+
+def request_spec(challenge: ChallengeState, participants: Iterable[str]) -> RequestSpec:
+    """The request of a job for `challenge` naming `participants` (those queued with the job)."""
+    if not challenge.registered:
+        raise InvalidJob(f"challenge {challenge.challenge_id} is not registered")
+    subject = challenge.subject or challenge.creator
+    if not subject or not _ADDRESS.match(subject):
+        raise InvalidJob(f"challenge {challenge.challenge_id} has no subject address")
+    model = _proof_field(challenge, "modelId") or challenge.model_id
+    if not isinstance(model, str) or not model.strip():
+        raise InvalidJob(f"challenge {challenge.challenge_id} has no model id")
+    model_digest = _bytes32(challenge.model_hash, "model_hash", allow_zero=False)
+    params_hash = _bytes32(_proof_field(challenge, "paramsHash"), "proof.paramsHash", allow_zero=False)
+    benchmark_hash = _bytes32(_proof_field(challenge, "benchmarkHash"), "proof.benchmarkHash")
+    named = list(participants)
+    prompt = prompt_payload(challenge.challenge_id, subject, model.strip(), model_digest, params_hash,
+                            benchmark_hash, named)
+    return RequestSpec(
+        challenge_id=challenge.challenge_id, subject=subject.lower(), model=model.strip(),
+        prompt_hash=keccak(text=prompt), prompt_id=aivm.prompt_id(challenge.challenge_id, subject),
+        model_digest=model_digest, det_config_hash=params_hash, benchmark_hash=benchmark_hash,
+    )
+
+
+def matches_request(spec: RequestSpec, model: str, prompt_id: bytes, model_digest: bytes,
+                    det_config_hash: bytes) -> bool:
+    """Whether an InferenceRequestedV2 of our wallet is this job's request (the prompt hash may differ
+    when participants were named differently; the prompt id, model and hashes may not)."""
+    return (model == spec.model and prompt_id == spec.prompt_id and model_digest == spec.model_digest
+            and det_config_hash == spec.det_config_hash)
+
+
+def binding_is_current(binding: Binding, spec: RequestSpec, request: RequestRef) -> bool:
+    """Whether an on-chain binding already points at this request with this job's hashes."""
+    return (binding.exists and binding.request_id == request.request_id
+            and "0x" + binding.task_id.hex() == request.task_id.lower()
+            and binding.model_digest == spec.model_digest and binding.params_hash == spec.det_config_hash
+            and binding.benchmark_hash == spec.benchmark_hash and binding.schema_version == BINDING_SCHEMA_VERSION)
+
+
+def retry_delay(attempt: int, base_seconds: float, max_seconds: float) -> float:
+    """Exponential backoff after failed attempt `attempt` (1-based): base, 2·base, 4·base, ... capped."""
+    if attempt < 1 or base_seconds <= 0:
+        return 0.0
+    return min(max_seconds, base_seconds * 2 ** min(attempt - 1, 30))
