@@ -41,8 +41,9 @@ def committed_positions(consumer: Consumer, partitions: list[TopicPartition]) ->
 
 def read_up_to(
     settings: Settings, ends: list[TopicPartition], to_catalogue: Callable[[str], str], purpose: str
-) -> Iterator[Received]:
-    """Every decodable message of each partition from offset 0 up to (excluding) its end offset."""
+) -> Iterator[tuple[Received, int]]:
+    """Every decodable message of each partition from offset 0 up to (excluding) its end offset, with
+    its Kafka timestamp (epoch ms)."""
     wanted = {(tp.topic, tp.partition): tp.offset for tp in ends if tp.offset > 0}
     if not wanted:
         return
@@ -68,7 +69,7 @@ def read_up_to(
                     continue  # dead-lettered when it was first consumed
                 yield Received(to_catalogue(message.topic()), message.partition(), message.offset(),
                                message.key().decode() if message.key() is not None else None, event,
-                               message.value())
+                               message.value()), message.timestamp()[1]
             for tp in consumer.position([TopicPartition(t, p) for (t, p) in remaining]):
                 if tp.offset >= remaining[(tp.topic, tp.partition)]:
                     del remaining[(tp.topic, tp.partition)]
