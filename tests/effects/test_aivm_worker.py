@@ -1,0 +1,55 @@
+"""The AIVM worker on anvil with the project's contracts and real Kafka."""
+
+from __future__ import annotations
+
+from effects_kit import (
+    add_participants,
+    job_events,
+    new_system,
+    of_type,
+    queue_job,
+    register,
+    writer_settings,
+)
+from helpers import Background, wait_for
+
+from effects.aivm_worker import AivmWorker
+from eventlog.producer import EventProducer
+
+
+def test_queued_job_is_requested_once_and_every_participant_bound(settings, anvil, tmp_path):
+    system, drive = new_system(anvil)
+    creator, second, late = drive.players[0], drive.players[1], drive.players[2]
+    challenge = drive.create_challenge(creator=creator)
+    drive.join(challenge, second)
+    drive.join(challenge, late)
+    s = writer_settings(settings, system, tmp_path)
+    producer = EventProducer(s, "test")
+    register(producer, challenge)
+    queue_job(producer, challenge.id, [creator.address, second.address])
+
+    worker = AivmWorker(s)
+    runner = Background(worker.run, worker.stop.set)
+    try:
+        wait_for(lambda: len(of_type(job_events(s), "TaskBindingRecorded")) == 2, what="two bindings")
+        add_participants(producer, challenge.id, [late.address])
+        wait_for(lambda: len(of_type(job_events(s), "TaskBindingRecorded")) == 3, what="the late participant's binding")
+    finally:
+        runner.stop()
+
+    events = job_events(s)
+    assert [e.event_type for e in events if e.event_type.startswith("Job")] == [
+        "JobQueued", "JobProcessing", "JobSubmitted", "JobParticipantsAdded"]
+    [sent] = of_type(events, "AivmRequestSent")
+    [submitted] = of_type(events, "JobSubmitted")
+    assert sent.payload["recovered"] is False and sent.payload["request_id"] == "1"
+    assert submitted.payload["request_id"] == "1" and submitted.payload["task_id"] == sent.payload["task_id"]
+    assert submitted.payload["worker_address"] == system.roles.worker.address.lower()
+    assert system.client.call(system.aivm, "nextRequestId") == 2  # exactly one request
+    request = system.client.call(system.aivm, "requests", 1)
+    assert request[0] == system.roles.worker.address and request[1] == "apple_health.steps@1"
+    for player in (creator, second, late):
+        binding = system.client.call(system.task_registry, "getBinding", challenge.id, player.address)
+        assert binding[0] == 1 and "0x" + binding[1].hex() == sent.payload["task_id"] and binding[6] is True
+    bound = {e.payload["subject"] for e in of_type(events, "TaskBindingRecorded")}
+    assert bound == {p.address.lower() for p in (creator, second, late)}
