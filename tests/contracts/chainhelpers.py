@@ -62,5 +62,8 @@ def gas_cost(receipt: dict) -> int:
 
 
 def args_of(event: Any, receipt: dict) -> list[dict]:
-    """The decoded args of every `event` log in the receipt (web3's decoder; other logs are skipped)."""
-    return [dict(log["args"]) for log in event().process_receipt(receipt, errors=DISCARD)]
+    """The decoded args of every `event` log the event's contract emitted in the receipt (web3's decoder
+    matches topic0 only, so logs of other addresses -- DispatcherSet is shared -- are filtered here)."""
+    bound = event()
+    return [dict(log["args"]) for log in bound.process_receipt(receipt, errors=DISCARD)
+            if log["address"] == bound.address]
