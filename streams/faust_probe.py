@@ -8,6 +8,8 @@ allow; `--concurrency 2` exists only to show that the crash test catches faust i
     python -m streams.faust_probe --bootstrap 127.0.0.1:19092 --prefix t1. \
         --input in --output out --concurrency 1
 
+`--fail-id N` makes the handler raise on id N, to show what faust does with a failing message.
+
 Every processed id is also appended (and fsynced) to `--trace` when given, which tells apart
 "processed but its output was lost" from "never processed".
 """
@@ -49,6 +51,8 @@ def build(args: argparse.Namespace) -> faust.App:
         async for event in stream.events():
             raw = event.value
             message_id = int(raw)
+            if message_id == args.fail_id:
+                raise RuntimeError(f"probe: handler fails on id {message_id}")
             await asyncio.sleep(_delay(message_id, args))
             await sink.send(key=event.key, value=raw)
             if trace_fd is not None:
@@ -76,6 +80,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--slow-seconds", type=float, default=1.0)
     parser.add_argument("--commit-interval", type=float, default=0.5)
     parser.add_argument("--datadir", default=None)
+    parser.add_argument("--fail-id", type=int, default=None, help="the handler raises on this id")
     parser.add_argument("--trace", default=None, help="append-only file of processed ids (fsynced)")
     return parser.parse_args(argv)
 
