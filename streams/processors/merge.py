@@ -49,9 +49,16 @@ class PartitionMerge(Generic[Item]):
         """Whether the topic has been read to its end: nothing will come beyond what is queued."""
         self.at_end[topic] = at_end
 
-    def drain(self, blocks: Sequence[Timed[Item]], blocks_at_end: bool) -> Iterator[Timed[Item]]:
-        """Yield items in merged order for as long as the order is certain."""
+    def drain(self, blocks: Sequence[Timed[Item]], blocks_at_end: bool, *,
+              stop_when_topics_empty: bool = False) -> Iterator[Timed[Item]]:
+        """Yield items in merged order for as long as the order is certain.
+
+        `stop_when_topics_empty`: a restore, which replays exactly the prefix processed before (every
+        topic up to its committed offset), stops after the last input rather than running on into the
+        blocks that follow it."""
         while True:
+            if stop_when_topics_empty and not any(self.queues.values()):
+                return
             heads: list[Timed[Item]] = []
             for topic in self.topics:
                 queue = self.queues[topic]

@@ -104,13 +104,14 @@ class MergedStage(Generic[Item]):
             merge.push(Timed(timestamp, received.topic, received.offset, self.read(received, reject)))
 
     def _drain(self, emit: bool, only: set[int] | None = None) -> None:
+        """Process what the merges can order; `emit=False` (a restore) replays the committed prefix."""
         blocks = self.clock.blocks if self.clock is not None else []
         blocks_at_end = self.clock.at_end if self.clock is not None else True
         for p in sorted(self.merges if only is None else only & set(self.merges)):
             merge = self.merges[p]
             for topic in self.inputs:
-                merge.mark_end(topic, self.loop.at_end.get((topic, p), False) if emit else False)
-            for entry in merge.drain(blocks, blocks_at_end):
+                merge.mark_end(topic, self.loop.at_end.get((topic, p), False) if emit else True)
+            for entry in merge.drain(blocks, blocks_at_end, stop_when_topics_empty=not emit):
                 if entry.source != BLOCKS:
                     self._processed[(entry.source, p)] = entry.offset + 1
                 if entry.item is not None:
