@@ -33,9 +33,23 @@ def run_registrations_api(settings: Settings, stop: StopFlag) -> None:
     run(settings, stop)
 
 
+def run_aivm_worker(settings: Settings, stop: StopFlag) -> None:
+    from effects.aivm_worker import run_aivm_worker as run
+
+    run(settings, stop)
+
+
+def run_finalizer(settings: Settings, stop: StopFlag) -> None:
+    from effects.finalizer import run_finalizer as run
+
+    run(settings, stop)
+
+
 STAGES: dict[str, Callable[[Settings, StopFlag], None]] = {
     "projector": run_projector,
     "registrations-api": run_registrations_api,
     "evaluator": run_evaluator,
     "dispatcher": run_dispatcher,
+    "aivm-worker": run_aivm_worker,
+    "finalizer": run_finalizer,
 }

@@ -23,12 +23,13 @@ MODEL = "apple_health.steps@1"
 
 def writer_settings(settings: Settings, system: LightChallenge, tmp_path: Path, **overrides: Any) -> Settings:
     deployments = write_deployments(tmp_path / "deployments.json", system.addresses, system.client.chain_id)
-    return settings.replace(
-        rpc_url=system.client.rpc_url, chain_id=system.client.chain_id, deployments_file=str(deployments),
-        private_key="0x" + system.roles.worker.key.hex(),
-        finalizer_private_key="0x" + system.roles.finalizer.key.hex(),
-        writer_backoff_seconds=0.0, confirmations=0, chain_poll_seconds=0.05, **overrides,
-    )
+    values: dict[str, Any] = {
+        "rpc_url": system.client.rpc_url, "chain_id": system.client.chain_id, "deployments_file": str(deployments),
+        "private_key": "0x" + system.roles.worker.key.hex(),
+        "finalizer_private_key": "0x" + system.roles.finalizer.key.hex(),
+        "writer_backoff_seconds": 0.0, "confirmations": 0, "chain_poll_seconds": 0.05,
+    }
+    return settings.replace(**{**values, **overrides})
 
 
 def hashes(challenge_id: int) -> dict[str, str]:

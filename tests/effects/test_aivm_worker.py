@@ -53,3 +53,46 @@ def test_queued_job_is_requested_once_and_every_participant_bound(settings, anvi
         assert binding[0] == 1 and "0x" + binding[1].hex() == sent.payload["task_id"] and binding[6] is True
     bound = {e.payload["subject"] for e in of_type(events, "TaskBindingRecorded")}
     assert bound == {p.address.lower() for p in (creator, second, late)}
+
+
+def test_a_failing_request_fails_with_the_reason_then_dies_after_max_attempts(settings, anvil, tmp_path):
+    system, drive = new_system(anvil)
+    challenge = drive.create_challenge()
+    system.client.send(system.aivm, "setSpamControls", 10**18, 0, sender=system.roles.admin)  # fee 1e15 too low
+    s = writer_settings(settings, system, tmp_path, aivm_max_attempts=2)
+    producer = EventProducer(s, "test")
+    register(producer, challenge)
+    queue_job(producer, challenge.id, [challenge.creator])
+
+    worker = AivmWorker(s)
+    runner = Background(worker.run, worker.stop.set)
+    try:
+        wait_for(lambda: of_type(job_events(s), "JobDead"), what="JobDead")
+    finally:
+        runner.stop()
+
+    events = [e for e in job_events(s) if e.event_type.startswith("Job")]
+    assert [e.event_type for e in events] == [
+        "JobQueued", "JobProcessing", "JobFailed", "JobProcessing", "JobFailed", "JobDead"]
+    assert all(e.payload["error"].startswith("InsufficientFee") for e in events if "error" in e.payload)
+    assert len({e.event_id for e in events}) == len(events)
+    assert system.client.call(system.aivm, "nextRequestId") == 1  # nothing was requested
+
+
+def test_a_canceled_challenge_is_not_requested(settings, anvil, tmp_path):
+    system, drive = new_system(anvil)
+    challenge = drive.create_challenge()
+    drive.cancel(challenge.id)
+    s = writer_settings(settings, system, tmp_path, writer_backoff_seconds=3600.0)
+    producer = EventProducer(s, "test")
+    register(producer, challenge)
+    queue_job(producer, challenge.id, [challenge.creator])
+
+    worker = AivmWorker(s)
+    runner = Background(worker.run, worker.stop.set)
+    try:
+        wait_for(lambda: challenge.id in worker.retry_at, what="the worker to look at the job and hold it")
+    finally:
+        runner.stop()
+    assert [e.event_type for e in job_events(s)] == ["JobQueued"]
+    assert system.client.call(system.aivm, "nextRequestId") == 1
