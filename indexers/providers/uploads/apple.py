@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import BinaryIO
+from xml.parsers import expat
 
 from indexers.providers.uploads import safexml
 from indexers.providers.uploads.record import (
@@ -102,46 +103,48 @@ def apple_datetime(text: str) -> datetime:
 @dataclass
 class AppleParse:
     records: list[Record]
-    samples_used: int
     samples_skipped: int  # unparsable value/date/unit, or after the export date
     export_date: str | None
 
 
-# (record type, local day, UTC offset, source) -> [value, seconds, samples]; a flat dict keyed by the raw
+# (record type, local day, UTC offset, source) -> [sum of values]; a flat dict keyed by the raw
 # strings keeps the per-sample work to one lookup.
 DaySums = dict[tuple[str, str, str, str], list[float]]
 
 
 class _ExportHandler:
-    """Expat callbacks. The Record branch runs millions of times, so it works on local names and
-    plain strings; the end handler is only installed inside Workout and Correlation elements."""
+    """Expat callbacks. The Record branch runs millions of times, so it is a closure over plain
+    strings with no state checks: the handler is swapped instead (a nested one inside Correlation
+    and WorkoutActivity elements, whose Records repeat top-level ones; a new closure once the
+    export date is known), and the end handler is only installed inside Workout and Correlation."""
 
-    def __init__(self, parser: object) -> None:
+    def __init__(self, parser: expat.XMLParserType) -> None:
         self.parser = parser
         self.sums: DaySums = {}
         self.workouts: list[Record] = []
         self.export_epoch: int | None = None
         self.export_date: str | None = None
-        # Samples of a day before this one cannot be after the export; only the rest are checked exactly.
-        self.check_from_day = "9999-12-31"
         self.skipped = 0
         self.workout: dict[str, str] | None = None
         self.workout_stats: dict[str, dict[str, str]] = {}
         self.workout_metadata: dict[str, str] = {}
-        self.nested_depth = 0  # inside a WorkoutActivity or a Correlation: records there repeat top-level ones
-        self.start = self._make_start()
+        self.nested_depth = 0
+        self.top_level_start = self._make_start("9999-12-31")
+        parser.StartElementHandler = self.top_level_start
 
-    def _make_start(self) -> Callable[[str, dict[str, str]], None]:
+    def _make_start(self, check_from_day: str) -> Callable[[str, dict[str, str]], None]:
+        """Samples on days before `check_from_day` cannot be after the export; only later ones get
+        the exact comparison with the export time."""
         kinds = DAILY_KINDS
         metres_per_unit = METRES_PER_UNIT
         kcal_per_unit = KCAL_PER_UNIT
         sums = self.sums
         epoch = apple_epoch
+        other_start = self._other_start
 
         def start(name: str, attrs: dict[str, str]) -> None:
-            if name != "Record" or self.nested_depth:
-                if name != "Record":
-                    self._other_start(name, attrs)
+            if name != "Record":
+                other_start(name, attrs)
                 return
             kind = kinds.get(attrs.get("type"))  # type: ignore[arg-type]
             if kind is None:
@@ -150,16 +153,12 @@ class _ExportHandler:
             try:
                 start_text = attrs["startDate"]
                 value = float(attrs["value"])
-                seconds = 0
                 if measure != "steps":
                     unit = attrs["unit"]
                     factors = metres_per_unit if measure == "distance" else kcal_per_unit
                     value *= factors[unit] if unit in factors else factors[unit.lower()]
-                    if measure == "distance":  # distances keep their time moving; steps and energy need no end
-                        seconds = epoch(attrs["endDate"]) - epoch(start_text)
                 day = start_text[:10]
-                if day >= self.check_from_day and self.export_epoch is not None \
-                        and epoch(start_text) > self.export_epoch:
+                if day >= check_from_day and epoch(start_text) > self.export_epoch:  # type: ignore[operator]
                     self.skipped += 1
                     return
             except (KeyError, ValueError):
@@ -168,13 +167,24 @@ class _ExportHandler:
             key = (record_type, day, start_text[20:], attrs.get("sourceName", ""))
             found = sums.get(key)
             if found is None:
-                sums[key] = [value, seconds, 1]
+                sums[key] = [value]
             else:
                 found[0] += value
-                found[1] += seconds
-                found[2] += 1
 
         return start
+
+    def _nested_start(self, name: str, attrs: dict[str, str]) -> None:
+        if name != "Record":
+            self._other_start(name, attrs)
+
+    def _enter_nested(self) -> None:
+        self.nested_depth += 1
+        self.parser.StartElementHandler = self._nested_start
+
+    def _leave_nested(self) -> None:
+        self.nested_depth -= 1
+        if self.nested_depth == 0:
+            self.parser.StartElementHandler = self.top_level_start
 
     def _other_start(self, name: str, attrs: dict[str, str]) -> None:
         if self.workout is not None:
@@ -183,10 +193,10 @@ class _ExportHandler:
             self.workout = attrs
             self.workout_stats = {}
             self.workout_metadata = {}
-            self.parser.EndElementHandler = self.end  # type: ignore[attr-defined]
+            self.parser.EndElementHandler = self.end
         elif name == "Correlation":
-            self.nested_depth += 1
-            self.parser.EndElementHandler = self.end  # type: ignore[attr-defined]
+            self._enter_nested()
+            self.parser.EndElementHandler = self.end
         elif name == "ExportDate":
             self.export_date = attrs.get("value")
             try:
@@ -194,11 +204,13 @@ class _ExportHandler:
             except AppleDateError:
                 return
             previous_day = date.fromisoformat(self.export_date[:10]) - DAY  # type: ignore[index]
-            self.check_from_day = previous_day.isoformat()
+            self.top_level_start = self._make_start(previous_day.isoformat())
+            if self.nested_depth == 0:
+                self.parser.StartElementHandler = self.top_level_start
 
     def _workout_child(self, name: str, attrs: dict[str, str]) -> None:
         if name == "WorkoutActivity":
-            self.nested_depth += 1
+            self._enter_nested()
         elif self.nested_depth:
             return
         elif name == "WorkoutStatistics":
@@ -215,25 +227,24 @@ class _ExportHandler:
             else:
                 self.workouts.append(record)
             self.workout = None
-            self.parser.EndElementHandler = None  # type: ignore[attr-defined]
+            if self.nested_depth == 0:
+                self.parser.EndElementHandler = None
         elif name in ("WorkoutActivity", "Correlation"):
-            self.nested_depth -= 1
+            self._leave_nested()
             if self.workout is None and self.nested_depth == 0:
-                self.parser.EndElementHandler = None  # type: ignore[attr-defined]
+                self.parser.EndElementHandler = None
 
 
 def day_records(sums: DaySums) -> list[Record]:
     """One record per (type, local day): the total of the day's largest source; the day starts at
     local midnight in the offset of its first sample."""
-    by_day: dict[tuple[str, str], tuple[str, dict[str, list[float]]]] = {}
-    for (record_type, day_text, offset_text, source), (value, seconds, _samples) in sums.items():
+    by_day: dict[tuple[str, str], tuple[str, dict[str, float]]] = {}
+    for (record_type, day_text, offset_text, source), (value,) in sums.items():
         _offset_text, by_source = by_day.setdefault((record_type, day_text), (offset_text, {}))
-        total = by_source.setdefault(source, [0.0, 0.0])
-        total[0] += value
-        total[1] += seconds
+        by_source[source] = by_source.get(source, 0.0) + value
     records = []
     for (record_type, day_text), (offset_text, by_source) in sorted(by_day.items(), key=lambda item: (item[0][1], item[0][0])):
-        source, (value, seconds) = max(by_source.items(), key=lambda item: (item[1][0], _reverse(item[0])))
+        source, value = max(by_source.items(), key=lambda item: (item[1], _reverse(item[0])))
         day = date.fromisoformat(day_text)
         offset = timezone(timedelta(seconds=_offset_seconds(offset_text)))
         start = local_midnight(day, offset)
@@ -241,7 +252,7 @@ def day_records(sums: DaySums) -> list[Record]:
         records.append(make_record(
             provider=PROVIDER, activity_id=f"day:{record_type}:{day_text}", activity_type=record_type,
             start=start, end=start + DAY - timedelta(seconds=1),
-            duration_s=seconds if is_distance else None, source_device=source or None,
+            duration_s=None, source_device=source or None,
             period="day", day=day,
             steps=value if record_type == "steps" else None,
             distance_m=value if is_distance else None,
@@ -332,8 +343,6 @@ def parse_export_xml(stream: BinaryIO, what: str = "export.xml") -> AppleParse:
     """Every record of an export.xml stream; memory stays bounded by the number of days."""
     parser = safexml.hardened_parser()
     handler = _ExportHandler(parser)
-    parser.StartElementHandler = handler.start
     safexml.feed(parser, stream, what)
     records = day_records(handler.sums) + handler.workouts
-    used = sum(int(found[2]) for found in handler.sums.values())
-    return AppleParse(records, used, handler.skipped, handler.export_date)
+    return AppleParse(records, handler.skipped, handler.export_date)
