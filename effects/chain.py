@@ -12,6 +12,7 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak, to_checksum_address
 from web3.contract import Contract
+from web3.logs import DISCARD
 from web3.types import TxReceipt
 
 from contracts import aivm
@@ -150,7 +151,7 @@ class ChainWriter:
         aivm_contract = self.contract("AIVMInferenceV2")
         receipt = self.client.send(aivm_contract, "requestInferenceV2", spec.model, spec.prompt_hash, spec.prompt_id,
                                    spec.model_digest, spec.det_config_hash, sender=self.account, value=fee_wei)
-        [event] = aivm_contract.events.InferenceRequestedV2().process_receipt(receipt)
+        [event] = aivm_contract.events.InferenceRequestedV2().process_receipt(receipt, errors=DISCARD)
         ref = RequestRef(int(event["args"]["requestId"]), _hex(event["args"]["taskId"]))
         return SentRequest(ref, _hex(receipt["transactionHash"]), recovered=False)
 
@@ -201,12 +202,12 @@ class ChainWriter:
         pay = self.contract("ChallengePay")
         receipt = self.client.send(pay, "submitProofFor", challenge_id, to_checksum_address(participant), proof,
                                    sender=self.account)
-        events = pay.events.ParticipantProofSubmitted().process_receipt(receipt)
+        events = pay.events.ParticipantProofSubmitted().process_receipt(receipt, errors=DISCARD)
         return _hex(receipt["transactionHash"]), bool(events and events[0]["args"]["ok"])
 
     def finalize(self, challenge_id: int) -> tuple[str, int]:
         """finalize; returns (tx hash, outcome of the Finalized event)."""
         pay = self.contract("ChallengePay")
         receipt: TxReceipt = self.client.send(pay, "finalize", challenge_id, sender=self.account)
-        events = pay.events.Finalized().process_receipt(receipt)
+        events = pay.events.Finalized().process_receipt(receipt, errors=DISCARD)
         return _hex(receipt["transactionHash"]), int(events[0]["args"]["outcome"]) if events else 0
