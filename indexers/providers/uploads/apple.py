@@ -55,6 +55,7 @@ class AppleDateError(ValueError):
 
 
 _hour_starts: dict[str, int] = {}  # "YYYY-MM-DD HH" + "±HHMM" -> Unix seconds of that local hour
+_HOUR_CACHE_LIMIT = 500_000  # ~57 years of hours; cleared beyond, so a long-lived server stays bounded
 _offsets: dict[str, int] = {}
 
 
@@ -76,6 +77,8 @@ def _hour_start(key: str) -> int:
     except (ValueError, IndexError):
         raise AppleDateError(key) from None
     seconds = (day.toordinal() - _EPOCH_ORDINAL) * 86400 + int(key[11:13]) * 3600 - _offset_seconds(key[13:])
+    if len(_hour_starts) >= _HOUR_CACHE_LIMIT:
+        _hour_starts.clear()
     _hour_starts[key] = seconds
     return seconds
 

@@ -34,7 +34,6 @@ SUMMARY_FILE_NAME = "Daily activity metrics.csv"
 
 STEPS_COLUMN = "Step count"
 DISTANCE_COLUMN = "Distance (m)"
-MOVE_MINUTES_COLUMN = "Move Minutes count"
 
 
 def _offset(sign: str, hours: str, minutes: str) -> timezone:
@@ -98,7 +97,6 @@ class DayTotals:
     day: date
     steps: float | None
     metres: float | None
-    move_minutes: float | None
     offset: timezone | None = None
 
 
@@ -136,8 +134,7 @@ def parse_summary_csv(stream: BinaryIO, what: str = SUMMARY_FILE_NAME) -> list[D
             day = date.fromisoformat(row["Date"].strip())
         except ValueError:
             raise MalformedUpload(f"{what}: {row['Date']!r} is not a date") from None
-        days.append(DayTotals(day, _cell_number(row, STEPS_COLUMN), _cell_number(row, DISTANCE_COLUMN),
-                              _cell_number(row, MOVE_MINUTES_COLUMN)))
+        days.append(DayTotals(day, _cell_number(row, STEPS_COLUMN), _cell_number(row, DISTANCE_COLUMN)))
     return days
 
 
@@ -149,14 +146,13 @@ def parse_day_csv(stream: BinaryIO, file_name: str) -> DayTotals:
     reader = _csv_rows(stream, file_name)
     if "Start time" not in (reader.fieldnames or []):
         raise MalformedUpload(f"{file_name}: no `Start time` column")
-    totals = DayTotals(date.fromisoformat(match.group(1)), None, None, None)
+    totals = DayTotals(date.fromisoformat(match.group(1)), None, None)
     for row in reader:
         offset = _OFFSET_SUFFIX.search(row["Start time"].strip())
         if offset and totals.offset is None:
             totals.offset = _offset(*offset.groups())
         totals.steps = _add(totals.steps, _cell_number(row, STEPS_COLUMN))
         totals.metres = _add(totals.metres, _cell_number(row, DISTANCE_COLUMN))
-        totals.move_minutes = _add(totals.move_minutes, _cell_number(row, MOVE_MINUTES_COLUMN))
     return totals
 
 
@@ -174,7 +170,7 @@ def day_records(totals: DayTotals) -> list[Record]:
     if totals.metres is not None:
         records.append(make_record(
             provider=PROVIDER, activity_id=f"day:distance:{day_text}", activity_type="distance", start=start,
-            end=end, duration_s=totals.move_minutes * 60 if totals.move_minutes is not None else None,
+            end=end, duration_s=None,
             source_device="gfit_daily", period="day", day=totals.day, distance_m=totals.metres,
         ))
     return records
@@ -185,7 +181,7 @@ def records_of_days(summary: list[DayTotals] | None, per_day: list[DayTotals]) -
     offsets = {totals.day: totals.offset for totals in per_day}
     chosen = per_day
     if summary is not None:
-        chosen = [DayTotals(d.day, d.steps, d.metres, d.move_minutes, offsets.get(d.day)) for d in summary]
+        chosen = [DayTotals(d.day, d.steps, d.metres, offsets.get(d.day)) for d in summary]
     records: list[Record] = []
     for totals in sorted(chosen, key=lambda t: t.day):
         records.extend(day_records(totals))
