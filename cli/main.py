@@ -61,6 +61,17 @@ def build_parser() -> argparse.ArgumentParser:
     challenge = command("challenge", cmd_challenge, "challenge metadata: `register FILE` publishes registrations")
     challenge.add_argument("action", choices=["register"])
     challenge.add_argument("file", type=Path, help="JSON: one registration object or an array of them")
+    imports = command("import", cmd_import, "publish legacy data: `identity-bindings FILE` (the original's JSON array)")
+    imports.add_argument("kind", choices=["identity-bindings"])
+    imports.add_argument("file", type=Path)
+    accounts = command("accounts", cmd_accounts, "linked accounts: `link SUBJECT PROVIDER` publishes one to lc.accounts")
+    accounts.add_argument("action", choices=["link"])
+    accounts.add_argument("subject", help="wallet, 0x address")
+    accounts.add_argument("provider", help="strava, fitbit, opendota, riot, faceit, ...")
+    accounts.add_argument("--external-id", help="athlete id, Fitbit user id, Steam64 or PUUID")
+    accounts.add_argument("--tokens-from-stdin", action="store_true",
+                          help='read {"access_token", "refresh_token", "expires_at": Unix s} as JSON from stdin'
+                               " (never on the command line); sealed with LC_OAUTH_ENCRYPTION_KEY")
     tail = command("tail", cmd_tail, "print a topic's events, decoded, as JSON lines")
     tail.add_argument("topic")
     tail.add_argument("--max", type=int, default=0, help="stop after this many events")
@@ -162,6 +173,36 @@ def cmd_challenge(settings: Settings, args: argparse.Namespace) -> int:
     for reason in result.refused:
         print(f"refused (sent to {settings.topic('lc.dlq')}): {reason}", file=sys.stderr)
     return 1 if result.refused else 0
+
+
+def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
+    from indexers.providers.accounts import import_identity_bindings
+    from indexers.providers.identity import IdentityFileError
+
+    try:
+        result = import_identity_bindings(settings, args.file)
+    except IdentityFileError as exc:
+        print(f"lc: {exc}", file=sys.stderr)
+        return 1
+    for skipped in result.skipped:
+        print(f"skipped item {skipped.index}: {skipped.reason}", file=sys.stderr)
+    print(f"published {len(result.published)} identity binding(s) of {result.total} item(s) "
+          f"to {settings.topic('lc.accounts')}")
+    return 0
+
+
+def cmd_accounts(settings: Settings, args: argparse.Namespace) -> int:
+    from indexers.providers.accounts import InvalidAccount, link_account, tokens_from_json
+    from indexers.providers.crypto import EncryptionKeyError
+
+    try:
+        tokens = tokens_from_json(sys.stdin.read()) if args.tokens_from_stdin else None
+        event_id = link_account(settings, args.subject, args.provider, args.external_id, tokens)
+    except (InvalidAccount, EncryptionKeyError) as exc:
+        print(f"lc: {exc}", file=sys.stderr)
+        return 1
+    print(f"published {event_id} to {settings.topic('lc.accounts')}")
+    return 0
 
 
 def cmd_tail(settings: Settings, args: argparse.Namespace) -> int:

@@ -45,6 +45,12 @@ def run_finalizer(settings: Settings, stop: StopFlag) -> None:
     run(settings, stop)
 
 
+def run_collector(settings: Settings, stop: StopFlag) -> None:
+    from indexers.providers.collector import run_collector as run
+
+    run(settings, stop)
+
+
 STAGES: dict[str, Callable[[Settings, StopFlag], None]] = {
     "projector": run_projector,
     "registrations-api": run_registrations_api,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from projections.accounts import AccountsProjection
 from projections.chain.indexer_state import IndexerStateProjection
 from projections.challenges import ChallengesProjection
 from projections.evidence import EvidenceProjection
@@ -9,4 +10,4 @@ from projections.framework import Projection
 
 
 def all_projections() -> list[Projection]:
-    return [EvidenceProjection(), ChallengesProjection(), IndexerStateProjection()]
+    return [EvidenceProjection(), ChallengesProjection(), IndexerStateProjection(), AccountsProjection()]

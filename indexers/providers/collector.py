@@ -12,7 +12,6 @@ own fact; evaluation merges them.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 import uuid
@@ -27,7 +26,8 @@ from eventlog.config import ConfigError, Settings
 from eventlog.consumer import StopFlag
 from eventlog.producer import EventProducer
 from eventlog.serde import EventSerde, UndecodableMessage
-from eventlog.topics import ACCOUNTS, EVIDENCE
+from eventlog.topics import EVIDENCE
+from indexers.providers.accounts import LINKED_ACCOUNT, publish_linked_account
 from indexers.providers.clients import build_clients
 from indexers.providers.clients.base import (
     FetchResult,
@@ -431,9 +431,9 @@ def dead_letter_shape_error(producer: EventProducer, failure: FetchFailure) -> N
 
 class KafkaTokenSink:
     """Refreshed tokens, encrypted, back to lc.accounts (keyed subject:provider, compacted) as a
-    `LinkedAccount` event; the lc.accounts schema must exist (checked at construction)."""
+    `LinkedAccount` event (indexers/providers/accounts.py); the schema must exist (checked at construction)."""
 
-    EVENT_TYPE = "LinkedAccount"
+    EVENT_TYPE = LINKED_ACCOUNT
 
     def __init__(self, producer: EventProducer, cipher: TokenCipher) -> None:
         try:
@@ -447,17 +447,9 @@ class KafkaTokenSink:
         self.cipher = cipher
 
     def store(self, update: TokenUpdate) -> None:
-        tokens = update.tokens
-        fingerprint = hashlib.sha256(f"{tokens.access_token}\0{tokens.refresh_token}".encode()).hexdigest()[:32]
-        self.producer.publish(
-            ACCOUNTS, f"{update.subject}:{update.provider}", self.EVENT_TYPE,
-            {
-                "subject": update.subject, "provider": update.provider, "external_id": update.external_id,
-                "access_token": self.cipher.encrypt_optional(tokens.access_token),
-                "refresh_token": self.cipher.encrypt_optional(tokens.refresh_token),
-                "token_expires_at": tokens.expires_at * 1000 if tokens.expires_at is not None else None,
-            },
-            event_id=f"account-tokens:{update.subject}:{update.provider}:{fingerprint}",
+        publish_linked_account(
+            self.producer, self.cipher, update.subject, update.provider, update.external_id, update.tokens,
+            id_prefix="account-tokens",
         )
 
 

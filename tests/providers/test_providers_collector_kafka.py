@@ -176,11 +176,10 @@ def test_postgres_sources(settings: Settings) -> None:
         assert active == [ActiveChallenge(1, (ALICE.upper().replace("0X", "0x"),), 1541088000, 1543671600, 1999999999,
                                           frozenset({"strava", "fitbit"}))]
 
-        # linked_accounts as the original defines it (spec/evidence.md §2.1); its projection is not built yet
+        # linked_accounts (migration 050) as the original had it: without the checks that refuse plain-text
+        # tokens, so a legacy plain-text row can be read back
         assert PostgresAccountSource(settings.pg_dsn, cipher).linked_accounts() == {}
-        conn.execute("""CREATE TABLE linked_accounts (id bigserial PRIMARY KEY, subject text NOT NULL, provider text NOT NULL,
-            external_id text, access_token text, refresh_token text, token_expires_at timestamptz,
-            created_at timestamptz DEFAULT now(), updated_at timestamptz DEFAULT now())""")
+        conn.execute("ALTER TABLE linked_accounts DROP CONSTRAINT linked_accounts_access_token_encrypted")
         conn.execute(
             "INSERT INTO linked_accounts (subject, provider, external_id, access_token, refresh_token, token_expires_at) VALUES"
             " (%s, 'strava', '1', %s, %s, to_timestamp(1760003600)), (%s, 'opendota', '76561198083722517', NULL, NULL, NULL),"

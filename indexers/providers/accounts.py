@@ -1,0 +1,185 @@
+"""Linked accounts and identity bindings as events on lc.accounts (compacted).
+
+Two event types share the topic, told apart by their keys so compaction keeps one current event of
+each: `LinkedAccount` keyed `<lower(subject)>:<provider>`, `IdentityBound` keyed
+`identity:<wallet>:<platform>` (a subject is a 0x address, so the two key spaces never meet).
+Tokens are sealed here, before anything leaves the process: the topic, and the table projected from
+it, only ever hold `enc:` ciphertext. Event ids are derived from content, so a re-publish of the same
+fact carries the same id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from eventlog.config import Settings
+from eventlog.producer import EventProducer
+from eventlog.topics import ACCOUNTS
+from indexers.providers.clients.base import OAuthTokens
+from indexers.providers.crypto import TokenCipher, cipher_from_key
+from indexers.providers.identity import IdentityBinding, SkippedItem, load_identity_bindings_file
+
+LINKED_ACCOUNT = "LinkedAccount"
+IDENTITY_BOUND = "IdentityBound"
+IDENTITY_KEY_PREFIX = "identity:"
+IMPORT_STAGE = "lc-import"
+LINK_STAGE = "lc-accounts"
+
+ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+PROVIDER_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+
+
+class InvalidAccount(ValueError):
+    """A linked account or binding that must not be published; the message says why (never a token)."""
+
+
+def account_key(subject: str, provider: str) -> str:
+    return f"{subject.lower()}:{provider}"
+
+
+def identity_key(wallet: str, platform: str) -> str:
+    return f"{IDENTITY_KEY_PREFIX}{wallet.lower()}:{platform}"
+
+
+def tokens_fingerprint(tokens: OAuthTokens | None) -> str:
+    """A one-way digest of the tokens, for content-derived event ids (the tokens stay unrecoverable)."""
+    if tokens is None:
+        return "none"
+    text = f"{tokens.access_token}\0{tokens.refresh_token}\0{tokens.expires_at}"
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def linked_account_payload(
+    cipher: TokenCipher | None, subject: str, provider: str, external_id: str | None, tokens: OAuthTokens | None
+) -> dict[str, Any]:
+    """The LinkedAccount payload: subject lower-cased, tokens sealed, expiry in epoch ms. Tokens
+    without a cipher are refused: nothing unsealed is ever handed to the producer."""
+    if not ADDRESS.match(subject):
+        raise InvalidAccount(f"subject {subject!r} is not a 0x address")
+    if not PROVIDER_NAME.match(provider):
+        raise InvalidAccount(f"provider {provider!r} is not a provider name")
+    payload: dict[str, Any] = {
+        "subject": subject.lower(), "provider": provider, "external_id": external_id or None,
+        "access_token": None, "refresh_token": None, "token_expires_at": None,
+    }
+    if tokens is None:
+        return payload
+    if cipher is None:
+        raise InvalidAccount("tokens given without an encryption key")
+    payload["access_token"] = cipher.encrypt_optional(tokens.access_token)
+    payload["refresh_token"] = cipher.encrypt_optional(tokens.refresh_token)
+    payload["token_expires_at"] = tokens.expires_at * 1000 if tokens.expires_at is not None else None
+    return payload
+
+
+def publish_linked_account(
+    producer: EventProducer,
+    cipher: TokenCipher | None,
+    subject: str,
+    provider: str,
+    external_id: str | None,
+    tokens: OAuthTokens | None,
+    *,
+    id_prefix: str = "account",
+    occurred_at: int | None = None,
+) -> str:
+    """Publish the account's current state; returns the event id."""
+    payload = linked_account_payload(cipher, subject, provider, external_id, tokens)
+    key = account_key(subject, provider)
+    event_id = f"{id_prefix}:{key}:{external_id or ''}:{tokens_fingerprint(tokens)}"
+    producer.publish(ACCOUNTS, key, LINKED_ACCOUNT, payload, event_id=event_id, occurred_at=occurred_at)
+    return event_id
+
+
+def identity_payload(binding: IdentityBinding) -> dict[str, Any]:
+    return {
+        "wallet": binding.wallet.lower(), "platform": binding.platform, "platform_id": binding.platform_id,
+        "handle": binding.handle, "signed_by": binding.signed_by, "signature": binding.signature, "ts": binding.ts,
+    }
+
+
+def publish_identity_binding(producer: EventProducer, binding: IdentityBinding) -> str:
+    """Publish one binding under its content-derived id, at its own time (ts), so publishing the same
+    binding again produces an identical event."""
+    producer.publish(
+        ACCOUNTS, identity_key(binding.wallet, binding.platform), IDENTITY_BOUND, identity_payload(binding),
+        event_id=binding.binding_id, occurred_at=binding.ts,
+    )
+    return binding.binding_id
+
+
+@dataclass
+class IdentityImportResult:
+    published: list[str] = field(default_factory=list)  # event ids
+    skipped: list[SkippedItem] = field(default_factory=list)
+    total: int = 0  # items in the file
+
+
+def import_identity_bindings(settings: Settings, path: Path) -> IdentityImportResult:
+    """`lc import identity-bindings FILE`: every usable binding of the legacy file to lc.accounts.
+    A missing `ts` becomes 0 (not the clock), so importing the same file again publishes the same
+    events and the projection keeps its rows."""
+    parsed = load_identity_bindings_file(path)
+    result = IdentityImportResult(skipped=parsed.skipped, total=parsed.total)
+    with EventProducer(settings, IMPORT_STAGE) as producer:
+        for binding in parsed.bindings:
+            result.published.append(publish_identity_binding(producer, binding))
+    return result
+
+
+def stored_tokens(dsn: str) -> list[str]:
+    """Every sealed token in `linked_accounts` (none while the table does not exist yet)."""
+    try:
+        with psycopg.connect(dsn) as conn:
+            rows = conn.execute(
+                "SELECT access_token, refresh_token FROM linked_accounts"
+                " WHERE access_token IS NOT NULL OR refresh_token IS NOT NULL"
+            ).fetchall()
+    except psycopg.errors.UndefinedTable:
+        return []
+    return [token for row in rows for token in row if token]
+
+
+def check_key_opens_stored_tokens(dsn: str, cipher: TokenCipher) -> None:
+    """Raise EncryptionKeyError unless the key opens the tokens already stored: a second key must never
+    seal tokens next to the first one's."""
+    cipher.verify_key(stored_tokens(dsn))
+
+
+def tokens_from_json(text: str) -> OAuthTokens:
+    """`{"access_token", "refresh_token"?, "expires_at"?: Unix s}` (read from stdin, never argv)."""
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidAccount(f"tokens are not JSON: {exc.msg}") from None
+    if not isinstance(document, dict):
+        raise InvalidAccount("tokens must be a JSON object")
+    access, refresh, expires_at = document.get("access_token"), document.get("refresh_token"), document.get("expires_at")
+    if not isinstance(access, str) or not access:
+        raise InvalidAccount("tokens: access_token is missing")
+    if refresh is not None and not isinstance(refresh, str):
+        raise InvalidAccount("tokens: refresh_token must be a string")
+    if expires_at is not None and (isinstance(expires_at, bool) or not isinstance(expires_at, int)):
+        raise InvalidAccount("tokens: expires_at must be Unix seconds (an integer)")
+    return OAuthTokens(access, refresh or None, expires_at)
+
+
+def link_account(
+    settings: Settings, subject: str, provider: str, external_id: str | None, tokens: OAuthTokens | None
+) -> str:
+    """`lc accounts link`: publish a linked account. With tokens, the key must be set and must open the
+    tokens already stored (EncryptionKeyError otherwise), checked before anything is published."""
+    cipher: TokenCipher | None = None
+    if tokens is not None:
+        cipher = cipher_from_key(settings.oauth_encryption_key)
+        check_key_opens_stored_tokens(settings.pg_dsn, cipher)
+    with EventProducer(settings, LINK_STAGE) as producer:
+        return publish_linked_account(producer, cipher, subject, provider, external_id, tokens,
+                                      id_prefix="account-link")

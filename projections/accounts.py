@@ -1,0 +1,227 @@
+"""`linked_accounts` and `identity_bindings` from lc.accounts.
+
+`LinkedAccount` (key `<lower(subject)>:<provider>`): the original's upsert (spec/evidence.md §2.2):
+one row per (lower(subject), provider), subject stored lower-case, each of external_id, the two
+tokens and the expiry merged as COALESCE(new, old) so a null never clears a stored value; the row's
+created_at is the time of its first event and updated_at that of its latest (the original sets
+now() on every upsert). Merging is associative, so a batch is folded per key in Python and written
+with one COPY and one upsert, giving exactly the rows event-by-event application would.
+
+`IdentityBound` (key `identity:<wallet>:<platform>`): one row per (wallet, platform). The binding
+with the newer attestation time `ts` holds (an equal ts with other content: the later event);
+platform_id, signed_by, signature and ts are replaced together, handle is COALESCE(new, old). The
+original upserted unconditionally; comparing ts keeps a re-run of `lc import identity-bindings`
+from rolling back a newer binding, and makes applying the same event twice change nothing.
+Bindings are few, so they are applied event by event in topic order (exact under any batching).
+
+Tokens must be `enc:` ciphertext: an event carrying a plain-text token is refused, and its bytes are
+withheld from lc.dlq so the secret is not copied further. The projector never holds the key.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+import psycopg
+
+from eventlog.consumer import Received, Reject
+from eventlog.topics import ACCOUNTS
+from indexers.providers.accounts import (
+    ADDRESS,
+    IDENTITY_BOUND,
+    LINKED_ACCOUNT,
+    PROVIDER_NAME,
+    account_key,
+    identity_key,
+)
+
+SEALED_TOKEN = re.compile(r"^enc:[0-9a-f]{24}:[0-9a-f]{32}:[0-9a-f]*$")
+MAX_TEXT = 4096
+
+
+class PlaintextToken(ValueError):
+    """A token that is not `enc:` ciphertext. Checked before anything else, so no other refusal can
+    copy an event with a plain-text token to lc.dlq."""
+
+
+class AccountState(NamedTuple):
+    """The net effect of a batch's LinkedAccount events on one row."""
+
+    subject: str  # lower-case
+    provider: str
+    external_id: str | None
+    access_token: str | None
+    refresh_token: str | None
+    token_expires_ms: int | None
+    first_ms: int  # created_at if the row does not exist yet
+    last_ms: int  # updated_at
+
+    def merged_with(self, later: AccountState) -> AccountState:
+        return AccountState(
+            self.subject, self.provider,
+            _coalesce(later.external_id, self.external_id),
+            _coalesce(later.access_token, self.access_token),
+            _coalesce(later.refresh_token, self.refresh_token),
+            _coalesce(later.token_expires_ms, self.token_expires_ms),
+            self.first_ms, later.last_ms,
+        )
+
+
+class BindingFact(NamedTuple):
+    wallet: str  # lower-case
+    platform: str
+    platform_id: str
+    handle: str | None
+    signed_by: str | None
+    signature: str | None
+    ts: int  # Unix ms
+    occurred_ms: int
+
+
+class PreparedAccounts(NamedTuple):
+    accounts: list[AccountState]
+    bindings: list[BindingFact]  # topic order
+
+
+def _coalesce(new: Any, old: Any) -> Any:
+    return old if new is None else new
+
+
+def _text(payload: dict[str, Any], name: str, *, required: bool) -> str | None:
+    value = payload[name]
+    if value is None or not value.strip():
+        if required:
+            raise ValueError(f"{name} is empty")
+        return None
+    if len(value) > MAX_TEXT:
+        raise ValueError(f"{name} is longer than {MAX_TEXT} characters")
+    return value
+
+
+def _sealed(payload: dict[str, Any], name: str) -> str | None:
+    value = payload[name]
+    if value is None or value == "":
+        return None
+    if not value.startswith("enc:"):
+        raise PlaintextToken(f"{name} is not encrypted")
+    if not SEALED_TOKEN.match(value) or len(value) > MAX_TEXT:
+        raise ValueError(f"{name} is not enc:<iv>:<tag>:<ciphertext> hex")
+    return value
+
+
+def read_account(received: Received) -> AccountState:
+    """The account state of a LinkedAccount event, or ValueError (PlaintextToken) with the reason."""
+    p = received.event.payload
+    access, refresh = _sealed(p, "access_token"), _sealed(p, "refresh_token")  # first: see PlaintextToken
+    subject = _text(p, "subject", required=True) or ""
+    provider = _text(p, "provider", required=True) or ""
+    if not ADDRESS.match(subject):
+        raise ValueError(f"subject {subject!r} is not a 0x address")
+    if not PROVIDER_NAME.match(provider):
+        raise ValueError(f"provider {provider!r} is not a provider name")
+    if received.key != account_key(subject, provider):
+        raise ValueError(f"key {received.key!r} is not {account_key(subject, provider)!r}")
+    at = received.event.occurred_at
+    return AccountState(subject.lower(), provider, _text(p, "external_id", required=False), access, refresh,
+                        p["token_expires_at"], at, at)
+
+
+def read_binding(received: Received) -> BindingFact:
+    """The binding of an IdentityBound event, or ValueError with the reason."""
+    p = received.event.payload
+    wallet = (_text(p, "wallet", required=True) or "").lower()
+    platform = _text(p, "platform", required=True) or ""
+    if not ADDRESS.match(wallet):
+        raise ValueError(f"wallet {wallet!r} is not a 0x address")
+    if not PROVIDER_NAME.match(platform):
+        raise ValueError(f"platform {platform!r} is not a platform name")
+    if received.key != identity_key(wallet, platform):
+        raise ValueError(f"key {received.key!r} is not {identity_key(wallet, platform)!r}")
+    if p["ts"] < 0:
+        raise ValueError(f"ts must be >= 0, got {p['ts']}")
+    return BindingFact(
+        wallet, platform, _text(p, "platform_id", required=True) or "", _text(p, "handle", required=False),
+        _text(p, "signed_by", required=False), _text(p, "signature", required=False), p["ts"],
+        received.event.occurred_at,
+    )
+
+
+def fold_accounts(states: Sequence[AccountState]) -> list[AccountState]:
+    """Per (subject, provider), in topic order, the single upsert with the same effect."""
+    by_key: dict[tuple[str, str], AccountState] = {}
+    for state in states:
+        key = (state.subject, state.provider)
+        earlier = by_key.get(key)
+        by_key[key] = state if earlier is None else earlier.merged_with(state)
+    return list(by_key.values())
+
+
+ACCOUNTS_STAGE = """CREATE TEMP TABLE IF NOT EXISTS linked_accounts_stage (
+    subject text, provider text, external_id text, access_token text, refresh_token text,
+    token_expires_ms bigint, first_ms bigint, last_ms bigint) ON COMMIT DELETE ROWS"""
+
+ACCOUNTS_UPSERT = """INSERT INTO linked_accounts AS a
+        (subject, provider, external_id, access_token, refresh_token, token_expires_at, created_at, updated_at)
+    SELECT subject, provider, external_id, access_token, refresh_token, to_timestamp(token_expires_ms / 1000.0),
+           to_timestamp(first_ms / 1000.0), to_timestamp(last_ms / 1000.0)
+    FROM linked_accounts_stage
+    ON CONFLICT (lower(subject), provider) DO UPDATE SET
+        external_id = COALESCE(EXCLUDED.external_id, a.external_id),
+        access_token = COALESCE(EXCLUDED.access_token, a.access_token),
+        refresh_token = COALESCE(EXCLUDED.refresh_token, a.refresh_token),
+        token_expires_at = COALESCE(EXCLUDED.token_expires_at, a.token_expires_at),
+        updated_at = EXCLUDED.updated_at"""
+
+BINDING_UPSERT = """INSERT INTO identity_bindings AS b
+        (wallet, platform, platform_id, handle, signed_by, signature, ts, created_at, updated_at)
+    VALUES (%(wallet)s, %(platform)s, %(platform_id)s, %(handle)s, %(signed_by)s, %(signature)s, %(ts)s,
+            to_timestamp(%(occurred_ms)s / 1000.0), to_timestamp(%(occurred_ms)s / 1000.0))
+    ON CONFLICT (wallet, platform) DO UPDATE SET
+        platform_id = EXCLUDED.platform_id, handle = COALESCE(EXCLUDED.handle, b.handle),
+        signed_by = EXCLUDED.signed_by, signature = EXCLUDED.signature, ts = EXCLUDED.ts,
+        updated_at = EXCLUDED.updated_at
+    WHERE EXCLUDED.ts > b.ts OR (EXCLUDED.ts = b.ts AND
+        (EXCLUDED.platform_id, COALESCE(EXCLUDED.handle, b.handle), EXCLUDED.signed_by, EXCLUDED.signature)
+        IS DISTINCT FROM (b.platform_id, b.handle, b.signed_by, b.signature))"""
+
+
+class AccountsProjection:
+    name = "accounts"
+    topics = (ACCOUNTS,)
+
+    def prepare(self, events: Sequence[Received], reject: Reject) -> PreparedAccounts | None:
+        accounts: list[AccountState] = []
+        bindings: list[BindingFact] = []
+        for received in events:
+            event_type = received.event.event_type
+            try:
+                if event_type == LINKED_ACCOUNT:
+                    accounts.append(read_account(received))
+                elif event_type == IDENTITY_BOUND:
+                    bindings.append(read_binding(received))
+                else:
+                    reject(received, f"unexpected event type {event_type} on {ACCOUNTS}")
+            except PlaintextToken as exc:
+                # the bytes hold a secret in clear: the dead letter says why, without them
+                reject(received._replace(raw=b""), f"invalid linked account: {exc} (original withheld)")
+            except (ValueError, KeyError, AttributeError, TypeError) as exc:
+                reject(received, f"invalid {event_type}: {exc}")
+        if not accounts and not bindings:
+            return None
+        return PreparedAccounts(fold_accounts(accounts), bindings)
+
+    def write(self, conn: psycopg.Connection, prepared: PreparedAccounts) -> None:
+        if prepared.accounts:
+            conn.execute(ACCOUNTS_STAGE)
+            with conn.cursor().copy(
+                "COPY linked_accounts_stage (subject, provider, external_id, access_token, refresh_token,"
+                " token_expires_ms, first_ms, last_ms) FROM STDIN"
+            ) as copy:
+                for state in prepared.accounts:
+                    copy.write_row(state)
+            conn.execute(ACCOUNTS_UPSERT)
+        if prepared.bindings:
+            with conn.cursor() as cursor:
+                cursor.executemany(BINDING_UPSERT, [b._asdict() for b in prepared.bindings])
