@@ -95,7 +95,10 @@ def apple_epoch(text: str) -> int:
     base = _hour_starts.get(key)
     if base is None:
         base = _hour_start(key)
-    return base + int(text[14:16]) * 60 + int(text[17:19])
+    try:
+        return base + int(text[14:16]) * 60 + int(text[17:19])
+    except ValueError:
+        raise AppleDateError(text) from None
 
 
 def apple_datetime(text: str) -> datetime:
@@ -132,12 +135,12 @@ class _ExportHandler:
         self.workout_stats: dict[str, dict[str, str]] = {}
         self.workout_metadata: dict[str, str] = {}
         self.nested_depth = 0
-        self.top_level_start = self._make_start("9999-12-31")
+        self.top_level_start = self._make_start("9999-12-31", 0)
         parser.StartElementHandler = self.top_level_start
 
-    def _make_start(self, check_from_day: str) -> Callable[[str, dict[str, str]], None]:
-        """Samples on days before `check_from_day` cannot be after the export; only later ones get
-        the exact comparison with the export time."""
+    def _make_start(self, check_from_day: str, export_epoch: int) -> Callable[[str, dict[str, str]], None]:
+        """Samples on days before `check_from_day` cannot be after the export; only later ones are
+        compared with the export time `export_epoch` exactly."""
         kinds = DAILY_KINDS
         metres_per_unit = METRES_PER_UNIT
         kcal_per_unit = KCAL_PER_UNIT
@@ -149,7 +152,7 @@ class _ExportHandler:
             if name != "Record":
                 other_start(name, attrs)
                 return
-            kind = kinds.get(attrs.get("type"))  # type: ignore[arg-type]
+            kind = kinds.get(attrs.get("type", ""))
             if kind is None:
                 return
             record_type, measure = kind
@@ -161,7 +164,7 @@ class _ExportHandler:
                     factors = metres_per_unit if measure == "distance" else kcal_per_unit
                     value *= factors[unit] if unit in factors else factors[unit.lower()]
                 day = start_text[:10]
-                if day >= check_from_day and epoch(start_text) > self.export_epoch:  # type: ignore[operator]
+                if day >= check_from_day and epoch(start_text) > export_epoch:
                     self.skipped += 1
                     return
             except (KeyError, ValueError):
@@ -201,13 +204,14 @@ class _ExportHandler:
             self._enter_nested()
             self.parser.EndElementHandler = self.end
         elif name == "ExportDate":
-            self.export_date = attrs.get("value")
+            export_date = attrs.get("value", "")
             try:
-                self.export_epoch = apple_epoch(self.export_date or "")
+                export_epoch = apple_epoch(export_date)
             except AppleDateError:
                 return
-            previous_day = date.fromisoformat(self.export_date[:10]) - DAY  # type: ignore[index]
-            self.top_level_start = self._make_start(previous_day.isoformat())
+            self.export_date, self.export_epoch = export_date, export_epoch
+            previous_day = date.fromisoformat(export_date[:10]) - DAY
+            self.top_level_start = self._make_start(previous_day.isoformat(), export_epoch)
             if self.nested_depth == 0:
                 self.parser.StartElementHandler = self.top_level_start
 

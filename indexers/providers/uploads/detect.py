@@ -18,7 +18,6 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any
 
 from indexers.providers.evidence_hash import ZERO_HASH, js_stringify, keccak256_hex, locale_sorted
 from indexers.providers.uploads import apple, garmin, googlefit
@@ -172,12 +171,13 @@ def detect_and_parse(
     head = _head(path)
     if not head:
         raise WrongKind("the file is empty")
-    parsers: dict[str, Any] = {"apple": _apple, "garmin": _garmin}
     try:
-        if evidence_provider == "googlefit":
-            kind, records, skipped = _googlefit(path, head, file_name)
+        if evidence_provider == "apple":
+            kind, records, skipped = _apple(path, head)
+        elif evidence_provider == "garmin":
+            kind, records, skipped = _garmin(path, head)
         else:
-            kind, records, skipped = parsers[evidence_provider](path, head)
+            kind, records, skipped = _googlefit(path, head, file_name)
     except UnicodeDecodeError as exc:
         raise MalformedUpload(f"the file is not UTF-8 text: {exc}") from None
     if subject is not None:
