@@ -55,7 +55,7 @@ class ChainFeed:
                 "chain_id": CHAIN_ID, "contract": contract, "address": CONTRACTS[contract], "event": event,
                 "block_number": block, "block_hash": hash_, "block_timestamp": timestamp or 1_700_000_000 + block,
                 "tx_hash": tx_, "tx_index": log_index, "log_index": log_index, "removed": False,
-                "challenge_id": str(cid), "args": (f"lc.chain.{event}", args),
+                "challenge_id": str(cid), "args": (f"lc.chain.{contract}.{event}", args),
             },
         }
         self._send(message)
