@@ -113,7 +113,7 @@ class AppleParse:
     export_date: str | None
 
 
-# (record type, local day, UTC offset, source) -> [sum of values]; a flat dict keyed by the raw
+# (record type, local day, UTC offset, source) -> [sum of values, samples]; a flat dict keyed by the raw
 # strings keeps the per-sample work to one lookup.
 DaySums = dict[tuple[str, str, str, str], list[float]]
 
@@ -163,6 +163,8 @@ class _ExportHandler:
                     unit = attrs["unit"]
                     factors = metres_per_unit if measure == "distance" else kcal_per_unit
                     value *= factors[unit] if unit in factors else factors[unit.lower()]
+                if len(start_text) != 25:  # `YYYY-MM-DD HH:MM:SS ±HHMM`; day and offset are checked per day
+                    raise AppleDateError(start_text)
                 day = start_text[:10]
                 if day >= check_from_day and epoch(start_text) > export_epoch:
                     self.skipped += 1
@@ -173,9 +175,10 @@ class _ExportHandler:
             key = (record_type, day, start_text[20:], attrs.get("sourceName", ""))
             found = sums.get(key)
             if found is None:
-                sums[key] = [value]
+                sums[key] = [value, 1]
             else:
                 found[0] += value
+                found[1] += 1
 
         return start
 
@@ -242,11 +245,16 @@ class _ExportHandler:
                 self.parser.EndElementHandler = None
 
 
-def day_records(sums: DaySums) -> list[Record]:
+def day_records(sums: DaySums) -> tuple[list[Record], int]:
     """One record per (type, local day): the total of the day's largest source; the day starts at
-    local midnight in the offset of its first sample."""
+    local midnight in the offset of its first sample. Samples whose day or offset cannot be read
+    are left out here (the hot path only checked the timestamp's length) and counted as skipped."""
     by_day: dict[tuple[str, str], tuple[str, dict[str, float]]] = {}
-    for (record_type, day_text, offset_text, source), (value,) in sums.items():
+    skipped = 0
+    for (record_type, day_text, offset_text, source), (value, samples) in sums.items():
+        if not _valid_day_and_offset(day_text, offset_text):
+            skipped += int(samples)
+            continue
         _offset_text, by_source = by_day.setdefault((record_type, day_text), (offset_text, {}))
         by_source[source] = by_source.get(source, 0.0) + value
     records = []
@@ -265,7 +273,16 @@ def day_records(sums: DaySums) -> list[Record]:
             distance_m=value if is_distance else None,
             calories_kcal=value if record_type == "active_energy" else None,
         ))
-    return records
+    return records, skipped
+
+
+def _valid_day_and_offset(day_text: str, offset_text: str) -> bool:
+    try:
+        date.fromisoformat(day_text)
+        _offset_seconds(offset_text)
+    except ValueError:
+        return False
+    return True
 
 
 def _reverse(text: str) -> tuple[int, ...]:
@@ -351,5 +368,5 @@ def parse_export_xml(stream: BinaryIO, what: str = "export.xml") -> AppleParse:
     parser = safexml.hardened_parser()
     handler = _ExportHandler(parser)
     safexml.feed(parser, stream, what)
-    records = day_records(handler.sums) + handler.workouts
-    return AppleParse(records, handler.skipped, handler.export_date)
+    days, unreadable_days = day_records(handler.sums)
+    return AppleParse(days + handler.workouts, handler.skipped + unreadable_days, handler.export_date)
