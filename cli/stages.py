@@ -58,4 +58,5 @@ STAGES: dict[str, Callable[[Settings, StopFlag], None]] = {
     "dispatcher": run_dispatcher,
     "aivm-worker": run_aivm_worker,
     "finalizer": run_finalizer,
+    "collector": run_collector,
 }
