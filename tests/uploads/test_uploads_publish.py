@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import date, timedelta, timezone
 from pathlib import Path
 
 from eth_account import Account
@@ -12,7 +13,11 @@ from eventlog.config import Settings
 from eventlog.serde import EventSerde
 from eventlog.topics import EVIDENCE
 from indexers.chain.kafka import read_topic
+from indexers.providers.uploads.accepted import AcceptedUpload
 from indexers.providers.uploads.auth import sign_headers
+from indexers.providers.uploads.detect import upload_evidence_hash
+from indexers.providers.uploads.publish import make_publisher
+from indexers.providers.uploads.record import DAY, local_midnight, make_record
 from indexers.providers.uploads.server import app_from_settings
 
 KEY = "0x" + "8a" * 32
@@ -49,3 +54,22 @@ def test_an_accepted_upload_is_published_once_and_a_refused_one_not(
     assert payload["raw_ref"].startswith("sha256:")
     [record] = json.loads(payload["records_json"])
     assert record["type"] == "run" and record["distance_m"] == 299.03
+
+
+def test_years_of_daily_records_fit_in_one_event(settings: Settings) -> None:
+    offset = timezone(timedelta(hours=2))
+    records = []
+    for index in range(365 * 8):  # eight years of steps, distance and active energy
+        day = date(2017, 1, 1) + timedelta(days=index)
+        start = local_midnight(day, offset)
+        for kind, field in (("steps", "steps"), ("distance", "distance_m"), ("active_energy", "calories_kcal")):
+            records.append(make_record(provider="apple_health", activity_id=f"day:{kind}:{day}", activity_type=kind,
+                                       start=start, end=start + DAY, duration_s=None, source_device="Watch",
+                                       period="day", day=day, **{field: 5000.5 + index}))
+    upload = AcceptedUpload(5, "0x" + "ab" * 20, "apple", records, upload_evidence_hash(records), "sha256:00")
+
+    make_publisher(settings)(upload)
+
+    [(key, event)] = _evidence_events(settings)
+    assert key == "5"
+    assert len(json.loads(event.payload["records_json"])) == len(records)  # type: ignore[attr-defined]

@@ -9,6 +9,12 @@ from indexers.providers.evidence_hash import js_stringify
 from indexers.providers.uploads.accepted import AcceptedUpload, Publish
 
 PRODUCER_NAME = "lc-uploads"
+# Years of daily records make a records_json of several MB (about 0.5 KB a record). librdkafka checks
+# the uncompressed size against its message.max.bytes (1 MB by default) before compressing; the
+# broker checks the compressed batch against its own limit (1 MB by default), which zstd keeps ten
+# years of daily records under (lz4 does not: measured on Kafka 4.1, 3 285 records fail uncompressed
+# at the producer, 10 950 fail lz4-compressed at the broker and pass with zstd).
+PRODUCER_CONFIG = {"message.max.bytes": 32 * 1024 * 1024, "compression.type": "zstd"}
 
 
 def evidence_payload(upload: AcceptedUpload) -> dict[str, object]:
@@ -34,4 +40,4 @@ def publish_with(producer: EventProducer) -> Publish:
 
 
 def make_publisher(settings: Settings) -> Publish:
-    return publish_with(EventProducer(settings, PRODUCER_NAME))
+    return publish_with(EventProducer(settings, PRODUCER_NAME, extra_config=dict(PRODUCER_CONFIG)))
