@@ -10,7 +10,7 @@ import pytest
 from Crypto.Hash import keccak
 
 from indexers.providers.uploads.detect import detect_and_parse, upload_evidence_hash
-from indexers.providers.uploads.errors import CorruptArchive, WrongKind
+from indexers.providers.uploads.errors import CorruptArchive, NoRecords, WrongKind
 
 
 @pytest.mark.parametrize(("relative", "provider"), [
@@ -99,3 +99,11 @@ def test_evidence_hash_binds_every_value_and_the_subject(tmp_path: Path) -> None
     assert alice.evidence_hash != bob.evidence_hash
     assert alice.records[0]["checksum"] == bob.records[0]["checksum"]  # the data's own identity
     assert detect_and_parse(first, "garmin", subject="0xA11ce").evidence_hash == alice.evidence_hash
+
+
+def test_a_file_without_data_is_refused(tmp_path: Path) -> None:
+    course = tmp_path / "course.tcx"
+    course.write_text('<?xml version="1.0"?><TrainingCenterDatabase xmlns="http://www.garmin.com/xmlschemas/'
+                      'TrainingCenterDatabase/v2"><Courses/></TrainingCenterDatabase>')
+    with pytest.raises(NoRecords):
+        detect_and_parse(course, "garmin")

@@ -107,6 +107,8 @@ def test_every_bad_upload_gets_its_error_and_nothing_is_published(server: Server
         (server.post(gpx), 422, "wrong_kind"),
         (server.post(good, provider="garmin"), 422, "wrong_kind"),
         (server.post(b""), 422, "wrong_kind"),
+        (server.post(b'<?xml version="1.0"?><gpx version="1.1" creator="x"></gpx>', provider="garmin"), 422,
+         "no_records"),
     ]
 
     for response, status, code in cases:

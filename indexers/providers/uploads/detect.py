@@ -2,7 +2,8 @@
 
 The kind is decided from the content (the first bytes, the ZIP's member names), never from the file
 name alone; a file that is not one of the provider's formats is refused with `WrongKind`, a ZIP that
-cannot be read with `CorruptArchive`, XML declaring entities with `UnsafeXml`.
+cannot be read with `CorruptArchive`, XML declaring entities with `UnsafeXml`, a file without any
+usable data with `NoRecords`.
 
 Evidence hash of an upload: keccak256 of the JS-style JSON (`JSON.stringify`) of the records
 sorted by `activity_id`, as the API connectors do (spec/evidence.md §4.3 item 1). The original's
@@ -21,7 +22,7 @@ from pathlib import Path, PurePosixPath
 
 from indexers.providers.evidence_hash import ZERO_HASH, js_stringify, keccak256_hex, locale_sorted
 from indexers.providers.uploads import apple, garmin, googlefit
-from indexers.providers.uploads.errors import CorruptArchive, MalformedUpload, WrongKind
+from indexers.providers.uploads.errors import CorruptArchive, MalformedUpload, NoRecords, WrongKind
 from indexers.providers.uploads.record import Record, with_user_id
 
 UPLOAD_PROVIDERS = {"apple": "apple", "apple_health": "apple", "garmin": "garmin", "googlefit": "googlefit",
@@ -180,6 +181,8 @@ def detect_and_parse(
             kind, records, skipped = _googlefit(path, head, file_name)
     except UnicodeDecodeError as exc:
         raise MalformedUpload(f"the file is not UTF-8 text: {exc}") from None
+    if not records:
+        raise NoRecords(f"this {kind.replace('_', ' ')} file holds no steps, distance, energy or activities")
     if subject is not None:
         records = [with_user_id(record, subject) for record in records]
     return ParsedUpload(evidence_provider, kind, records, upload_evidence_hash(records), skipped)

@@ -31,3 +31,10 @@ class MalformedUpload(UploadRejected):
     """The right kind of file, but its content is broken (bad XML, bad JSON, missing fields)."""
 
     code = "malformed"
+
+
+class NoRecords(UploadRejected):
+    """A readable file of the right kind without any step, distance, energy or activity data; refused
+    rather than published, because an empty fact would replace the subject's earlier evidence."""
+
+    code = "no_records"

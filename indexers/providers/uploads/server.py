@@ -12,7 +12,8 @@ straight to disk), the target in the query string:
 
 Answers (JSON): 200 `{ok, provider, kind, record_count, evidence_hash, raw_ref, skipped}`; 400 bad
 query; 401 `{error: missing|malformed|expired|bad_signature|replayed}`; 403 subject is not the
-signer; 413 `{error: too_large}`; 422 `{error: wrong_kind|corrupt_zip|unsafe_xml|malformed}`.
+signer; 413 `{error: too_large}`; 422 `{error: wrong_kind|corrupt_zip|unsafe_xml|malformed|no_records}`;
+503 the publisher failed (the raw file is kept; the client may retry).
 The headers are checked before the body is read; parsing runs in a worker thread, so a large export
 does not stop the server from answering others. Only an accepted upload is kept (content-addressed)
 and handed to the publisher; a refused one leaves nothing behind.
