@@ -1,8 +1,9 @@
 """Chain indexer throughput against the bare eth_getLogs calls over the same range, in the same run.
 
-Starts a fresh anvil, deploys a log emitter for each pipeline contract role, emits N pipeline events
-(real topic0s and data layouts, a mix of ChallengePay, Treasury, AIVM, registry and metadata events,
-several hundred per transaction), then:
+Starts a fresh anvil and produces N pipeline events, either with the project's contracts
+(`--source contracts`, default: contracts.scenario.bulk_events, Joined and batched MetadataSet
+transactions) or with a log emitter per contract role (`--source emitter`: real topic0s and data
+layouts of a wider mix of ChallengePay, Treasury, AIVM, registry and metadata events), then:
 1. bare: the same eth_getLogs calls the indexer makes (one per range, address and topic lists,
    JSON parsed), best of two runs;
 2. indexer: the real engine from block 0 into Kafka (getLogs + headers + decode + keying + Avro +
@@ -62,6 +63,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=50_000)
     parser.add_argument("--max-range", type=int, default=2000)
+    parser.add_argument("--source", choices=("contracts", "emitter"), default="contracts")
     options = parser.parse_args()
 
     base = Settings.from_env()
@@ -69,30 +71,23 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         anvil = start_anvil(port, Path(tmp) / "anvil.log", extra_args=("--gas-limit", "1000000000"))
         try:
-            run(base, f"http://127.0.0.1:{port}", options.events, options.max_range)
+            run(base, f"http://127.0.0.1:{port}", options.events, options.max_range, options.source)
         finally:
             anvil.kill()
             anvil.wait()
 
 
-def run(base: Settings, url: str, events: int, max_range: int) -> None:
-    node = Anvil(url)
-    addresses = {role: node.deploy_emitter() for role in ROLES}
-    mix = event_mix()
+def run(base: Settings, url: str, events: int, max_range: int, source: str) -> None:
     started = time.perf_counter()
-    emitted = 0
-    while emitted < events:
-        role, abi, args = mix[(emitted // PER_TX) % len(mix)]
-        count = min(PER_TX, events - emitted)
-        first = abi.inputs[0].name
-        if isinstance(args[first], int):
-            args = {**args, first: args[first] + emitted}  # distinct challenge / request ids
-        node.emit(addresses[role], abi, args, repeat=count)
-        emitted += count
+    if source == "contracts":
+        addresses, events = produce_with_contracts(url, events)
+    else:
+        addresses = produce_with_emitters(url, events)
+    node = Anvil(url)
     node.mine(12)
-    print(f"emitted {emitted} events in {node.head() + 1} blocks ({time.perf_counter() - started:.1f} s)")
+    print(f"produced {events} events ({source}) in {node.head() + 1} blocks ({time.perf_counter() - started:.1f} s)")
 
-    table = build_decoder_table(addresses, spec_events())
+    table = build_decoder_table(addresses)
     safe_head = node.head() - 12
     rpc = ChainRpc(url, timeout=300)
     bare_seconds = min(bare_get_logs(rpc, table, safe_head, max_range) for _ in range(2))
@@ -116,6 +111,34 @@ def run(base: Settings, url: str, events: int, max_range: int) -> None:
     print(f"bare eth_getLogs:   {bare_seconds:7.2f} s  {bare_rate:10,.0f} logs/s")
     print(f"indexer into Kafka: {indexer_seconds:7.2f} s  {indexer_rate:10,.0f} logs/s")
     print(f"ratio indexer/bare: {indexer_rate / bare_rate:.2f} (target >= 0.5)")
+    spent = indexer.timings
+    print(f"indexer time: waiting for the node {spent.fetch_wait:.2f} s, decode+key+messages {spent.decode:.2f} s, "
+          f"Avro+produce+commit {spent.publish:.2f} s")
+
+
+def produce_with_contracts(url: str, events: int) -> tuple[dict[str, str], int]:
+    from contracts.scenario import bulk_events
+    from contracts.system import LightChallenge
+
+    system = LightChallenge.deploy(url)
+    produced = bulk_events(system, events).indexed_events
+    return {role: system.addresses[role] for role in ROLES}, produced
+
+
+def produce_with_emitters(url: str, events: int) -> dict[str, str]:
+    node = Anvil(url)
+    addresses = {role: node.deploy_emitter() for role in ROLES}
+    mix = event_mix()
+    emitted = 0
+    while emitted < events:
+        role, abi, args = mix[(emitted // PER_TX) % len(mix)]
+        count = min(PER_TX, events - emitted)
+        first = abi.inputs[0].name
+        if isinstance(args[first], int):
+            args = {**args, first: args[first] + emitted}  # distinct challenge / request ids
+        node.emit(addresses[role], abi, args, repeat=count)
+        emitted += count
+    return addresses
 
 
 def bare_get_logs(rpc: ChainRpc, table, safe_head: int, max_range: int) -> float:

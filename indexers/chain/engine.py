@@ -9,6 +9,7 @@ accepted the batch; if the sink fails, the caller rebuilds the state from the pu
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -75,6 +76,22 @@ class Backoff:
         self._next = 0.0
 
 
+@dataclass
+class Timings:
+    """Where the published ranges' time went (seconds): waiting for the node, decoding, publishing."""
+
+    fetch_wait: float = 0.0
+    decode: float = 0.0
+    publish: float = 0.0
+    logs: int = 0
+
+    def add(self, fetch_wait: float, decode: float, publish: float, logs: int) -> None:
+        self.fetch_wait += fetch_wait
+        self.decode += decode
+        self.publish += publish
+        self.logs += logs
+
+
 class ChainIndexer:
     def __init__(
         self,
@@ -104,6 +121,7 @@ class ChainIndexer:
         # while one range is decoded and published, the next one is fetched (backfill overlaps RPC and CPU)
         self._prefetcher = ThreadPoolExecutor(1, thread_name_prefix="chain-prefetch") if prefetch else None
         self._prefetch: tuple[tuple[int, int], Future[_Fetched]] | None = None
+        self.timings = Timings()
 
     @property
     def next_block(self) -> int:
@@ -120,7 +138,9 @@ class ChainIndexer:
                 return Step.ROLLED_BACK
             return Step.IDLE
         first, end = span
+        started = time.perf_counter()
         logs, headers = self._fetch(first, end)
+        fetched = time.perf_counter()
         first_header = headers.get(first)
         if first_header is None:
             raise ChainMoved(f"block {first} vanished while its range was fetched")
@@ -130,11 +150,13 @@ class ChainIndexer:
             self.roll_back()
             return Step.ROLLED_BACK
         batch, blocks, observed = self._range_batch(logs, headers, end)
+        built = time.perf_counter()
         try:
             self.sink.publish(batch)
         except BaseException:
             self._forget(observed)
             raise
+        self.timings.add(fetched - started, built - fetched, time.perf_counter() - built, len(logs))
         for header, messages in blocks:
             self.window.add(header, messages)
         self.ranges.succeeded(end - first + 1)

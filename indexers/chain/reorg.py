@@ -137,9 +137,9 @@ class ReorgWindow:
     def _prune(self) -> None:
         floor = self._entries[-1].number - self.rollback_cap
         keep_from = 0
-        for index, entry in enumerate(self._entries):
-            if entry.number <= floor:
-                keep_from = index  # the newest entry at or below the floor stays as the anchor
+        # the newest entry at or below the floor stays as the anchor; only older ones go
+        while keep_from + 1 < len(self._entries) and self._entries[keep_from + 1].header.number <= floor:
+            keep_from += 1
         if keep_from:
             del self._entries[:keep_from]
             self._complete = False
