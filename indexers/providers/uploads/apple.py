@@ -259,7 +259,8 @@ def day_records(sums: DaySums) -> tuple[list[Record], int]:
         by_source[source] = by_source.get(source, 0.0) + value
     records = []
     for (record_type, day_text), (offset_text, by_source) in sorted(by_day.items(), key=lambda item: (item[0][1], item[0][0])):
-        source, value = max(by_source.items(), key=lambda item: (item[1], _reverse(item[0])))
+        # the largest total; a tie goes to the alphabetically first source
+        source, value = min(by_source.items(), key=lambda item: (-item[1], item[0]))
         day = date.fromisoformat(day_text)
         offset = timezone(timedelta(seconds=_offset_seconds(offset_text)))
         start = local_midnight(day, offset)
@@ -283,11 +284,6 @@ def _valid_day_and_offset(day_text: str, offset_text: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def _reverse(text: str) -> tuple[int, ...]:
-    """Ties between sources go to the alphabetically first name (max() with this key)."""
-    return tuple(-ord(ch) for ch in text)
 
 
 def _quantity(attrs: dict[str, str] | None, value_key: str) -> tuple[float, str] | None:
