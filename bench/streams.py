@@ -63,24 +63,42 @@ def publish_all(settings: Settings, n: int) -> None:
                              occurred_at=1_740_787_200_000)
 
 
+class Watch:
+    """End offsets of one topic, read with one long-lived consumer (cheap to poll)."""
+
+    def __init__(self, settings: Settings, topic: str) -> None:
+        self.physical = settings.topic(topic)
+        self.consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": "bench-watch"})
+        self.partitions = list(self.consumer.list_topics(self.physical, timeout=10).topics[self.physical].partitions)
+
+    def total(self) -> int:
+        return sum(self.consumer.get_watermark_offsets(TopicPartition(self.physical, p), timeout=10)[1]
+                   for p in self.partitions)
+
+    def close(self) -> None:
+        self.consumer.close()
+
+
 def end_offsets(settings: Settings, topic: str) -> int:
-    physical = settings.topic(topic)
-    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": "bench-watch"})
+    watch = Watch(settings, topic)
     try:
-        partitions = consumer.list_topics(physical, timeout=10).topics[physical].partitions
-        return sum(consumer.get_watermark_offsets(TopicPartition(physical, p), timeout=10)[1] for p in partitions)
+        return watch.total()
     finally:
-        consumer.close()
+        watch.close()
 
 
 def timed_until(settings: Settings, topic: str, total: int) -> float:
     """Outputs/s from the first observed output to the last."""
-    while (first := end_offsets(settings, topic)) == 0:
-        time.sleep(0.05)
-    started = time.perf_counter()
-    while (done := end_offsets(settings, topic)) < total:
-        time.sleep(0.05)
-    return (done - first) / (time.perf_counter() - started)
+    watch = Watch(settings, topic)
+    try:
+        while (first := watch.total()) == 0:
+            time.sleep(0.05)
+        started = time.perf_counter()
+        while (done := watch.total()) < total:
+            time.sleep(0.1)
+        return (done - first) / (time.perf_counter() - started)
+    finally:
+        watch.close()
 
 
 def stage(settings: Settings, name: str) -> subprocess.Popen[bytes]:

@@ -7,7 +7,10 @@ from projections.chain.indexer_state import IndexerStateProjection
 from projections.challenges import ChallengesProjection
 from projections.evidence import EvidenceProjection
 from projections.framework import Projection
+from projections.jobs import JobsProjection
+from projections.verdicts import VerdictsProjection
 
 
 def all_projections() -> list[Projection]:
-    return [EvidenceProjection(), ChallengesProjection(), IndexerStateProjection(), AccountsProjection()]
+    return [EvidenceProjection(), ChallengesProjection(), IndexerStateProjection(), AccountsProjection(), VerdictsProjection(),
+            JobsProjection()]
