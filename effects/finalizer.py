@@ -102,19 +102,21 @@ class Finalizer(ViewStage[fs.FinalizerView]):
     # ---------------------------------------------------------------- acting
 
     def reconcile(self, challenge_id: int, view: fs.FinalizerView) -> None:
-        if not fs.needs_chain_window(view):
-            return
-        try:
-            opens_at = self._finalize_opens_at(view)
-        except Exception as exc:
-            log.warning("%s: challenge %d: chain not readable (%s)", GROUP, challenge_id, describe_error(exc))
-            self.retry_later(challenge_id, self._backoff(1))
-            return
+        opens_at = None
+        if fs.needs_chain_window(view):
+            try:
+                opens_at = self._finalize_opens_at(view)
+            except Exception as exc:
+                log.warning("%s: challenge %d: chain not readable (%s)", GROUP, challenge_id, describe_error(exc))
+                self.retry_later(challenge_id, self._backoff(1))
+                return
         for action in fs.next_actions(view, self.chain_time, opens_at):
             current = self.views[challenge_id]
             if isinstance(action, fs.SubmitProof):
                 if not self._submit_proof(current, action):
                     return
+            elif isinstance(action, fs.ReportFinalized):
+                self._finalize_done(current, None, action.outcome, already=True)
             else:
                 self._finalize(current, action)
 

@@ -3,13 +3,14 @@
 
 - Once the job's AIVM task is finalized (InferenceFinalized under the challenge), every participant the
   job names gets `submitProofFor` as soon as its task binding is recorded, while chain time is before
-  the proof deadline. A participant already a winner (WinnerMarked, or our ProofSubmitted) is done; one
-  whose proof was refused for good (ProofFailed final) is not tried again.
+  the proof deadline. Every participant ends with our ProofSubmitted (a participant already a winner on
+  chain is reported, not proved again) or a final ProofFailed; a refused one is not tried again.
 - Once chain time (lc.chain.blocks) reaches the moment ChallengePay accepts `finalize` (max(end, proof
   deadline), read from the chain), `finalize` is sent, for every challenge that has a job, even if its
   inference never finalized (outcome Fail rather than a challenge stuck forever, §9 #19). After a
   refusal it is tried again only once chain time has moved past the refused attempt's chain time.
-- A challenge Finalized or Canceled on chain, or finalized by us, needs nothing more.
+- A challenge finalized by someone else is reported once (FinalizeSent, already finalized, from the
+  Finalized fact); a challenge Canceled on chain, or finalized by us, needs nothing more.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from effects.inputs import (
 from effects.request_plan import Binding
 from effects.worker_state import BindingRecorded
 from streams import job_state as js
-from streams.challenge_state import ChallengeFact, ChallengeState, apply_challenge_fact
+from streams.challenge_state import FINALIZED, ChallengeFact, ChallengeState, apply_challenge_fact
 
 # ChallengePay reverts after which submitting the same participant's proof again cannot succeed
 FINAL_PROOF_ERRORS = frozenset({"ProofWindowClosed", "NotEligible", "NotActive", "AlreadyFinalized", "ZeroAddress"})
@@ -50,7 +51,8 @@ class FinalizerView:
     task_id: str | None = None
     bound: frozenset[tuple[str, str]] = frozenset()  # (subject, task id)
     inference_finalized: dict[str, tuple[str, int]] = field(default_factory=dict)  # event id -> (task, block ts)
-    winners: frozenset[str] = frozenset()
+    winners: frozenset[str] = frozenset()  # WinnerMarked seen on chain
+    reported: frozenset[str] = frozenset()  # our ProofSubmitted(ok) published
     proof_attempts: dict[str, int] = field(default_factory=dict)
     given_up: frozenset[str] = frozenset()
     finalized_by_us: bool = False
@@ -96,7 +98,7 @@ def apply_input(view: FinalizerView, item: FinalizerInput) -> FinalizerView:
                            else view.winners | {item.participant})
         case ProofDone():
             if item.ok:
-                return replace(view, winners=view.winners | {item.participant})
+                return replace(view, reported=view.reported | {item.participant})
             return replace(view, given_up=view.given_up | {item.participant})  # sent, did not count: not again
         case ProofRefused():
             attempts = {**view.proof_attempts, item.participant: max(item.attempt,
@@ -125,7 +127,14 @@ class Finalize:
     chain_time: int
 
 
-Action = SubmitProof | Finalize
+@dataclass(frozen=True)
+class ReportFinalized:
+    """Someone finalized the challenge (Finalized seen on chain) before we did: say so, send nothing."""
+
+    outcome: int
+
+
+Action = SubmitProof | Finalize | ReportFinalized
 
 
 def needs_chain_window(view: FinalizerView) -> bool:
@@ -136,6 +145,8 @@ def needs_chain_window(view: FinalizerView) -> bool:
 
 def next_actions(view: FinalizerView, chain_time: int | None, finalize_opens_at: int | None) -> list[Action]:
     """What to send now, in order. `finalize_opens_at`: max(end, proof deadline) from the chain."""
+    if view.job_id is not None and not view.finalized_by_us and view.challenge.status == FINALIZED:
+        return [ReportFinalized(view.challenge.chain_outcome or 0)]
     if not needs_chain_window(view):
         return []
     if chain_time is not None and finalize_opens_at is not None and chain_time >= finalize_opens_at:
@@ -149,7 +160,7 @@ def next_actions(view: FinalizerView, chain_time: int | None, finalize_opens_at:
     return [
         SubmitProof(p, task, at, view.proof_attempts.get(p, 0) + 1)
         for p in sorted(view.participants)
-        if (p, task) in view.bound and p not in view.winners and p not in view.given_up
+        if ((p, task) in view.bound or p in view.winners) and p not in view.reported and p not in view.given_up
     ]
 
 
