@@ -5,8 +5,9 @@ not read from the chain projection's `chain_events` table, so this projection de
 projection's write order). Every input is stored once in `aivm_job_inputs` (by event id; a
 retraction after a reorg marks its fact removed). For every job a batch touches, the fold is run
 again over that job's stored inputs in arrival order and the row is rewritten: replays, duplicates
-and retractions all end in the same row. created_at = the JobQueued time; updated_at = the time of
-the newest input the fold accepted.
+and retractions all end in the same row. created_at = the JobQueued time; updated_at = the newest
+time among the inputs the fold accepted (not the last in arrival order, which differs between a
+live run and a rebuild because lc.jobs and lc.chain.events interleave freely).
 """
 
 from __future__ import annotations
@@ -163,7 +164,7 @@ def _rewrite_job(conn: psycopg.Connection, job_id: str) -> None:
         if before is None:
             created_at = occurred_at
         if before is None or len(after.ignored) == len(before.ignored):
-            updated_at = occurred_at  # accepted, not recorded as an illegal transition
+            updated_at = max(updated_at or occurred_at, occurred_at)  # accepted (not an illegal transition)
     job = book.jobs.get(job_id)
     if job is None:
         return
