@@ -7,6 +7,8 @@ What the factory enforces, and why (evidence in docs/decisions.md, section "faus
 - agent concurrency 1 (`guarded_agent`): with concurrency > 1 faust commits an offset past a message
   that is still in flight (faust issue #606) and loses it on a crash;
   `tests/streams/test_faust_offsets.py` reproduces the loss with concurrency 2.
+- errors go through `for_each_event(stream, handle, on_error)`: an exception escaping an agent makes
+  faust ack and commit the failing message (it is lost), so every failure must be dead-lettered.
 - no tables and an in-memory store: no state that cannot be rebuilt from topics.
 - `topic_allow_declare=False`: topics are created by `lc topics create` (eventlog.admin), never by a
   worker with its own partition count; faust's internal leader topic is disabled.
@@ -20,8 +22,7 @@ Usage::
 
     @guarded_agent(app, evidence)
     async def evaluate(stream):
-        async for event in stream.events():
-            ...
+        await for_each_event(stream, handle, on_error=dead_letter)
 
     run_worker(app)  # blocks; SIGTERM/SIGINT stop it after committing acked offsets
 """
@@ -30,14 +31,22 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import faust
-from faust.types import AgentT, ChannelT
+from faust.types import AgentT, ChannelT, EventT, StreamT
 from faust.types.agents import AgentFun
 
-__all__ = ["FORBIDDEN_SETTINGS", "app_topic", "broker_urls", "guarded_agent", "make_app", "run_worker"]
+__all__ = [
+    "FORBIDDEN_SETTINGS",
+    "app_topic",
+    "broker_urls",
+    "for_each_event",
+    "guarded_agent",
+    "make_app",
+    "run_worker",
+]
 
 _F = TypeVar("_F", bound=AgentFun)
 
@@ -103,6 +112,25 @@ def guarded_agent(
 ) -> Callable[[_F], AgentT]:
     """`app.agent(channel, concurrency=1)`: the only agent shape the guardrails allow."""
     return app.agent(channel, name=name, concurrency=1)
+
+
+async def for_each_event(
+    stream: StreamT[Any],
+    handle: Callable[[EventT], Awaitable[None]],
+    on_error: Callable[[EventT, Exception], Awaitable[None]],
+) -> None:
+    """Drive an agent's stream: `handle` each event; when it raises, `on_error` (dead-letter) it.
+
+    An exception that escapes an agent makes faust ack and commit the message being processed and
+    restart the agent: the message is lost without a trace (tested in
+    tests/streams/test_faust_offsets.py). Route every failure through `on_error` instead, and make
+    `on_error` itself safe (publish to `lc.dlq` and await the send).
+    """
+    async for event in stream.events():
+        try:
+            await handle(event)
+        except Exception as exc:  # the error policy: dead-letter and go on, never crash the agent
+            await on_error(event, exc)
 
 
 def run_worker(app: faust.App, *, loglevel: int | str = logging.INFO) -> None:

@@ -8,7 +8,9 @@ allow; `--concurrency 2` exists only to show that the crash test catches faust i
     python -m streams.faust_probe --bootstrap 127.0.0.1:19092 --prefix t1. \
         --input in --output out --concurrency 1
 
-`--fail-id N` makes the handler raise on id N, to show what faust does with a failing message.
+`--fail-id N` makes the handler raise on id N, to show what faust does with a failing message;
+with `--dead-letter TOPIC` the agent runs through `streams.faust_app.for_each_event`, which sends it
+there instead.
 
 Every processed id is also appended (and fsynced) to `--trace` when given, which tells apart
 "processed but its output was lost" from "never processed".
@@ -25,7 +27,7 @@ from typing import Any
 
 import faust
 
-from streams.faust_app import app_topic, guarded_agent, make_app, run_worker
+from streams.faust_app import app_topic, for_each_event, guarded_agent, make_app, run_worker
 
 
 def _delay(message_id: int, args: argparse.Namespace) -> float:
@@ -47,17 +49,33 @@ def build(args: argparse.Namespace) -> faust.App:
     sink = app.topic(app_topic(app, args.output), key_serializer="raw", value_serializer="raw")
     trace_fd = os.open(args.trace, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644) if args.trace else None
 
+    dead_letters = (
+        app.topic(app_topic(app, args.dead_letter), key_serializer="raw", value_serializer="raw")
+        if args.dead_letter
+        else None
+    )
+
+    async def dead_letter(event: faust.EventT[Any], exc: Exception) -> None:
+        assert dead_letters is not None
+        await dead_letters.send(key=event.key, value=event.value, headers={"error": repr(exc).encode()})
+
     async def forward(stream: faust.StreamT[Any]) -> None:
-        async for event in stream.events():
-            raw = event.value
-            message_id = int(raw)
-            if message_id == args.fail_id:
-                raise RuntimeError(f"probe: handler fails on id {message_id}")
-            await asyncio.sleep(_delay(message_id, args))
-            await sink.send(key=event.key, value=raw)
-            if trace_fd is not None:
-                os.write(trace_fd, b"%d\n" % message_id)
-                os.fsync(trace_fd)
+        if args.dead_letter:
+            await for_each_event(stream, handle, on_error=dead_letter)
+        else:
+            async for event in stream.events():
+                await handle(event)
+
+    async def handle(event: faust.EventT[Any]) -> None:
+        raw = event.value
+        message_id = int(raw)
+        if message_id == args.fail_id:
+            raise RuntimeError(f"probe: handler fails on id {message_id}")
+        await asyncio.sleep(_delay(message_id, args))
+        await sink.send(key=event.key, value=raw)
+        if trace_fd is not None:
+            os.write(trace_fd, b"%d\n" % message_id)
+            os.fsync(trace_fd)
 
     if args.concurrency == 1:
         guarded_agent(app, source, name="forward")(forward)
@@ -81,6 +99,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--commit-interval", type=float, default=0.5)
     parser.add_argument("--datadir", default=None)
     parser.add_argument("--fail-id", type=int, default=None, help="the handler raises on this id")
+    parser.add_argument(
+        "--dead-letter", default="", help="topic (prefixed) for failed messages, via for_each_event"
+    )
     parser.add_argument("--trace", default=None, help="append-only file of processed ids (fsynced)")
     return parser.parse_args(argv)
 

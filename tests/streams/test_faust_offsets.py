@@ -54,6 +54,7 @@ SLOW_EVERY = 30  # every 30th id takes SLOW_SECONDS, the others FAST_SECONDS
 SLOW_SECONDS = 1.5
 FAST_SECONDS = 0.01
 GROUP_NAME = "faust-probe"
+FAILING_ID = 7  # the id the handler raises on in the error-policy tests
 
 
 def _seeds() -> list[int]:
@@ -286,6 +287,28 @@ def test_concurrency_2_loses_messages_across_a_sigkill(seed: int, tmp_path: Path
     assert_at_least_once(crash_run(2, seed, tmp_path))
 
 
+def run_failing_id(tmp: Path, *, dead_letter: bool) -> tuple[list[int], list[int]]:
+    """60 ids through one worker whose handler raises on id 7; (output ids, dead-lettered ids)."""
+    broker = Broker(BOOTSTRAP)
+    prefix = f"tfe{uuid.uuid4().hex[:8]}."
+    source, group = f"{prefix}in", f"{prefix}{GROUP_NAME}"
+    topics = (source, f"{prefix}out", f"{prefix}dlq")
+    broker.create_topics(*topics)
+    try:
+        broker.produce_ids(source, 60)
+        ends = broker.end_offsets(source)
+        extra = ("--fail-id", str(FAILING_ID), *(("--dead-letter", "dlq") if dead_letter else ()))
+        worker = start_worker(prefix, 1, tmp, "only", extra)
+        try:
+            wait_until(lambda: broker.committed(group, source) == ends, 90, "the worker to drain", worker)
+            assert worker.poll() is None, "the worker died instead of restarting the agent"
+        finally:
+            stop(worker, signal.SIGTERM)
+        return broker.read_all(f"{prefix}out"), broker.read_all(f"{prefix}dlq")
+    finally:
+        broker.delete_topics(*topics)
+
+
 @pytest.mark.timeout(180)
 def test_an_exception_in_the_agent_skips_its_message(tmp_path: Path) -> None:
     """faust's error policy, shown: a handler that raises loses its message (acked, then committed).
@@ -293,21 +316,14 @@ def test_an_exception_in_the_agent_skips_its_message(tmp_path: Path) -> None:
     The agent is restarted by its supervisor and goes on with the next message; the failing one is
     never redelivered. So a stage on faust must catch its own errors and dead-letter the message.
     """
-    broker = Broker(BOOTSTRAP)
-    prefix = f"tfe{uuid.uuid4().hex[:8]}."
-    source, group, count, failing = f"{prefix}in", f"{prefix}{GROUP_NAME}", 60, 7
-    broker.create_topics(source, f"{prefix}out")
-    try:
-        broker.produce_ids(source, count)
-        ends = broker.end_offsets(source)
-        worker = start_worker(prefix, 1, tmp_path, "only", ("--fail-id", str(failing)))
-        try:
-            wait_until(lambda: broker.committed(group, source) == ends, 90, "the worker to drain", worker)
-            assert worker.poll() is None, "the worker died instead of restarting the agent"
-        finally:
-            stop(worker, signal.SIGTERM)
-        output = broker.read_all(f"{prefix}out")
-    finally:
-        broker.delete_topics(source, f"{prefix}out")
-    print(f"FAUST-ERROR output={len(output)} missing={sorted(set(range(count)) - set(output))}")
-    assert sorted(set(output)) == [i for i in range(count) if i != failing]
+    output, dead = run_failing_id(tmp_path, dead_letter=False)
+    print(f"FAUST-ERROR output={len(output)} missing={sorted(set(range(60)) - set(output))}")
+    assert sorted(set(output)) == [i for i in range(60) if i != FAILING_ID]
+    assert dead == []
+
+
+@pytest.mark.timeout(180)
+def test_for_each_event_dead_letters_the_failing_message(tmp_path: Path) -> None:
+    output, dead = run_failing_id(tmp_path, dead_letter=True)
+    assert sorted(set(output)) == [i for i in range(60) if i != FAILING_ID]
+    assert dead == [FAILING_ID]
