@@ -107,3 +107,11 @@ def test_a_file_without_data_is_refused(tmp_path: Path) -> None:
                       'TrainingCenterDatabase/v2"><Courses/></TrainingCenterDatabase>')
     with pytest.raises(NoRecords):
         detect_and_parse(course, "garmin")
+
+
+def test_json_of_another_provider_is_the_wrong_kind(shared_fixtures: Path) -> None:
+    session = next((shared_fixtures / "google_fit" / "Takeout" / "Fit" / "All Sessions").glob("*.json"))
+    with pytest.raises(WrongKind):
+        detect_and_parse(session, "garmin")
+    with pytest.raises(WrongKind):
+        detect_and_parse(shared_fixtures / "garmin" / "connect_activity_detail_2541953812.json", "googlefit")

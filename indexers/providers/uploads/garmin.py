@@ -21,7 +21,7 @@ from typing import Any, BinaryIO
 
 from indexers.providers.uploads import safexml
 from indexers.providers.uploads.activity_types import activity_type
-from indexers.providers.uploads.errors import MalformedUpload
+from indexers.providers.uploads.errors import MalformedUpload, WrongKind
 from indexers.providers.uploads.record import DAY, Record, local_midnight, make_record
 from indexers.providers.uploads.timeparse import offset_between, parse_iso_instant
 
@@ -275,7 +275,7 @@ def parse_connect_json(stream: BinaryIO, what: str = "Garmin Connect JSON") -> l
     if isinstance(payload, Mapping) and isinstance(payload.get("activities"), list):
         payload = payload["activities"]
     if not isinstance(payload, list) or not all(isinstance(item, Mapping) for item in payload):
-        raise MalformedUpload(f"{what}: expected an activity, an activity list or a daily steps array")
+        raise WrongKind(f"{what}: expected an activity, an activity list or a daily steps array")
     records = []
     for item in payload:
         if "activityId" in item:
@@ -283,5 +283,5 @@ def parse_connect_json(stream: BinaryIO, what: str = "Garmin Connect JSON") -> l
         elif "calendarDate" in item or "date" in item:
             records.append(daily_steps_record(item))
         else:
-            raise MalformedUpload(f"{what}: an entry has neither activityId nor calendarDate/date")
+            raise WrongKind(f"{what}: an entry has neither activityId nor calendarDate/date")
     return records

@@ -21,7 +21,7 @@ from datetime import UTC, date, timedelta, timezone
 from typing import Any, BinaryIO
 
 from indexers.providers.uploads.activity_types import activity_type
-from indexers.providers.uploads.errors import MalformedUpload
+from indexers.providers.uploads.errors import MalformedUpload, WrongKind
 from indexers.providers.uploads.record import DAY, Record, local_midnight, make_record
 from indexers.providers.uploads.timeparse import parse_iso_instant
 
@@ -84,8 +84,8 @@ def parse_session_json(stream: BinaryIO, file_name: str | None = None) -> list[R
         session = json.load(stream)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise MalformedUpload(f"Google Fit session {file_name or ''} is not valid JSON: {exc}") from None
-    if not isinstance(session, Mapping):
-        raise MalformedUpload("Google Fit session: expected a JSON object")
+    if not isinstance(session, Mapping) or "fitnessActivity" not in session:
+        raise WrongKind("not a Google Fit session: expected a JSON object with fitnessActivity")
     return [session_record(session, session_offset(file_name))]
 
 
