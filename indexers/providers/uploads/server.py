@@ -88,9 +88,7 @@ def create_app(config: UploadServerConfig, publish: Publish, *, clock: Clock = w
         try:
             challenge_id, provider_name, subject, file_name = _query_target(request)
             provider = upload_provider(provider_name)
-        except BadRequest as exc:
-            return _error(400, "bad_request", str(exc))
-        except UploadRejected as exc:
+        except (BadRequest, UploadRejected) as exc:  # an unknown provider is a bad request, not a bad file
             return _error(400, "bad_request", str(exc))
         try:
             signer = verifier.verify(request.headers)
