@@ -17,11 +17,17 @@ from helpers import Background, wait_for
 from eventlog.config import PROJECT_ROOT, env_name
 from eventlog.topics import CHAIN_BLOCKS, CHAIN_EVENTS
 from indexers.chain import AlreadySeeded, run_indexer, seed
+from indexers.chain.reorg import ReorgTooDeep
 
 
 def start(settings) -> tuple[Background, threading.Event]:
     stop = threading.Event()
     return Background(lambda: run_indexer(settings, stop), stop.set), stop
+
+
+def last_block(settings) -> int:
+    blocks = published(settings, CHAIN_BLOCKS)
+    return blocks[-1][1].payload["number"] if blocks else -1
 
 
 def live_events(settings) -> dict[str, tuple[str, dict]]:
@@ -156,8 +162,7 @@ def test_seed_starts_a_fresh_deployment_behind_the_head(emitters, abis, indexer_
     with pytest.raises(AlreadySeeded):
         seed(indexer_settings, lookback=30)
     runner, _ = start(indexer_settings)
-    wait_for(lambda: published(indexer_settings, CHAIN_BLOCKS)[-1][1].payload["number"] == node.head() - 12,
-             what="caught up")
+    wait_for(lambda: last_block(indexer_settings) == node.head() - 12, what="caught up")
     runner.stop()
     assert [k for k, _ in live_events(indexer_settings).values()] == ["3"]
 
@@ -194,3 +199,20 @@ def test_rekeying_and_its_retraction_survive_restarts(emitters, abis, indexer_se
     removed = sorted((k, e.payload["event"]) for k, e in published(indexer_settings, CHAIN_EVENTS)
                      if e.payload["removed"])
     assert removed == [("42", "BindingRecorded"), ("42", "InferenceRequestedV2")]
+
+
+def test_a_reorg_deeper_than_the_cap_halts_the_process_without_retracting(emitters, abis, indexer_settings):
+    node, addr = emitters.node, emitters.addresses
+    joined = abis["ChallengePay"]["Joined"]
+    node.emit(addr["ChallengePay"], joined, {"id": 2, "user": "0x" + "11" * 20, "amount": 5})
+    node.mine(100)
+    settings = indexer_settings.replace(chain_rollback_cap=20, chain_max_block_range=5)
+    runner, _ = start(settings)
+    wait_for(lambda: last_block(settings) == node.head() - 12, what="caught up")
+    runner.stop()
+    node.call("anvil_reorg", [90, []])
+    node.mine(1)
+    with pytest.raises(ReorgTooDeep):
+        run_indexer(settings, threading.Event())  # returns only by raising: the halt
+    assert not any(e.event_type == "BlockReverted" for _k, e in published(settings, CHAIN_BLOCKS))
+    assert not any(e.payload["removed"] for _k, e in published(settings, CHAIN_EVENTS))
