@@ -51,7 +51,7 @@ def test_publishes_confirmed_events_and_resumes_after_restart(emitters, abis, in
     runner, _ = start(indexer_settings)
     wait_for(lambda: len(live_events(indexer_settings)) == 5, what="5 Joined events on Kafka")
     head = node.head()
-    wait_for(lambda: published(indexer_settings, CHAIN_BLOCKS)[-1][1].payload["number"] == head - 12,
+    wait_for(lambda: last_block(indexer_settings) == head - 12,
              what="blocks published up to the confirmed head")
     runner.stop()
 
@@ -113,7 +113,7 @@ def test_sigkill_mid_range_and_restart_leaves_no_gap_and_no_duplicate(emitters, 
         wait_for(lambda: len(published(settings, CHAIN_EVENTS)) >= total, timeout=120,
                  what="every event after the restarts")
         head = node.head()
-        wait_for(lambda: published(settings, CHAIN_BLOCKS)[-1][1].payload["number"] == head - 12,
+        wait_for(lambda: last_block(settings) == head - 12,
                  what="the closing block of the last range")
     finally:
         process.send_signal(signal.SIGKILL)
