@@ -72,6 +72,13 @@ def build_parser() -> argparse.ArgumentParser:
     accounts.add_argument("--tokens-from-stdin", action="store_true",
                           help='read {"access_token", "refresh_token", "expires_at": Unix s} as JSON from stdin'
                                " (never on the command line); sealed with LC_OAUTH_ENCRYPTION_KEY")
+    indexer = command("indexer", cmd_indexer, "chain indexer: `seed --lookback N` starts a fresh deployment N blocks "
+                      "behind the head instead of from genesis")
+    indexer.add_argument("action", choices=["seed"])
+    indexer.add_argument("--lookback", type=int, required=True)
+    contracts = command("contracts", cmd_contracts, "the project's test contracts: `build` (solc from npm), `check` "
+                        "(artifacts match sources), `deploy` (to LC_RPC_URL, writes the deployments JSON)")
+    contracts.add_argument("action", choices=["build", "check", "deploy"])
     tail = command("tail", cmd_tail, "print a topic's events, decoded, as JSON lines")
     tail.add_argument("topic")
     tail.add_argument("--max", type=int, default=0, help="stop after this many events")
@@ -202,6 +209,41 @@ def cmd_accounts(settings: Settings, args: argparse.Namespace) -> int:
         print(f"lc: {exc}", file=sys.stderr)
         return 1
     print(f"published {event_id} to {settings.topic('lc.accounts')}")
+    return 0
+
+
+def cmd_indexer(settings: Settings, args: argparse.Namespace) -> int:
+    from indexers.chain import AlreadySeeded, seed
+
+    try:
+        result = seed(settings, args.lookback)
+    except AlreadySeeded as exc:
+        print(f"lc: {exc}", file=sys.stderr)
+        return 1
+    print(result)
+    return 0
+
+
+def cmd_contracts(settings: Settings, args: argparse.Namespace) -> int:
+    from contracts.build import build_artifacts, check_artifacts
+
+    if args.action == "build":
+        for path in build_artifacts():
+            print(f"wrote {path.relative_to(PROJECT_ROOT)}")
+        return 0
+    if args.action == "check":
+        problems = check_artifacts()
+        for problem in problems:
+            print(problem)
+        print("artifacts match the sources" if not problems else f"{len(problems)} artifact(s) out of date")
+        return 1 if problems else 0
+    from contracts.deploy import write_deployments
+    from contracts.system import LightChallenge
+
+    system = LightChallenge.deploy(settings.rpc_url)
+    path = write_deployments(settings.deployments_path, system.addresses, system.client.chain_id, system.roles)
+    print(json.dumps(system.addresses, indent=2))
+    print(f"deployments written to {path}")
     return 0
 
 

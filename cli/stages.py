@@ -51,7 +51,31 @@ def run_collector(settings: Settings, stop: StopFlag) -> None:
     run(settings, stop)
 
 
+def run_chain_indexer(settings: Settings, stop: StopFlag) -> None:
+    from indexers.chain import run_indexer
+
+    run_indexer(settings, stop)
+
+
+def run_aivm_simulator(settings: Settings, stop: StopFlag) -> None:
+    """The local AIVM network (workers and validators) for dev chains; never run against a real one."""
+    import threading
+
+    from contracts.aivm_sim import AivmSimulator, SimConfig
+    from contracts.system import LightChallenge
+
+    simulator = AivmSimulator(LightChallenge.from_deployments(settings.rpc_url, settings.deployments_path),
+                              SimConfig(poll_seconds=0.2))
+    worker = threading.Thread(target=simulator.run_forever, name="aivm-simulator", daemon=True)
+    worker.start()
+    while not stop.wait(0.5) and worker.is_alive():
+        pass
+    simulator.stop()
+    worker.join(30)
+
+
 STAGES: dict[str, Callable[[Settings, StopFlag], None]] = {
+    "indexer": run_chain_indexer,
     "projector": run_projector,
     "registrations-api": run_registrations_api,
     "evaluator": run_evaluator,
@@ -59,4 +83,5 @@ STAGES: dict[str, Callable[[Settings, StopFlag], None]] = {
     "aivm-worker": run_aivm_worker,
     "finalizer": run_finalizer,
     "collector": run_collector,
+    "aivm-simulator": run_aivm_simulator,
 }

@@ -146,12 +146,12 @@ class Settings:
         shown = ", ".join(f"{name}={value!r}" for name, value, _doc in self.describe())
         return f"Settings({shown})"
 
-    def describe(self) -> list[tuple[str, str, str]]:
+    def describe(self, *, mask_secrets: bool = True) -> list[tuple[str, str, str]]:
         """(variable, value with secrets masked, doc) for every setting."""
         rows = []
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.metadata.get("secret") and value:
+            if mask_secrets and f.metadata.get("secret") and value:
                 value = "***"
             rows.append((env_name(f.name), str(value), f.metadata["doc"]))
         return rows
