@@ -43,7 +43,7 @@ class EventDecoder:
         self._generic = any(is_dynamic(i.type) and i.type not in ("string", "bytes") for i in plain)
         self._generic_types = [i.type for i in plain]
         self._generic_converters = [(i.name, value_converter(i.type)) for i in plain]
-        plan: list[tuple[str, int, int, Callable[[bytes], Any] | None]] = []
+        plan: list[tuple[str, int, int, Callable[[bytes], Any]]] = []
         topic, word = 1, 0
         for param in abi.inputs:
             if param.indexed:
@@ -51,9 +51,9 @@ class EventDecoder:
                 topic += 1
             else:
                 if param.type == "string":
-                    plan.append((param.name, _STRING, word, None))
+                    plan.append((param.name, _STRING, word, _follow_offset))
                 elif param.type == "bytes":
-                    plan.append((param.name, _BYTES, word, None))
+                    plan.append((param.name, _BYTES, word, _follow_offset))
                 elif not self._generic:
                     plan.append((param.name, _WORD, word, static_word_reader(param.type)))
                 word += 1
@@ -78,9 +78,9 @@ class EventDecoder:
         topics = log.topics
         for name, kind, index, read in self._plan:
             if kind == _TOPIC:
-                args[name] = read(topics[index])  # type: ignore[misc]
+                args[name] = read(topics[index])
             elif kind == _WORD:
-                value = read(data[32 * index: 32 * index + 32])  # type: ignore[misc]
+                value = read(data[32 * index: 32 * index + 32])
                 if value is None:
                     raise _Invalid(f"{name} is not a valid value of its type (non-zero padding)")
                 args[name] = value
@@ -93,7 +93,7 @@ class EventDecoder:
         values: dict[str, Any] = {}
         for name, kind, index, read in self._plan:
             if kind == _TOPIC:
-                values[name] = read(log.topics[index])  # type: ignore[misc]
+                values[name] = read(log.topics[index])
         try:
             decoded = abi_decode(self._generic_types, log.data)
         except Exception as exc:  # eth_abi raises several types on short or malformed data
@@ -104,6 +104,10 @@ class EventDecoder:
 
     def _error(self, log: RawLog, reason: str) -> UndecodableLog:
         return UndecodableLog(f"{self.contract}.{self.abi.name} at {log.tx_hash}#{log.log_index}: {reason}")
+
+
+def _follow_offset(_word: bytes) -> Any:
+    raise AssertionError("dynamic parameters are read by _dynamic_bytes")  # plan placeholder, never called
 
 
 def _dynamic_bytes(data: bytes, head_index: int, head_size: int, name: str) -> bytes:

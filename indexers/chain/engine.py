@@ -2,8 +2,9 @@
 
 Each step publishes, through a `Sink`, one atomic batch: either the chain events of one block range
 with the headers of their blocks and the header that closes the range, or the retractions and
-BlockReverted of a rollback. The engine's state (reorg window, keyer) changes only after the sink
-accepted the batch; if the sink fails, the caller rebuilds the state from the published output.
+BlockReverted of a rollback. The reorg window changes only after the sink accepted the batch, and
+what the keyer learnt while building a batch is undone if the sink refuses it; after a sink failure
+the caller may also rebuild all state from the published output (run_indexer does).
 """
 
 from __future__ import annotations
