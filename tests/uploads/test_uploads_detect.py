@@ -10,7 +10,7 @@ import pytest
 from Crypto.Hash import keccak
 
 from indexers.providers.uploads.detect import detect_and_parse, upload_evidence_hash
-from indexers.providers.uploads.errors import CorruptArchive, NoRecords, WrongKind
+from indexers.providers.uploads.errors import CorruptArchive, NoRecords, UnpackedTooLarge, WrongKind
 
 
 @pytest.mark.parametrize(("relative", "provider"), [
@@ -115,3 +115,13 @@ def test_json_of_another_provider_is_the_wrong_kind(shared_fixtures: Path) -> No
         detect_and_parse(session, "garmin")
     with pytest.raises(WrongKind):
         detect_and_parse(shared_fixtures / "garmin" / "connect_activity_detail_2541953812.json", "googlefit")
+
+
+def test_a_zip_declaring_too_much_unpacked_data_is_refused(tmp_path: Path) -> None:
+    data = _export_zip(tmp_path / "good.zip")
+    with zipfile.ZipFile(tmp_path / "good.zip") as archive:
+        unpacked = archive.getinfo("apple_health_export/export.xml").file_size
+    assert detect_and_parse(tmp_path / "good.zip", "apple", max_unpacked_bytes=unpacked).records
+    with pytest.raises(UnpackedTooLarge):
+        detect_and_parse(tmp_path / "good.zip", "apple", max_unpacked_bytes=unpacked - 1)
+    assert len(data) < unpacked

@@ -22,12 +22,21 @@ from pathlib import Path, PurePosixPath
 
 from indexers.providers.evidence_hash import ZERO_HASH, js_stringify, keccak256_hex, locale_sorted
 from indexers.providers.uploads import apple, garmin, googlefit
-from indexers.providers.uploads.errors import CorruptArchive, MalformedUpload, NoRecords, WrongKind
+from indexers.providers.uploads.errors import (
+    CorruptArchive,
+    MalformedUpload,
+    NoRecords,
+    UnpackedTooLarge,
+    WrongKind,
+)
 from indexers.providers.uploads.record import Record, with_user_id
 
 UPLOAD_PROVIDERS = {"apple": "apple", "apple_health": "apple", "garmin": "garmin", "googlefit": "googlefit",
                     "google_fit": "googlefit"}
 SNIFF_BYTES = 64 * 1024
+# Unpacking is bounded by the sizes the members declare (zipfile stops at them), so a cap on the
+# declared sizes bounds the work a small ZIP bomb can cause. Real exports unpack to a few GB.
+MAX_UNPACKED_BYTES = 64 * 1024**3
 _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 
 
@@ -68,10 +77,13 @@ def is_zip(head: bytes) -> bool:
 
 
 @contextmanager
-def open_zip(path: Path) -> Iterator[zipfile.ZipFile]:
+def open_zip(path: Path, max_unpacked_bytes: int = MAX_UNPACKED_BYTES) -> Iterator[zipfile.ZipFile]:
     """The archive; any read error inside the block (bad CRC, truncated deflate) is a CorruptArchive."""
     try:
         with zipfile.ZipFile(path) as archive:
+            declared = sum(info.file_size for info in archive.infolist())
+            if declared > max_unpacked_bytes:
+                raise UnpackedTooLarge(f"the ZIP unpacks to {declared} bytes, over the limit of {max_unpacked_bytes}")
             yield archive
     except (zipfile.BadZipFile, zlib.error, EOFError, zipfile.LargeZipFile, NotImplementedError) as exc:
         raise CorruptArchive(f"the ZIP archive cannot be read: {exc}") from None
@@ -84,9 +96,9 @@ def _member_name(info: zipfile.ZipInfo) -> str:
 # --- per provider --------------------------------------------------------------------------------
 
 
-def _apple(path: Path, head: bytes) -> tuple[str, list[Record], int]:
+def _apple(path: Path, head: bytes, max_unpacked_bytes: int) -> tuple[str, list[Record], int]:
     if is_zip(head):
-        with open_zip(path) as archive:
+        with open_zip(path, max_unpacked_bytes) as archive:
             members = [info for info in archive.infolist() if _member_name(info) == "export.xml"]
             if not members:
                 raise WrongKind("this ZIP has no export.xml: upload the export.zip that the Health app makes "
@@ -138,9 +150,11 @@ def _googlefit_members(archive: zipfile.ZipFile) -> tuple[list[Record], bool]:
     return googlefit.records_of_days(summary, per_day) + records, found
 
 
-def _googlefit(path: Path, head: bytes, file_name: str | None) -> tuple[str, list[Record], int]:
+def _googlefit(
+    path: Path, head: bytes, file_name: str | None, max_unpacked_bytes: int
+) -> tuple[str, list[Record], int]:
     if is_zip(head):
-        with open_zip(path) as archive:
+        with open_zip(path, max_unpacked_bytes) as archive:
             records, found = _googlefit_members(archive)
         if not found:
             raise WrongKind("this ZIP has no Google Fit data: upload the Takeout ZIP with its Fit folder "
@@ -162,7 +176,12 @@ def _googlefit(path: Path, head: bytes, file_name: str | None) -> tuple[str, lis
 
 
 def detect_and_parse(
-    path: Path | str, provider: str, *, file_name: str | None = None, subject: str | None = None
+    path: Path | str,
+    provider: str,
+    *,
+    file_name: str | None = None,
+    subject: str | None = None,
+    max_unpacked_bytes: int = MAX_UNPACKED_BYTES,
 ) -> ParsedUpload:
     """Parse an uploaded file for `provider`. `file_name` is the name the client gave (Google Fit
     session and per-day files carry the local offset or the date in it); with `subject`, every
@@ -174,11 +193,11 @@ def detect_and_parse(
         raise WrongKind("the file is empty")
     try:
         if evidence_provider == "apple":
-            kind, records, skipped = _apple(path, head)
+            kind, records, skipped = _apple(path, head, max_unpacked_bytes)
         elif evidence_provider == "garmin":
             kind, records, skipped = _garmin(path, head)
         else:
-            kind, records, skipped = _googlefit(path, head, file_name)
+            kind, records, skipped = _googlefit(path, head, file_name, max_unpacked_bytes)
     except UnicodeDecodeError as exc:
         raise MalformedUpload(f"the file is not UTF-8 text: {exc}") from None
     if not records:

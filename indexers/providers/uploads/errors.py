@@ -38,3 +38,9 @@ class NoRecords(UploadRejected):
     rather than published, because an empty fact would replace the subject's earlier evidence."""
 
     code = "no_records"
+
+
+class UnpackedTooLarge(UploadRejected):
+    """A ZIP whose members declare more bytes than the unpacked limit (a ZIP bomb, or no real export)."""
+
+    code = "too_large"

@@ -12,7 +12,8 @@ straight to disk), the target in the query string:
 
 Answers (JSON): 200 `{ok, provider, kind, record_count, evidence_hash, raw_ref, skipped}`; 400 bad
 query; 401 `{error: missing|malformed|expired|bad_signature|replayed}`; 403 subject is not the
-signer; 413 `{error: too_large}`; 422 `{error: wrong_kind|corrupt_zip|unsafe_xml|malformed|no_records}`;
+signer; 413 `{error: too_large}` (the body, or what a ZIP declares it unpacks to);
+422 `{error: wrong_kind|corrupt_zip|unsafe_xml|malformed|no_records}`;
 503 the publisher failed (the raw file is kept; the client may retry).
 The headers are checked before the body is read; parsing runs in a worker thread, so a large export
 does not stop the server from answering others. Only an accepted upload is kept (content-addressed)
@@ -38,7 +39,7 @@ from indexers.providers.uploads import storage
 from indexers.providers.uploads.accepted import AcceptedUpload, Publish
 from indexers.providers.uploads.auth import AuthError, Clock, SignatureVerifier, wall_clock_ms
 from indexers.providers.uploads.detect import ParsedUpload, detect_and_parse, upload_provider
-from indexers.providers.uploads.errors import UploadRejected
+from indexers.providers.uploads.errors import UnpackedTooLarge, UploadRejected
 from indexers.providers.uploads.replay import ReplayStore
 
 log = logging.getLogger(__name__)
@@ -111,6 +112,9 @@ def create_app(config: UploadServerConfig, publish: Publish, *, clock: Clock = w
             parsed: ParsedUpload = await anyio.to_thread.run_sync(
                 lambda: detect_and_parse(body.path, provider, file_name=file_name, subject=signer)
             )
+        except UnpackedTooLarge as exc:
+            storage.discard(body)
+            return _error(413, exc.code, str(exc))
         except UploadRejected as exc:
             storage.discard(body)
             return _error(422, exc.code, str(exc))
