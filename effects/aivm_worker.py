@@ -39,7 +39,7 @@ from streams.challenge_state import CHALLENGE_FACT_TYPES
 log = logging.getLogger(__name__)
 
 GROUP = "lc-aivm-worker"
-WORKER_INPUTS = (*js.JOB_EVENT_TYPES, ws.RequestSent, ws.BindingRecorded, *CHALLENGE_FACT_TYPES)
+WORKER_INPUTS = (*js.JOB_EVENT_TYPES, ws.RequestSent, ws.BindingRecorded, ws.BindingRefused, *CHALLENGE_FACT_TYPES)
 
 
 def describe_error(exc: BaseException) -> str:
@@ -60,7 +60,6 @@ class AivmWorker(ViewStage[ws.WorkerView]):
             read_deployments(settings.deployments_path), receipt_timeout=settings.writer_receipt_timeout_seconds,
             max_block_range=settings.chain_max_block_range,
         )
-        self.binding_failures: dict[tuple[int, str], int] = {}
 
     # ---------------------------------------------------------------- folding
 
@@ -176,7 +175,6 @@ class AivmWorker(ViewStage[ws.WorkerView]):
                 "request_id": str(request.request_id), "task_id": request.task_id, "tx_hash": tx_hash,
                 "recovered": recovered,
             }, event_id, ws.BindingRecorded(event_id, job_id, subject, request.task_id))
-            self.binding_failures.pop((challenge_id, subject), None)
 
     def _bind_later_participants(self, view: ws.WorkerView, job: js.JobState, subjects: tuple[str, ...]) -> None:
         assert view.request is not None
@@ -190,13 +188,13 @@ class AivmWorker(ViewStage[ws.WorkerView]):
                         subject: str | None = None) -> None:
         view = self.views[challenge_id]
         subject = subject or (view.unbound() or ("",))[0]
-        attempt = self.binding_failures.get((challenge_id, subject), 0) + 1
-        self.binding_failures[(challenge_id, subject)] = attempt
+        attempt = view.binding_failures(subject) + 1
         task_id = view.request.task_id if view.request else ""
+        event_id = f"{job_id}:bindfail:{subject}:{task_id}:{attempt}"
         self.publish(challenge_id, "TaskBindingFailed", {
             "job_id": job_id, "challenge_id": challenge_id, "subject": subject, "task_id": task_id,
             "error": describe_error(exc), "attempt": attempt,
-        }, f"{job_id}:bindfail:{subject}:{task_id}:{attempt}")
+        }, event_id, ws.BindingRefused(event_id, job_id, subject, attempt))
         self.retry_later(challenge_id, self._backoff(attempt))
 
 

@@ -21,6 +21,7 @@ from effects.request_plan import Binding, RequestRef, RequestSpec, matches_reque
 
 REQUESTED_TOPIC = "0x" + keccak(
     text="InferenceRequestedV2(uint256,address,bytes32,string,bytes32,bytes32,bytes32,bytes32)").hex()
+FINALIZED_TOPIC = "0x" + keccak(text="Finalized(uint256,uint8,uint8)").hex()
 WINNER_MARKED_TOPIC = "0x" + keccak(text="WinnerMarked(uint256,address,uint256,uint256,uint32)").hex()
 USABLE_REQUEST_STATUSES = frozenset({aivm.STATUS_REQUESTED, aivm.STATUS_COMMITTED, aivm.STATUS_REVEALED,
                                      aivm.STATUS_FINALIZED})
@@ -192,6 +193,17 @@ class ChainWriter:
                        "0x" + bytes(12).hex() + participant[2:].lower()],
         })
         return _hex(logs[-1]["transactionHash"]) if logs else None
+
+    def finalized_by(self, challenge_id: int, from_block: int) -> tuple[str, str] | None:
+        """(tx hash, sender lower-cased) of the transaction that finalized the challenge, if found."""
+        logs = self.client.w3.eth.get_logs({
+            "fromBlock": max(0, from_block), "toBlock": "latest", "address": self.contract("ChallengePay").address,
+            "topics": [FINALIZED_TOPIC, "0x" + challenge_id.to_bytes(32, "big").hex()],
+        })
+        if not logs:
+            return None
+        tx_hash = _hex(logs[-1]["transactionHash"])
+        return tx_hash, str(self.client.w3.eth.get_transaction(tx_hash)["from"]).lower()
 
     def verify(self, challenge_id: int, participant: str, proof: bytes) -> bool:
         return bool(self.client.call(self.contract("ChallengePayAivmPoiVerifier"), "verify", challenge_id,

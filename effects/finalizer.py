@@ -116,7 +116,7 @@ class Finalizer(ViewStage[fs.FinalizerView]):
                 if not self._submit_proof(current, action):
                     return
             elif isinstance(action, fs.ReportFinalized):
-                self._finalize_done(current, None, action.outcome, already=True)
+                self._report_finalized(current, action.outcome)
             else:
                 self._finalize(current, action)
 
@@ -180,7 +180,7 @@ class Finalizer(ViewStage[fs.FinalizerView]):
         try:
             on_chain = self.chain.challenge(cid)
             if on_chain.finalized:
-                self._finalize_done(view, None, on_chain.outcome, already=True)
+                self._report_finalized(view, on_chain.outcome)
                 return
             if on_chain.canceled:
                 log.info("%s: challenge %d is canceled on chain; nothing to finalize", GROUP, cid)
@@ -190,11 +190,25 @@ class Finalizer(ViewStage[fs.FinalizerView]):
             self._finalize_done(view, tx_hash, outcome, already=False)
         except TxReverted as exc:
             if exc.error == "AlreadyFinalized":
-                self._finalize_done(view, None, self.chain.challenge(cid).outcome, already=True)
+                self._report_finalized(view, self.chain.challenge(cid).outcome)
                 return
             self._finalize_refused(view, action, describe_error(exc))
         except Exception as exc:
             self._finalize_refused(view, action, describe_error(exc))
+
+    def _report_finalized(self, view: fs.FinalizerView, outcome: int) -> None:
+        """The challenge is finalized on chain: by our own earlier transaction (a run that died before
+        publishing it) or by someone else."""
+        try:
+            found = self.chain.finalized_by(view.challenge_id, self.settings.aivm_request_scan_from_block)
+        except Exception as exc:
+            log.warning("%s: challenge %d: finalize transaction not found (%s)", GROUP, view.challenge_id,
+                        describe_error(exc))
+            found = None
+        if found is not None and found[1] == self.chain.address.lower():
+            self._finalize_done(view, found[0], outcome, already=False)
+        else:
+            self._finalize_done(view, None, outcome, already=True)
 
     def _finalize_done(self, view: fs.FinalizerView, tx_hash: str | None, outcome: int, *, already: bool) -> None:
         event_id = f"{view.job_id}:finalize"

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from effects.request_plan import RequestRef
-from effects.worker_state import BindingRecorded, RequestSent
+from effects.worker_state import BindingRecorded, BindingRefused, RequestSent
 from eventlog.consumer import Received
 from eventlog.topics import CHAIN_EVENTS, CHALLENGES_REGISTERED, JOBS
 from streams import job_state as js
@@ -106,6 +106,8 @@ def _job_event(event_type: str, event_id: str, p: dict[str, Any]) -> object | No
             return RequestSent(event_id, job_id, RequestRef(int(p["request_id"]), p["task_id"].lower()))
         case "TaskBindingRecorded":
             return BindingRecorded(event_id, job_id, p["subject"].lower(), p["task_id"].lower())
+        case "TaskBindingFailed":
+            return BindingRefused(event_id, job_id, p["subject"].lower(), int(p["attempt"]))
         case "ProofSubmitted":
             return ProofDone(event_id, p["participant"].lower(), bool(p["ok"]))
         case "ProofFailed":

@@ -34,7 +34,17 @@ class BindingRecorded:
     task_id: str
 
 
-WorkerInput = js.JobEvent | RequestSent | BindingRecorded | ChallengeFact
+@dataclass(frozen=True)
+class BindingRefused:
+    """TaskBindingFailed: recordBinding for `subject` failed (attempt n)."""
+
+    event_id: str
+    job_id: str
+    subject: str
+    attempt: int
+
+
+WorkerInput = js.JobEvent | RequestSent | BindingRecorded | BindingRefused | ChallengeFact
 
 
 @dataclass(frozen=True)
@@ -45,10 +55,14 @@ class WorkerView:
     participants: frozenset[str] = frozenset()  # queued and added, lower-cased
     request: RequestRef | None = None
     bound: frozenset[tuple[str, str]] = frozenset()  # (subject, task id)
+    binding_attempts: tuple[tuple[str, int], ...] = ()  # (subject, failed recordBinding attempts), sorted
 
     @classmethod
     def initial(cls, challenge_id: int) -> WorkerView:
         return cls(challenge_id, ChallengeState(challenge_id=challenge_id))
+
+    def binding_failures(self, subject: str) -> int:
+        return dict(self.binding_attempts).get(subject, 0)
 
     def unbound(self) -> tuple[str, ...]:
         if self.request is None:
@@ -68,6 +82,10 @@ def apply_input(view: WorkerView, item: WorkerInput) -> WorkerView:
             return replace(view, request=RequestRef(item.request.request_id, item.request.task_id.lower()))
         case BindingRecorded():
             return replace(view, bound=view.bound | {(item.subject.lower(), item.task_id.lower())})
+        case BindingRefused():
+            attempts = dict(view.binding_attempts)
+            attempts[item.subject] = max(attempts.get(item.subject, 0), item.attempt)
+            return replace(view, binding_attempts=tuple(sorted(attempts.items())))
         case js.JobQueued() | js.ParticipantsAdded():
             job = js.apply_to_job(view.job, item)
             return replace(view, job=job, participants=view.participants | _lower(item.participants))

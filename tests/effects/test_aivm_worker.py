@@ -96,3 +96,33 @@ def test_a_canceled_challenge_is_not_requested(settings, anvil, tmp_path):
         runner.stop()
     assert [e.event_type for e in job_events(s)] == ["JobQueued"]
     assert system.client.call(system.aivm, "nextRequestId") == 1
+
+
+def test_a_failed_binding_is_reported_and_retried_without_a_second_request(settings, anvil, tmp_path):
+    """spec §5.2's trap: the request is mined but recordBinding fails. The job stays submitted, the
+    failure is published, and the binding is retried until it is recorded (never marked done without it)."""
+    system, drive = new_system(anvil)
+    challenge = drive.create_challenge()
+    drive.set_registry_dispatcher(system.roles.worker.address, False)
+    s = writer_settings(settings, system, tmp_path, writer_backoff_seconds=0.05, writer_backoff_max_seconds=0.2)
+    producer = EventProducer(s, "test")
+    register(producer, challenge)
+    queue_job(producer, challenge.id, [challenge.creator])
+
+    worker = AivmWorker(s)
+    runner = Background(worker.run, worker.stop.set)
+    try:
+        wait_for(lambda: len(of_type(job_events(s), "TaskBindingFailed")) >= 2, what="binding failures")
+        drive.set_registry_dispatcher(system.roles.worker.address, True)
+        wait_for(lambda: of_type(job_events(s), "TaskBindingRecorded"), what="the binding once authorized")
+    finally:
+        runner.stop()
+
+    events = job_events(s)
+    failures = of_type(events, "TaskBindingFailed")
+    assert all(f.payload["error"].startswith("NotAuthorized") for f in failures)
+    assert [f.payload["attempt"] for f in failures] == list(range(1, len(failures) + 1))
+    assert [e.event_type for e in events if e.event_type.startswith("Job")] == [
+        "JobQueued", "JobProcessing", "JobSubmitted"]
+    assert system.client.call(system.aivm, "nextRequestId") == 2
+    assert system.client.call(system.task_registry, "getBinding", challenge.id, challenge.creator)[6] is True
