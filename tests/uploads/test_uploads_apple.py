@@ -8,7 +8,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
-from conftest import BILLION_LAUGHS, element_attributes
+from uploadkit import BILLION_LAUGHS, element_attributes
 
 from indexers.providers.uploads.detect import detect_and_parse
 from indexers.providers.uploads.errors import MalformedUpload, UnsafeXml

@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from conftest import EXTERNAL_ENTITY_GPX
+from uploadkit import EXTERNAL_ENTITY_GPX
 
 from indexers.providers.uploads.detect import detect_and_parse
 from indexers.providers.uploads.errors import MalformedUpload, UnsafeXml

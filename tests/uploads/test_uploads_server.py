@@ -14,9 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
-from conftest import BILLION_LAUGHS
 from eth_account import Account
 from starlette.testclient import TestClient
+from uploadkit import BILLION_LAUGHS
 
 from devstack.anvil import free_port
 from indexers.providers.uploads.accepted import AcceptedUpload
