@@ -74,6 +74,12 @@ def run_aivm_simulator(settings: Settings, stop: StopFlag) -> None:
     worker.join(30)
 
 
+def run_registry_writer(settings: Settings, stop: StopFlag) -> None:
+    from effects.registry_writer import run_registry_writer as run
+
+    run(settings, stop)
+
+
 STAGES: dict[str, Callable[[Settings, StopFlag], None]] = {
     "indexer": run_chain_indexer,
     "projector": run_projector,
@@ -82,6 +88,7 @@ STAGES: dict[str, Callable[[Settings, StopFlag], None]] = {
     "dispatcher": run_dispatcher,
     "aivm-worker": run_aivm_worker,
     "finalizer": run_finalizer,
+    "registry-writer": run_registry_writer,
     "collector": run_collector,
     "aivm-simulator": run_aivm_simulator,
 }

@@ -22,6 +22,7 @@ from effects.request_plan import Binding, RequestRef, RequestSpec, matches_reque
 REQUESTED_TOPIC = "0x" + keccak(
     text="InferenceRequestedV2(uint256,address,bytes32,string,bytes32,bytes32,bytes32,bytes32)").hex()
 FINALIZED_TOPIC = "0x" + keccak(text="Finalized(uint256,uint8,uint8)").hex()
+METADATA_SET_TOPIC = "0x" + keccak(text="MetadataSet(address,uint256,address,string)").hex()
 WINNER_MARKED_TOPIC = "0x" + keccak(text="WinnerMarked(uint256,address,uint256,uint256,uint32)").hex()
 USABLE_REQUEST_STATUSES = frozenset({aivm.STATUS_REQUESTED, aivm.STATUS_COMMITTED, aivm.STATUS_REVEALED,
                                      aivm.STATUS_FINALIZED})
@@ -223,3 +224,25 @@ class ChainWriter:
         receipt: TxReceipt = self.client.send(pay, "finalize", challenge_id, sender=self.account)
         events = pay.events.Finalized().process_receipt(receipt, errors=DISCARD)
         return _hex(receipt["transactionHash"]), int(events[0]["args"]["outcome"]) if events else 0
+
+    # ---------------------------------------------------------------- MetadataRegistry
+
+    def registry_uri(self, challenge_id: int) -> str:
+        return str(self.client.call(self.contract("MetadataRegistry"), "uri", self.addresses["ChallengePay"],
+                                    challenge_id))
+
+    def set_registry_uri(self, challenge_id: int, uri: str) -> str:
+        receipt = self.client.send(self.contract("MetadataRegistry"), "ownerSet",
+                                   to_checksum_address(self.addresses["ChallengePay"]), challenge_id, uri,
+                                   sender=self.account)
+        return _hex(receipt["transactionHash"])
+
+    def registry_set_by_us(self, challenge_id: int, from_block: int) -> str | None:
+        """The MetadataSet transaction of this wallet for the challenge, if any (a write whose outcome
+        was never published)."""
+        logs = self.client.w3.eth.get_logs({
+            "fromBlock": max(0, from_block), "toBlock": "latest", "address": self.contract("MetadataRegistry").address,
+            "topics": [METADATA_SET_TOPIC, "0x" + bytes(12).hex() + self.addresses["ChallengePay"][2:].lower(),
+                       "0x" + challenge_id.to_bytes(32, "big").hex(), "0x" + bytes(12).hex() + self.address[2:].lower()],
+        })
+        return _hex(logs[-1]["transactionHash"]) if logs else None

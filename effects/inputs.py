@@ -56,6 +56,16 @@ class FinalizeRefused:
 
 
 @dataclass(frozen=True)
+class RegistryWritten:
+    """RegistryWriteRecorded: the registry writer's outcome for a challenge."""
+
+    event_id: str
+    status: str
+    attempt: int
+    final: bool
+
+
+@dataclass(frozen=True)
 class InferenceFinalizedFact:
     """AIVMInferenceV2.InferenceFinalized under its challenge (removed: retracted after a reorg)."""
 
@@ -153,6 +163,9 @@ def read_input(received: Received) -> tuple[int, object] | None:
         item = _chain_event(received)
     elif received.topic == CHALLENGES_REGISTERED and event.event_type == "ChallengeRegistered":
         item = registration(received)
+    elif received.topic == CHALLENGES_REGISTERED and event.event_type == "RegistryWriteRecorded":
+        p = event.payload
+        item = RegistryWritten(event.event_id, p["status"], int(p["attempt"]), bool(p["final"]))
     if item is None:
         return None
     challenge_id = _challenge_of(received)

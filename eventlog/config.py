@@ -63,6 +63,12 @@ class Settings:
     aivm_request_scan_from_block: int = _setting(
         0, "first block searched for the worker wallet's earlier AIVM requests when a job is resumed or retried"
     )
+    registry_private_key: str = _setting(
+        "", "MetadataRegistry owner key of the registry writer; empty = the writer records `skipped`", secret=True
+    )
+    metadata_base_url: str = _setting(
+        "", "base of the metadata URIs the registry writer sets (<base>/api/challenges/meta/<id>); empty = skipped"
+    )
     writer_backoff_seconds: float = _setting(2.0, "chain writers: delay before the first retry; doubles per attempt")
     writer_backoff_max_seconds: float = _setting(300.0, "chain writers: longest delay between two retries")
     writer_receipt_timeout_seconds: float = _setting(120.0, "chain writers: how long to wait for a receipt")
