@@ -92,8 +92,9 @@ class AivmSimulator:
     def __init__(self, system: LightChallenge, config: SimConfig | None = None, *,
                  workers: Sequence[LocalAccount] | None = None, validators: Sequence[LocalAccount] | None = None,
                  response_for: Callable[[TrackedRequest], str | None] | None = None) -> None:
-        self.system = system
-        self.client = system.client
+        # a client of its own: its nonce cache and HTTP session stay private when it runs in a thread
+        self.system = LightChallenge.attach(system.client.rpc_url, system.addresses, system.roles)
+        self.client = self.system.client
         self.config = config or SimConfig()
         self.workers = tuple(workers or system.roles.validators[:1])
         self.validators = tuple(validators or system.roles.validators)

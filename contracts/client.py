@@ -19,6 +19,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import httpx
 from eth_abi import encode as abi_encode
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
@@ -102,6 +103,7 @@ class ChainClient:
         self.chain_id = self.w3.eth.chain_id
         self.receipt_timeout = receipt_timeout
         self._nonces: dict[str, int] = {}
+        self._http: httpx.Client | None = None
 
     # ---------------------------------------------------------------- contracts
 
@@ -140,6 +142,62 @@ class ChainClient:
         if receipt["status"] != 1:
             raise TxReverted(self._replay_reason(tx_hash), "", context)
         return receipt
+
+    # ---------------------------------------------------------------- bulk (dev nodes only)
+
+    def send_unlocked_batch(self, txs: Sequence[dict[str, Any]]) -> list[str]:
+        """eth_sendTransaction for each tx in ONE JSON-RPC batch request, signed by the node (anvil's
+        dev accounts are unlocked): no local signing, one HTTP round trip. Each tx needs "from", "to",
+        "data" and may carry "value" and "gas" (ints); nonces come from this client's nonce cache."""
+        # explicit nonces: the node may process batch entries concurrently, and identical transactions
+        # from one sender would otherwise get the same nonce (and hash)
+        with_nonces = [{**tx, "nonce": self._next_nonce(to_checksum_address(tx["from"]))} for tx in txs]
+        body = [
+            {"jsonrpc": "2.0", "id": i, "method": "eth_sendTransaction",
+             "params": [{k: hex(v) if isinstance(v, int) else v for k, v in tx.items()}]}
+            for i, tx in enumerate(with_nonces)
+        ]
+        replies = sorted(self._batch(body), key=lambda reply: reply["id"])
+        errors = [reply["error"] for reply in replies if "error" in reply]
+        if errors:
+            for tx in txs:
+                self._nonces.pop(to_checksum_address(tx["from"]), None)
+            raise RuntimeError(f"{len(errors)} of {len(txs)} transactions refused, first: {errors[0]}")
+        return [reply["result"] for reply in replies]
+
+    def wait_all(self, tx_hashes: Sequence[str], *, timeout: float | None = None,
+                 mine: bool = False) -> list[dict[str, Any]]:
+        """Receipts of all `tx_hashes` (batched polling; `mine`: mine a block before each poll, for a
+        node whose automine is off); raises TxReverted if any failed."""
+        deadline = time.monotonic() + (timeout or self.receipt_timeout)
+        receipts: dict[str, dict[str, Any]] = {}
+        while len(receipts) < len(tx_hashes):
+            if mine:
+                self.rpc("evm_mine")
+            missing = [h for h in tx_hashes if h not in receipts]
+            body = [{"jsonrpc": "2.0", "id": i, "method": "eth_getTransactionReceipt", "params": [h]}
+                    for i, h in enumerate(missing)]
+            for reply in self._batch(body):
+                if reply.get("result") is not None:
+                    receipts[missing[reply["id"]]] = reply["result"]
+            if len(receipts) < len(tx_hashes):
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{len(tx_hashes) - len(receipts)} transactions not mined in time")
+                time.sleep(0.02)
+        failed = [h for h in tx_hashes if int(receipts[h]["status"], 16) != 1]
+        if failed:
+            raise TxReverted(self._replay_reason(failed[0]), "", f"{len(failed)} batched transactions")
+        return [receipts[h] for h in tx_hashes]
+
+    def _batch(self, body: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if self._http is None:
+            self._http = httpx.Client(timeout=120)
+        reply = self._http.post(self.rpc_url, json=body)
+        reply.raise_for_status()
+        replies = reply.json()
+        if not isinstance(replies, list):  # the node refused the batch as a whole
+            raise RuntimeError(f"batch of {len(body)} requests refused: {replies}")
+        return replies
 
     def call(self, contract: Contract, function: str, *args: Any) -> Any:
         try:
@@ -214,6 +272,17 @@ class ChainClient:
         if mine:
             self.rpc("evm_mine")
         return self.now()
+
+    def automine(self) -> bool:
+        return bool(self.rpc("anvil_getAutomine"))
+
+    def set_automine(self, enabled: bool) -> None:
+        self.rpc("evm_setAutomine", [enabled])
+
+    def mine_at(self, timestamp: int) -> None:
+        """Mine one block with exactly this timestamp (independent of the wall clock)."""
+        self.rpc("evm_setNextBlockTimestamp", [int(timestamp)])
+        self.rpc("evm_mine")
 
     def mine(self, blocks: int = 1) -> None:
         self.rpc("anvil_mine", [hex(blocks)])

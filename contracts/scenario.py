@@ -27,7 +27,6 @@ from web3.types import TxReceipt
 
 from contracts import aivm
 from contracts.aivm_sim import AivmSimulator
-from contracts.client import SentTx
 from contracts.events import INDEXED_EVENTS, EmittedEvent, identify, is_indexed
 from contracts.system import LightChallenge
 
@@ -359,24 +358,25 @@ def missing_event_types(emitted: Sequence[tuple[str, str, str]]) -> list[tuple[s
 
 
 def bulk_events(system: LightChallenge, count: int, *, join_share: float = 0.1,
-                metadata_batch: int = 150) -> BulkResult:
-    """At least `count` indexed events, fast: `join_share` of them as Joined events (pipelined join
+                metadata_batch: int = 150, batch_size: int = 200) -> BulkResult:
+    """At least `count` indexed events, fast: `join_share` of them as Joined events (join
     transactions from the players into one long-open challenge), the rest as MetadataSet events
-    written `metadata_batch` per ownerSetBatch transaction. Transactions are broadcast without
-    waiting and then awaited together."""
+    written `metadata_batch` per ownerSetBatch transaction. Transactions go to the node in JSON-RPC
+    batches of `batch_size` via eth_sendTransaction and mined explicitly (automine is paused meanwhile),
+    so this needs anvil or another dev node with unlocked accounts."""
     drive = Scenario(system)
     client = system.client
     first_block = client.block_number() + 1
-    joins = int(count * join_share)
-    sent: list[SentTx] = []
+    txs: list[dict[str, Any]] = []
     produced = 0
+    joins = int(count * join_share)
     if joins:
         challenge = drive.create_challenge(stake=0, lead=30 * 86_400)
         produced += 1
+        data = system.pay.encode_abi("joinChallengeNative", args=[challenge.id])
         for i in range(joins):
-            player = drive.players[i % len(drive.players)]
-            sent.append(client.send_nowait(system.pay, "joinChallengeNative", challenge.id, sender=player,
-                                           value=1, gas=300_000))
+            sender = drive.players[i % len(drive.players)].address
+            txs.append({"from": sender, "to": system.pay.address, "data": data, "value": 1, "gas": 300_000})
         produced += joins
     base = random.getrandbits(48) << 16  # fresh ids: ownerSet is write-once per (contract, id)
     remaining = max(0, count - produced)
@@ -384,9 +384,31 @@ def bulk_events(system: LightChallenge, count: int, *, join_share: float = 0.1,
         size = min(metadata_batch, remaining - offset)
         ids = [base + offset + i for i in range(size)]
         uris = [f"http://localhost:3000/api/challenges/meta/{i}" for i in ids]
-        sent.append(client.send_nowait(system.metadata, "ownerSetBatch", [system.pay.address] * size, ids, uris,
-                                       sender=system.roles.admin, gas=25_000_000))
+        data = system.metadata.encode_abi("ownerSetBatch", args=[[system.pay.address] * size, ids, uris])
+        txs.append({"from": system.roles.admin.address, "to": system.metadata.address, "data": data,
+                    "gas": 25_000_000})
         produced += size
-    for tx in sent:
-        client.wait(tx.hash, context="bulk transaction")
-    return BulkResult(produced, len(sent) + (1 if joins else 0), first_block, client.block_number())
+    # with automine on, anvil would mine one block per transaction as they arrive (and the batch's
+    # concurrent arrival can leave nonce gaps); so mine explicitly, many transactions per block
+    automine = client.automine()
+    client.set_automine(False)
+    try:
+        for chunk in _rpc_batches(txs, batch_size):
+            client.wait_all(client.send_unlocked_batch(chunk), mine=True)
+    finally:
+        client.set_automine(automine)
+    return BulkResult(produced, len(txs) + (1 if joins else 0), first_block, client.block_number())
+
+
+def _rpc_batches(txs: Sequence[dict[str, Any]], max_count: int,
+                 max_chars: int = 1_000_000) -> list[list[dict[str, Any]]]:
+    """Split into JSON-RPC batches the node accepts: anvil refuses request bodies of several MB."""
+    batches: list[list[dict[str, Any]]] = [[]]
+    size = 0
+    for tx in txs:
+        if batches[-1] and (len(batches[-1]) >= max_count or size + len(tx["data"]) > max_chars):
+            batches.append([])
+            size = 0
+        batches[-1].append(tx)
+        size += len(tx["data"])
+    return [batch for batch in batches if batch]

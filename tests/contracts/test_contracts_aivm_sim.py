@@ -92,11 +92,15 @@ def test_delays_in_seconds_of_chain_time(system: LightChallenge, drive: Scenario
     inference = _bound_request(drive)
     sim = AivmSimulator(system, SimConfig(reveal_delay=300, attest_delay=100, delay_unit="seconds"))
     assert [a.stage for a in sim.step()] == ["commit"]
-    system.client.increase_time(299)
+    committed_at = sim.requests[inference.request_id].mark_time
+    system.client.mine_at(committed_at + 299)  # exact block times: anvil's clock otherwise follows the wall
     assert sim.step() == []
-    system.client.increase_time(1)
+    system.client.mine_at(committed_at + 300)
     assert [a.stage for a in sim.step()] == ["reveal"]
-    system.client.increase_time(100)
+    revealed_at = sim.requests[inference.request_id].mark_time
+    system.client.mine_at(revealed_at + 99)
+    assert sim.step() == []
+    system.client.mine_at(revealed_at + 100)
     assert [a.stage for a in sim.step()] == ["attest"]
     assert _status(system, inference.request_id) == aivm.STATUS_FINALIZED
 
