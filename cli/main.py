@@ -79,6 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
     contracts = command("contracts", cmd_contracts, "the project's test contracts: `build` (solc from npm), `check` "
                         "(artifacts match sources), `deploy` (to LC_RPC_URL, writes the deployments JSON)")
     contracts.add_argument("action", choices=["build", "check", "deploy"])
+    upload = command("upload", cmd_upload, "upload a file (Apple Health ZIP, Garmin TCX/GPX/JSON, Google Fit Takeout) "
+                     "to the uploads API, signed with the wallet key in $LC_UPLOADER_PRIVATE_KEY")
+    upload.add_argument("file", type=Path)
+    upload.add_argument("--challenge", type=int, required=True)
+    upload.add_argument("--provider", required=True, choices=["apple", "garmin", "googlefit"])
+    upload.add_argument("--url", default="", help="uploads API base URL; default http://127.0.0.1:$LC_UPLOAD_PORT")
     tail = command("tail", cmd_tail, "print a topic's events, decoded, as JSON lines")
     tail.add_argument("topic")
     tail.add_argument("--max", type=int, default=0, help="stop after this many events")
@@ -194,7 +200,8 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
     for skipped in result.skipped:
         print(f"skipped item {skipped.index}: {skipped.reason}", file=sys.stderr)
     print(f"published {len(result.published)} identity binding(s) of {result.total} item(s) "
-          f"to {settings.topic('lc.accounts')}")
+          f"to {settings.topic('lc.accounts')}; {len(result.already_published)} already there, "
+          f"{len(result.superseded)} replaced by a newer binding")
     return 0
 
 
@@ -244,6 +251,23 @@ def cmd_contracts(settings: Settings, args: argparse.Namespace) -> int:
     path = write_deployments(settings.deployments_path, system.addresses, system.client.chain_id, system.roles)
     print(json.dumps(system.addresses, indent=2))
     print(f"deployments written to {path}")
+    return 0
+
+
+def cmd_upload(settings: Settings, args: argparse.Namespace) -> int:
+    from indexers.providers.uploads.client import UploadFailed, upload_file
+
+    key = os.environ.get("LC_UPLOADER_PRIVATE_KEY", "")
+    if not key:
+        print("lc: set LC_UPLOADER_PRIVATE_KEY to the uploading wallet's private key (0x-hex)", file=sys.stderr)
+        return 2
+    try:
+        answer = upload_file(args.file, base_url=args.url or f"http://127.0.0.1:{settings.upload_port}",
+                             challenge_id=args.challenge, provider=args.provider, private_key=key)
+    except UploadFailed as exc:
+        print(f"lc: upload refused: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(answer))
     return 0
 
 

@@ -13,14 +13,18 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import psycopg
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
 from eventlog.config import Settings
 from eventlog.producer import EventProducer
+from eventlog.serde import EventSerde, UndecodableMessage
 from eventlog.topics import ACCOUNTS
 from indexers.providers.clients.base import OAuthTokens
 from indexers.providers.crypto import TokenCipher, cipher_from_key
@@ -115,22 +119,77 @@ def publish_identity_binding(producer: EventProducer, binding: IdentityBinding) 
     return binding.binding_id
 
 
+class PublishedBinding(NamedTuple):
+    event_id: str
+    ts: int
+
+
+def published_bindings(settings: Settings, *, timeout: float = 30.0) -> dict[str, PublishedBinding]:
+    """The newest IdentityBound event per identity key on lc.accounts, read from the beginning to the
+    end of every partition (only identity keys are decoded; account events are left unread)."""
+    serde = EventSerde(settings.schema_registry_url)
+    topic = settings.topic(ACCOUNTS)
+    consumer = Consumer({
+        "bootstrap.servers": settings.kafka_bootstrap, "group.id": f"{IMPORT_STAGE}-{uuid.uuid4().hex}",
+        "enable.auto.commit": False, "enable.partition.eof": True, "isolation.level": "read_committed",
+    })
+    newest: dict[str, PublishedBinding] = {}
+    deadline = time.monotonic() + timeout
+    try:
+        partitions = consumer.list_topics(topic, timeout=timeout).topics[topic].partitions
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
+        unfinished = set(partitions)
+        while unfinished:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{topic} not read to its end within {timeout} s")
+            message = consumer.poll(1.0)
+            if message is None:
+                continue
+            if message.error() is not None:
+                if message.error().code() == KafkaError._PARTITION_EOF:
+                    unfinished.discard(message.partition())
+                continue
+            key = (message.key() or b"").decode(errors="replace")
+            if not key.startswith(IDENTITY_KEY_PREFIX):
+                continue
+            try:
+                event = serde.decode(message.value())
+            except UndecodableMessage:
+                continue  # the projector dead-letters it
+            if event.event_type == IDENTITY_BOUND:
+                newest[key] = PublishedBinding(event.event_id, int(event.payload["ts"]))
+    finally:
+        consumer.close()
+    return newest
+
+
 @dataclass
 class IdentityImportResult:
     published: list[str] = field(default_factory=list)  # event ids
+    already_published: list[str] = field(default_factory=list)  # event ids of bindings on the topic already
+    superseded: list[str] = field(default_factory=list)  # binding ids older than the binding on the topic
     skipped: list[SkippedItem] = field(default_factory=list)
     total: int = 0  # items in the file
 
 
 def import_identity_bindings(settings: Settings, path: Path) -> IdentityImportResult:
-    """`lc import identity-bindings FILE`: every usable binding of the legacy file to lc.accounts.
-    A missing `ts` becomes 0 (not the clock), so importing the same file again publishes the same
-    events and the projection keeps its rows."""
+    """`lc import identity-bindings FILE`: the legacy file's usable bindings to lc.accounts, except
+    those already there and those a newer binding of the same wallet and platform replaced. Importing
+    the same file again therefore publishes nothing; and a re-import never leaves an old binding as
+    the newest event of its key, which compaction would keep instead of the newer one. A missing `ts`
+    becomes 0 (not the clock), so the ids stay the same."""
     parsed = load_identity_bindings_file(path)
     result = IdentityImportResult(skipped=parsed.skipped, total=parsed.total)
+    on_topic = published_bindings(settings)
     with EventProducer(settings, IMPORT_STAGE) as producer:
         for binding in parsed.bindings:
-            result.published.append(publish_identity_binding(producer, binding))
+            current = on_topic.get(identity_key(binding.wallet, binding.platform))
+            if current is not None and current.event_id == binding.binding_id:
+                result.already_published.append(binding.binding_id)
+            elif current is not None and current.ts > binding.ts:
+                result.superseded.append(binding.binding_id)
+            else:
+                result.published.append(publish_identity_binding(producer, binding))
     return result
 
 

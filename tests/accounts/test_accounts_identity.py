@@ -1,6 +1,7 @@
 """`lc import identity-bindings FILE` on the real broker and database: the legacy file's bindings
 become IdentityBound events with their content-derived ids and `identity_bindings` rows; importing it
-again publishes identical events and changes no row, nor does it roll back a newer binding."""
+again publishes nothing and changes no row, and neither a re-import nor a late old binding rolls back a
+newer binding."""
 
 from __future__ import annotations
 
@@ -55,7 +56,7 @@ def test_importing_the_legacy_file_twice_gives_the_same_events_and_rows(
         capsys: pytest.CaptureFixture[str]) -> None:
     path = legacy_file(tmp_path)
     out, err = import_file(settings, path, monkeypatch, capsys)
-    assert out.startswith("published 3 identity binding(s) of 5 item(s)")
+    assert out.startswith("published 3 identity binding(s) of 5 item(s)") and "0 already there" in out
     assert err.splitlines() == ["skipped item 2: empty wallet", "skipped item 4: not a JSON object"]
     projector = RunningProjector(settings)
     try:
@@ -68,7 +69,13 @@ def test_importing_the_legacy_file_twice_gives_the_same_events_and_rows(
         ]
         first_run = raw_messages(settings, ACCOUNTS)
 
-        import_file(settings, path, monkeypatch, capsys)
+        out, _err = import_file(settings, path, monkeypatch, capsys)
+        assert out.startswith("published 0 identity binding(s) of 5 item(s)") and "3 already there" in out
+        assert raw_messages(settings, ACCOUNTS) == first_run
+        # the same events once more (as a re-import before this check existed did): the rows stay
+        with EventProducer(settings, "lc-import") as producer:
+            for binding in load_identity_bindings_file(path).bindings:
+                publish_identity_binding(producer, binding)
         projector.wait_until_consumed(ACCOUNTS)
         assert table_rows(settings, "identity_bindings", "wallet, platform") == rows  # ids and times too
     finally:
@@ -79,13 +86,13 @@ def test_importing_the_legacy_file_twice_gives_the_same_events_and_rows(
     serde = EventSerde(settings.schema_registry_url)
     expected_ids = {b.binding_id for b in load_identity_bindings_file(path).bindings}
     assert {serde.decode(value).event_id for _key, value in both_runs} == expected_ids
-    assert {key for key, _value in both_runs} == {
+    assert {key for key, _value in first_run} == {
         f"identity:{WALLET.lower()}:steam", f"identity:{WALLET.lower()}:riot",
         "identity:0x3333333333333333333333333333333333333333:steam"}
     assert raw_messages(settings, DLQ) == []
 
 
-def test_a_re_import_does_not_roll_back_a_newer_binding(
+def test_neither_a_re_import_nor_a_late_old_binding_rolls_back_a_newer_binding(
         settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
     path = legacy_file(tmp_path)
@@ -93,7 +100,12 @@ def test_a_re_import_does_not_roll_back_a_newer_binding(
     relinked = IdentityBinding(WALLET.lower(), "steam", "76561198000000009", None, SIGNER, "0xsig2", 1757600000000)
     with EventProducer(settings, "test") as producer:
         publish_identity_binding(producer, relinked)
-    import_file(settings, path, monkeypatch, capsys)
+    out, _err = import_file(settings, path, monkeypatch, capsys)
+    assert out.startswith("published 0 identity binding(s)") and out.rstrip().endswith(
+        "2 already there, 1 replaced by a newer binding")
+    (old_steam,) = [b for b in load_identity_bindings_file(path).bindings if b.platform == "steam" and b.ts > 5]
+    with EventProducer(settings, "test") as producer:  # the projection holds on its own too
+        publish_identity_binding(producer, old_steam)
     projector = RunningProjector(settings)
     try:
         projector.wait_until_consumed(ACCOUNTS)
