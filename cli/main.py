@@ -265,7 +265,7 @@ def cmd_upload(settings: Settings, args: argparse.Namespace) -> int:
         answer = upload_file(args.file, base_url=args.url or f"http://127.0.0.1:{settings.upload_port}",
                              challenge_id=args.challenge, provider=args.provider, private_key=key)
     except UploadFailed as exc:
-        print(f"lc: upload refused: {exc}", file=sys.stderr)
+        print(f"lc: {exc}", file=sys.stderr)
         return 1
     print(json.dumps(answer))
     return 0

@@ -80,6 +80,12 @@ def run_registry_writer(settings: Settings, stop: StopFlag) -> None:
     run(settings, stop)
 
 
+def run_uploads_api(settings: Settings, stop: StopFlag) -> None:
+    from indexers.providers.uploads.server import run_uploads_api as run
+
+    run(settings, stop)
+
+
 STAGES: dict[str, Callable[[Settings, StopFlag], None]] = {
     "indexer": run_chain_indexer,
     "projector": run_projector,
@@ -90,5 +96,6 @@ STAGES: dict[str, Callable[[Settings, StopFlag], None]] = {
     "finalizer": run_finalizer,
     "registry-writer": run_registry_writer,
     "collector": run_collector,
+    "uploads-api": run_uploads_api,
     "aivm-simulator": run_aivm_simulator,
 }

@@ -13,11 +13,8 @@ Nothing reaches lc.challenges.registered unless the answer is 202.
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -31,6 +28,7 @@ from indexers.providers.uploads.auth import AuthError, SignatureVerifier
 from indexers.providers.uploads.replay import ReplayStore
 from indexers.registrations.intake import API_STAGE, publish_registration, refuse
 from indexers.registrations.registration import MAX_BYTES, InvalidRegistration, parse_registration_bytes
+from indexers.serving import serve_until_stopped
 
 log = logging.getLogger("lc.registrations.api")
 
@@ -73,17 +71,5 @@ def run_registrations_api(settings: Settings, stop: StopFlag) -> None:
     store = ReplayStore(settings.home_path / "registrations-api" / "used_signatures.sqlite")
     with EventProducer(settings, API_STAGE) as producer:
         app = build_app(producer, SignatureVerifier(store, window_ms=settings.upload_signature_window_ms))
-        server = uvicorn.Server(uvicorn.Config(app, host=host or "127.0.0.1", port=int(port), log_level="info",
-                                               access_log=False))
-        watcher = threading.Thread(target=_stop_when_set, args=(stop, server), daemon=True)
-        watcher.start()
-        log.info("registrations API on http://%s", settings.registrations_api_listen)
-        server.run()
+        serve_until_stopped(app, host or "127.0.0.1", int(port), stop, name="registrations API")
     store.close()
-
-
-def _stop_when_set(stop: StopFlag, server: Any) -> None:
-    while not stop.wait(0.5):
-        if server.should_exit:
-            return
-    server.should_exit = True

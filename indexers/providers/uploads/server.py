@@ -35,6 +35,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from eventlog.config import Settings
+from eventlog.consumer import StopFlag
 from indexers.providers.uploads import storage
 from indexers.providers.uploads.accepted import AcceptedUpload, Publish
 from indexers.providers.uploads.auth import AuthError, Clock, SignatureVerifier, wall_clock_ms
@@ -161,7 +162,8 @@ def app_from_settings(settings: Settings, publish: Publish | None = None) -> Sta
     return create_app(UploadServerConfig.from_settings(settings), publish)
 
 
-def serve(settings: Settings, *, host: str = "0.0.0.0") -> None:
-    import uvicorn
+def run_uploads_api(settings: Settings, stop: StopFlag, *, host: str = "0.0.0.0") -> None:
+    """The `uploads-api` stage: POST /v1/uploads on `settings.upload_port` until `stop` is set."""
+    from indexers.serving import serve_until_stopped
 
-    uvicorn.run(app_from_settings(settings), host=host, port=settings.upload_port, log_level=settings.log_level.lower())
+    serve_until_stopped(app_from_settings(settings), host, settings.upload_port, stop, name="uploads API")
