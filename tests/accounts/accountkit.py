@@ -23,9 +23,9 @@ ELECTING = {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE
 class RunningProjector:
     """The lc-projector group (every projection) in a background thread."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, batch_size: int = 5000) -> None:
         self.settings = settings
-        self.projector = Projector(settings, all_projections())
+        self.projector = Projector(settings, all_projections(), batch_size=batch_size)
         self.worker = Background(self.projector.run, self.projector.stop.set)
 
     def wait_until_consumed(self, topic: str) -> None:

@@ -22,6 +22,7 @@ from indexers.providers.clients import LinkedAccount, OAuthTokens
 from indexers.providers.collector import ActiveChallenge, PostgresAccountSource, run_collector
 from indexers.providers.crypto import EncryptionKeyError, TokenCipher
 from indexers.providers.identity import IdentityBinding
+from projections.rebuild import rebuild
 
 BOB = "0xbbbb00000000000000000000000000000000000b"
 
@@ -39,8 +40,8 @@ def use_env(monkeypatch: pytest.MonkeyPatch, settings: Settings, key: str) -> No
     monkeypatch.setenv("LC_OAUTH_ENCRYPTION_KEY", key)
 
 
-def project(settings: Settings) -> None:
-    projector = RunningProjector(settings)
+def project(settings: Settings, *, batch_size: int = 5000) -> None:
+    projector = RunningProjector(settings, batch_size=batch_size)
     try:
         projector.wait_until_consumed(ACCOUNTS)
     finally:
@@ -171,3 +172,26 @@ def test_refused_events_go_to_the_dlq_and_the_projector_carries_on(settings: Set
     withheld = next(letter for letter in letters if "withheld" in letter["reason"])
     assert withheld["original"] == b"" and withheld["source_key"] == key
     assert all(secret.encode() not in value for _key, value in raw_messages(settings, DLQ))
+
+
+def test_event_by_event_and_a_rebuild_in_one_batch_give_the_same_rows(settings: Settings) -> None:
+    cipher = TokenCipher.from_hex(KEY_A)
+    with EventProducer(settings, "test") as producer:
+        for n in range(30):
+            subject = f"0x{n % 7:040x}"
+            tokens = OAuthTokens(f"a{n}", f"r{n}" if n % 2 else None, 1_000 + n) if n % 3 else None
+            publish_linked_account(producer, cipher, subject, ("strava", "fitbit")[n % 2], None if n % 4 else f"x{n}",
+                                   tokens, occurred_at=10_000 + n)
+            publish_identity_binding(producer, IdentityBinding(subject, "steam", f"7656{n}", f"h{n}" if n % 2 else None,
+                                                               None, None, 5_000 - n if n % 5 else 9_000 + n))
+    project(settings, batch_size=1)  # live: one event per batch
+    columns = "subject, provider, external_id, access_token, refresh_token, token_expires_at, created_at, updated_at"
+    live_accounts = table_rows(settings, f"(SELECT {columns} FROM linked_accounts) a", "subject, provider")
+    live_bindings = table_rows(settings, "(SELECT wallet, platform, platform_id, handle, signed_by, signature, ts,"
+                                         " created_at, updated_at FROM identity_bindings) b", "wallet, platform")
+    assert len(live_accounts) == 14 and len(live_bindings) == 7
+
+    rebuild(settings, timeout_s=120)  # every event again, from offset zero, in large batches (folded)
+    assert table_rows(settings, f"(SELECT {columns} FROM linked_accounts) a", "subject, provider") == live_accounts
+    assert table_rows(settings, "(SELECT wallet, platform, platform_id, handle, signed_by, signature, ts,"
+                                " created_at, updated_at FROM identity_bindings) b", "wallet, platform") == live_bindings
