@@ -195,3 +195,25 @@ class RpcProxy:
                 return json.dumps({"jsonrpc": "2.0", "id": request["id"], "error": {
                     "code": -32005, "message": f"query exceeds max block range {self.max_log_range}"}}).encode()
         return None
+
+
+def wait_for_leaders(settings: Any, topics: tuple[str, ...]) -> None:
+    """Block until every partition of `topics` has a leader (a new topic's election takes a moment)."""
+    from confluent_kafka import Consumer, KafkaException, TopicPartition
+
+    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": "lc-test-leaders"})
+    try:
+        for topic in topics:
+            physical = settings.topic(topic)
+            partitions = consumer.list_topics(physical, timeout=10).topics[physical].partitions
+            for partition in partitions:
+                for attempt in range(100):
+                    try:
+                        consumer.get_watermark_offsets(TopicPartition(physical, partition), timeout=10)
+                        break
+                    except KafkaException:
+                        if attempt == 99:
+                            raise
+                        time.sleep(0.1)
+    finally:
+        consumer.close()

@@ -5,15 +5,13 @@ from __future__ import annotations
 import json
 import os
 import socket
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from chainkit import Anvil, MemorySink
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from chainkit import Anvil, MemorySink, wait_for_leaders
 
 from eventlog.admin import create_topics
 from eventlog.config import Settings
@@ -78,24 +76,5 @@ def indexer_settings(kafka_bootstrap: str, emitters: EmitterChain, tmp_path: Pat
         confirmations=12, chain_rollback_cap=64,
     )
     create_topics(settings)
-    _wait_for_leaders(settings, (CHAIN_BLOCKS, CHAIN_EVENTS))
+    wait_for_leaders(settings, (CHAIN_BLOCKS, CHAIN_EVENTS))
     return settings
-
-
-def _wait_for_leaders(settings: Settings, topics: tuple[str, ...]) -> None:
-    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": "lc-test-leaders"})
-    try:
-        for topic in topics:
-            physical = settings.topic(topic)
-            partitions = consumer.list_topics(physical, timeout=10).topics[physical].partitions
-            for partition in partitions:
-                for attempt in range(100):
-                    try:
-                        consumer.get_watermark_offsets(TopicPartition(physical, partition), timeout=10)
-                        break
-                    except KafkaException:
-                        if attempt == 99:
-                            raise
-                        time.sleep(0.1)  # a new topic's leader election takes a moment
-    finally:
-        consumer.close()

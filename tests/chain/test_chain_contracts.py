@@ -12,11 +12,11 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from chainkit import MemorySink, published
+from chainkit import MemorySink, published, wait_for_leaders
 from helpers import Background, wait_for
 
 from eventlog.admin import create_topics
-from eventlog.topics import CHAIN_EVENTS
+from eventlog.topics import CHAIN_BLOCKS, CHAIN_EVENTS
 from indexers.chain import run_indexer
 from indexers.chain.abi import avro_type
 from indexers.chain.catalogue import ROLES, build_decoder_table
@@ -130,10 +130,7 @@ def indexer_settings_for(kafka_bootstrap, anvil, tmp_path):
             rpc_url=anvil, chain_id=31337, deployments_file=str(deployments), chain_poll_seconds=0.05,
         )
         create_topics(settings)
-        from conftest import _wait_for_leaders
-
-        from eventlog.topics import CHAIN_BLOCKS
-        _wait_for_leaders(settings, (CHAIN_BLOCKS, CHAIN_EVENTS))
+        wait_for_leaders(settings, (CHAIN_BLOCKS, CHAIN_EVENTS))
         return settings
 
     return make
