@@ -19,6 +19,7 @@ from indexers.chain.model import BlockHeader
 _TOO_MANY_RESULTS = ("more than", "too many", "limit exceeded", "response size", "range is too",
                      "block range", "exceed", "query timeout", "timed out", "timeout")
 _TOO_MANY_RESULTS_CODES = (-32005,)
+MAX_BATCH = 100
 
 
 class RpcError(RuntimeError):
@@ -76,8 +77,12 @@ class ChainRpc:
     def headers(self, numbers: Iterable[int]) -> dict[int, BlockHeader | None]:
         """The canonical header at each height (None where the node has no such block)."""
         wanted = sorted(set(numbers))
-        blocks = self.batch(("eth_getBlockByNumber", (hex(n), False)) for n in wanted)
-        return {n: BlockHeader.from_rpc(b) if b else None for n, b in zip(wanted, blocks, strict=True)}
+        headers: dict[int, BlockHeader | None] = {}
+        for start in range(0, len(wanted), MAX_BATCH):  # providers cap batch sizes (often at 100..1000)
+            chunk = wanted[start:start + MAX_BATCH]
+            blocks = self.batch(("eth_getBlockByNumber", (hex(n), False)) for n in chunk)
+            headers.update((n, BlockHeader.from_rpc(b) if b else None) for n, b in zip(chunk, blocks, strict=True))
+        return headers
 
     def get_logs(self, from_block: int, to_block: int, addresses: Sequence[str],
                  topic0s: Sequence[str]) -> list[dict[str, Any]]:
