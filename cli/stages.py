@@ -47,8 +47,12 @@ def run_finalizer(settings: Settings, stop: StopFlag) -> None:
 
 def run_collector(settings: Settings, stop: StopFlag) -> None:
     from indexers.providers.collector import run_collector as run
+    from indexers.providers.crypto import EncryptionKeyError
 
-    run(settings, stop)
+    try:
+        run(settings, stop)
+    except EncryptionKeyError as exc:  # a missing or wrong key: one clear line, no traceback, exit 1
+        raise SystemExit(f"lc run collector: {exc}") from None
 
 
 def run_chain_indexer(settings: Settings, stop: StopFlag) -> None:

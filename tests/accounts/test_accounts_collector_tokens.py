@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 
+import pytest
 from accountkit import ALICE, KEY_A, RunningProjector, raw_messages, table_rows, table_text
 
 from cli.stages import STAGES
@@ -83,3 +84,8 @@ def test_lc_run_collector_starts_with_its_kafka_token_sink(settings: Settings) -
     stop = StopFlag()
     stop.set()  # start everything (key, producer, token sink, clients, ledger), then stop before polling
     STAGES["collector"](settings.replace(oauth_encryption_key=KEY_A), stop)
+
+
+def test_lc_run_collector_without_the_key_exits_with_one_clear_line(settings: Settings) -> None:
+    with pytest.raises(SystemExit, match="^lc run collector: LC_OAUTH_ENCRYPTION_KEY is not set"):
+        STAGES["collector"](settings.replace(oauth_encryption_key=""), StopFlag())
