@@ -247,3 +247,16 @@ def test_node_range_limits_shrink_the_range_and_skip_nothing(emitters, abis):
     assert proxy.refused_ranges >= 1
     assert indexer.ranges.size <= 5
     assert sorted(int(m.key) for m in sink.events()) == list(range(2, 30))
+
+
+def test_a_range_with_more_log_blocks_than_one_header_batch(emitters, abis):
+    node, addr = emitters.node, emitters.addresses
+    for challenge in range(2, 252):  # one block each: 250 headers, fetched in batches of 100
+        node.emit(addr["ChallengePay"], *joined(abis, challenge))
+    node.mine(12)
+    sink = MemorySink()
+    drain(emitters.indexer(sink, max_range=1000))
+    assert len(sink.batches) == 1
+    assert sorted(int(m.key) for m in sink.events()) == list(range(2, 252))
+    confirmed = [m.payload["number"] for m in sink.messages if m.event_type == "BlockConfirmed"]
+    assert len(confirmed) == 251  # every log block and the closing one
