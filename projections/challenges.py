@@ -30,6 +30,7 @@ from projections.chain.store import (
     RegistrationUpsert,
     load_live_facts,
     load_registrations,
+    lock_challenges,
     store_facts,
     store_registrations,
     write_derived,
@@ -100,11 +101,12 @@ class ChallengesProjection:
         return PreparedBatch(newest_per_event_id(facts), reduce_registrations(registrations))
 
     def write(self, conn: psycopg.Connection, prepared: PreparedBatch) -> None:
+        touched = prepared.touched
+        lock_challenges(conn, touched)
         if prepared.facts:
             store_facts(conn, prepared.facts)
         if prepared.registrations:
             store_registrations(conn, prepared.registrations)
-        touched = prepared.touched
         if not touched:
             return
         registrations = load_registrations(conn, touched)
