@@ -119,6 +119,11 @@ contract AIVMInferenceV2 is Owned {
     error NotActiveValidator();
     error ConflictingPoIResult();
     error AlreadyFinalized();
+    // declared for ABI parity with the real contract (disputes are left out; InvalidSignature is unused there too)
+    error Disputed();
+    error NotResolver();
+    error InvalidSignature();
+    error ReentrancyGuardReentrantCall();
     error ECDSAInvalidSignature();
     error ECDSAInvalidSignatureLength(uint256 length);
     error ECDSAInvalidSignatureS(bytes32 s);

@@ -147,11 +147,13 @@ contract ChallengePay {
     error NotAdmin();
     error NotCreatorOrAdmin();
     error NotEligible();
+    error NotPendingAdmin(); // declared for ABI parity: two-step admin transfer is left out
     error ProofDeadlineBeforeEnd();
     error ProofNotOpen();
     error ProofWindowClosed();
     error ReentrancyGuardReentrantCall();
     error StartTooSoon();
+    error TightenOnlyViolation(); // declared for ABI parity: proofTightenOnly is left out
     error TokenNotAllowed();
     error WrongMsgValue();
     error ZeroAddress();

@@ -387,3 +387,49 @@ def test_tables_agree_with_the_spec_document():
     assert {k: tuple(v) for k, v in parsed.items()} == SPEC_EVENTS
     for _contract, _signature, selector in SPEC_SELECTORS:
         assert f"`{selector}`" in text or f"{selector}" in text
+
+
+# Every custom error the spec lists per contract (spec §2), with its selector.
+SPEC_ERRORS: dict[str, dict[str, str]] = {
+    "ChallengePay": {
+        "AlreadyCanceled()": "0x4b06e2b6", "AlreadyFinalized()": "0x475a2535", "AlreadyWinner()": "0xa9b9b41e",
+        "AmountZero()": "0xcbca5aa2", "BeforeDeadline()": "0x1bf55193", "ChallengeNotFinalized()": "0x2c35d3be",
+        "ChallengePaused()": "0x01b84f6b", "DeadlineRequired()": "0xc01cfcfc", "ExternalIdAlreadyUsed()": "0xfe0414d1",
+        "GlobalPausedError()": "0xf10a0ea5", "InvalidBounds()": "0xa8834357", "JoinClosesAfterStart()": "0xee4bddce",
+        "JoinWindowClosed()": "0xd673d309", "LeadTimeOutOfBounds()": "0x4df5ab38",
+        "MaxParticipantsReached()": "0x6c8c8d21", "NotActive()": "0x80cb55e2", "NotAdmin()": "0x7bfa4b9f",
+        "NotCreatorOrAdmin()": "0x440e7333", "NotEligible()": "0xf8eb54de", "NotPendingAdmin()": "0x058d9a1b",
+        "ProofDeadlineBeforeEnd()": "0xf8f9e099", "ProofNotOpen()": "0x09442c5b", "ProofWindowClosed()": "0xee19d855",
+        "ReentrancyGuardReentrantCall()": "0x3ee5aeb5", "StartTooSoon()": "0xd9a1940e",
+        "TightenOnlyViolation()": "0x952d2dca", "TokenNotAllowed()": "0xa29c4986", "WrongMsgValue()": "0x77f0f862",
+        "ZeroAddress()": "0xd92e233d",
+    },
+    "AIVMInferenceV2": {
+        "InvalidParams()": "0xa86b6512", "InsufficientFee()": "0x025dbdd4", "TooManyPending()": "0x1598acd8",
+        "WrongStatus()": "0x8e78f0cb", "DeadlinePassed()": "0x70f65caa", "InsufficientBond()": "0xe92c469f",
+        "NotWorker()": "0xfb55adaf", "Disputed()": "0x62e6201d", "NotActiveValidator()": "0x98a8cbb0",
+        "ConflictingPoIResult()": "0xe8b3cc4f", "ECDSAInvalidSignature()": "0xf645eedf",
+        "ECDSAInvalidSignatureLength(uint256)": "0xfce698f7", "ECDSAInvalidSignatureS(bytes32)": "0xd78bce0c",
+        "NotRequester()": "0xe39da59e", "DeadlineNotReached()": "0x66ec4ee6", "NotResolver()": "0xba2a9fc2",
+        "AlreadyFinalized()": "0x475a2535", "InvalidSignature()": "0x8baa579f",
+        "OwnableUnauthorizedAccount(address)": "0x118cdaa7", "ReentrancyGuardReentrantCall()": "0x3ee5aeb5",
+    },
+    "ChallengeTaskRegistry": {
+        "NotAuthorized()": "0xea8e4eb5", "InvalidSubject()": "0xd5be818f", "InvalidRequestId()": "0xba0514c0",
+        "InvalidTask()": "0x0531bbb1", "InvalidModelDigest()": "0x89eb2d60", "InvalidSchemaVersion()": "0x05310e24",
+    },
+    "MetadataRegistry": {
+        "NotOwner()": "0x30cd7471", "EmptyUri()": "0xd64becfd", "AlreadySet()": "0xa741a045",
+        "LenMismatch()": "0x8b140a81",
+    },
+    "Treasury": {"InsufficientBucketBalance()": "0x6d3d9377", "AllowanceTooLow()": "0xbac9b5e8"},
+}
+
+
+@pytest.mark.parametrize("contract", sorted(SPEC_ERRORS))
+def test_every_spec_error_is_declared_with_its_selector(contract: str):
+    declared = {f"{e['name']}({','.join(_param_type(i) for i in e['inputs'])})"
+                for e in _artifact_abi(contract) if e["type"] == "error"}
+    for signature, selector in SPEC_ERRORS[contract].items():
+        assert signature in declared, f"{contract} lacks {signature}"
+        assert "0x" + keccak(text=signature)[:4].hex() == selector, signature
