@@ -42,7 +42,7 @@ def test_killed_after_the_request_restart_publishes_it_without_a_second_request(
     first = start_worker(s, tmp_path / "worker.log")
     try:
         wait_for(lambda: eth.get_transaction_count(worker_address, "pending") > eth.get_transaction_count(
-            worker_address, "latest"), what="the worker's request in the mempool")
+            worker_address, "latest"), what="the worker's request in the mempool", timeout=180)
         first.send_signal(signal.SIGKILL)
         first.wait(30)
     finally:
@@ -54,7 +54,7 @@ def test_killed_after_the_request_restart_publishes_it_without_a_second_request(
 
     second = start_worker(s, tmp_path / "worker.log")
     try:
-        wait_for(lambda: of_type(job_events(s), "TaskBindingRecorded"), what="the binding after the restart")
+        wait_for(lambda: of_type(job_events(s), "TaskBindingRecorded"), what="the binding after the restart", timeout=180)
     finally:
         second.send_signal(signal.SIGTERM)
         second.wait(30)
