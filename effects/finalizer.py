@@ -61,8 +61,7 @@ class Finalizer(ViewStage[fs.FinalizerView]):
             max_block_range=settings.chain_max_block_range,
         )
         self.clock = BlockClock(settings, GROUP)
-        self.chain_time: int | None = None
-        self._blocks_seen = 0
+        self.chain_time: int | None = None  # newest confirmed block time (chain time), never the wall clock
         self.windows: dict[int, tuple[int | None, ChallengeOnChain]] = {}  # id -> (deadline fact, chain view)
 
     def initial_view(self, challenge_id: int) -> fs.FinalizerView:
@@ -84,11 +83,10 @@ class Finalizer(ViewStage[fs.FinalizerView]):
 
     def before_reconcile(self) -> None:
         self.clock.poll()
-        fresh = self.clock.blocks[self._blocks_seen:]
-        self._blocks_seen = len(self.clock.blocks)
-        for entry in fresh:
+        for entry in self.clock.blocks:
             stamp = entry.item.timestamp
             self.chain_time = stamp if self.chain_time is None else max(self.chain_time, stamp)
+        self.clock.blocks.clear()  # only the newest time matters here; do not keep every header
 
     def _finalize_opens_at(self, view: fs.FinalizerView) -> int | None:
         """max(end, proof deadline) from the chain, read again after a VerificationConfigUpdated."""
