@@ -265,13 +265,9 @@ contract ChallengePay {
         if (p.verifier == address(0)) revert ZeroAddress();
         if (p.proofDeadlineTs == 0) revert DeadlineRequired();
         if (p.proofDeadlineTs < p.startTs + p.duration) revert ProofDeadlineBeforeEnd();
-        if (p.currency == Currency.ERC20) {
-            if (p.token == address(0)) revert ZeroAddress();
-            if (msg.value != 0) revert WrongMsgValue();
-        } else if (msg.value != p.stakeAmount) {
-            revert WrongMsgValue();
-        }
+        if (p.currency == Currency.ERC20 && p.token == address(0)) revert ZeroAddress();
         if (p.externalId != 0 && externalIdUsed[p.externalId]) revert ExternalIdAlreadyUsed();
+        if (msg.value != (p.currency == Currency.NATIVE ? p.stakeAmount : 0)) revert WrongMsgValue();
     }
 
     function joinChallengeNative(uint256 id) external payable notPaused nonReentrant {
@@ -429,9 +425,9 @@ contract ChallengePay {
     }
 
     function claimLoser(uint256 id) external notPaused nonReentrant {
+        if (snapshots[id].perCashbackX == 0) revert NotEligible();
         uint256 amount = _takeLoserClaim(id, msg.sender);
-        if (amount == 0) revert NotEligible();
-        _grant(challenges[id], msg.sender, amount);
+        if (amount > 0) _grant(challenges[id], msg.sender, amount);
         emit LoserClaimed(id, msg.sender, amount);
     }
 

@@ -272,3 +272,26 @@ def test_finalize_of_a_never_created_id_is_tolerated_like_the_original(drive: Sc
     assert (finalized["id"], finalized["status"], finalized["outcome"]) == (77, 1, FAIL)
     booked = args_of(drive.system.pay.events.FeesBooked, receipt)[0]
     assert booked["id"] == 0  # the original reads the id from the (empty) storage slot
+
+
+def test_fees_are_snapshotted_at_creation_and_no_cashback_means_no_loser_claim(drive: Scenario):
+    p = drive.players
+    c = drive.create_challenge(creator=p[0], stake=ETHER)
+    drive.client.send(drive.system.pay, "setFeeConfig", 1_000, 600, 300, 0, sender=drive.roles.admin)
+    no_cashback = drive.create_challenge(creator=p[0], stake=ETHER)
+    drive.advance_to(c.proof_deadline_ts)
+    drive.finalize(c.id)
+    drive.finalize(no_cashback.id)
+    drive.claim_loser(c.id, p[0])  # created under the 5 % cashback config
+    with reverts("NotEligible"):
+        drive.claim_loser(no_cashback.id, p[0])
+    with reverts("InvalidBounds"):  # protocol + creator shares must fit in the forfeit fee
+        drive.client.send(drive.system.pay, "setFeeConfig", 1_000, 600, 500, 0, sender=drive.roles.admin)
+
+
+def test_external_id_is_single_use(drive: Scenario):
+    external = b"\x01" * 32
+    first = drive.create_challenge(external_id=external)
+    assert drive.client.call(drive.system.pay, "idByExternalId", external) == first.id
+    with reverts("ExternalIdAlreadyUsed"):
+        drive.create_challenge(external_id=external)
