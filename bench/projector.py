@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 
 import psycopg
 
-from eventlog.admin import create_topics
+from eventlog.admin import create_topics, delete_prefixed_topics
 from eventlog.config import PROJECT_ROOT, Settings, env_name
 from eventlog.producer import EventProducer
 from eventlog.topics import EVIDENCE
@@ -121,6 +121,7 @@ def main() -> None:
             print(f"publish (produce + Avro encode, acks=all, idempotent): {n / publish_s:,.0f} events/s")
         rates[instances] = project(settings, n, instances)
         copy_s = raw_copy(settings, rows)
+        delete_prefixed_topics(settings)
     with psycopg.connect(base.pg_dsn, autocommit=True) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS bench_{tag} WITH (FORCE)")
     copy_rate = n / copy_s

@@ -43,6 +43,21 @@ def create_topics(settings: Settings) -> list[str]:
     return created
 
 
+def delete_prefixed_topics(settings: Settings) -> list[str]:
+    """Delete every topic under the settings' prefix (a test's or a benchmark's); never unprefixed ones."""
+    if not settings.topic_prefix:
+        raise ValueError("refusing to delete topics without a topic prefix")
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+    doomed = [t for t in admin.list_topics(timeout=10).topics if t.startswith(settings.topic_prefix)]
+    for future in (admin.delete_topics(doomed, operation_timeout=30).values() if doomed else []):
+        try:
+            future.result()
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.UNKNOWN_TOPIC_OR_PART:
+                raise
+    return doomed
+
+
 def describe_topics(settings: Settings) -> list[TopicState]:
     consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": "lc-admin",
                          "enable.auto.commit": False})

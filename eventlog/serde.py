@@ -39,7 +39,10 @@ class SchemaVersion:
     event_type: str
     version: int
     schema: dict[str, Any]  # parsed (fastavro) schema, envelope inlined
-    plain: dict[str, Any]  # the same without logical types: reading keeps epoch millis as ints (faster)
+    # Parsed with fastavro's default hint (without it fastavro re-parses the schema on every call, ~3x
+    # slower): `plain` for reading, without logical types so epoch millis stay ints; `writable` for writing.
+    plain: dict[str, Any]
+    writable: dict[str, Any]
     canonical: str
     fingerprint: bytes  # 8 bytes, little-endian CRC-64-AVRO
 
@@ -79,7 +82,8 @@ class SchemaCatalogue:
                 event_type=event_type,
                 version=int(version_text),
                 schema=parsed,
-                plain=parse_schema(_without_logical_types(raw), _write_hint=False),
+                plain=parse_schema(_without_logical_types(raw)),
+                writable=parse_schema(raw),
                 canonical=canonical,
                 fingerprint=struct.pack("<Q", int(fingerprint(canonical, "CRC-64-AVRO"), 16)),
             )
@@ -116,7 +120,7 @@ class EventSerde:
             body.write(SINGLE_OBJECT_MAGIC + version.fingerprint)
         else:
             body.write(CONFLUENT_MAGIC + struct.pack(">I", self._schema_id(topic, version)))
-        schemaless_writer(body, version.schema, record)
+        schemaless_writer(body, version.writable, record)
         return body.getvalue()
 
     def decode(self, data: bytes | None) -> Event:
@@ -176,8 +180,8 @@ class EventSerde:
         event_type = parsed["name"].rpartition(".")[2]
         known = self.catalogue.versions.get(event_type, {})
         version_number = next((v.version for v in known.values() if v.canonical == canonical), 0)
-        plain = parse_schema(_without_logical_types(raw), _write_hint=False)
-        writer = SchemaVersion(event_type, version_number, parsed, plain, canonical, b"")
+        plain = parse_schema(_without_logical_types(raw))
+        writer = SchemaVersion(event_type, version_number, parsed, plain, parsed, canonical, b"")
         self._writers_by_id[schema_id] = writer
         return writer
 

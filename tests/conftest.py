@@ -19,7 +19,7 @@ import psycopg
 import pytest
 
 from devstack.anvil import free_port, start_anvil
-from eventlog.admin import create_topics
+from eventlog.admin import create_topics, delete_prefixed_topics
 from eventlog.config import Settings
 from projections.migrate import migrate
 
@@ -72,6 +72,8 @@ def settings(stack: Settings, request: pytest.FixtureRequest) -> Iterator[Settin
     yield settings
     with psycopg.connect(admin_dsn, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+    # a broker holds open files per partition: a long suite would exhaust the file limit otherwise
+    delete_prefixed_topics(settings)
 
 
 @pytest.fixture
