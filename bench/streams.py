@@ -56,6 +56,14 @@ def fresh(base: Settings, tag: str) -> Settings:
     return settings
 
 
+def drop_topics(settings: Settings) -> None:
+    """Delete a run's topics: the shared broker has a file-descriptor budget per partition."""
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+    mine = [t for t in admin.list_topics(timeout=10).topics if t.startswith(settings.topic_prefix)]
+    for future in (admin.delete_topics(mine, operation_timeout=30).values() if mine else []):
+        future.result()
+
+
 def publish_all(settings: Settings, n: int) -> None:
     with EventProducer(settings, "bench", extra_config={"linger.ms": 20}) as producer:
         for challenge, event_id, payload in evidence_payloads(n):
@@ -107,21 +115,30 @@ def stage(settings: Settings, name: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-m", "cli.main", "run", name], cwd=PROJECT_ROOT, env=env)
 
 
-def stop(processes: list[subprocess.Popen[bytes]]) -> None:
+def stop(processes: list[subprocess.Popen[bytes]]) -> float:
+    """SIGTERM, reap, and return the CPU seconds (user + system, all threads) the processes used."""
     for process in processes:
         process.send_signal(signal.SIGTERM)
-    for process in processes:
-        process.wait(60)
+    return sum(reap(process) for process in processes)
 
 
-def evaluator_rate(base: Settings, n: int, instances: int) -> float:
+def reap(process: subprocess.Popen[bytes]) -> float:
+    _pid, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    return usage.ru_utime + usage.ru_stime
+
+
+def evaluator_rate(base: Settings, n: int, instances: int) -> tuple[float, float]:
+    """(events/s, CPU µs per event including process start-up)."""
     settings = fresh(base, f"e{instances}")
     publish_all(settings, n)
     processes = [stage(settings, "evaluator") for _ in range(instances)]
     try:
-        return timed_until(settings, VERDICTS, n)
+        rate = timed_until(settings, VERDICTS, n)
     finally:
-        stop(processes)
+        cpu = stop(processes)
+        drop_topics(settings)
+    return rate, cpu / n * 1e6
 
 
 def bare_loop(settings: Settings, n: int) -> None:
@@ -149,15 +166,17 @@ def bare_loop(settings: Settings, n: int) -> None:
         consumer.close()
 
 
-def bare_rate(base: Settings, n: int) -> float:
+def bare_rate(base: Settings, n: int) -> tuple[float, float]:
     settings = fresh(base, "bare")
     publish_all(settings, n)
     process = subprocess.Popen([sys.executable, __file__, "--bare-loop", settings.topic_prefix, str(n)],
                                cwd=PROJECT_ROOT, env=os.environ.copy())
     try:
-        return timed_until(settings, VERDICTS, n)
+        rate = timed_until(settings, VERDICTS, n)
     finally:
-        process.wait(120)
+        cpu = reap(process)
+        drop_topics(settings)
+    return rate, cpu / n * 1e6
 
 
 def serving(admin: AdminClient, settings: Settings) -> int:
@@ -198,6 +217,7 @@ def latency(base: Settings, instances: int, rate: int, seconds: int) -> tuple[fl
         lags = read_latencies(settings)
     finally:
         stop(processes)
+        drop_topics(settings)
     lags.sort()
     return lags[len(lags) // 2], lags[int(len(lags) * 0.99)], lags[-1], len(lags)
 
@@ -240,11 +260,13 @@ def main() -> int:
         bare_loop(base.replace(topic_prefix=args.bare_loop[0]), int(args.bare_loop[1]))
         return 0
     print(f"bare consume-and-produce loop over {args.events} events ...", flush=True)
-    bare = bare_rate(base, args.events)
-    print(f"  bare loop: {bare:,.0f} events/s", flush=True)
+    bare, bare_cpu = bare_rate(base, args.events)
+    print(f"  bare loop: {bare:,.0f} events/s, {bare_cpu:.0f} CPU µs/event", flush=True)
     for instances in args.instances:
-        rate = evaluator_rate(base, args.events, instances)
-        print(f"evaluator x{instances}: {rate:,.0f} events/s = {rate / bare:.2f} x bare loop", flush=True)
+        rate, cpu = evaluator_rate(base, args.events, instances)
+        print(f"evaluator x{instances}: {rate:,.0f} events/s = {rate / bare:.2f} x bare loop; "
+              f"{cpu:.0f} CPU µs/event (bare/evaluator CPU = {bare_cpu / cpu:.2f})", flush=True)
+    print(f"machine load average while running: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs", flush=True)
     for instances in args.instances:
         p50, p99, worst, count = latency(base, instances, args.rate, args.seconds)
         print(f"latency x{instances} at {args.rate}/s for {args.seconds}s ({count} verdicts): "
