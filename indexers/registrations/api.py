@@ -39,9 +39,9 @@ def build_app(producer: EventProducer, verifier: SignatureVerifier) -> Starlette
             signer = verifier.verify(request.headers)
         except AuthError as exc:
             return JSONResponse({"error": "Authentication required", "code": exc.code, "reason": str(exc)}, 401)
-        body = await request.body()
-        if len(body) > MAX_BYTES:
-            return await _refused(413, f"registration exceeds {MAX_BYTES} bytes", body[:MAX_BYTES], signer)
+        body = await _read_at_most(request, MAX_BYTES)
+        if body is None:
+            return await _refused(413, f"registration exceeds {MAX_BYTES} bytes", b"", signer)
         try:
             registration = parse_registration_bytes(body)
         except InvalidRegistration as exc:
@@ -64,6 +64,21 @@ def build_app(producer: EventProducer, verifier: SignatureVerifier) -> Starlette
 
     return Starlette(routes=[Route("/challenges", register, methods=["POST"]),
                              Route("/health", health, methods=["GET"])])
+
+
+async def _read_at_most(request: Request, limit: int) -> bytes | None:
+    """The body, or None as soon as it exceeds `limit` (never buffers more than that)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def run_registrations_api(settings: Settings, stop: StopFlag) -> None:

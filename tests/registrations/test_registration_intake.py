@@ -128,6 +128,8 @@ def test_http_registration_auth_replay_and_validation(settings: Settings, tmp_pa
         invalid = client.post("/challenges", content=json.dumps(registration(43, timeline={})).encode(),
                               headers=sign_headers(KEY))
         assert invalid.status_code == 422 and "timeline needs startsAt" in invalid.json()["error"]
+        too_large = client.post("/challenges", content=b" " * (256 * 1024 + 1), headers=sign_headers(KEY))
+        assert too_large.status_code == 413
         forbidden = client.post("/challenges", content=json.dumps(registration(44)).encode(),
                                 headers=sign_headers(OTHER_KEY))
         assert forbidden.status_code == 403
@@ -137,9 +139,10 @@ def test_http_registration_auth_replay_and_validation(settings: Settings, tmp_pa
     assert [(e["payload"]["challenge_id"], e["payload"]["source"], e["payload"]["registered_by"])
             for e in published] == [(41, "http", ADDRESS.lower())]
     reasons = sorted(e["payload"]["reason"] for e in events(settings, DLQ))
-    assert len(reasons) == 2  # the unauthenticated ones leave no trace
+    assert len(reasons) == 3  # the unauthenticated ones leave no trace
     assert "invalid registration: timeline needs startsAt" in reasons[0]
-    assert "is not the challenge's subject" in reasons[1]
+    assert "registration exceeds 262144 bytes" in reasons[1]
+    assert "is not the challenge's subject" in reasons[2]
 
     project(settings, 1)
     assert challenge_row(settings, 41)[:3] == ("Steps 41", ADDRESS.lower(), "fitness.steps@1")
