@@ -88,11 +88,21 @@ class ChainWriter:
 
     def __init__(self, rpc_url: str, account: LocalAccount, addresses: dict[str, str], *,
                  receipt_timeout: float = 120.0, max_block_range: int = 2000) -> None:
-        self.client = ChainClient(rpc_url, accounts=[account], receipt_timeout=receipt_timeout)
+        self.rpc_url = rpc_url
+        self.receipt_timeout = receipt_timeout
         self.account = account
         self.address = account.address
         self.max_block_range = max_block_range
         self.addresses = addresses
+        self._client: ChainClient | None = None
+
+    @property
+    def client(self) -> ChainClient:
+        """Connected on first use (it asks the node for its chain id), so a writer started while the
+        node is down retries like any other RPC failure instead of dying at start."""
+        if self._client is None:
+            self._client = ChainClient(self.rpc_url, accounts=[self.account], receipt_timeout=self.receipt_timeout)
+        return self._client
 
     def contract(self, name: str) -> Contract:
         return self.client.contract(name, self.addresses[name])

@@ -126,3 +126,30 @@ def test_a_failed_binding_is_reported_and_retried_without_a_second_request(setti
         "JobQueued", "JobProcessing", "JobSubmitted"]
     assert system.client.call(system.aivm, "nextRequestId") == 2
     assert system.client.call(system.task_registry, "getBinding", challenge.id, challenge.creator)[6] is True
+
+
+def test_the_worker_waits_out_a_node_outage_without_failing_the_job(settings, anvil, tmp_path):
+    from rpc_gate import RpcGate
+
+    system, drive = new_system(anvil)
+    challenge = drive.create_challenge()
+    gate = RpcGate(anvil)
+    s = writer_settings(settings, system, tmp_path, writer_backoff_seconds=0.05, writer_backoff_max_seconds=0.2)
+    s = s.replace(rpc_url=gate.url)
+    producer = EventProducer(s, "test")
+    register(producer, challenge)
+    gate.open = False  # the node is unreachable when the worker starts and when the job arrives
+    worker = AivmWorker(s)
+    runner = Background(worker.run, worker.stop.set)
+    try:
+        queue_job(producer, challenge.id, [challenge.creator])
+        wait_for(lambda: gate.refused >= 3, what="the worker retrying against the closed node")
+        assert [e.event_type for e in job_events(s)] == ["JobQueued"]
+        gate.open = True
+        wait_for(lambda: of_type(job_events(s), "TaskBindingRecorded"), what="the job done once the node is back")
+    finally:
+        runner.stop()
+        gate.close()
+    assert [e.event_type for e in job_events(s) if e.event_type.startswith("Job")] == [
+        "JobQueued", "JobProcessing", "JobSubmitted"]
+    assert system.client.call(system.aivm, "nextRequestId") == 2
