@@ -30,6 +30,9 @@ from eventlog.consumer import ConsumerLoop, Received, Reject, StopFlag
 log = logging.getLogger(__name__)
 
 PROJECTOR_GROUP = "lc-projector"
+# Every projector transaction holds this advisory lock shared; `lc rebuild` takes it exclusively to
+# swap schemas. Taken first, before any table, so the swap can never deadlock with a writer.
+SWAP_LOCK_KEY = 0x1C_0002
 
 
 class Projection(Protocol):
@@ -204,6 +207,7 @@ class Projector:
 
     def _write(self, conn: psycopg.Connection, batch: PreparedBatch) -> None:
         with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock_shared(%s)", (SWAP_LOCK_KEY,))
             for projection, prepared in batch.writes:
                 projection.write(conn, prepared)
             store_offsets(conn, self.name, self.fence, batch.new_offsets)

@@ -3,7 +3,9 @@
 1. Migrate a new schema `lc_rebuild_<n>` with the same migration files.
 2. Note the end offsets of every topic, then project from offset zero into the new schema.
 3. Once it has consumed up to those end offsets and also as far as the live projector has got,
-   swap in one transaction that holds the live projector's offsets still: `public` becomes the old
+   swap in one transaction that holds the projectors' advisory lock exclusively (every projector
+   transaction holds it shared, first thing, so the swap neither deadlocks with a writer nor lets one
+   commit while it compares offsets): `public` becomes the old
    schema, the new one becomes `public`, and the old one is dropped. Readers see either the old
    tables or the complete new ones, never a half-built table nor an older state.
 4. The live projector's next batch finds that the stored offsets are not the ones it wrote (the
@@ -20,13 +22,12 @@ from confluent_kafka.admin import AdminClient
 from psycopg import sql
 
 from eventlog.config import Settings
-from projections.framework import Projector, connect
+from projections.framework import SWAP_LOCK_KEY, Projector, connect
 from projections.migrate import migrate
 from projections.registry import all_projections
 
 log = logging.getLogger(__name__)
 
-SWAP_LOCK_KEY = 0x1C_0002
 
 
 def end_offsets(settings: Settings, topics: list[str]) -> dict[tuple[str, int], int]:
@@ -64,7 +65,10 @@ def rebuild(settings: Settings, *, timeout_s: float = 3600.0) -> dict[str, objec
     def done() -> bool:
         if time.monotonic() - started > timeout_s:
             raise TimeoutError(f"rebuild did not catch up within {timeout_s:.0f} s")
-        return caught_up(projector.loop.positions(), targets) and try_swap_in(settings, new_schema, projector.name)
+        if not caught_up(projector.loop.positions(), targets):
+            return False
+        projector.drain()  # nothing of the rebuild may be written after the swap
+        return try_swap_in(settings, new_schema, projector.name)
 
     try:
         projector.run(until=done)
@@ -81,9 +85,8 @@ def try_swap_in(settings: Settings, new_schema: str, projector: str) -> bool:
     """Swap the rebuilt schema in if it is at least as far as the live one; False = not yet."""
     old_schema = f"{new_schema}_old"
     with connect(settings.pg_dsn) as conn, conn.transaction():
+        # waits for the projectors' open transactions and holds off new ones until the swap is decided
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (SWAP_LOCK_KEY,))
-        # holds off the live projector's commits until the swap is decided
-        conn.execute("LOCK TABLE public.projection_offsets IN SHARE ROW EXCLUSIVE MODE")
         live = dict(((t, p), o) for t, p, o in conn.execute(
             "SELECT topic, partition, next_offset FROM public.projection_offsets WHERE projector = %s", (projector,)))
         rebuilt = dict(((t, p), o) for t, p, o in conn.execute(
