@@ -1,8 +1,9 @@
 """`challenges`, `participants`, `claims`: challenge state from registrations and chain facts.
 
-Two inputs, both stored as facts first: lc.chain.events into `chain_events` (a retraction flips
-`removed` on the same event id) and lc.challenges.registered into `challenge_registrations` (the
-newest registration per challenge). Then every challenge the batch touched is derived again from its
+Inputs, all stored as facts first: lc.chain.events into `chain_events` (a retraction flips
+`removed` on the same event id); from lc.challenges.registered, ChallengeRegistered into
+`challenge_registrations` (the newest registration per challenge) and the registry writer's
+RegistryWriteRecorded into `challenge_registry_writes` (its newest outcome per challenge). Then every challenge the batch touched is derived again from its
 registration and its live facts (`projections.chain.derive`) and its rows replaced. Rows therefore
 depend only on which facts hold, never on the order the topics were read in or on what was retracted
 on the way, so the live projector and `lc rebuild` end at the same rows.
@@ -24,15 +25,18 @@ from eventlog.topics import CHAIN_EVENTS, CHALLENGES_REGISTERED
 from indexers.registrations.intake import EVENT_TYPE as REGISTERED
 from indexers.registrations.intake import registration_from_payload
 from indexers.registrations.registration import InvalidRegistration, Registration
-from projections.chain.derive import derive
+from projections.chain.derive import RegistryWrite, derive
 from projections.chain.facts import ChainFact, newest_per_event_id, read_fact
 from projections.chain.store import (
     RegistrationUpsert,
+    RegistryWriteFact,
     load_live_facts,
     load_registrations,
+    load_registry_writes,
     lock_challenges,
     store_facts,
     store_registrations,
+    store_registry_writes,
     write_derived,
 )
 
@@ -45,15 +49,38 @@ class RegistrationFact(NamedTuple):
     occurred_at: int  # epoch ms
 
 
+REGISTRY_WRITE = "RegistryWriteRecorded"
+REGISTRY_WRITE_STATUSES = ("success", "failed", "skipped")
+
+
 class PreparedBatch(NamedTuple):
     facts: list[ChainFact]
     registrations: list[RegistrationUpsert]
+    registry_writes: list[RegistryWriteFact]
 
     @property
     def touched(self) -> list[int]:
         ids = {f.challenge_id for f in self.facts if f.consumed and f.challenge_id is not None}
         ids.update(u.registration.challenge_id for u in self.registrations)
+        ids.update(w.challenge_id for w in self.registry_writes)
         return sorted(ids)
+
+
+def read_registry_write(received: Received) -> RegistryWriteFact:
+    """A RegistryWriteRecorded, or ValueError with the reason it is refused."""
+    p = received.event.payload
+    challenge_id = p["challenge_id"]
+    if not isinstance(challenge_id, int) or challenge_id <= 0 or received.key != str(challenge_id):
+        raise ValueError(f"challenge_id {challenge_id!r} is not a positive id matching the key {received.key!r}")
+    if p["status"] not in REGISTRY_WRITE_STATUSES:
+        raise ValueError(f"status {p['status']!r} is not one of {', '.join(REGISTRY_WRITE_STATUSES)}")
+    error = p.get("error")
+    write = RegistryWrite(p["status"], p.get("tx_hash"), error[:500] if error else None, received.event.occurred_at)
+    return RegistryWriteFact(challenge_id, received.event.event_id, write, p["attempt"], p["final"])
+
+
+def newest_per_challenge(writes: Sequence[RegistryWriteFact]) -> list[RegistryWriteFact]:
+    return list({w.challenge_id: w for w in writes}.values())
 
 
 def reduce_registrations(facts: Sequence[RegistrationFact]) -> list[RegistrationUpsert]:
@@ -79,9 +106,16 @@ class ChallengesProjection:
     def prepare(self, events: Sequence[Received], reject: Reject) -> PreparedBatch | None:
         facts: list[ChainFact] = []
         registrations: list[RegistrationFact] = []
+        registry_writes: list[RegistryWriteFact] = []
         for received in events:
             if received.topic == CHAIN_EVENTS:
                 facts.append(read_fact(received))
+                continue
+            if received.event.event_type == REGISTRY_WRITE:
+                try:
+                    registry_writes.append(read_registry_write(received))
+                except (ValueError, KeyError) as exc:
+                    reject(received, f"invalid registry write: {exc}")
                 continue
             if received.event.event_type != REGISTERED:
                 reject(received, f"unexpected event type {received.event.event_type} on {CHALLENGES_REGISTERED}")
@@ -96,9 +130,10 @@ class ChallengesProjection:
                 continue
             registrations.append(RegistrationFact(registration, received.event.event_id,
                                                   received.event.occurred_at))
-        if not facts and not registrations:
+        if not facts and not registrations and not registry_writes:
             return None
-        return PreparedBatch(newest_per_event_id(facts), reduce_registrations(registrations))
+        return PreparedBatch(newest_per_event_id(facts), reduce_registrations(registrations),
+                             newest_per_challenge(registry_writes))
 
     def write(self, conn: psycopg.Connection, prepared: PreparedBatch) -> None:
         touched = prepared.touched
@@ -107,11 +142,14 @@ class ChallengesProjection:
             store_facts(conn, prepared.facts)
         if prepared.registrations:
             store_registrations(conn, prepared.registrations)
+        if prepared.registry_writes:
+            store_registry_writes(conn, prepared.registry_writes)
         if not touched:
             return
         registrations = load_registrations(conn, touched)
         facts = load_live_facts(conn, touched)
-        derived = [derive(cid, registrations.get(cid), facts.get(cid, ())) for cid in touched]
+        writes = load_registry_writes(conn, touched)
+        derived = [derive(cid, registrations.get(cid), facts.get(cid, ()), writes.get(cid)) for cid in touched]
         for d in derived:
             for reason in d.ignored:
                 log.warning("challenge %d: fact ignored by the state fold: %s", d.challenge_id, reason)

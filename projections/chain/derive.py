@@ -5,7 +5,8 @@ the same rows whatever order the topics interleaved in and whatever was retracte
 Timestamps come from block times and registration times only (epoch milliseconds here).
 
 - `challenges`: the registration's content, status and chain_outcome from the challenge-state fold
-  of `streams.challenge_state`, registry_status from MetadataRegistry facts. A row exists once the
+  of `streams.challenge_state`; the registry columns from MetadataRegistry facts and the registry
+  writer's newest RegistryWriteRecorded (`_registry`). A row exists once the
   challenge is registered or created on chain (a Finalized/Canceled of an unused id makes none, as
   the original statusIndexer updated nothing then).
 - `participants`: one row per joined wallet (first join's tx and time), source `onchain_join`.
@@ -41,6 +42,21 @@ ROW_EVENTS = {(CHALLENGE_PAY, name) for name in
               ("ChallengeCreated", "Finalized", "Canceled", "Paused", "VerificationConfigUpdated")}
 
 
+class RegistryWrite(NamedTuple):
+    """The registry writer's newest outcome for a challenge (RegistryWriteRecorded)."""
+
+    status: str  # success, failed, skipped
+    tx_hash: str | None
+    error: str | None
+    recorded_at: int  # epoch ms
+
+
+class Registry(NamedTuple):
+    status: str
+    tx_hash: str | None
+    error: str | None
+
+
 class StoredRegistration(NamedTuple):
     registration: Registration
     first_registered_at: int  # epoch ms
@@ -64,6 +80,7 @@ class ChallengeRow(NamedTuple):
     chain_outcome: int | None
     registry_status: str
     registry_tx_hash: str | None
+    registry_error: str | None
     created_at: int  # epoch ms
     updated_at: int
 
@@ -97,14 +114,15 @@ class DerivedChallenge:
     ignored: tuple[str, ...] = ()  # facts the fold refused (e.g. Paused after Finalized)
 
 
-def derive(challenge_id: int, registered: StoredRegistration | None, facts: Iterable[ChainFact]) -> DerivedChallenge:
+def derive(challenge_id: int, registered: StoredRegistration | None, facts: Iterable[ChainFact],
+           registry_write: RegistryWrite | None = None) -> DerivedChallenge:
     """`facts`: the challenge's live facts, any order (they are put in chain order here)."""
     ordered = sorted((f for f in facts if not f.removed and f.challenge_id == challenge_id),
                      key=lambda f: f.position)
     state = _fold(challenge_id, registered, ordered)
     return DerivedChallenge(
         challenge_id=challenge_id,
-        challenge=_challenge(state, registered, ordered),
+        challenge=_challenge(state, registered, ordered, registry_write),
         participants=_participants(challenge_id, ordered),
         claims=_claims(challenge_id, ordered),
         ignored=state.ignored,
@@ -131,8 +149,23 @@ def _fold(challenge_id: int, registered: StoredRegistration | None, ordered: Seq
     return state
 
 
-def _challenge(state: ChallengeState, registered: StoredRegistration | None,
-               ordered: Sequence[ChainFact]) -> ChallengeRow | None:
+def _registry(ordered: Sequence[ChainFact], write: RegistryWrite | None) -> Registry:
+    """What the chain says wins: the newest MetadataSet/MetadataForceSet is `success` with its
+    transaction, a MetadataCleared after it puts the challenge back to `pending`. Without a chain
+    fact, the writer's newest outcome (`failed` with its error, `skipped`, or `success` not yet
+    confirmed); without either, the column default `pending`."""
+    newest = next((f for f in reversed(ordered) if f.contract == METADATA_REGISTRY), None)
+    if newest is not None and newest.event in REGISTRY_SET:
+        return Registry("success", newest.tx_hash, None)
+    if newest is not None:
+        return Registry("pending", None, None)
+    if write is not None:
+        return Registry(write.status, write.tx_hash, write.error)
+    return Registry("pending", None, None)
+
+
+def _challenge(state: ChallengeState, registered: StoredRegistration | None, ordered: Sequence[ChainFact],
+               registry_write: RegistryWrite | None) -> ChallengeRow | None:
     creation = next((f for f in ordered if f.contract == CHALLENGE_PAY and f.event == "ChallengeCreated"), None)
     if registered is None and creation is None:
         return None
@@ -141,20 +174,20 @@ def _challenge(state: ChallengeState, registered: StoredRegistration | None,
     times = [_ms(f) for f in ordered if f.contract == METADATA_REGISTRY or (f.contract, f.event) in ROW_EVENTS]
     if registered is not None:
         times.append(registered.registered_at)
+    if registry_write is not None:
+        times.append(registry_write.recorded_at)
     first_times = [t for t in (registered.first_registered_at if registered else None,
                                _ms(creation) if creation else None) if t is not None]
-    registry_status, registry_tx = "pending", None
-    for fact in ordered:
-        if fact.contract == METADATA_REGISTRY:
-            registry_status, registry_tx = ("success", fact.tx_hash) if fact.event in REGISTRY_SET else ("pending", None)
+    registry = _registry(ordered, registry_write)
     return ChallengeRow(
         id=state.challenge_id, title=row["title"], description=r.description if r else None,
         subject=row["subject"] or state.creator,
         tx_hash=creation.tx_hash if creation is not None else (r.tx_hash if r else None),
         model_id=row["model_id"], model_hash=row["model_hash"], params=row["params"], proof=row["proof"],
         timeline=row["timeline"], funds=r.funds if r else None, options=r.options if r else None,
-        status=row["status"], chain_outcome=row["chain_outcome"], registry_status=registry_status,
-        registry_tx_hash=registry_tx, created_at=min(first_times), updated_at=max(times),
+        status=row["status"], chain_outcome=row["chain_outcome"], registry_status=registry.status,
+        registry_tx_hash=registry.tx_hash, registry_error=registry.error, created_at=min(first_times),
+        updated_at=max(times),
     )
 
 

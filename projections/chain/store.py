@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 import psycopg
 
 from indexers.registrations.registration import Registration
-from projections.chain.derive import DerivedChallenge, StoredRegistration
+from projections.chain.derive import DerivedChallenge, RegistryWrite, StoredRegistration
 from projections.chain.facts import DERIVING_CONTRACTS, ChainFact
 
 FACT_COLUMNS = ("event_id", "chain_id", "challenge_id", "contract", "address", "event", "block_number", "block_hash",
@@ -133,11 +133,48 @@ def load_registrations(conn: psycopg.Connection, challenge_ids: Sequence[int]) -
     return {cid: StoredRegistration(registration_from_row(doc), first, last) for cid, doc, first, last in rows}
 
 
+# ---- registry writer outcomes ---------------------------------------------------------------------
+
+class RegistryWriteFact(NamedTuple):
+    challenge_id: int
+    event_id: str
+    write: RegistryWrite
+    attempt: int
+    final: bool
+
+
+def store_registry_writes(conn: psycopg.Connection, writes: Sequence[RegistryWriteFact]) -> None:
+    """The newest outcome per challenge wins (the writer publishes them in order, under the challenge's key)."""
+    conn.execute(
+        """CREATE TEMP TABLE IF NOT EXISTS challenge_registry_writes_stage (
+               challenge_id bigint, event_id text, status text, tx_hash text, error text, attempt integer,
+               final boolean, recorded_ms bigint) ON COMMIT DELETE ROWS""")
+    with conn.cursor().copy("COPY challenge_registry_writes_stage FROM STDIN") as copy:
+        for w in writes:
+            copy.write_row((w.challenge_id, w.event_id, w.write.status, w.write.tx_hash, w.write.error, w.attempt,
+                            w.final, w.write.recorded_at))
+    conn.execute(
+        f"""INSERT INTO challenge_registry_writes AS r
+                (challenge_id, event_id, status, tx_hash, error, attempt, final, recorded_at)
+            SELECT challenge_id, event_id, status, tx_hash, error, attempt, final, {_ts('recorded_ms')}
+            FROM challenge_registry_writes_stage
+            ON CONFLICT (challenge_id) DO UPDATE SET event_id = EXCLUDED.event_id, status = EXCLUDED.status,
+                tx_hash = EXCLUDED.tx_hash, error = EXCLUDED.error, attempt = EXCLUDED.attempt,
+                final = EXCLUDED.final, recorded_at = EXCLUDED.recorded_at""")
+
+
+def load_registry_writes(conn: psycopg.Connection, challenge_ids: Sequence[int]) -> dict[int, RegistryWrite]:
+    rows = conn.execute(
+        f"""SELECT challenge_id, status, tx_hash, error, {_ms('recorded_at')}
+            FROM challenge_registry_writes WHERE challenge_id = ANY(%s)""", (list(challenge_ids),)).fetchall()
+    return {cid: RegistryWrite(status, tx, error, at) for cid, status, tx, error, at in rows}
+
+
 # ---- derived rows ----------------------------------------------------------------------------------
 
 CHALLENGE_COLUMNS = ("title", "description", "subject", "tx_hash", "model_id", "model_hash", "params", "proof",
                      "timeline", "funds", "options", "status", "chain_outcome", "registry_status",
-                     "registry_tx_hash", "created_at", "updated_at")
+                     "registry_tx_hash", "registry_error", "created_at", "updated_at")
 JSON_COLUMNS = {"params", "proof", "timeline", "funds", "options"}
 TIME_COLUMNS = {"created_at", "updated_at", "joined_at", "claimed_at"}
 
@@ -164,7 +201,8 @@ def write_derived(conn: psycopg.Connection, touched: Sequence[int], derived: Seq
         """CREATE TEMP TABLE IF NOT EXISTS challenges_stage (
                id bigint, title text, description text, subject text, tx_hash text, model_id text, model_hash text,
                params text, proof text, timeline text, funds text, options text, status text, chain_outcome smallint,
-               registry_status text, registry_tx_hash text, created_at bigint, updated_at bigint)
+               registry_status text, registry_tx_hash text, registry_error text, created_at bigint,
+               updated_at bigint)
            ON COMMIT DELETE ROWS""")
     conn.execute(
         """CREATE TEMP TABLE IF NOT EXISTS participants_stage (
@@ -182,8 +220,8 @@ def write_derived(conn: psycopg.Connection, touched: Sequence[int], derived: Seq
                 c = d.challenge
                 copy.write_row((c.id, c.title, c.description, c.subject, c.tx_hash, c.model_id, c.model_hash,
                                 _json(c.params), _json(c.proof), _json(c.timeline), _json(c.funds), _json(c.options),
-                                c.status, c.chain_outcome, c.registry_status, c.registry_tx_hash, c.created_at,
-                                c.updated_at))
+                                c.status, c.chain_outcome, c.registry_status, c.registry_tx_hash,
+                                c.registry_error, c.created_at, c.updated_at))
     with cursor.copy("COPY participants_stage FROM STDIN") as copy:
         for d in derived:
             for p in d.participants:
@@ -206,8 +244,7 @@ def _write_challenges(conn: psycopg.Connection, ids: list[int]) -> None:
     conn.execute(
         f"""INSERT INTO challenges AS c (id, {', '.join(CHALLENGE_COLUMNS)})
             SELECT id, {_select(CHALLENGE_COLUMNS)} FROM challenges_stage
-            ON CONFLICT (id) DO UPDATE SET {updates},
-                registry_error = CASE WHEN EXCLUDED.registry_status = 'success' THEN NULL ELSE c.registry_error END
+            ON CONFLICT (id) DO UPDATE SET {updates}
             WHERE {_changed('c', CHALLENGE_COLUMNS)}""")
 
 

@@ -11,7 +11,7 @@ from helpers import Background, wait_for
 
 from eventlog.config import Settings
 from eventlog.producer import EventProducer
-from eventlog.topics import CHAIN_BLOCKS, CHAIN_EVENTS
+from eventlog.topics import CHAIN_BLOCKS, CHAIN_EVENTS, CHALLENGES_REGISTERED
 from indexers.registrations.intake import publish_registration
 from indexers.registrations.registration import validate_registration
 from projections.framework import Projector
@@ -97,6 +97,15 @@ class ChainFeed:
         self.published += 1
         return publish_registration(self.producer, registration, source="cli", registered_by=None,
                                     occurred_at=occurred_at)
+
+    def registry_write(self, cid: int, status: str, *, attempt: int, tx: str | None = None, error: str | None = None,
+                       occurred_at: int = 1_699_500_000_000) -> None:
+        """What effects/registry_writer.py publishes after each attempt."""
+        self.producer.publish(CHALLENGES_REGISTERED, str(cid), "RegistryWriteRecorded", {
+            "challenge_id": cid, "status": status, "uri": f"http://x/api/challenges/meta/{cid}", "tx_hash": tx,
+            "error": error, "attempt": attempt, "final": status != "failed", "chain_uri": None,
+        }, event_id=f"registry:{cid}:{status}:{attempt}", occurred_at=occurred_at)
+        self.published += 1
 
     # ChallengePay / Treasury / MetadataRegistry events with the indexer's arg encodings
     def created(self, cid: int, creator: str, *, block: int, **kw: Any) -> str:

@@ -23,8 +23,10 @@ from projection_kit import (
     wait_projected,
 )
 
+from cli.tail import tail
 from eventlog.config import Settings
 from eventlog.producer import EventProducer
+from eventlog.topics import DLQ
 from projections.framework import Projector
 from projections.registry import all_projections
 
@@ -243,3 +245,45 @@ def test_json_columns_hold_objects(settings: Settings) -> None:
         worker.stop()
     (params,) = rows(settings, "SELECT jsonb_typeof(params) FROM challenges WHERE id = 11")[0]
     assert params == "object"
+
+
+def registry_columns(settings: Settings, cid: int) -> tuple:
+    return rows(settings, "SELECT registry_status, registry_tx_hash, registry_error FROM challenges WHERE id = %s",
+                (cid,))[0]
+
+
+def test_registry_columns_follow_the_writer_and_then_the_chain(settings: Settings) -> None:
+    projector, worker = start_projector(settings)
+    try:
+        with EventProducer(settings, "test") as producer:
+            feed = ChainFeed(producer)
+            feed.register(registration_document(12))
+            feed.registry_write(12, "failed", attempt=1, error="execution reverted: nonce too low")
+            producer.flush()
+            wait_projected(settings, feed.published)
+            assert registry_columns(settings, 12) == ("failed", None, "execution reverted: nonce too low")
+
+            feed.registry_write(12, "success", attempt=2, tx=tx_hash("ownerSet"))
+            producer.flush()
+            wait_projected(settings, feed.published)
+            assert registry_columns(settings, 12) == ("success", tx_hash("ownerSet"), None)
+
+            confirmed = feed.event("MetadataRegistry", "MetadataSet", {
+                "challengeContract": "0x" + "c1" * 20, "challengeId": "12", "setter": CREATOR.lower(),
+                "newUri": "http://x/api/challenges/meta/12"}, block=30, tx=tx_hash("ownerSet"))
+            feed.registry_write(13, "skipped", attempt=1, error="writer not configured")  # no row: not registered
+            feed.registry_write(12, "bogus", attempt=3)  # refused to lc.dlq
+            producer.flush()
+            wait_projected(settings, feed.published)
+            assert registry_columns(settings, 12) == ("success", tx_hash("ownerSet"), None)
+            assert rows(settings, "SELECT count(*) FROM challenges") == [(1,)]
+
+            feed.retract(confirmed)  # the chain fact is gone: the writer's own outcome shows again
+            producer.flush()
+            wait_projected(settings, feed.published)
+            assert registry_columns(settings, 12) == ("success", tx_hash("ownerSet"), None)
+    finally:
+        worker.stop()
+    dead = [json.loads(line) for line in tail(settings, DLQ, follow=False)]
+    assert [d["payload"]["reason"] for d in dead] == [
+        "invalid registry write: status 'bogus' is not one of success, failed, skipped"]

@@ -10,7 +10,7 @@ import pytest
 from eventlog.consumer import Received
 from eventlog.serde import Event
 from indexers.registrations.registration import validate_registration
-from projections.chain.derive import StoredRegistration, derive
+from projections.chain.derive import RegistryWrite, StoredRegistration, derive
 from projections.chain.facts import ChainFact, UnreadableChainFact, newest_per_event_id, read_fact
 
 T0 = 1_700_000_000
@@ -132,3 +132,18 @@ def test_the_newest_message_of_an_event_id_decides() -> None:
     joined = fact("Joined", 11, id="7", user=ALICE, amount="5")
     assert newest_per_event_id([joined, joined._replace(removed=True)]) == [joined._replace(removed=True)]
     assert newest_per_event_id([joined._replace(removed=True), joined]) == [joined]
+
+
+def test_registry_columns_prefer_the_chain_over_the_writer() -> None:
+    created = LIFECYCLE[:1]
+    failed = RegistryWrite("failed", None, "reverted", 2_000)
+    row = derive(7, registered(), created, failed).challenge
+    assert row is not None and (row.registry_status, row.registry_tx_hash, row.registry_error) == (
+        "failed", None, "reverted")
+    set_ = fact("MetadataSet", 20, contract="MetadataRegistry", challengeId="7")
+    row = derive(7, registered(), [*created, set_], failed).challenge
+    assert row is not None and (row.registry_status, row.registry_tx_hash, row.registry_error) == (
+        "success", set_.tx_hash, None)
+    cleared = fact("MetadataCleared", 21, contract="MetadataRegistry", challengeId="7")
+    row = derive(7, registered(), [*created, set_, cleared], failed).challenge
+    assert row is not None and (row.registry_status, row.registry_error) == ("pending", None)
