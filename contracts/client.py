@@ -102,7 +102,6 @@ class ChainClient:
         self.accounts: tuple[LocalAccount, ...] = tuple(accounts) if accounts is not None else dev_accounts()
         self.chain_id = self.w3.eth.chain_id
         self.receipt_timeout = receipt_timeout
-        self._nonces: dict[str, int] = {}
         self._http: httpx.Client | None = None
 
     # ---------------------------------------------------------------- contracts
@@ -148,10 +147,17 @@ class ChainClient:
     def send_unlocked_batch(self, txs: Sequence[dict[str, Any]]) -> list[str]:
         """eth_sendTransaction for each tx in ONE JSON-RPC batch request, signed by the node (anvil's
         dev accounts are unlocked): no local signing, one HTTP round trip. Each tx needs "from", "to",
-        "data" and may carry "value" and "gas" (ints); nonces come from this client's nonce cache."""
+        "data" and may carry "value" and "gas" (ints)."""
         # explicit nonces: the node may process batch entries concurrently, and identical transactions
         # from one sender would otherwise get the same nonce (and hash)
-        with_nonces = [{**tx, "nonce": self._next_nonce(to_checksum_address(tx["from"]))} for tx in txs]
+        next_nonce: dict[str, int] = {}
+        with_nonces: list[dict[str, Any]] = []
+        for tx in txs:
+            sender = to_checksum_address(tx["from"])
+            if sender not in next_nonce:
+                next_nonce[sender] = self.w3.eth.get_transaction_count(sender, "pending")
+            with_nonces.append({**tx, "nonce": next_nonce[sender]})
+            next_nonce[sender] += 1
         body = [
             {"jsonrpc": "2.0", "id": i, "method": "eth_sendTransaction",
              "params": [{k: hex(v) if isinstance(v, int) else v for k, v in tx.items()}]}
@@ -160,8 +166,6 @@ class ChainClient:
         replies = sorted(self._batch(body), key=lambda reply: reply["id"])
         errors = [reply["error"] for reply in replies if "error" in reply]
         if errors:
-            for tx in txs:
-                self._nonces.pop(to_checksum_address(tx["from"]), None)
             raise RuntimeError(f"{len(errors)} of {len(txs)} transactions refused, first: {errors[0]}")
         return [reply["result"] for reply in replies]
 
@@ -223,27 +227,17 @@ class ChainClient:
         return estimate + estimate // 5 + 10_000
 
     def _broadcast(self, tx: dict[str, Any], sender: LocalAccount) -> str:
-        full = {
-            "chainId": self.chain_id, "nonce": self._next_nonce(sender.address),
-            "maxFeePerGas": 100 * 10**9, "maxPriorityFeePerGas": 10**9, **tx,
-        }
-        signed = sender.sign_transaction(full)
-        try:
-            return "0x" + self.w3.eth.send_raw_transaction(signed.raw_transaction).hex().removeprefix("0x")
-        except Exception:
-            self._nonces.pop(sender.address, None)  # resync from the node next time
-            raise
+        # the nonce is asked from the node each time (pending pool included) rather than cached: a cache
+        # goes stale whenever the chain is rewound (evm_revert, reorgs), and a too-high nonce just hangs
+        nonce = self.w3.eth.get_transaction_count(sender.address, "pending")
+        signed = sender.sign_transaction({"chainId": self.chain_id, "nonce": nonce, **self._fees(), **tx})
+        return "0x" + self.w3.eth.send_raw_transaction(signed.raw_transaction).hex().removeprefix("0x")
 
-    def _next_nonce(self, address: str) -> int:
-        if address not in self._nonces:
-            self._nonces[address] = self.w3.eth.get_transaction_count(address, "pending")
-        nonce = self._nonces[address]
-        self._nonces[address] = nonce + 1
-        return nonce
-
-    def reset_nonces(self) -> None:
-        """Forget cached nonces (after evm_revert or a reorg rewrote the accounts' history)."""
-        self._nonces.clear()
+    def _fees(self) -> dict[str, int]:
+        """EIP-1559 fees: twice the latest base fee plus a 1 gwei tip (enough for the next blocks)."""
+        base_fee = int(self.w3.eth.get_block("latest").get("baseFeePerGas", 0))
+        tip = 10**9
+        return {"maxFeePerGas": 2 * base_fee + tip, "maxPriorityFeePerGas": tip}
 
     def _replay_reason(self, tx_hash: str) -> str:
         tx = self.w3.eth.get_transaction(tx_hash)
