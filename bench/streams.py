@@ -197,13 +197,17 @@ def latency(base: Settings, instances: int, rate: int, seconds: int) -> tuple[fl
     processes = [stage(settings, "evaluator") for _ in range(instances)]
     try:
         with EventProducer(settings, "bench", extra_config={"linger.ms": 0}) as producer:
-            # every partition gets warm-up events, so no instance evaluates for the first time while timed
-            warm = list(evidence_payloads(3000, offset=WARM_UP_IDS))
-            for challenge, event_id, payload in warm:
-                producer.publish(EVIDENCE, str(challenge), "EvidenceSubmitted", payload, event_id=event_id)
-            producer.flush()
-            while end_offsets(settings, VERDICTS) < len(warm) or serving(admin, settings) < instances:
-                time.sleep(0.1)
+            # every partition gets warm-up events, twice: the second round runs after the last rebalance
+            # (a partition that moves is restored from its inputs first), so no instance is cold while timed
+            warm: list[tuple[int, str, dict[str, object]]] = []
+            for round_ in range(2):
+                batch = list(evidence_payloads(3000, offset=WARM_UP_IDS + round_ * 3000))
+                for challenge, event_id, payload in batch:
+                    producer.publish(EVIDENCE, str(challenge), "EvidenceSubmitted", payload, event_id=event_id)
+                producer.flush()
+                warm += batch
+                while end_offsets(settings, VERDICTS) < len(warm) or serving(admin, settings) < instances:
+                    time.sleep(0.1)
             total = rate * seconds
             started = time.perf_counter()
             for k, (challenge, event_id, payload) in enumerate(evidence_payloads(total)):
