@@ -108,7 +108,15 @@ class Finalizer(ViewStage[fs.FinalizerView]):
                 log.warning("%s: challenge %d: chain not readable (%s)", GROUP, challenge_id, describe_error(exc))
                 self.retry_later(challenge_id, self._backoff(1))
                 return
-        for action in fs.next_actions(view, self.chain_time, opens_at):
+        actions = fs.next_actions(view, self.chain_time, opens_at)
+        if any(not isinstance(a, fs.ReportFinalized) for a in actions):
+            try:  # a transaction of an earlier run still pending would make the chain's answers stale
+                self.chain.wait_until_settled(self.settings.writer_receipt_timeout_seconds)
+            except Exception as exc:
+                log.warning("%s: challenge %d: %s; retrying", GROUP, challenge_id, describe_error(exc))
+                self.retry_later(challenge_id, self._backoff(1))
+                return
+        for action in actions:
             current = self.views[challenge_id]
             if isinstance(action, fs.SubmitProof):
                 if not self._submit_proof(current, action):
