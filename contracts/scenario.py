@@ -27,6 +27,7 @@ from web3.types import TxReceipt
 
 from contracts import aivm
 from contracts.aivm_sim import AivmSimulator
+from contracts.client import encode_call
 from contracts.events import INDEXED_EVENTS, EmittedEvent, identify, is_indexed
 from contracts.system import LightChallenge
 
@@ -34,6 +35,7 @@ Currency = Literal["native", "erc20"]
 CURRENCY_CODE: dict[str, int] = {"native": 0, "erc20": 1}
 ETHER = 10**18
 DEFAULT_MODEL = "apple_health.steps@1"
+BULK_BLOCK_GAS_LIMIT = 1_000_000_000
 
 
 @dataclass(frozen=True)
@@ -362,8 +364,8 @@ def bulk_events(system: LightChallenge, count: int, *, join_share: float = 0.1,
     """At least `count` indexed events, fast: `join_share` of them as Joined events (join
     transactions from the players into one long-open challenge), the rest as MetadataSet events
     written `metadata_batch` per ownerSetBatch transaction. Transactions go to the node in JSON-RPC
-    batches of `batch_size` via eth_sendTransaction and mined explicitly (automine is paused meanwhile),
-    so this needs anvil or another dev node with unlocked accounts."""
+    batches of `batch_size` via eth_sendTransaction and mined explicitly (automine is paused and the
+    block gas limit raised meanwhile), so this needs anvil (unlocked dev accounts, anvil_* methods)."""
     drive = Scenario(system)
     client = system.client
     first_block = client.block_number() + 1
@@ -373,7 +375,7 @@ def bulk_events(system: LightChallenge, count: int, *, join_share: float = 0.1,
     if joins:
         challenge = drive.create_challenge(stake=0, lead=30 * 86_400)
         produced += 1
-        data = system.pay.encode_abi("joinChallengeNative", args=[challenge.id])
+        data = encode_call("ChallengePay", "joinChallengeNative", challenge.id)
         for i in range(joins):
             sender = drive.players[i % len(drive.players)].address
             txs.append({"from": sender, "to": system.pay.address, "data": data, "value": 1, "gas": 300_000})
@@ -384,18 +386,22 @@ def bulk_events(system: LightChallenge, count: int, *, join_share: float = 0.1,
         size = min(metadata_batch, remaining - offset)
         ids = [base + offset + i for i in range(size)]
         uris = [f"http://localhost:3000/api/challenges/meta/{i}" for i in ids]
-        data = system.metadata.encode_abi("ownerSetBatch", args=[[system.pay.address] * size, ids, uris])
+        data = encode_call("MetadataRegistry", "ownerSetBatch", [system.pay.address] * size, ids, uris)
         txs.append({"from": system.roles.admin.address, "to": system.metadata.address, "data": data,
                     "gas": 25_000_000})
         produced += size
     # with automine on, anvil would mine one block per transaction as they arrive (and the batch's
-    # concurrent arrival can leave nonce gaps); so mine explicitly, many transactions per block
+    # concurrent arrival can leave nonce gaps); so mine explicitly, many transactions per block, under a
+    # raised block gas limit (both settings are restored afterwards)
     automine = client.automine()
+    gas_limit = int(client.w3.eth.get_block("latest")["gasLimit"])
     client.set_automine(False)
+    client.rpc("anvil_setBlockGasLimit", [hex(max(gas_limit, BULK_BLOCK_GAS_LIMIT))])
     try:
         for chunk in _rpc_batches(txs, batch_size):
             client.wait_all(client.send_unlocked_batch(chunk), mine=True)
     finally:
+        client.rpc("anvil_setBlockGasLimit", [hex(gas_limit)])
         client.set_automine(automine)
     return BulkResult(produced, len(txs) + (1 if joins else 0), first_block, client.block_number())
 

@@ -84,6 +84,7 @@ def test_full_lifecycle_with_two_winners(system: LightChallenge):
 
 
 def test_bulk_events_produce_the_reported_number_of_indexed_logs(system: LightChallenge):
+    gas_limit = system.client.w3.eth.get_block("latest")["gasLimit"]
     result = bulk_events(system, 1_000, join_share=0.2, metadata_batch=100)
 
     topics = ["0x" + keccak(text=s).hex() for s in (
@@ -94,6 +95,11 @@ def test_bulk_events_produce_the_reported_number_of_indexed_logs(system: LightCh
         "address": [system.pay.address, system.metadata.address], "topics": [topics]})
     assert len(logs) == result.indexed_events >= 1_000
     assert sum(1 for log in logs if log["topics"][0].hex().removeprefix("0x") == topics[0][2:]) == 200
+    # the node is left as it was: automine on, the block gas limit back
+    drive = Scenario(system)
+    receipt = drive.metadata_set(1, "after the bulk load")
+    assert system.client.w3.eth.get_block(receipt["blockNumber"])["gasLimit"] == gas_limit
+    assert system.client.automine() is True
 
 
 def test_scenario_records_only_our_contracts_events(system: LightChallenge):
