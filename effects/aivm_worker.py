@@ -101,25 +101,13 @@ class AivmWorker(ViewStage[ws.WorkerView]):
         challenge_id = view.challenge_id
         try:
             spec = request_spec(view.challenge, sorted(view.participants))
-            on_chain = self.chain.challenge(challenge_id)
-            if not on_chain.active:
-                log.info("%s: challenge %d is not active on chain (status %d, canceled %s): not requested",
-                         GROUP, challenge_id, on_chain.status, on_chain.canceled)
-                self.retry_later(challenge_id, self._backoff(max(1, attempt)))
-                return
         except InvalidJob as exc:
-            spec, failure = None, exc
-        except Exception as exc:  # RPC down: nothing started yet, try again later
-            log.warning("%s: challenge %d: chain not readable (%s); retrying", GROUP, challenge_id, describe_error(exc))
-            self.retry_later(challenge_id, self._backoff(max(1, attempt)))
+            self._start(challenge_id, job, attempt, resumed)
+            self._fail(challenge_id, job, attempt, str(exc))
             return
-        if not resumed:
-            event_id = f"{job.job_id}:processing:{attempt}"
-            self.publish(challenge_id, "JobProcessing", self._job_payload(job), event_id,
-                         js.JobProcessing(event_id, job.job_id))
-        if spec is None:
-            self._fail(challenge_id, job, attempt, str(failure))
+        if not self._challenge_open(challenge_id, attempt):
             return
+        self._start(challenge_id, job, attempt, resumed)
         try:
             sent = self._ensure_request(spec)
             self._publish_submitted(challenge_id, job, spec, sent)
@@ -128,7 +116,29 @@ class AivmWorker(ViewStage[ws.WorkerView]):
             if self.views[challenge_id].request is None:
                 self._fail(challenge_id, job, attempt, describe_error(exc))
             else:  # submitted: only bindings are missing; retried by BindParticipants
-                self._binding_failed(challenge_id, job.job_id, spec, exc)
+                self._binding_failed(challenge_id, job.job_id, exc)
+
+    def _challenge_open(self, challenge_id: int, attempt: int) -> bool:
+        """Whether the challenge is still Active on chain (checked before an attempt starts; the chain
+        facts on Kafka lag by the confirmation depth). Not readable (node down) counts as not yet."""
+        try:
+            on_chain = self.chain.challenge(challenge_id)
+        except Exception as exc:
+            log.warning("%s: challenge %d: chain not readable (%s); retrying", GROUP, challenge_id, describe_error(exc))
+            self.retry_later(challenge_id, self._backoff(max(1, attempt)))
+            return False
+        if not on_chain.active:
+            log.info("%s: challenge %d is not active on chain (status %d, canceled %s): not requested",
+                     GROUP, challenge_id, on_chain.status, on_chain.canceled)
+            self.retry_later(challenge_id, self._backoff(max(1, attempt)))
+            return False
+        return True
+
+    def _start(self, challenge_id: int, job: js.JobState, attempt: int, resumed: bool) -> None:
+        if not resumed:
+            event_id = f"{job.job_id}:processing:{attempt}"
+            self.publish(challenge_id, "JobProcessing", self._job_payload(job), event_id,
+                         js.JobProcessing(event_id, job.job_id))
 
     def _fail(self, challenge_id: int, job: js.JobState, attempt: int, error: str) -> None:
         event_id = f"{job.job_id}:failed:{attempt}"
@@ -182,10 +192,9 @@ class AivmWorker(ViewStage[ws.WorkerView]):
             spec = request_spec(view.challenge, sorted(view.participants))
             self._bind(view.challenge_id, job.job_id, spec, view.request, subjects)
         except Exception as exc:
-            self._binding_failed(view.challenge_id, job.job_id, None, exc, subjects[0])
+            self._binding_failed(view.challenge_id, job.job_id, exc, subjects[0])
 
-    def _binding_failed(self, challenge_id: int, job_id: str, spec: RequestSpec | None, exc: Exception,
-                        subject: str | None = None) -> None:
+    def _binding_failed(self, challenge_id: int, job_id: str, exc: Exception, subject: str | None = None) -> None:
         view = self.views[challenge_id]
         subject = subject or (view.unbound() or ("",))[0]
         attempt = view.binding_failures(subject) + 1

@@ -2,9 +2,10 @@
 
 The prompt payload follows §4.1's key order (`schema`, `challengeId`, `subject`, `modelId`,
 `modelDigest`, `paramsHash`, `benchmarkHash`) and, since one request proves every participant the job
-names, ends with the sorted `participants` instead of one subject's verdict: the request of a job is
-then a function of the job's JobQueued event and the registration alone, so a retry or a restart builds
-the same request and can recognise it on chain. The verifier checks none of the prompt fields.
+names, ends with the sorted `participants` known when it is sent instead of one subject's verdict (no
+wall-clock time in it). A retry or a restart recognises the job's request on chain by what cannot
+change, the prompt id (challenge, subject), model, model digest and params hash, not by the prompt
+hash. The verifier checks none of the prompt fields.
 """
 
 from __future__ import annotations
