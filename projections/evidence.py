@@ -79,9 +79,10 @@ def reduce_batch(facts: Sequence[EvidenceFact]) -> list[EvidenceUpsert]:
     # per key: [first fact's time, setter (last fact that changed the hash), last hash, changed?]
     state: dict[tuple[int, str, str], list] = {}
     for fact in facts:
-        entry = state.get(fact.key)
+        key = fact.key
+        entry = state.get(key)
         if entry is None:
-            state[fact.key] = [fact.occurred_at, fact, fact.evidence_hash, False]
+            state[key] = [fact.occurred_at, fact, fact.evidence_hash, False]
         elif fact.evidence_hash != entry[2]:
             entry[1], entry[2], entry[3] = fact, fact.evidence_hash, True
     return [EvidenceUpsert(setter, first_seen, changed) for first_seen, setter, _hash, changed in state.values()]
