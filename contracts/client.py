@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -34,7 +33,6 @@ from contracts.build import ARTIFACTS_DIR, CONTRACT_NAMES
 # anvil's default accounts are derived from this public test mnemonic (Hardhat/Foundry convention)
 ANVIL_MNEMONIC = "test test test test test test test test test test test junk"
 ANVIL_ACCOUNT_COUNT = 10
-DEFAULT_GAS_LIMIT = 15_000_000
 
 
 class TxReverted(RuntimeError):
@@ -109,12 +107,6 @@ def dev_accounts(count: int = ANVIL_ACCOUNT_COUNT) -> tuple[LocalAccount, ...]:
     )
 
 
-@dataclass(frozen=True)
-class SentTx:
-    hash: str
-    sender: str
-
-
 class ChainClient:
     """One RPC endpoint: contract objects from artifacts, signed transactions, anvil time control."""
 
@@ -151,13 +143,6 @@ class ChainClient:
         if gas is not None:
             tx["gas"] = gas
         return self._transact(tx, sender, context=f"{function}")
-
-    def send_nowait(self, contract: Contract, function: str, *args: Any, sender: LocalAccount, value: int = 0,
-                    gas: int = DEFAULT_GAS_LIMIT) -> SentTx:
-        """Sign and broadcast without estimating gas or waiting (for bulk loads); check with `wait`."""
-        data = contract.encode_abi(function, args=list(args))
-        tx = {"to": contract.address, "data": data, "value": value, "gas": gas}
-        return SentTx(self._broadcast(tx, sender), sender.address)
 
     def wait(self, tx_hash: str, *, context: str = "transaction") -> TxReceipt:
         receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=self.receipt_timeout, poll_latency=0.05)
