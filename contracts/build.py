@@ -131,10 +131,17 @@ def artifacts_from_output(version: str, output: dict[str, Any], digest: str) -> 
     return found
 
 
+_compiled: dict[str, dict[str, Artifact]] = {}
+
+
 def compile_sources(sources_dir: Path = SOURCES_DIR) -> dict[str, Artifact]:
+    """Compile (once per process for identical sources: solc-js takes seconds)."""
     sources = read_sources(sources_dir)
-    version, output = run_solc(standard_json_input(sources))
-    return artifacts_from_output(version, output, sources_hash(sources))
+    digest = sources_hash(sources)
+    if digest not in _compiled:
+        version, output = run_solc(standard_json_input(sources))
+        _compiled[digest] = artifacts_from_output(version, output, digest)
+    return _compiled[digest]
 
 
 def artifact_text(artifact: Artifact) -> str:
