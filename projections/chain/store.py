@@ -43,19 +43,17 @@ def _ms(column: str) -> str:
     return f"round(extract(epoch FROM {column}) * 1000)::bigint"
 
 
-CHALLENGE_LOCK_CLASS = 0x1C03
-
-
 def lock_challenges(conn: psycopg.Connection, challenge_ids: Sequence[int]) -> None:
     """Hold each touched challenge until commit. A challenge's chain facts and its registrations come
     from two topics, which two projector instances may own: without the lock each could derive the
     challenge without the other's uncommitted input and the later commit would win with a stale row.
     With it, whoever derives second does so after the first committed, and sees both. Ascending order
-    (unnest keeps the sorted list's order), so two batches never wait for each other in a cycle."""
+    (unnest keeps the sorted list's order), so two batches never wait for each other in a cycle. Keyed
+    by schema too: a rebuild's projector (another schema) does not wait for the live one."""
     if challenge_ids:
         conn.execute(
-            "SELECT count(pg_advisory_xact_lock(%s, (id %% 2147483647)::int)) FROM unnest(%s::bigint[]) AS id",
-            (CHALLENGE_LOCK_CLASS, sorted(challenge_ids)))
+            "SELECT count(pg_advisory_xact_lock(hashtext(current_schema()), (id %% 2147483647)::int))"
+            " FROM unnest(%s::bigint[]) AS id", (sorted(challenge_ids),))
 
 
 # ---- facts ------------------------------------------------------------------------------------------
