@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -95,3 +96,9 @@ def test_bytes_that_are_not_a_json_object_are_refused() -> None:
                         (b" " * (256 * 1024 + 1), "exceeds")):
         with pytest.raises(InvalidRegistration, match=reason):
             parse_registration_bytes(raw)
+
+
+def test_the_example_registration_in_the_repository_is_valid() -> None:
+    example = Path(__file__).resolve().parents[2] / "indexers" / "registrations" / "example_registration.json"
+    registration = parse_registration_bytes(example.read_bytes())
+    assert (registration.mode, registration.top_n) == ("competitive", 3)
