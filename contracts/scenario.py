@@ -8,8 +8,9 @@
     drive.events                                     # every EmittedEvent of the driver's transactions
 
 One-call helpers: `full_lifecycle(system)`, `emit_every_event_type(system)` (returns
-(contract, event name, tx hash) for one real transaction per indexed event type) and
-`bulk_events(system, count)` (many events fast: batched metadata writes and pipelined joins).
+(contract, event name, tx hash) of real transactions covering every indexed event type) and
+`bulk_events(system, count)` (many events fast: node-signed JSON-RPC batches of joins and
+batched metadata writes, ~50,000 events in seconds).
 Chain time is moved with anvil's evm_increaseTime/evm_mine, so these need a dev node.
 """
 
