@@ -16,6 +16,7 @@ Prints logs/s of both and the ratio (target: indexer >= 0.5 x bare).
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import tempfile
 import threading
@@ -24,6 +25,7 @@ import uuid
 from pathlib import Path
 
 from devstack.anvil import free_port, start_anvil
+from devstack.process import kill_group
 from eventlog.admin import create_topics
 from eventlog.config import PROJECT_ROOT, Settings
 from eventlog.producer import EventProducer
@@ -73,7 +75,7 @@ def main() -> None:
         try:
             run(base, f"http://127.0.0.1:{port}", options.events, options.max_range, options.source)
         finally:
-            anvil.kill()
+            kill_group(anvil.pid, signal.SIGKILL)
             anvil.wait()
 
 

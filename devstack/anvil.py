@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import socket
 import subprocess
 import time
 import urllib.request
 from pathlib import Path
 
-from devstack.process import PrerequisiteMissing
+from devstack.process import PrerequisiteMissing, kill_group
 from eventlog.config import PROJECT_ROOT
 
 
@@ -59,5 +60,5 @@ def start_anvil(port: int, log_path: Path, *, block_time: float | None = None,
         if process.poll() is not None:
             raise RuntimeError(f"anvil exited with {process.returncode}; see {log_path}")
         time.sleep(0.1)
-    process.kill()
+    kill_group(process.pid, signal.SIGKILL)
     raise RuntimeError(f"anvil did not answer on {url} within 30 s; see {log_path}")

@@ -80,15 +80,25 @@ def wait_until(ready: Callable[[], bool], what: str, timeout: float, *, alive: C
 
 
 def stop_pid(pid_file: Path, timeout: float = 30.0) -> bool:
+    """Stop a process started by `spawn` (or `start_anvil`) and everything in its session."""
     pid = read_pid(pid_file)
     if pid is None:
         pid_file.unlink(missing_ok=True)
         return False
-    os.kill(pid, signal.SIGTERM)
+    kill_group(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and is_alive(pid):
         time.sleep(0.2)
     if is_alive(pid):
-        os.kill(pid, signal.SIGKILL)
+        kill_group(pid, signal.SIGKILL)
     pid_file.unlink(missing_ok=True)
     return True
+
+
+def kill_group(pid: int, sig: int) -> None:
+    """Signal the whole process group a detached child leads: npm's `anvil` is a Node wrapper whose
+    real node runs as its child, and signalling only the wrapper would orphan the node."""
+    try:
+        os.killpg(pid, sig)
+    except ProcessLookupError:
+        pass

@@ -11,6 +11,7 @@ test where a test needs a chain of its own.
 from __future__ import annotations
 
 import os
+import signal
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +20,7 @@ import psycopg
 import pytest
 
 from devstack.anvil import free_port, start_anvil
+from devstack.process import kill_group
 from eventlog.admin import create_topics, delete_prefixed_topics
 from eventlog.config import Settings
 from projections.migrate import migrate
@@ -84,7 +86,7 @@ def anvil(tmp_path: Path) -> Iterator[str]:
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
-        process.kill()
+        kill_group(process.pid, signal.SIGKILL)  # the npm wrapper and the node it started
         process.wait()
 
 
