@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import uuid
+from pathlib import Path
 from typing import Any
 
 from confluent_kafka import TopicPartition
@@ -120,8 +121,11 @@ def of_type(events: list[Received], event_type: str) -> list[Received]:
     return [r for r in events if r.event.event_type == event_type]
 
 
-def stage_process(settings: Settings, stage: str) -> subprocess.Popen[bytes]:
+def stage_process(settings: Settings, stage: str, log: Path | None = None) -> subprocess.Popen[bytes]:
+    """`lc run STAGE` as a process; with `log`, its INFO log goes to that file."""
     env = {**os.environ, env_name("kafka_bootstrap"): settings.kafka_bootstrap,
            env_name("pg_dsn"): settings.pg_dsn, env_name("topic_prefix"): settings.topic_prefix,
-           env_name("log_level"): "WARNING"}
-    return subprocess.Popen([sys.executable, "-m", "cli.main", "run", stage], cwd=PROJECT_ROOT, env=env)
+           env_name("log_level"): "INFO" if log else "WARNING"}
+    stderr = log.open("ab") if log else None
+    return subprocess.Popen([sys.executable, "-m", "cli.main", "run", stage], cwd=PROJECT_ROOT, env=env,
+                            stderr=stderr)
