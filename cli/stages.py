@@ -46,7 +46,7 @@ def run_finalizer(settings: Settings, stop: StopFlag) -> None:
 
 
 def run_collector(settings: Settings, stop: StopFlag) -> None:
-    from indexers.providers.collector import run_collector as run
+    from indexers.providers.collector_stage import run_collector as run
     from indexers.providers.crypto import EncryptionKeyError
 
     try:

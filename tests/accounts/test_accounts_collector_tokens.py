@@ -16,7 +16,8 @@ from eventlog.serde import EventSerde
 from eventlog.topics import ACCOUNTS, EVIDENCE
 from indexers.providers.accounts import link_account
 from indexers.providers.clients import FetchResult, LinkedAccount, OAuthTokens, TimeWindow
-from indexers.providers.collector import ActiveChallenge, PostgresAccountSource, run_collector
+from indexers.providers.collector import ActiveChallenge
+from indexers.providers.collector_stage import PostgresAccountSource, run_collector
 from indexers.providers.crypto import TokenCipher
 from indexers.providers.evidence_hash import ZERO_HASH
 

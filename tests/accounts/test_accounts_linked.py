@@ -19,7 +19,8 @@ from eventlog.serde import EventSerde
 from eventlog.topics import ACCOUNTS, DLQ
 from indexers.providers.accounts import link_account, publish_identity_binding, publish_linked_account
 from indexers.providers.clients import LinkedAccount, OAuthTokens
-from indexers.providers.collector import ActiveChallenge, PostgresAccountSource, run_collector
+from indexers.providers.collector import ActiveChallenge
+from indexers.providers.collector_stage import PostgresAccountSource, run_collector
 from indexers.providers.crypto import EncryptionKeyError, TokenCipher
 from indexers.providers.identity import IdentityBinding
 from projections.rebuild import rebuild

@@ -14,17 +14,14 @@ import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from providerkit import FakeApi, RecordedSleep, fixture_bytes, fixture_json, provider_http, reply
 
-from eventlog.config import ConfigError, Settings
-from eventlog.producer import EventProducer
+from eventlog.config import Settings
 from eventlog.serde import Event, EventSerde
 from eventlog.topics import DLQ, EVIDENCE
 from indexers.providers.clients import LinkedAccount, OAuthTokens, StravaClient
-from indexers.providers.collector import (
-    ActiveChallenge,
-    KafkaTokenSink,
+from indexers.providers.collector import ActiveChallenge, TokenUpdate
+from indexers.providers.collector_stage import (
     PostgresAccountSource,
     PostgresChallengeSource,
-    TokenUpdate,
     run_collector,
 )
 from indexers.providers.crypto import EncryptionKeyError, TokenCipher
@@ -148,20 +145,6 @@ def test_missing_or_wrong_key_stops_the_collector_at_startup(settings: Settings)
         run_collector(settings.replace(oauth_encryption_key=""), max_ticks=1)
     with pytest.raises(EncryptionKeyError, match="not hex"):
         run_collector(settings.replace(oauth_encryption_key="xyz"), max_ticks=1)
-
-
-def test_kafka_token_sink_refuses_to_start_without_the_account_schema(settings: Settings) -> None:
-    producer = EventProducer(settings, "test")
-    try:
-        try:
-            producer.serde.catalogue.latest("LinkedAccount")
-            pytest.skip("the LinkedAccount schema exists now")
-        except KeyError:
-            pass
-        with pytest.raises(ConfigError, match=r"LinkedAccount\.v1\.avsc is missing"):
-            KafkaTokenSink(producer, TokenCipher.from_hex(KEY))
-    finally:
-        producer.close()
 
 
 def test_postgres_sources(settings: Settings) -> None:
