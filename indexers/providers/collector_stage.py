@@ -16,12 +16,12 @@ from typing import Any, Protocol
 
 import psycopg
 
-from eventlog.config import ConfigError, Settings
+from eventlog.config import Settings
 from eventlog.consumer import StopFlag
 from eventlog.producer import EventProducer
 from eventlog.serde import EventSerde, UndecodableMessage
 from eventlog.topics import EVIDENCE
-from indexers.providers.accounts import LINKED_ACCOUNT, publish_linked_account
+from indexers.providers.accounts import publish_linked_account
 from indexers.providers.clients import build_clients
 from indexers.providers.clients.base import (
     LinkedAccount,
@@ -224,18 +224,9 @@ def dead_letter_shape_error(producer: EventProducer, failure: FetchFailure) -> N
 
 class KafkaTokenSink:
     """Refreshed tokens, encrypted, back to lc.accounts (keyed subject:provider, compacted) as a
-    `LinkedAccount` event (indexers/providers/accounts.py); the schema must exist (checked at construction)."""
-
-    EVENT_TYPE = LINKED_ACCOUNT
+    `LinkedAccount` event (indexers/providers/accounts.py)."""
 
     def __init__(self, producer: EventProducer, cipher: TokenCipher) -> None:
-        try:
-            producer.serde.catalogue.latest(self.EVENT_TYPE)
-        except KeyError:
-            raise ConfigError(
-                f"schemas/{self.EVENT_TYPE}.v1.avsc is missing: refreshed OAuth tokens could not be stored, "
-                "and a lost single-use refresh token unlinks the account; not starting the collector"
-            ) from None
         self.producer = producer
         self.cipher = cipher
 
