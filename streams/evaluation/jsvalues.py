@@ -20,9 +20,9 @@ def number_or_none(value: object) -> float | None:
 def first_number(record: Mapping[str, Any], *keys: str) -> float | None:
     """The first of `keys` whose value is a JSON number (numeric strings do not count)."""
     for key in keys:
-        number = number_or_none(record.get(key))
-        if number is not None:
-            return number
+        value = record.get(key)
+        if value is not None and is_number(value):  # most keys are absent: skip the checks for them
+            return float(value)
     return None
 
 

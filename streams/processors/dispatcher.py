@@ -137,7 +137,7 @@ class Dispatcher(MergedStage[Fact]):
     group = GROUP
     inputs = INPUTS
 
-    def __init__(self, settings: Settings, *, stop: StopFlag | None = None, batch_size: int = 500) -> None:
+    def __init__(self, settings: Settings, *, stop: StopFlag | None = None, batch_size: int = 1000) -> None:
         super().__init__(settings, stop=stop, batch_size=batch_size, clock=BlockClock(settings, GROUP))
         self.policy = policy_from(settings)
         self.partitions: dict[int, PartitionState] = {}

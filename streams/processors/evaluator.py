@@ -42,7 +42,7 @@ class Evaluator(MergedStage[EvidenceInput | RegistrationInput]):
     group = GROUP
     inputs = (EVIDENCE, CHALLENGES_REGISTERED)
 
-    def __init__(self, settings: Settings, *, stop: StopFlag | None = None, batch_size: int = 500) -> None:
+    def __init__(self, settings: Settings, *, stop: StopFlag | None = None, batch_size: int = 1000) -> None:
         super().__init__(settings, stop=stop, batch_size=batch_size)
         self.state = EvaluatorState()
         self.partition_of: dict[int, int] = {}  # challenge id -> partition

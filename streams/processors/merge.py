@@ -14,14 +14,15 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Generic, NamedTuple, TypeVar
 
 Item = TypeVar("Item")
 BLOCKS = ""  # the blocks' source name sorts before every topic at equal timestamps
 
 
-@dataclass(frozen=True)
-class Timed(Generic[Item]):
+class Timed(NamedTuple, Generic[Item]):
+    """One input (a NamedTuple: a stage builds one per message)."""
+
     timestamp: int  # Kafka timestamp, epoch ms
     source: str  # catalogue topic, or BLOCKS
     offset: int
@@ -59,6 +60,12 @@ class PartitionMerge(Generic[Item]):
         while True:
             if stop_when_topics_empty and not any(self.queues.values()):
                 return
+            if self.blocks_taken >= len(blocks) and blocks_at_end:
+                only = self._only_open_queue()
+                if only is not None:  # the common case: one topic has items, the others are at their end
+                    while only:
+                        yield only.popleft()
+                    continue
             heads: list[Timed[Item]] = []
             for topic in self.topics:
                 queue = self.queues[topic]
@@ -78,3 +85,16 @@ class PartitionMerge(Generic[Item]):
             else:
                 self.queues[first.source].popleft()
             yield first
+
+    def _only_open_queue(self) -> deque[Timed[Item]] | None:
+        """The one non-empty queue when every other topic is empty and at its end, else None."""
+        found = None
+        for topic in self.topics:
+            queue = self.queues[topic]
+            if queue:
+                if found is not None:
+                    return None
+                found = queue
+            elif not self.at_end[topic]:
+                return None
+        return found

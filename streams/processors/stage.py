@@ -44,7 +44,7 @@ class MergedStage(Generic[Item]):
     group: str
     inputs: tuple[str, ...]
 
-    def __init__(self, settings: Settings, *, stop: StopFlag | None = None, batch_size: int = 500,
+    def __init__(self, settings: Settings, *, stop: StopFlag | None = None, batch_size: int = 1000,
                  clock: BlockClock | None = None) -> None:
         self.settings = settings
         self.clock = clock
