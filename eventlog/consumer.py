@@ -162,8 +162,9 @@ class ConsumerLoop:
             self.dlq.flush()
         if received:
             handle(received, self.reject)
-        if self.commit_to_kafka:
-            self.consumer.commit(offsets=_next_offsets(messages), asynchronous=False)
+        offsets = _next_offsets(messages) if self.commit_to_kafka else []
+        if offsets:  # a batch of end-of-partition events only has nothing to commit
+            self.consumer.commit(offsets=offsets, asynchronous=False)
 
     def reject(self, received: Received, reason: str) -> None:
         """Send one decoded but invalid message to lc.dlq, durably, before the caller goes on."""
