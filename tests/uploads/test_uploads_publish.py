@@ -11,7 +11,7 @@ from starlette.testclient import TestClient
 
 from eventlog.config import Settings
 from eventlog.serde import EventSerde
-from eventlog.topics import EVIDENCE
+from eventlog.topics import DLQ, EVIDENCE
 from indexers.chain.kafka import read_topic
 from indexers.providers.uploads.accepted import AcceptedUpload
 from indexers.providers.uploads.auth import sign_headers
@@ -54,6 +54,15 @@ def test_an_accepted_upload_is_published_once_and_a_refused_one_not(
     assert payload["raw_ref"].startswith("sha256:")
     [record] = json.loads(payload["records_json"])
     assert record["type"] == "run" and record["distance_m"] == 299.03
+
+    # the refused one (a TCX declared as an Apple export) went to lc.dlq: reason, origin, original bytes
+    serde = EventSerde(settings.schema_registry_url)
+    [letter] = [serde.decode(m.value()) for m in read_topic(settings, DLQ)]
+    signer = Account.from_key(KEY).address.lower()
+    assert letter.payload["stage"] == "lc-uploads"
+    assert letter.payload["reason"].startswith("wrong_kind: ")
+    assert (letter.payload["source_topic"], letter.payload["source_key"]) == ("uploads", f"77:{signer}:apple")
+    assert letter.payload["original"] == tcx
 
 
 def test_years_of_daily_records_fit_in_one_event(settings: Settings) -> None:

@@ -24,3 +24,20 @@ class AcceptedUpload:
 
 
 Publish = Callable[[AcceptedUpload], None]
+
+
+@dataclass(frozen=True)
+class RefusedUpload:
+    """An authenticated upload that failed validation: what the dead-letter topic gets."""
+
+    challenge_id: int
+    subject: str
+    provider: str
+    reason: str
+    sha256: str
+    size: int
+    head: bytes  # the original bytes when small, else the first DEAD_LETTER_BYTES of them
+
+
+DEAD_LETTER_BYTES = 1024 * 1024
+Refuse = Callable[[RefusedUpload], None]

@@ -6,7 +6,7 @@ from eventlog.config import Settings
 from eventlog.producer import EventProducer
 from eventlog.topics import EVIDENCE
 from indexers.providers.evidence_hash import js_stringify
-from indexers.providers.uploads.accepted import AcceptedUpload, Publish
+from indexers.providers.uploads.accepted import AcceptedUpload, Publish, Refuse, RefusedUpload
 
 PRODUCER_NAME = "lc-uploads"
 # Years of daily records make a records_json of several MB (about 0.5 KB a record). librdkafka checks
@@ -41,3 +41,22 @@ def publish_with(producer: EventProducer) -> Publish:
 
 def make_publisher(settings: Settings) -> Publish:
     return publish_with(EventProducer(settings, PRODUCER_NAME, extra_config=dict(PRODUCER_CONFIG)))
+
+
+def dead_letter_with(producer: EventProducer) -> Refuse:
+    """A refuse callback: the refused upload's reason, origin and (first MiB of) bytes to lc.dlq."""
+
+    def refuse(upload: RefusedUpload) -> None:
+        shown = "" if len(upload.head) == upload.size else f"; first {len(upload.head)} of {upload.size} bytes kept"
+        producer.dead_letter(
+            stage=PRODUCER_NAME, reason=f"{upload.reason} (sha256 {upload.sha256}{shown})",
+            source_topic="uploads", source_key=f"{upload.challenge_id}:{upload.subject.lower()}:{upload.provider}",
+            original=upload.head,
+        )
+        producer.flush()
+
+    return refuse
+
+
+def make_dead_letterer(settings: Settings) -> Refuse:
+    return dead_letter_with(EventProducer(settings, f"{PRODUCER_NAME}-dlq"))

@@ -37,7 +37,13 @@ from starlette.routing import Route
 from eventlog.config import Settings
 from eventlog.consumer import StopFlag
 from indexers.providers.uploads import storage
-from indexers.providers.uploads.accepted import AcceptedUpload, Publish
+from indexers.providers.uploads.accepted import (
+    DEAD_LETTER_BYTES,
+    AcceptedUpload,
+    Publish,
+    Refuse,
+    RefusedUpload,
+)
 from indexers.providers.uploads.auth import AuthError, Clock, SignatureVerifier, wall_clock_ms
 from indexers.providers.uploads.detect import ParsedUpload, detect_and_parse, upload_provider
 from indexers.providers.uploads.errors import UnpackedTooLarge, UploadRejected
@@ -81,7 +87,9 @@ def _query_target(request: Request) -> tuple[int, str, str | None, str | None]:
     return challenge_id, provider, params.get("subject") or None, params.get("filename") or None
 
 
-def create_app(config: UploadServerConfig, publish: Publish, *, clock: Clock = wall_clock_ms) -> Starlette:
+def create_app(config: UploadServerConfig, publish: Publish, *, clock: Clock = wall_clock_ms,
+               refuse: Refuse | None = None) -> Starlette:
+    """`refuse` receives every authenticated upload that fails validation (the stage sends it to lc.dlq)."""
     config.upload_root.mkdir(parents=True, exist_ok=True)
     replay_store = ReplayStore(config.upload_root / REPLAY_STORE_FILE)
     verifier = SignatureVerifier(replay_store, clock=clock, window_ms=config.signature_window_ms)
@@ -113,12 +121,12 @@ def create_app(config: UploadServerConfig, publish: Publish, *, clock: Clock = w
             parsed: ParsedUpload = await anyio.to_thread.run_sync(
                 lambda: detect_and_parse(body.path, provider, file_name=file_name, subject=signer)
             )
-        except UnpackedTooLarge as exc:
-            storage.discard(body)
-            return _error(413, exc.code, str(exc))
         except UploadRejected as exc:
+            status = 413 if isinstance(exc, UnpackedTooLarge) else 422
+            if refuse is not None:
+                await anyio.to_thread.run_sync(refuse, _refused(body, challenge_id, signer, provider_name, exc))
             storage.discard(body)
-            return _error(422, exc.code, str(exc))
+            return _error(status, exc.code, str(exc))
         except Exception:
             storage.discard(body)
             log.exception("upload of %s bytes for challenge %s could not be parsed", body.size, challenge_id)
@@ -153,13 +161,19 @@ def create_app(config: UploadServerConfig, publish: Publish, *, clock: Clock = w
     )
 
 
-def app_from_settings(settings: Settings, publish: Publish | None = None) -> Starlette:
-    """The app with the Kafka publisher of `lc.evidence` unless another publish callback is given."""
-    if publish is None:
-        from indexers.providers.uploads.publish import make_publisher
+def _refused(body: storage.ReceivedBody, challenge_id: int, subject: str, provider: str,
+             exc: UploadRejected) -> RefusedUpload:
+    with body.path.open("rb") as stream:
+        head = stream.read(DEAD_LETTER_BYTES)
+    return RefusedUpload(challenge_id, subject, provider, f"{exc.code}: {exc}", body.sha256, body.size, head)
 
-        publish = make_publisher(settings)
-    return create_app(UploadServerConfig.from_settings(settings), publish)
+
+def app_from_settings(settings: Settings, publish: Publish | None = None, refuse: Refuse | None = None) -> Starlette:
+    """The app with the Kafka publisher of `lc.evidence` and dead letters to `lc.dlq`, unless given others."""
+    from indexers.providers.uploads.publish import make_dead_letterer, make_publisher
+
+    return create_app(UploadServerConfig.from_settings(settings), publish or make_publisher(settings),
+                      refuse=refuse or make_dead_letterer(settings))
 
 
 def run_uploads_api(settings: Settings, stop: StopFlag, *, host: str = "0.0.0.0") -> None:
