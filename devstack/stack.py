@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import time
+import urllib.request
+
 from devstack.anvil import rpc_ready, start_anvil
 from devstack.kafka import KafkaBroker
 from devstack.postgres import PostgresServer
@@ -20,7 +24,27 @@ def anvil_up(settings: Settings) -> str:
                           extra_args=("--state", str(home / "anvil" / "state.json")))
     (home / "anvil").mkdir(parents=True, exist_ok=True)
     (home / "anvil" / "anvil.pid").write_text(str(process.pid))
+    keep_clock_monotonic(settings.rpc_url)
     return f"anvil up on {settings.rpc_url} (block time {ANVIL_BLOCK_TIME_S:g} s)"
+
+
+def keep_clock_monotonic(rpc_url: str) -> None:
+    """anvil restores its blocks from --state but not the time moved forward by evm_increaseTime: its
+    next blocks would be stamped with the wall clock, earlier than the last restored block. A real
+    chain's time never goes back (the pipeline's chain time is the newest block's), so continue from
+    the last restored block instead."""
+    latest = _rpc(rpc_url, "eth_getBlockByNumber", ["latest", False])
+    last_timestamp = int(latest["timestamp"], 16)
+    if last_timestamp >= time.time():
+        _rpc(rpc_url, "evm_setNextBlockTimestamp", [last_timestamp + 1])
+        _rpc(rpc_url, "evm_mine", [])
+
+
+def _rpc(url: str, method: str, params: list[object]) -> dict[str, str]:
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).encode()
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())["result"]
 
 
 def up(settings: Settings) -> list[str]:
