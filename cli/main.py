@@ -28,6 +28,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     logging.basicConfig(level=settings.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if settings.log_level.upper() != "DEBUG":  # one INFO line per HTTP request drowns a stage's own log
+        logging.getLogger("httpx").setLevel(logging.WARNING)
     from devstack.process import PrerequisiteMissing
 
     try:
