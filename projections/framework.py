@@ -188,13 +188,18 @@ class Projector:
             raise RuntimeError(f"{self.name} writer failed") from self._writer_error
 
     def _write_batches(self) -> None:
-        with connect(self.settings.pg_dsn, self.schema) as conn:
+        conn: psycopg.Connection | None = None
+        try:
+            conn = connect(self.settings.pg_dsn, self.schema)
+        except BaseException as exc:  # reported to the consumer thread; the queue keeps draining
+            self._writer_error = exc
+        try:
             while True:
                 batch = self._queue.get()
                 try:
                     if batch is None:
                         return
-                    if batch.generation == self._generation and not self._stale.is_set() \
+                    if conn is not None and batch.generation == self._generation and not self._stale.is_set() \
                             and self._writer_error is None:
                         self._write(conn, batch)
                 except StaleOffsets as exc:
@@ -204,6 +209,9 @@ class Projector:
                     self._writer_error = exc
                 finally:
                     self._queue.task_done()
+        finally:
+            if conn is not None:
+                conn.close()
 
     def _write(self, conn: psycopg.Connection, batch: PreparedBatch) -> None:
         with conn.transaction():
