@@ -73,12 +73,13 @@ def _watermarks(settings: Settings, topic: str) -> dict[int, tuple[int, int]]:
 
 
 def raw_messages(settings: Settings, topic: str) -> list[tuple[str, bytes]]:
-    """(key, value bytes) of every message of a topic, as stored on the broker."""
+    """(key, value bytes) of every message of a topic, as stored on the broker, in (partition, offset)
+    order: the order partitions are read in is the broker's choice, so it is not compared."""
     physical = settings.topic(topic)
     remaining = end_offsets(settings, topic)
     consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": uuid.uuid4().hex,
                          "enable.auto.commit": False})
-    out: list[tuple[str, bytes]] = []
+    out: list[tuple[int, int, str, bytes]] = []
     try:
         consumer.assign([TopicPartition(physical, p, OFFSET_BEGINNING) for p in remaining])
         while remaining:
@@ -88,10 +89,11 @@ def raw_messages(settings: Settings, topic: str) -> list[tuple[str, bytes]]:
                 continue
             if message.offset() + 1 >= remaining.get(message.partition(), 0):
                 remaining.pop(message.partition(), None)
-            out.append(((message.key() or b"").decode(), message.value() or b""))
+            out.append((message.partition(), message.offset(), (message.key() or b"").decode(),
+                        message.value() or b""))
     finally:
         consumer.close()
-    return out
+    return [(key, value) for _partition, _offset, key, value in sorted(out)]
 
 
 def table_rows(settings: Settings, table: str, order_by: str) -> list[dict[str, Any]]:
