@@ -242,6 +242,7 @@ def test_faceit_same_history_same_hash_changed_result_new_hash(shared_fixtures: 
 
 def test_api_keys_stay_out_of_logs_and_errors(shared_fixtures: Path, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)
+    caplog.set_level(logging.INFO, logger="httpx")  # `lc` quiets httpx; an in-process CLI test may have run first
     api = FakeApi().on("GET", f"/api/players/{DOTA_ACCOUNT_ID}/matches", reply(500, b"down"))
     with pytest.raises(ProviderUnavailableError) as raised:
         dota(api, api_key="od-secret-key").fetch(dota_account(), TimeWindow(0, DOTA_NOW))
