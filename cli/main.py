@@ -310,13 +310,14 @@ def cmd_rebuild(settings: Settings, _args: argparse.Namespace) -> int:
 
 
 def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
-    from cli.stages import STAGES
+    from cli.stages import STAGES, tune_garbage_collector
     from eventlog.consumer import StopFlag
 
     stage = STAGES.get(args.stage)
     if stage is None:
         print(f"lc: unknown stage {args.stage!r}; stages: {', '.join(sorted(STAGES))}", file=sys.stderr)
         return 2
+    tune_garbage_collector()
     stop = StopFlag()
     stop.install_signal_handlers()
     log.info("stage %s starting", args.stage)

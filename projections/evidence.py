@@ -48,6 +48,11 @@ class EvidenceUpsert(NamedTuple):
 
 def validate(received: Received) -> EvidenceFact:
     """The evidence fact of an event, or ValueError with the reason it is not acceptable."""
+    return parse(received)[0]
+
+
+def parse(received: Received) -> tuple[EvidenceFact, list[object]]:
+    """`validate`, also returning the parsed records (for a stage that reads them: parsed once)."""
     p = received.event.payload
     if p["challenge_id"] < 0:
         raise ValueError(f"challenge_id must be >= 0, got {p['challenge_id']}")
@@ -57,21 +62,24 @@ def validate(received: Received) -> EvidenceFact:
         raise ValueError("provider is empty")
     if not p["evidence_hash"].strip():
         raise ValueError("evidence_hash is empty")
-    if len(p["records_json"].encode()) > MAX_DATA_BYTES:
+    records_json = p["records_json"]
+    # a character is at most 4 UTF-8 bytes: only a long text needs encoding to be measured
+    if len(records_json) * 4 > MAX_DATA_BYTES and len(records_json.encode()) > MAX_DATA_BYTES:
         raise ValueError(f"records exceed {MAX_DATA_BYTES} bytes")
     try:
-        records = json.loads(p["records_json"])
+        records = json.loads(records_json)
     except json.JSONDecodeError as exc:
         raise ValueError(f"records_json is not JSON: {exc}") from exc
     if not isinstance(records, list):
         raise ValueError("records_json is not a JSON array")
     if len(records) > MAX_RECORDS:
         raise ValueError(f"{len(records)} records exceed the limit of {MAX_RECORDS}")
-    return EvidenceFact(
+    fact = EvidenceFact(
         challenge_id=p["challenge_id"], subject=p["subject"], provider=p["provider"],
-        records_json=p["records_json"], evidence_hash=p["evidence_hash"], raw_ref=p["raw_ref"],
+        records_json=records_json, evidence_hash=p["evidence_hash"], raw_ref=p["raw_ref"],
         occurred_at=received.event.occurred_at,
     )
+    return fact, records
 
 
 def reduce_batch(facts: Sequence[EvidenceFact]) -> list[EvidenceUpsert]:

@@ -7,11 +7,10 @@ rewritten providers add (offset-bearing `start`/`startTime`, `calories_kcal`, Fi
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
-from streams.evaluation.jsvalues import as_mapping, first_number, is_number
+from streams.evaluation.jsvalues import as_mapping, is_number
 from streams.evaluation.timeparse import from_unix_seconds, parse_date_only, parse_instant_text
 
 _KJ_PER_KCAL = 4.184
@@ -39,8 +38,9 @@ _TYPE_ALIASES: dict[str, tuple[str, ...]] = {
 CANONICAL_TYPES: dict[str, str] = {raw: canonical for canonical, raws in _TYPE_ALIASES.items() for raw in raws}
 
 
-@dataclass(frozen=True)
-class Activity:
+class Activity(NamedTuple):
+    """One normalised record (a named tuple: one is built per record, see verdict.py)."""
+
     type: str
     start: datetime
     end: datetime
@@ -137,18 +137,19 @@ def normalize_activity(raw: object) -> Activity | None:
         return None
     start, local_day = resolved
 
-    distance_km = first_number(record, "distance_km")
-    if distance_km is None and (metres := first_number(record, "distance_m")) is not None:
+    numbers = _numbers(record)
+    distance_km = numbers.get("distance_km")
+    if distance_km is None and (metres := numbers.get("distance_m")) is not None:
         distance_km = metres / 1000
-    duration_min = first_number(record, "duration_min")
-    if duration_min is None and (seconds := first_number(record, "duration_s")) is not None:
+    duration_min = numbers.get("duration_min")
+    if duration_min is None and (seconds := numbers.get("duration_s")) is not None:
         duration_min = seconds / 60
-    calories = first_number(record, "calories", "calories_kcal")
-    if calories is None and (kilojoules := first_number(record, "kilojoules")) is not None:
+    calories = _first(numbers, "calories", "calories_kcal")
+    if calories is None and (kilojoules := numbers.get("kilojoules")) is not None:
         calories = kilojoules / _KJ_PER_KCAL
-    steps = first_number(record, "steps_count", "steps")
+    steps = _first(numbers, "steps_count", "steps")
     if steps is None and record.get("type") is None:
-        steps = first_number(record, "value")
+        steps = numbers.get("value")
 
     return Activity(
         type=activity_type,
@@ -157,15 +158,33 @@ def normalize_activity(raw: object) -> Activity | None:
         local_day=local_day,
         distance_km=distance_km,
         duration_min=duration_min,
-        avg_hr_bpm=first_number(record, "avg_hr_bpm", "average_heartrate"),
-        max_hr_bpm=first_number(record, "max_hr_bpm", "max_heartrate"),
-        elev_gain_m=first_number(record, "elev_gain_m", "total_elevation_gain"),
+        avg_hr_bpm=_first(numbers, "avg_hr_bpm", "average_heartrate"),
+        max_hr_bpm=_first(numbers, "max_hr_bpm", "max_heartrate"),
+        elev_gain_m=_first(numbers, "elev_gain_m", "total_elevation_gain"),
         steps_count=steps,
         calories=calories,
-        sessions=first_number(record, "sessions"),
-        exercise_minutes=first_number(record, "exercise_minutes"),
+        sessions=numbers.get("sessions"),
+        exercise_minutes=numbers.get("exercise_minutes"),
         gps_path=_gps_path(record.get("gps_path")),
     )
+
+
+# every numeric field an activity reads; a record has a few of them, so it is read once (a hot path)
+_NUMERIC_FIELDS = frozenset({
+    "distance_km", "distance_m", "duration_min", "duration_s", "calories", "calories_kcal", "kilojoules",
+    "steps_count", "steps", "value", "avg_hr_bpm", "average_heartrate", "max_hr_bpm", "max_heartrate",
+    "elev_gain_m", "total_elevation_gain", "sessions", "exercise_minutes",
+})
+
+
+def _numbers(record: Mapping[str, Any]) -> dict[str, float]:
+    """The record's numeric fields that hold a JSON number (numeric strings do not count), as floats."""
+    return {key: float(value) for key, value in record.items() if key in _NUMERIC_FIELDS and is_number(value)}
+
+
+def _first(numbers: dict[str, float], preferred: str, fallback: str) -> float | None:
+    value = numbers.get(preferred)
+    return value if value is not None else numbers.get(fallback)
 
 
 def normalize_activities(records: Sequence[object]) -> list[Activity]:

@@ -30,8 +30,11 @@ _FAMILIES: dict[str, tuple[frozenset[str], Callable[[ChallengeRule | None, Seque
 }
 
 
+_FAMILY_OF_PROVIDER = {provider: name for name, (members, _) in _FAMILIES.items() for provider in members}
+
+
 def family_of(provider: str) -> str | None:
-    return next((name for name, (members, _) in _FAMILIES.items() if provider in members), None)
+    return _FAMILY_OF_PROVIDER.get(provider)
 
 
 def _choose_family(rule: ChallengeRule | None, present: set[str]) -> str:

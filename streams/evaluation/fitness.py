@@ -12,6 +12,7 @@ from streams.evaluation.rules import ChallengeRule
 from streams.evaluation.verdict import Outcome
 
 _SAMPLE_TYPES = 5
+_NO_RULE = ChallengeRule()
 
 
 def _sample_types(records: Sequence[object]) -> list[str]:
@@ -35,7 +36,7 @@ def evaluate_fitness(rule: ChallengeRule | None, records: Sequence[object]) -> O
         reason = (f"Evidence contains {len(records)} record(s) but none could be normalized "
                   "to a recognised activity shape")
         return Outcome(False, None, (reason,), {"totalRecords": len(records), "sampleTypes": _sample_types(records)})
-    rule = rule or ChallengeRule()
+    rule = rule or _NO_RULE
 
     if rule.simple_fitness is not None:
         # The simplified format has no period of its own: the challenge window applies (spec §8.7).

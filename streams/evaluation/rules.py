@@ -10,6 +10,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -120,7 +121,7 @@ class ChallengeRule:
     def mode(self) -> str:
         return "competitive" if self.competitive else "threshold"
 
-    @property
+    @cached_property  # read for every evaluated record; a rule lives as long as its registration
     def window(self) -> Period:
         """The challenge's activity window from the timeline (startsAt..endsAt)."""
         start, end = self.timeline.starts_at, self.timeline.ends_at

@@ -1,14 +1,16 @@
-"""What an evaluation produces."""
+"""What an evaluation produces.
+
+Named tuples rather than frozen dataclasses: one of each is built per evaluated event, and a frozen
+dataclass's __init__ costs about twice as much (every field goes through object.__setattr__).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(NamedTuple):
     """An evaluator's result before the engine names the evaluator."""
 
     pass_: bool
@@ -17,8 +19,7 @@ class Outcome:
     metadata: Mapping[str, Any] | None = None
 
 
-@dataclass(frozen=True)
-class Verdict:
+class Verdict(NamedTuple):
     """One (challenge, subject) verdict; `reasons` is empty on pass, `score` None when there is none."""
 
     pass_: bool

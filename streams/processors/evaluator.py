@@ -8,8 +8,8 @@ registration is always evaluated with that rule; each verdict carries its input'
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from eventlog.config import Settings
 from eventlog.consumer import Received, Reject, StopFlag
@@ -24,8 +24,7 @@ from streams.processors.stage import MergedStage
 GROUP = "lc-evaluator"
 
 
-@dataclass(frozen=True)
-class EvidenceInput:
+class EvidenceInput(NamedTuple):
     fact: EvidenceFact
     records: list[object]
     event_id: str
@@ -51,8 +50,7 @@ class Evaluator(MergedStage[EvidenceInput | RegistrationInput]):
         event = received.event
         if received.topic == EVIDENCE and event.event_type == "EvidenceSubmitted":
             try:
-                fact = evidence_fact(received)
-                records = json.loads(fact.records_json)
+                fact, records = evidence_fact(received)
             except ValueError as exc:
                 reject(received, f"invalid evidence: {exc}")
                 return None

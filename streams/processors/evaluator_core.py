@@ -12,10 +12,13 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from streams.challenge_state import ChallengeRegistered
 from streams.evaluation import ChallengeRule, Verdict, combine_evidence_hashes, evaluate, parse_challenge_rule
 from streams.processors.inputs import EvidenceFact
+
+_METADATA_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)  # built once: a hot path
 
 
 @dataclass
@@ -37,8 +40,7 @@ class ChallengeEvidence:
     subjects: dict[str, SubjectEvidence] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class VerdictOut:
+class VerdictOut(NamedTuple):
     event_id: str
     challenge_id: int
     subject: str
@@ -53,8 +55,7 @@ class VerdictOut:
         return {
             "challenge_id": self.challenge_id, "subject": self.subject, "pass": v.pass_,
             "score": float(v.score) if v.score is not None else None, "reasons": list(v.reasons),
-            "metadata_json": json.dumps(v.metadata, sort_keys=True, separators=(",", ":"), default=str)
-            if v.metadata is not None else None,
+            "metadata_json": _METADATA_JSON.encode(v.metadata) if v.metadata is not None else None,
             "evaluator": v.evaluator, "evidence_hash": self.evidence_hash, "evidence_at": self.evidence_at,
             "trigger_event_id": self.trigger_event_id,
         }

@@ -11,7 +11,7 @@ from typing import Any
 
 from eventlog.consumer import Received
 from projections.evidence import EvidenceFact
-from projections.evidence import validate as validate_evidence
+from projections.evidence import parse as parse_evidence
 from streams.challenge_state import ChallengeFact, ChallengeRegistered, challenge_fact_from_chain
 from streams.dispatch import VerdictFact
 from streams.job_state import ChainFact, chain_fact_from_event
@@ -21,10 +21,10 @@ __all__ = [
 ]
 
 
-def evidence_fact(received: Received) -> EvidenceFact:
-    """The evidence projection's validation: the same input is refused by every stage alike."""
+def evidence_fact(received: Received) -> tuple[EvidenceFact, list[object]]:
+    """The evidence projection's validation (the same input is refused by every stage alike), and the records."""
     try:
-        return validate_evidence(received)
+        return parse_evidence(received)
     except KeyError as exc:
         raise ValueError(f"missing field {exc}") from exc
 

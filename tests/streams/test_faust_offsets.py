@@ -1,6 +1,6 @@
 """Crash test for faust's offset commits (faust issue #606: an offset committed past an in-flight message).
 
-Against a real broker (LC_KAFKA_BOOTSTRAP, default 127.0.0.1:19092):
+Against a real broker (the settings' LC_KAFKA_BOOTSTRAP, as `lc up` starts it):
 
 1. N numbered messages go to a 6-partition input topic;
 2. `streams.faust_probe` (one agent, at_least_once) forwards each id to an output topic, slowly
@@ -44,9 +44,11 @@ from confluent_kafka import (
 )
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from eventlog.config import Settings
+
 pytestmark = pytest.mark.slow
 
-BOOTSTRAP = os.environ.get("LC_KAFKA_BOOTSTRAP", "127.0.0.1:19092")
+BOOTSTRAP = Settings.from_env().kafka_bootstrap
 REPO = Path(__file__).resolve().parents[2]
 PARTITIONS = 6
 MESSAGES = 240
