@@ -24,6 +24,7 @@ import time
 import uuid
 from pathlib import Path
 
+from cli.stages import tune_garbage_collector
 from devstack.anvil import free_port, start_anvil
 from devstack.process import kill_group
 from eventlog.admin import create_topics
@@ -102,6 +103,7 @@ def run(base: Settings, url: str, events: int, max_range: int, source: str) -> N
         chain_id=31337, source=rpc, table=table, sink=KafkaSink(producer), keyer=ChainKeyer(addresses["ChallengePay"]),
         window=ReorgWindow(base.chain_rollback_cap), ranges=AdaptiveRange(max_range), confirmations=12,
     )
+    tune_garbage_collector()  # as `lc run indexer` does
     started = time.perf_counter()
     while indexer.step() is not Step.IDLE:
         pass

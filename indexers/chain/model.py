@@ -1,13 +1,16 @@
-"""Plain data the indexer passes between its layers: raw logs and headers in, messages out."""
+"""Plain data the indexer passes between its layers: raw logs and headers in, messages out.
+
+The per-log types are named tuples: a backfill builds one of each per log, and a frozen dataclass's
+__init__ costs about twice as much (every field goes through object.__setattr__).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 
-@dataclass(frozen=True)
-class RawLog:
+class RawLog(NamedTuple):
     """One log as eth_getLogs returns it, hex fields already parsed."""
 
     address: str  # lowercase 0x-hex
@@ -33,8 +36,7 @@ class RawLog:
         )
 
 
-@dataclass(frozen=True)
-class BlockHeader:
+class BlockHeader(NamedTuple):
     number: int
     hash: str  # lowercase 0x-hex
     parent_hash: str
@@ -50,8 +52,7 @@ class BlockHeader:
         )
 
 
-@dataclass(frozen=True)
-class DecodedLog:
+class DecodedLog(NamedTuple):
     """A pipeline contract's log decoded against its ABI; `args` values are Python-native and Avro-ready."""
 
     contract: str  # the address role, e.g. "ChallengePay"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import socket
 import uuid
 from collections.abc import Iterator
@@ -56,7 +55,7 @@ def abis() -> dict[str, dict]:
 
 @pytest.fixture(scope="session")
 def kafka_bootstrap() -> str:
-    bootstrap = os.environ.get("LC_KAFKA_BOOTSTRAP", "127.0.0.1:19092")
+    bootstrap = Settings.from_env().kafka_bootstrap
     host, _, port = bootstrap.split(",")[0].rpartition(":")
     try:
         socket.create_connection((host, int(port)), timeout=3).close()
