@@ -279,7 +279,8 @@ def test_fees_are_snapshotted_at_creation_and_no_cashback_means_no_loser_claim(d
     c = drive.create_challenge(creator=p[0], stake=ETHER)
     drive.client.send(drive.system.pay, "setFeeConfig", 1_000, 600, 300, 0, sender=drive.roles.admin)
     no_cashback = drive.create_challenge(creator=p[0], stake=ETHER)
-    drive.advance_to(c.proof_deadline_ts)
+    # created a block or more later, so its deadline can be a second or more after the first one's
+    drive.advance_to(max(c.proof_deadline_ts, no_cashback.proof_deadline_ts))
     drive.finalize(c.id)
     drive.finalize(no_cashback.id)
     drive.claim_loser(c.id, p[0])  # created under the 5 % cashback config
