@@ -10,6 +10,7 @@ import subprocess
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 from devstack.process import PrerequisiteMissing, kill_group
 from eventlog.config import PROJECT_ROOT
@@ -33,12 +34,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def rpc_ready(url: str, timeout: float = 1.0) -> bool:
-    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}).encode()
+def rpc_reply(url: str, method: str, params: list[object] | None = None, timeout: float = 10.0) -> dict[str, Any]:
+    """One JSON-RPC call's whole reply (dev tooling only: the pipeline's client is indexers.chain.rpc)."""
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []}).encode()
     request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return json.loads(response.read())
+
+
+def rpc_ready(url: str, timeout: float = 1.0) -> bool:
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return "result" in json.loads(response.read())
+        return "result" in rpc_reply(url, "eth_chainId", timeout=timeout)
     except OSError:
         return False
 

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import time
-import urllib.request
 
-from devstack.anvil import rpc_ready, start_anvil
+from devstack.anvil import rpc_ready, rpc_reply, start_anvil
 from devstack.kafka import KafkaBroker
 from devstack.postgres import PostgresServer
 from devstack.process import read_pid, stop_pid
@@ -33,18 +31,11 @@ def keep_clock_monotonic(rpc_url: str) -> None:
     next blocks would be stamped with the wall clock, earlier than the last restored block. A real
     chain's time never goes back (the pipeline's chain time is the newest block's), so continue from
     the last restored block instead."""
-    latest = _rpc(rpc_url, "eth_getBlockByNumber", ["latest", False])
+    latest = rpc_reply(rpc_url, "eth_getBlockByNumber", ["latest", False])["result"]
     last_timestamp = int(latest["timestamp"], 16)
     if last_timestamp >= time.time():
-        _rpc(rpc_url, "evm_setNextBlockTimestamp", [last_timestamp + 1])
-        _rpc(rpc_url, "evm_mine", [])
-
-
-def _rpc(url: str, method: str, params: list[object]) -> dict[str, str]:
-    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).encode()
-    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.loads(response.read())["result"]
+        rpc_reply(rpc_url, "evm_setNextBlockTimestamp", [last_timestamp + 1])
+        rpc_reply(rpc_url, "evm_mine")
 
 
 def up(settings: Settings) -> list[str]:

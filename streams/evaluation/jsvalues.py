@@ -13,10 +13,6 @@ def is_number(value: object) -> TypeGuard[int | float]:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def number_or_none(value: object) -> float | None:
-    return float(value) if is_number(value) else None
-
-
 def first_number(record: Mapping[str, Any], *keys: str) -> float | None:
     """The first of `keys` whose value is a JSON number (numeric strings do not count)."""
     for key in keys:
