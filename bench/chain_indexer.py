@@ -16,6 +16,8 @@ Prints logs/s of both and the ratio (target: indexer >= 0.5 x bare).
 from __future__ import annotations
 
 import argparse
+import multiprocessing
+import os
 import signal
 import sys
 import tempfile
@@ -24,11 +26,11 @@ import time
 import uuid
 from pathlib import Path
 
-from cli.stages import tune_garbage_collector
 from devstack.anvil import free_port, start_anvil
 from devstack.process import kill_group
 from eventlog.admin import create_topics
 from eventlog.config import PROJECT_ROOT, Settings
+from eventlog.process import tune_garbage_collector
 from eventlog.producer import EventProducer
 from indexers.chain.catalogue import ROLES, build_decoder_table, spec_events
 from indexers.chain.engine import ChainIndexer, Step
@@ -66,6 +68,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=50_000)
     parser.add_argument("--max-range", type=int, default=2000)
+    parser.add_argument("--workers", type=int, default=None, help="range worker processes (default: LC_CHAIN_WORKERS)")
+    parser.add_argument("--log-budget", type=int, default=None,
+                        help="pipeline logs per range (default: LC_CHAIN_RANGE_LOG_BUDGET)")
     parser.add_argument("--source", choices=("contracts", "emitter"), default="contracts")
     options = parser.parse_args()
 
@@ -74,13 +79,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         anvil = start_anvil(port, Path(tmp) / "anvil.log", extra_args=("--gas-limit", "1000000000"))
         try:
-            run(base, f"http://127.0.0.1:{port}", options.events, options.max_range, options.source)
+            base = base.replace(
+                chain_workers=base.chain_workers if options.workers is None else options.workers,
+                chain_range_log_budget=options.log_budget or base.chain_range_log_budget,
+            )
+            run(base, f"http://127.0.0.1:{port}", options.events, options.max_range, options.source, anvil.pid)
         finally:
             kill_group(anvil.pid, signal.SIGKILL)
             anvil.wait()
 
 
-def run(base: Settings, url: str, events: int, max_range: int, source: str) -> None:
+def run(base: Settings, url: str, events: int, max_range: int, source: str, node_pid: int) -> None:
     started = time.perf_counter()
     if source == "contracts":
         addresses, events = produce_with_contracts(url, events)
@@ -93,7 +102,9 @@ def run(base: Settings, url: str, events: int, max_range: int, source: str) -> N
     table = build_decoder_table(addresses)
     safe_head = node.head() - 12
     rpc = ChainRpc(url, timeout=300)
+    bare_cpu = CpuMeter(node_pid)
     bare_seconds = min(bare_get_logs(rpc, table, safe_head, max_range) for _ in range(2))
+    bare_cpu = bare_cpu.spent(runs=2)
 
     settings = base.replace(topic_prefix=f"bench{uuid.uuid4().hex[:8]}.", chain_id=31337)
     create_topics(settings)
@@ -101,13 +112,21 @@ def run(base: Settings, url: str, events: int, max_range: int, source: str) -> N
                              extra_config={"linger.ms": 20, "batch.num.messages": 10000})
     indexer = ChainIndexer(
         chain_id=31337, source=rpc, table=table, sink=KafkaSink(producer), keyer=ChainKeyer(addresses["ChallengePay"]),
-        window=ReorgWindow(base.chain_rollback_cap), ranges=AdaptiveRange(max_range), confirmations=12,
+        window=ReorgWindow(base.chain_rollback_cap), confirmations=12, workers=base.chain_workers,
+        ranges=AdaptiveRange(max_range, log_budget=base.chain_range_log_budget),
     )
     tune_garbage_collector()  # as `lc run indexer` does
+    started = time.perf_counter()
+    indexer.workers.warm_up()  # a long-running indexer starts its worker processes once
+    print(f"indexer: {base.chain_workers} range worker process(es) started in {time.perf_counter() - started:.2f} s; "
+          f"log budget {base.chain_range_log_budget} per range")
+    indexer_cpu = CpuMeter(node_pid, [p.pid for p in multiprocessing.active_children()])
     started = time.perf_counter()
     while indexer.step() is not Step.IDLE:
         pass
     indexer_seconds = time.perf_counter() - started
+    indexer_cpu = indexer_cpu.spent()
+    indexer.close()
     producer.close()
 
     bare_rate = events / bare_seconds
@@ -115,9 +134,48 @@ def run(base: Settings, url: str, events: int, max_range: int, source: str) -> N
     print(f"bare eth_getLogs:   {bare_seconds:7.2f} s  {bare_rate:10,.0f} logs/s")
     print(f"indexer into Kafka: {indexer_seconds:7.2f} s  {indexer_rate:10,.0f} logs/s")
     print(f"ratio indexer/bare: {indexer_rate / bare_rate:.2f} (target >= 0.5)")
+    print(f"CPU seconds, bare (one run):  this process {bare_cpu['self']:.2f}, node {bare_cpu['node']:.2f}")
+    print(f"CPU seconds, indexer:         this process {indexer_cpu['self']:.2f} (incl. Kafka client threads), "
+          f"range workers {indexer_cpu['workers']:.2f}, node {indexer_cpu['node']:.2f}  "
+          f"({os.cpu_count()} CPUs)")
     spent = indexer.timings
     print(f"indexer time: waiting for the node {spent.fetch_wait:.2f} s, decode+key+messages {spent.decode:.2f} s, "
           f"Avro+produce+commit {spent.publish:.2f} s")
+
+
+class CpuMeter:
+    """CPU seconds (user + system) spent from creation to `spent()` by this process, its range workers and the node."""
+
+    def __init__(self, node_pid: int, worker_pids: list[int] | None = None) -> None:
+        self.node_pid = node_pid
+        self.worker_pids = worker_pids or []
+        self.start = self._now()
+
+    def _now(self) -> dict[str, float]:
+        own = os.times()
+        return {"self": own.user + own.system, "node": _proc_cpu(self.node_pid),
+                "workers": sum(_proc_cpu(pid) for pid in self.worker_pids)}
+
+    def spent(self, runs: int = 1) -> dict[str, float]:
+        now = self._now()
+        return {name: (now[name] - self.start[name]) / runs for name in now}
+
+
+def _proc_cpu(pid: int) -> float:
+    """CPU seconds of a process and its descendants (anvil's launcher runs the node as a child), from /proc."""
+    stats: dict[int, tuple[int, float]] = {}  # pid -> (parent pid, CPU seconds)
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        stats[int(stat.parent.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"))
+    total, family = 0.0, {pid}
+    for child, (parent, seconds) in sorted(stats.items()):
+        if child in family or parent in family:
+            family.add(child)
+            total += seconds
+    return total
 
 
 def produce_with_contracts(url: str, events: int) -> tuple[dict[str, str], int]:

@@ -310,8 +310,9 @@ def cmd_rebuild(settings: Settings, _args: argparse.Namespace) -> int:
 
 
 def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
-    from cli.stages import STAGES, tune_garbage_collector
+    from cli.stages import STAGES
     from eventlog.consumer import StopFlag
+    from eventlog.process import tune_garbage_collector
 
     stage = STAGES.get(args.stage)
     if stage is None:

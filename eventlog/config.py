@@ -46,6 +46,11 @@ class Settings:
         256, "deepest reorg (in blocks) the chain indexer retracts on its own; deeper halts it for an operator"
     )
     chain_max_block_range: int = _setting(2000, "largest block range of one eth_getLogs call (shrinks on node limits)")
+    chain_range_log_budget: int = _setting(
+        5000, "pipeline logs the chain indexer aims for per block range (sized from the density just seen)")
+    chain_workers: int = _setting(
+        2, "processes that fetch, decode and encode the next block ranges while the chain indexer publishes"
+           " (0: one thread in the indexer's process)")
     chain_poll_seconds: float = _setting(1.0, "seconds the chain indexer waits for new blocks when it has caught up")
     deployments_file: str = _setting(
         "", "deployments JSON (contract name -> address); empty = .lc/deployments.json"

@@ -45,6 +45,7 @@ class EventProducer:
             "acks": "all",
             "linger.ms": 5,
             "compression.type": "lz4",
+            "delivery.report.only.error": True,  # the delivery callback only records failures
         }
         if transactional_id:
             config["transactional.id"] = f"{settings.topic_prefix}{transactional_id}"
@@ -79,6 +80,11 @@ class EventProducer:
         }
         value = self.serde.encode(physical, event_type, envelope, payload)
         self._produce(physical, key, value, headers, timestamp_ms)
+
+    def publish_encoded(self, topic: str, key: str, value: bytes, *,
+                        headers: dict[str, str | bytes] | None = None) -> None:
+        """Publish an event already encoded for this producer (framing of `serde.frame`, envelope naming it)."""
+        self._produce(self.settings.topic(topic), key, value, headers)
 
     def dead_letter(
         self,

@@ -116,12 +116,16 @@ class EventSerde:
         version = self.catalogue.latest(event_type)
         record = {"envelope": {**envelope, "event_type": event_type, "schema_version": version.version}, **payload}
         body = io.BytesIO()
-        if self._registry is None:
-            body.write(SINGLE_OBJECT_MAGIC + version.fingerprint)
-        else:
-            body.write(CONFLUENT_MAGIC + struct.pack(">I", self._schema_id(topic, version)))
+        body.write(self.frame(topic, event_type))
         schemaless_writer(body, version.writable, record)
         return body.getvalue()
+
+    def frame(self, topic: str, event_type: str) -> bytes:
+        """The bytes an encoded `event_type` on `topic` starts with (magic and schema fingerprint or id)."""
+        version = self.catalogue.latest(event_type)
+        if self._registry is None:
+            return SINGLE_OBJECT_MAGIC + version.fingerprint
+        return CONFLUENT_MAGIC + struct.pack(">I", self._schema_id(topic, version))
 
     def decode(self, data: bytes | None) -> Event:
         if not data:

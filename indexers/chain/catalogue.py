@@ -123,6 +123,15 @@ class DecoderTable:
         decoders = self.by_address.get(address)
         return None if decoders is None else decoders.get(topic0)
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # decoders hold compiled closures; a worker process rebuilds them from the roles and ABIs
+        addresses, events = {}, {}
+        for address, decoders in self.by_address.items():
+            role = next(iter(decoders.values())).contract
+            addresses[role] = address
+            events[role] = tuple(decoder.abi for decoder in decoders.values())
+        return (build_decoder_table, (addresses, events))
+
 
 def build_decoder_table(
     addresses: Mapping[str, str], events: Mapping[str, Iterable[EventAbi]] | None = None

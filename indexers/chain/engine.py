@@ -11,42 +11,32 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, Protocol
+from typing import Protocol
 
 from indexers.chain.catalogue import DecoderTable
+from indexers.chain.codec import ChainEventWriter
 from indexers.chain.keying import ChainKeyer
 from indexers.chain.messages import block_confirmed, block_reverted, chain_event, retraction
-from indexers.chain.model import BlockHeader, OutMessage, RawLog
+from indexers.chain.model import BlockHeader, OutMessage
+from indexers.chain.prepare import PreparedRange, RangeContext
 from indexers.chain.ranges import AdaptiveRange
 from indexers.chain.reorg import PublishedBlock, ReorgWindow
-from indexers.chain.rpc import RangeTooLarge, RpcError
+from indexers.chain.rpc import ChainMoved, ChainSource, RangeTooLarge, RpcError
+from indexers.chain.workers import RangeWorkers
 
 log = logging.getLogger("lc.indexer.chain")
 
 
-class ChainMoved(RpcError):
-    """The node's answers disagree with each other (a reorg during the fetch); retry the range."""
-
-
 class Sink(Protocol):
+    writer: ChainEventWriter  # how this sink's chain events are encoded; they reach `publish` encoded
+
     def publish(self, messages: Sequence[OutMessage]) -> None:
         """Publish all messages atomically, in order, or raise."""
-
-
-class ChainSource(Protocol):
-    def block_number(self) -> int: ...
-
-    def headers(self, numbers: Sequence[int] | set[int]) -> dict[int, BlockHeader | None]: ...
-
-    def get_logs(self, from_block: int, to_block: int, addresses: Sequence[str],
-                 topic0s: Sequence[str]) -> list[dict[str, Any]]: ...
-
-
-_Fetched = tuple[list[RawLog], dict[int, BlockHeader | None]]
 
 
 class StopSignal(Protocol):
@@ -55,6 +45,12 @@ class StopSignal(Protocol):
     def is_set(self) -> bool: ...
 
     def wait(self, timeout: float) -> bool: ...
+
+
+def _completed(chunks: list[PreparedRange]) -> Future[list[PreparedRange]]:
+    future: Future[list[PreparedRange]] = Future()
+    future.set_result(chunks)
+    return future
 
 
 class Step(Enum):
@@ -106,22 +102,23 @@ class ChainIndexer:
         ranges: AdaptiveRange,
         confirmations: int,
         start_block: int = 0,
-        prefetch: bool = True,
+        workers: int = 0,
     ) -> None:
+        """`workers`: range worker processes (0: one thread; see indexers.chain.workers)."""
         self.chain_id = chain_id
         self.source = source
-        self.table = table
         self.sink = sink
         self.keyer = keyer
         self.window = window
         self.ranges = ranges
         self.confirmations = confirmations
         self.start_block = start_block
-        self._addresses = table.addresses
-        self._topic0s = table.topic0s
-        # while one range is decoded and published, the next one is fetched (backfill overlaps RPC and CPU)
-        self._prefetcher = ThreadPoolExecutor(1, thread_name_prefix="chain-prefetch") if prefetch else None
-        self._prefetch: tuple[tuple[int, int], Future[_Fetched]] | None = None
+        self.writer = sink.writer
+        context = RangeContext(chain_id, table, self.writer, keyer.challenge_pay_address)
+        self.workers = RangeWorkers(source, context, processes=workers)
+        # ranges being prepared ahead, in chain order: ((first, end), future)
+        self._ahead: deque[tuple[tuple[int, int], Future[list[PreparedRange]]]] = deque()
+        self._depth = max(2, workers + 1)
         self.timings = Timings()
 
     @property
@@ -131,18 +128,17 @@ class ChainIndexer:
 
     def step(self) -> Step:
         safe_head = self.source.block_number() - self.confirmations
-        span = self.ranges.span(self.next_block, safe_head)
+        first = self.next_block
         last = self.window.last
-        if span is None:
+        if first > safe_head:
             if last is not None and not self._still_canonical(last):
                 self.roll_back()
                 return Step.ROLLED_BACK
             return Step.IDLE
-        first, end = span
         started = time.perf_counter()
-        logs, headers = self._fetch(first, end)
+        prepared = self._take(first, safe_head)
         fetched = time.perf_counter()
-        first_header = headers.get(first)
+        first_header = prepared.headers.get(first)
         if first_header is None:
             raise ChainMoved(f"block {first} vanished while its range was fetched")
         if not self.window.extends(first_header):
@@ -150,94 +146,98 @@ class ChainIndexer:
                         first, first_header.parent_hash, last.number if last else -1, last.hash if last else "")
             self.roll_back()
             return Step.ROLLED_BACK
-        batch, blocks, observed = self._range_batch(logs, headers, end)
+        batch, blocks, observed = self._range_batch(prepared)
         built = time.perf_counter()
         try:
             self.sink.publish(batch)
         except BaseException:
             self._forget(observed)
+            self._drop_ahead()
             raise
-        self.timings.add(fetched - started, built - fetched, time.perf_counter() - built, len(logs))
+        self.timings.add(fetched - started, built - fetched, time.perf_counter() - built, prepared.logs)
         for header, messages in blocks:
             self.window.add(header, messages)
-        self.ranges.succeeded(end - first + 1)
-        if logs:
-            log.info("published blocks %d..%d: %d chain events", first, end, len(logs))
-        following = self.ranges.span(end + 1, safe_head)
-        if following is not None and self._prefetcher is not None:
-            self._prefetch = (following, self._prefetcher.submit(self._fetch_now, *following))
+        self.ranges.succeeded(prepared.end - first + 1, prepared.logs)
+        if prepared.logs:
+            log.info("published blocks %d..%d: %d chain events", first, prepared.end, prepared.logs)
+        self._fill(prepared.end + 1, safe_head)
         return Step.PUBLISHED
 
-    def _fetch(self, first: int, end: int) -> _Fetched:
-        """The range's logs and headers, from the prefetch made while the previous range was published."""
-        pending, self._prefetch = self._prefetch, None
-        if pending is not None:
-            span, future = pending
-            if span == (first, end):
-                try:
-                    return future.result()
-                except Exception:  # fetched again below, where the error is handled and logged
-                    pass
-            else:
-                future.cancel()
-        return self._fetch_now(first, end)
+    def _take(self, first: int, safe_head: int) -> PreparedRange:
+        """The range starting at `first`, prepared ahead if it was; the queue is topped up first."""
+        if self._ahead and (self._ahead[0][0][0] != first or self._ahead[-1][0][1] > safe_head):
+            self._drop_ahead()  # a rollback, a failed range or a shorter chain changed what comes next
+        self._fill(first, safe_head)
+        _span, future = self._ahead.popleft()
+        try:
+            chunks = self.workers.result(future)
+        except BaseException:
+            self._drop_ahead()
+            self.workers.recover()
+            raise
+        for chunk in reversed(chunks[1:]):  # a range denser than its guess came back in chunks
+            self._ahead.appendleft(((chunk.first, chunk.end), _completed([chunk])))
+        return chunks[0]
 
-    def _fetch_now(self, first: int, end: int) -> _Fetched:
-        entries = self.source.get_logs(first, end, self._addresses, self._topic0s)
-        logs = [RawLog.from_rpc(entry) for entry in entries]
-        headers = self.source.headers({first, end} | {raw.block_number for raw in logs})
-        return logs, headers
+    def _fill(self, start: int, safe_head: int) -> None:
+        cursor = self._ahead[-1][0][1] + 1 if self._ahead else start
+        while len(self._ahead) < self._depth:
+            span = self.ranges.span(cursor, safe_head)
+            if span is None:
+                return
+            self._ahead.append((span, self.workers.submit(*span, self.ranges.log_budget)))
+            cursor = span[1] + 1
+
+    def _drop_ahead(self) -> None:
+        while self._ahead:
+            self._ahead.popleft()[1].cancel()
 
     def close(self) -> None:
-        if self._prefetcher is not None:
-            self._prefetcher.shutdown(wait=False, cancel_futures=True)
+        self._drop_ahead()
+        self.workers.close()
 
     def _range_batch(
-        self, logs: list[RawLog], headers: dict[int, BlockHeader | None], end: int
+        self, prepared: PreparedRange
     ) -> tuple[list[OutMessage], list[tuple[BlockHeader, list[OutMessage]]], list[OutMessage]]:
+        """The range's messages in publish order, each block's events closed by its BlockConfirmed."""
+        headers = prepared.headers
         batch: list[OutMessage] = []
         blocks: list[tuple[BlockHeader, list[OutMessage]]] = []
-        current: BlockHeader | None = None
-        events: list[OutMessage] = []
-
-        def close_block() -> None:
-            if current is not None:
-                batch.extend(events)
-                batch.append(block_confirmed(self.chain_id, current, len(events)))
-                blocks.append((current, list(events)))
-
-        observed: list[OutMessage] = []
+        observed: list[OutMessage] = []  # what the keyer learnt, to be undone if the batch is not published
         try:
-            for raw in sorted(logs, key=lambda entry: (entry.block_number, entry.log_index)):
-                header = headers.get(raw.block_number)
-                if header is None or header.hash != raw.block_hash:
-                    raise ChainMoved(f"log {raw.tx_hash}#{raw.log_index} is in block {raw.block_hash}, "
-                                     f"the node's block {raw.block_number} is {header.hash if header else None}")
-                decoder = self.table.decoder_for(raw.address, raw.topics[0] if raw.topics else b"")
-                if decoder is None:
-                    continue  # another event of a pipeline contract (the filter is address list x topic list)
-                if current is None or current.number != header.number:
-                    close_block()
-                    current, events = header, []
-                decoded = decoder.decode(raw)
-                key = self.keyer.key_for(decoded)
-                message = chain_event(self.chain_id, decoded, key.key, key.challenge_id, header.timestamp)
-                if decoded.event == "BindingRecorded":
-                    events.extend(self.keyer.rekeyed_copies(message))
-                events.append(message)
-                self.keyer.published(message)
-                observed.append(message)
+            for block in prepared.blocks:
+                header = headers[block.number]
+                assert header is not None  # prepare_range checked every log against its block's header
+                events: list[OutMessage] = []
+                for item in block.items:
+                    if isinstance(item, OutMessage):
+                        events.append(item)
+                        continue
+                    key = self.keyer.key_for(item)
+                    message = chain_event(self.chain_id, item, key.key, key.challenge_id, header.timestamp,
+                                          self.writer.encode)
+                    if item.event == "BindingRecorded":
+                        events.extend(self._encoded(copy) for copy in self.keyer.rekeyed_copies(message))
+                    events.append(message)
+                    self.keyer.published(message)
+                    observed.append(message)
+                batch.extend(events)
+                batch.append(block_confirmed(self.chain_id, header, len(events)))
+                blocks.append((header, events))
         except BaseException:
             self._forget(observed)
             raise
-        close_block()
-        closing = headers.get(end)
+        closing = headers.get(prepared.end)
         if closing is None:
-            raise ChainMoved(f"block {end} vanished while its range was fetched")
-        if not blocks or blocks[-1][0].number != end:
+            self._forget(observed)
+            raise ChainMoved(f"block {prepared.end} vanished while its range was fetched")
+        if not blocks or blocks[-1][0].number != prepared.end:
             batch.append(block_confirmed(self.chain_id, closing, 0))
             blocks.append((closing, []))
         return batch, blocks, observed
+
+    def _encoded(self, message: OutMessage) -> OutMessage:
+        return message.encoded(self.writer.encode(message.event_id, message.occurred_at, message.payload))
 
     def _forget(self, observed: list[OutMessage]) -> None:
         for message in reversed(observed):
@@ -249,15 +249,13 @@ class ChainIndexer:
 
     def roll_back(self) -> None:
         """Walk back to the newest published block still canonical; retract everything above it."""
-        if self._prefetch is not None:
-            self._prefetch[1].cancel()
-            self._prefetch = None
+        self._drop_ahead()
         numbers = self.window.numbers()
         canonical = {n: (h.hash if h else None) for n, h in self.source.headers(numbers).items()}
         plan = self.window.plan_rollback(canonical)  # raises ReorgTooDeep beyond the cap
         batch: list[OutMessage] = []
         for entry in plan.orphaned:
-            batch.extend(retraction(message) for message in reversed(entry.messages))
+            batch.extend(self._encoded(retraction(message)) for message in reversed(entry.messages))
             batch.append(block_reverted(self.chain_id, entry.header, plan.ancestor))
         self.sink.publish(batch)
         for entry in plan.orphaned:

@@ -20,6 +20,7 @@ from eventlog.config import Settings
 from eventlog.producer import EventProducer
 from eventlog.serde import EventSerde
 from eventlog.topics import CHAIN_BLOCKS, CHAIN_EVENTS
+from indexers.chain.codec import ChainEventWriter
 from indexers.chain.keying import ChainKeyer
 from indexers.chain.messages import (
     BLOCK_CONFIRMED,
@@ -43,18 +44,25 @@ def transactional_id(chain_id: int) -> str:
 
 
 class KafkaSink:
-    """Publishes each batch in one Kafka transaction."""
+    """Publishes each batch in one Kafka transaction; chain events arrive encoded by `writer`."""
 
     def __init__(self, producer: EventProducer) -> None:
         self.producer = producer
+        frame = producer.serde.frame(producer.settings.topic(CHAIN_EVENTS), CHAIN_EVENT)
+        self.writer = ChainEventWriter(frame, producer.producer_name)
 
     def publish(self, messages: Sequence[OutMessage]) -> None:
-        with self.producer.transaction():
+        producer = self.producer
+        with producer.transaction():
             for message in messages:
-                self.producer.publish(
-                    message.topic, message.key, message.event_type, message.payload,
-                    event_id=message.event_id, occurred_at=message.occurred_at, headers=message.headers or None,
-                )
+                if message.value is not None:
+                    producer.publish_encoded(message.topic, message.key, message.value,
+                                             headers=message.headers or None)
+                else:
+                    producer.publish(
+                        message.topic, message.key, message.event_type, message.payload,
+                        event_id=message.event_id, occurred_at=message.occurred_at, headers=message.headers or None,
+                    )
 
 
 @dataclass

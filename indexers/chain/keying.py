@@ -30,6 +30,7 @@ facts of a task stay with the challenge it was bound to.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from indexers.chain.catalogue import AIVM, CHALLENGE_PAY, METADATA_REGISTRY, TASK_REGISTRY, TREASURY
 from indexers.chain.messages import args_of, rekeyed
@@ -42,8 +43,7 @@ _CHALLENGE_ARG = {CHALLENGE_PAY: "id", TREASURY: "bucketId", TASK_REGISTRY: "cha
 _CONTRACT_SCOPED = frozenset({"DispatcherSet"})  # about the contract, not a challenge: keyed by its address
 
 
-@dataclass(frozen=True)
-class EventKey:
+class EventKey(NamedTuple):
     key: str
     challenge_id: str | None  # decimal; None while an AIVM event's task is not bound
 
@@ -80,6 +80,22 @@ class _LatestByPosition:
         return len(self._facts)
 
 
+def contract_key(decoded: DecodedLog, challenge_pay_address: str) -> EventKey:
+    """The key of a fact of any pipeline contract but AIVMInferenceV2: it names its challenge (or contract)."""
+    args = decoded.args
+    if decoded.event in _CONTRACT_SCOPED:
+        return EventKey(decoded.log.address, None)
+    challenge_id = str(args[_CHALLENGE_ARG[decoded.contract]])
+    if decoded.contract == METADATA_REGISTRY and args["challengeContract"] != challenge_pay_address:
+        return EventKey(f"{args['challengeContract']}:{challenge_id}", None)
+    return EventKey(challenge_id, challenge_id)
+
+
+def learns_from(contract: str, event: str) -> bool:
+    """Whether the keyer's state depends on this fact (so it is keyed and learnt in chain order, in one place)."""
+    return contract == AIVM or (contract == TASK_REGISTRY and event == "BindingRecorded")
+
+
 class ChainKeyer:
     def __init__(self, challenge_pay_address: str) -> None:
         self.challenge_pay_address = challenge_pay_address.lower()
@@ -89,15 +105,10 @@ class ChainKeyer:
         self._unbound: dict[str, dict[str, OutMessage]] = {}  # task:<id> / request:<id> -> event id -> message
 
     def key_for(self, decoded: DecodedLog) -> EventKey:
-        args = decoded.args
         if decoded.contract == AIVM:
+            args = decoded.args
             return self._aivm_key(args.get("taskId"), args.get("requestId"))
-        if decoded.event in _CONTRACT_SCOPED:
-            return EventKey(decoded.log.address, None)
-        challenge_id = str(args[_CHALLENGE_ARG[decoded.contract]])
-        if decoded.contract == METADATA_REGISTRY and args["challengeContract"] != self.challenge_pay_address:
-            return EventKey(f"{args['challengeContract']}:{challenge_id}", None)
-        return EventKey(challenge_id, challenge_id)
+        return contract_key(decoded, self.challenge_pay_address)
 
     def _aivm_key(self, task_id: str | None, request_id: str | None) -> EventKey:
         if task_id is None and request_id is not None:

@@ -8,6 +8,7 @@ an event id says whether the fact currently holds.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from eventlog.topics import CHAIN_BLOCKS, CHAIN_EVENTS
@@ -17,6 +18,8 @@ CHAIN_EVENT = "ChainEvent"
 BLOCK_CONFIRMED = "BlockConfirmed"
 BLOCK_REVERTED = "BlockReverted"
 ARGS_NAMESPACE = "lc.chain"
+
+Encoder = Callable[[str, int, dict[str, Any]], bytes]  # (event id, occurred_at, payload) -> Avro bytes
 
 
 def args_branch(contract: str, event: str) -> str:
@@ -29,7 +32,8 @@ def chain_event_id(chain_id: int, block_hash: str, tx_hash: str, log_index: int)
 
 
 def chain_event(chain_id: int, decoded: DecodedLog, key: str, challenge_id: str | None,
-                block_timestamp: int) -> OutMessage:
+                block_timestamp: int, encode: Encoder | None = None) -> OutMessage:
+    """The ChainEvent of a decoded log; with `encode` (ChainEventWriter.encode) it also carries its Avro bytes."""
     log = decoded.log
     payload: dict[str, Any] = {
         "chain_id": chain_id,
@@ -48,15 +52,11 @@ def chain_event(chain_id: int, decoded: DecodedLog, key: str, challenge_id: str 
         "args": (args_branch(decoded.contract, decoded.event), decoded.args),
         "rekeyed_from": None,
     }
-    return OutMessage(
-        topic=CHAIN_EVENTS,
-        key=key,
-        event_type=CHAIN_EVENT,
-        event_id=chain_event_id(chain_id, log.block_hash, log.tx_hash, log.log_index),
-        occurred_at=block_timestamp * 1000,
-        payload=payload,
-        headers=_event_headers(decoded.event, log.block_number, log.block_hash, log.log_index),
-    )
+    event_id = chain_event_id(chain_id, log.block_hash, log.tx_hash, log.log_index)
+    occurred_at = block_timestamp * 1000
+    return OutMessage(CHAIN_EVENTS, key, CHAIN_EVENT, event_id, occurred_at, payload,
+                      _event_headers(decoded.event, log.block_number, log.block_hash, log.log_index),
+                      encode(event_id, occurred_at, payload) if encode is not None else None)
 
 
 def rekeyed(message: OutMessage, challenge_id: str, binding: OutMessage) -> OutMessage:

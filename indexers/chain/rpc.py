@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -34,6 +34,21 @@ class RangeTooLarge(RpcError):
     """The node refused or timed out on the requested block range."""
 
 
+class ChainMoved(RpcError):
+    """The node's answers disagree with each other (a reorg during the fetch); retry the range."""
+
+
+class ChainSource(Protocol):
+    """What the indexer asks of a node (ChainRpc)."""
+
+    def block_number(self) -> int: ...
+
+    def headers(self, numbers: Iterable[int]) -> dict[int, BlockHeader | None]: ...
+
+    def get_logs(self, from_block: int, to_block: int, addresses: Sequence[str],
+                 topic0s: Sequence[str]) -> list[dict[str, Any]]: ...
+
+
 def classify_error(code: int | None, message: str) -> type[RpcError]:
     lowered = message.lower()
     if code in _TOO_MANY_RESULTS_CODES or any(marker in lowered for marker in _TOO_MANY_RESULTS):
@@ -44,6 +59,7 @@ def classify_error(code: int | None, message: str) -> type[RpcError]:
 class ChainRpc:
     def __init__(self, url: str, *, timeout: float = 30.0) -> None:
         self.url = url
+        self.timeout = timeout
         self._client = httpx.Client(timeout=timeout, headers={"Content-Type": "application/json"})
         self._ids = itertools.count(1)
 

@@ -63,8 +63,9 @@ def run_indexer(settings: Settings, stop_event: StopSignal) -> None:
                          state.events_read, state.keyer.bound_tasks)
                 indexer = ChainIndexer(
                     chain_id=settings.chain_id, source=rpc, table=table, sink=KafkaSink(producer),
-                    keyer=state.keyer, window=state.window, ranges=AdaptiveRange(settings.chain_max_block_range),
-                    confirmations=settings.confirmations,
+                    keyer=state.keyer, window=state.window, confirmations=settings.confirmations,
+                    ranges=AdaptiveRange(settings.chain_max_block_range, log_budget=settings.chain_range_log_budget),
+                    workers=settings.chain_workers,
                 )
                 indexer.run(stop_event, poll_seconds=settings.chain_poll_seconds, backoff=backoff)
             except (KafkaException, DeliveryFailed) as exc:

@@ -9,7 +9,10 @@ from typing import Any
 import httpx
 from eth_abi import encode as abi_encode
 
+from eventlog.serde import EventSerde
+from eventlog.topics import CHAIN_EVENTS
 from indexers.chain.abi import EventAbi, is_dynamic
+from indexers.chain.codec import ChainEventWriter
 from indexers.chain.model import OutMessage
 
 # tests/chain/LogEmitter.sol compiled with solc 0.8.30 (solcjs --bin --optimize)
@@ -92,6 +95,7 @@ class MemorySink:
     def __init__(self) -> None:
         self.batches: list[list[OutMessage]] = []
         self.fail_next = False
+        self.writer = ChainEventWriter(EventSerde().frame(CHAIN_EVENTS, "ChainEvent"), "lc-chain-indexer-test")
 
     def publish(self, messages: Sequence[OutMessage]) -> None:
         if self.fail_next:

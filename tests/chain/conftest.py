@@ -31,11 +31,13 @@ class EmitterChain:
     table: DecoderTable
 
     def indexer(self, sink: MemorySink, *, confirmations: int = 12, rollback_cap: int = 64,
-                max_range: int = 1000) -> ChainIndexer:
+                max_range: int = 1000, url: str | None = None, timeout: float = 30.0,
+                workers: int = 0, log_budget: int | None = None) -> ChainIndexer:
+        """An indexer on this chain (or on `url`, a proxy in front of it)."""
         return ChainIndexer(
-            chain_id=31337, source=ChainRpc(self.url), table=self.table, sink=sink,
+            chain_id=31337, source=ChainRpc(url or self.url, timeout=timeout), table=self.table, sink=sink,
             keyer=ChainKeyer(self.addresses["ChallengePay"]), window=ReorgWindow(rollback_cap),
-            ranges=AdaptiveRange(max_range), confirmations=confirmations,
+            ranges=AdaptiveRange(max_range, log_budget=log_budget), confirmations=confirmations, workers=workers,
         )
 
 

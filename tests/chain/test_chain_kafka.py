@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 import pytest
 from chainkit import emit_tx, published
@@ -78,6 +79,18 @@ def spawn_indexer(settings) -> subprocess.Popen:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def children(pid: int) -> list[int]:
+    """Processes whose parent is `pid` (Linux /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rpartition(")")[2].split()[1]) == pid:
+                found.append(int(stat.parent.name))
+        except (OSError, ValueError):
+            continue
+    return found
+
+
 def end_offsets(settings, topic: str) -> int:
     """Sum of the partitions' high watermarks: cheap progress signal (counts markers and aborted writes too)."""
     consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": "lc-test-offsets"})
@@ -106,9 +119,13 @@ def test_sigkill_mid_range_and_restart_leaves_no_gap_and_no_duplicate(emitters, 
             at_least = end_offsets(settings, CHAIN_EVENTS) + 1500
             wait_for(lambda at_least=at_least: end_offsets(settings, CHAIN_EVENTS) > at_least,
                      what="the indexer to publish part of the history")
+            workers = children(process.pid)
+            assert len(workers) >= settings.chain_workers, "the indexer runs its range worker processes"
             process.send_signal(signal.SIGKILL)
             process.wait()
             assert len(published(settings, CHAIN_EVENTS)) < total, "finished before it could be killed"
+            wait_for(lambda workers=workers: not any(Path(f"/proc/{pid}").exists() for pid in workers),
+                     what="the killed indexer's range workers to exit")
             process = spawn_indexer(settings)
         wait_for(lambda: len(published(settings, CHAIN_EVENTS)) >= total, timeout=120,
                  what="every event after the restarts")
