@@ -28,6 +28,24 @@ def test_range_shrinks_on_refusal_and_grows_back_when_calm():
     assert ranges.size == 1000
 
 
+def test_a_log_budget_sizes_ranges_by_the_density_just_seen():
+    ranges = AdaptiveRange(2000, log_budget=1000)
+    assert ranges.span(0, 10**6) == (0, 0)  # density unknown: one block, then doubling
+    ranges.succeeded(1, 0)
+    assert ranges.span(1, 10**6) == (1, 2)
+    ranges.succeeded(2, 100)  # far below the budget: doubles
+    assert ranges.span(3, 10**6) == (3, 6)
+    ranges.succeeded(4, 400)  # over a quarter of the budget: creeps up by a quarter
+    assert ranges.span(7, 10**6) == (7, 11)
+    ranges.succeeded(5, 5000)  # denser than the budget: sized to it
+    assert ranges.span(12, 10**6) == (12, 12)
+    for _ in range(20):
+        ranges.succeeded(ranges.span(0, 10**6)[1] + 1, 0)  # empty ranges grow it back to the maximum
+    assert ranges.span(0, 10**6) == (0, 1999)
+    ranges.shrink()  # the node's limit still applies
+    assert ranges.span(0, 10**6) == (0, 999)
+
+
 def test_range_stops_at_the_safe_head_and_bottoms_out_at_one_block():
     ranges = AdaptiveRange(100)
     assert ranges.span(50, 49) is None
@@ -134,3 +152,15 @@ def test_contract_events_are_keyed_by_their_challenge():
     registry_log = RawLog("0x" + "03" * 20, (), b"", 1, "0x", "0x", 0, 0)
     dispatcher = keyer.key_for(DecodedLog("ChallengeTaskRegistry", "DispatcherSet", {"dispatcher": "0x"}, registry_log))
     assert (dispatcher.key, dispatcher.challenge_id) == ("0x" + "03" * 20, None)
+
+
+def test_a_dense_range_is_prepared_in_chunks_of_whole_blocks():
+    from indexers.chain.prepare import _chunk_bounds
+
+    logs = [LOG._replace(block_number=block, log_index=i) for block, count in ((10, 3), (11, 1), (14, 4), (15, 1))
+            for i in range(count)]
+    assert _chunk_bounds(logs, 8, 20, None) == [(8, 20)]
+    assert _chunk_bounds(logs, 8, 20, 9) == [(8, 20)]
+    # a chunk closes at the first block boundary at or over the budget; the last one ends at the range's end
+    assert _chunk_bounds(logs, 8, 20, 3) == [(8, 10), (11, 14), (15, 20)]
+    assert _chunk_bounds(logs, 8, 20, 1) == [(8, 10), (11, 11), (12, 14), (15, 20)]
