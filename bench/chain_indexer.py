@@ -6,8 +6,8 @@ transactions) or with a log emitter per contract role (`--source emitter`: real 
 layouts of a wider mix of ChallengePay, Treasury, AIVM, registry and metadata events), then:
 1. bare: the same eth_getLogs calls the indexer makes (one per range, address and topic lists,
    JSON parsed), best of two runs;
-2. indexer: the real engine from block 0 into Kafka (getLogs + headers + decode + keying + Avro +
-   one transaction per range) until it has caught up.
+2. indexer: the real engine from block 0 into Kafka (range workers: getLogs + headers + decode + keys
+   + Avro; the indexer: ordered keying, one transaction per range) until it has caught up.
 Prints logs/s of both and the ratio (target: indexer >= 0.5 x bare).
 
     .venv/bin/python bench/chain_indexer.py [--events 50000] [--max-range 2000]   (Kafka: LC_KAFKA_BOOTSTRAP)
@@ -139,8 +139,8 @@ def run(base: Settings, url: str, events: int, max_range: int, source: str, node
           f"range workers {indexer_cpu['workers']:.2f}, node {indexer_cpu['node']:.2f}  "
           f"({os.cpu_count()} CPUs)")
     spent = indexer.timings
-    print(f"indexer time: waiting for the node {spent.fetch_wait:.2f} s, decode+key+messages {spent.decode:.2f} s, "
-          f"Avro+produce+commit {spent.publish:.2f} s")
+    print(f"indexer process time: waiting for prepared ranges (node, decode, Avro in the range workers) "
+          f"{spent.fetch_wait:.2f} s, keying + batch {spent.decode:.2f} s, produce + commit {spent.publish:.2f} s")
 
 
 class CpuMeter:

@@ -5,6 +5,10 @@ with the headers of their blocks and the header that closes the range, or the re
 BlockReverted of a rollback. The reorg window changes only after the sink accepted the batch, and
 what the keyer learnt while building a batch is undone if the sink refuses it; after a sink failure
 the caller may also rebuild all state from the published output (run_indexer does).
+
+The next ranges are prepared ahead (`workers`): up to `workers + 1` ranges are in flight, and the
+engine takes them strictly in chain order; any surprise (a rollback, a failed range, a shorter
+chain) drops what was prepared ahead and starts again from the next unpublished block.
 """
 
 from __future__ import annotations
