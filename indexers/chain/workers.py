@@ -80,6 +80,11 @@ class RangeWorkers:
             for future in [self._executor.submit(_ready) for _ in range(self.processes)]:
                 future.result()
 
+    def pids(self) -> list[int]:
+        """Process ids of the live worker processes (none in thread mode)."""
+        processes = getattr(self._executor, "_processes", None) or {}
+        return [process.pid for process in processes.values() if process.is_alive()]
+
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 
 import pytest
@@ -270,3 +272,27 @@ def test_a_range_with_more_log_blocks_than_one_header_batch(emitters, abis):
     assert sorted(int(m.key) for m in sink.events()) == list(range(2, 252))
     confirmed = [m.payload["number"] for m in sink.messages if m.event_type == "BlockConfirmed"]
     assert len(confirmed) == 250 and confirmed[-1] == node.head() - 12  # every log block, the last closes
+
+
+def test_a_killed_range_worker_is_replaced_and_nothing_is_skipped(emitters, abis):
+    node, addr = emitters.node, emitters.addresses
+    for challenge in range(2, 62):
+        node.emit(addr["ChallengePay"], *joined(abis, challenge))
+    node.mine(12)
+    sink = MemorySink()
+    indexer = emitters.indexer(sink, workers=2, log_budget=1)
+    indexer.workers.warm_up()
+    first_pool = indexer.workers.pids()
+    os.kill(first_pool[0], signal.SIGKILL)  # before any range: the broken pool is replaced on submit
+    stop = threading.Event()
+    runner = Background(lambda: indexer.run(stop, poll_seconds=0.02, backoff=Backoff(0.05, 0.2)), stop.set)
+    wait_for(lambda: len(sink.events()) >= 20, what="part of the history")
+    second_pool = indexer.workers.pids()
+    assert second_pool and not set(second_pool) & set(first_pool)
+    os.kill(second_pool[0], signal.SIGKILL)  # mid-run: its range fails and is prepared again
+    wait_for(lambda: len(sink.events()) == 60, what="every event after the worker deaths")
+    runner.stop()
+    assert sorted(int(m.key) for m in sink.events()) == list(range(2, 62))
+    numbers = [m.payload["number"] for m in sink.messages if m.event_type == "BlockConfirmed"]
+    assert numbers == sorted(set(numbers)), "a block published twice or out of order"
+    wait_for(lambda: indexer.workers.pids() == [], what="the pool closed by run() on its way out")
