@@ -20,7 +20,8 @@ from typing import Any
 from fastavro import schemaless_reader
 
 from eventlog.serde import CONFLUENT_MAGIC, SINGLE_OBJECT_MAGIC, SchemaVersion, default_catalogue
-from indexers.chain.messages import CHAIN_EVENT
+from indexers.chain.messages import CHAIN_EVENT, args_branch, chain_event_id
+from indexers.chain.model import DecodedLog
 
 # the order ChainEventWriter writes; the schema must list exactly these (checked at construction)
 _ENVELOPE = ("event_id", "event_type", "occurred_at", "producer", "schema_version")
@@ -105,30 +106,48 @@ class ChainEventWriter:
 
     def encode(self, event_id: str, occurred_at: int, payload: dict[str, Any]) -> bytes:
         branch, args = payload["args"]
+        return self._write(
+            event_id, occurred_at, payload["chain_id"], payload["contract"], payload["address"], payload["event"],
+            payload["block_number"], payload["block_hash"], payload["block_timestamp"], payload["tx_hash"],
+            payload["tx_index"], payload["log_index"], payload["removed"], payload["challenge_id"], branch, args,
+            payload["rekeyed_from"],
+        )
+
+    def encode_log(self, chain_id: int, decoded: DecodedLog, challenge_id: str | None,
+                   block_timestamp: int) -> tuple[str, bytes]:
+        """(event id, Avro bytes) of the ChainEvent `messages.chain_event` would build, without building it."""
+        log = decoded.log
+        event_id = chain_event_id(chain_id, log.block_hash, log.tx_hash, log.log_index)
+        return event_id, self._write(
+            event_id, block_timestamp * 1000, chain_id, decoded.contract, log.address, decoded.event,
+            log.block_number, log.block_hash, block_timestamp, log.tx_hash, log.tx_index, log.log_index, False,
+            challenge_id, args_branch(decoded.contract, decoded.event), decoded.args, None,
+        )
+
+    def _write(self, event_id: str, occurred_at: int, chain_id: int, contract: str, address: str, event: str,
+               block_number: int, block_hash: str, block_timestamp: int, tx_hash: str, tx_index: int,
+               log_index: int, removed: bool, challenge_id: str | None, branch: str, args: dict[str, Any],
+               rekeyed_from: str | None) -> bytes:
         index, arg_writers = self._branches[branch]
-        times = (occurred_at, payload["chain_id"])
+        times = (occurred_at, chain_id)
         time_and_chain = self._times.get(times)
         if time_and_chain is None:
             time_and_chain = _remember(self._times, times,
-                                       avro_long(occurred_at) + self._producer_and_version + avro_long(times[1]))
-        emitter = (payload["contract"], payload["address"], payload["event"])
+                                       avro_long(occurred_at) + self._producer_and_version + avro_long(chain_id))
+        emitter = (contract, address, event)
         emitter_bytes = self._emitters.get(emitter)
         if emitter_bytes is None:
             emitter_bytes = _remember(self._emitters, emitter, b"".join(map(avro_string, emitter)))
-        block = (payload["block_number"], payload["block_hash"], payload["block_timestamp"])
+        block = (block_number, block_hash, block_timestamp)
         block_bytes = self._blocks.get(block)
         if block_bytes is None:
             block_bytes = _remember(self._blocks, block,
-                                    avro_long(block[0]) + avro_string(block[1]) + avro_long(block[2]))
-        tx_hash = payload["tx_hash"]
+                                    avro_long(block_number) + avro_string(block_hash) + avro_long(block_timestamp))
         if tx_hash != self._tx_hash:  # consecutive logs often come from one transaction
             self._tx_hash, self._tx_hash_bytes = tx_hash, avro_string(tx_hash)
-        challenge_id = payload["challenge_id"]
-        rekeyed_from = payload["rekeyed_from"]
         parts = [
             self.frame, avro_string(event_id), self._event_type, time_and_chain, emitter_bytes, block_bytes,
-            self._tx_hash_bytes, avro_long(payload["tx_index"]), avro_long(payload["log_index"]),
-            _TRUE if payload["removed"] else _FALSE,
+            self._tx_hash_bytes, avro_long(tx_index), avro_long(log_index), _TRUE if removed else _FALSE,
             _NULL if challenge_id is None else _PRESENT + avro_string(challenge_id),
             index,
         ]

@@ -25,8 +25,14 @@ from typing import Protocol
 from indexers.chain.catalogue import DecoderTable
 from indexers.chain.codec import ChainEventWriter
 from indexers.chain.keying import ChainKeyer
-from indexers.chain.messages import block_confirmed, block_reverted, chain_event, retraction
-from indexers.chain.model import BlockHeader, OutMessage
+from indexers.chain.messages import (
+    block_confirmed,
+    block_reverted,
+    chain_event,
+    encoded_chain_event,
+    retraction,
+)
+from indexers.chain.model import BlockHeader, DecodedLog, OutMessage
 from indexers.chain.prepare import PreparedRange, RangeContext
 from indexers.chain.ranges import AdaptiveRange
 from indexers.chain.reorg import PublishedBlock, ReorgWindow
@@ -214,12 +220,13 @@ class ChainIndexer:
                 assert header is not None  # prepare_range checked every log against its block's header
                 events: list[OutMessage] = []
                 for item in block.items:
-                    if isinstance(item, OutMessage):
-                        events.append(item)
+                    if not isinstance(item, DecodedLog):
+                        key_text, event_id, value, event, log_index = item
+                        events.append(encoded_chain_event(key_text, event_id, value, event, header, log_index))
                         continue
                     key = self.keyer.key_for(item)
-                    message = chain_event(self.chain_id, item, key.key, key.challenge_id, header.timestamp,
-                                          self.writer.encode)
+                    message = self._encoded(chain_event(self.chain_id, item, key.key, key.challenge_id,
+                                                        header.timestamp))
                     if item.event == "BindingRecorded":
                         events.extend(self._encoded(copy) for copy in self.keyer.rekeyed_copies(message))
                     events.append(message)

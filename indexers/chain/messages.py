@@ -8,7 +8,6 @@ an event id says whether the fact currently holds.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from eventlog.topics import CHAIN_BLOCKS, CHAIN_EVENTS
@@ -18,8 +17,6 @@ CHAIN_EVENT = "ChainEvent"
 BLOCK_CONFIRMED = "BlockConfirmed"
 BLOCK_REVERTED = "BlockReverted"
 ARGS_NAMESPACE = "lc.chain"
-
-Encoder = Callable[[str, int, dict[str, Any]], bytes]  # (event id, occurred_at, payload) -> Avro bytes
 
 
 def args_branch(contract: str, event: str) -> str:
@@ -32,8 +29,7 @@ def chain_event_id(chain_id: int, block_hash: str, tx_hash: str, log_index: int)
 
 
 def chain_event(chain_id: int, decoded: DecodedLog, key: str, challenge_id: str | None,
-                block_timestamp: int, encode: Encoder | None = None) -> OutMessage:
-    """The ChainEvent of a decoded log; with `encode` (ChainEventWriter.encode) it also carries its Avro bytes."""
+                block_timestamp: int) -> OutMessage:
     log = decoded.log
     payload: dict[str, Any] = {
         "chain_id": chain_id,
@@ -52,11 +48,16 @@ def chain_event(chain_id: int, decoded: DecodedLog, key: str, challenge_id: str 
         "args": (args_branch(decoded.contract, decoded.event), decoded.args),
         "rekeyed_from": None,
     }
-    event_id = chain_event_id(chain_id, log.block_hash, log.tx_hash, log.log_index)
-    occurred_at = block_timestamp * 1000
-    return OutMessage(CHAIN_EVENTS, key, CHAIN_EVENT, event_id, occurred_at, payload,
-                      _event_headers(decoded.event, log.block_number, log.block_hash, log.log_index),
-                      encode(event_id, occurred_at, payload) if encode is not None else None)
+    return OutMessage(CHAIN_EVENTS, key, CHAIN_EVENT, chain_event_id(chain_id, log.block_hash, log.tx_hash, log.log_index),
+                      block_timestamp * 1000, payload,
+                      _event_headers(decoded.event, log.block_number, log.block_hash, log.log_index))
+
+
+def encoded_chain_event(key: str, event_id: str, value: bytes, event: str, header: BlockHeader,
+                        log_index: int) -> OutMessage:
+    """A chain event carried as the Avro bytes a range worker encoded (its payload is read from them on use)."""
+    return OutMessage(CHAIN_EVENTS, key, CHAIN_EVENT, event_id, header.timestamp * 1000, None,
+                      _event_headers(event, header.number, header.hash, log_index), value)
 
 
 def rekeyed(message: OutMessage, challenge_id: str, binding: OutMessage) -> OutMessage:

@@ -15,8 +15,7 @@ from typing import NamedTuple
 from indexers.chain.catalogue import DecoderTable
 from indexers.chain.codec import ChainEventWriter
 from indexers.chain.keying import contract_key, learns_from
-from indexers.chain.messages import chain_event
-from indexers.chain.model import BlockHeader, DecodedLog, OutMessage, RawLog
+from indexers.chain.model import BlockHeader, DecodedLog, RawLog
 from indexers.chain.rpc import ChainMoved, ChainSource
 
 
@@ -30,9 +29,14 @@ class RangeContext:
     challenge_pay_address: str
 
 
+# A finished chain event as a plain tuple (pickled per log: a tuple costs a fraction of an object):
+# (key, event id, Avro value, event name, log index); `messages.encoded_chain_event` makes it a message.
+EncodedEvent = tuple[str, str, bytes, str, int]
+
+
 class PreparedBlock(NamedTuple):
     number: int
-    items: list[OutMessage | DecodedLog]  # in log order: finished messages, and decoded facts to key
+    items: list[EncodedEvent | DecodedLog]  # in log order: finished events, and decoded facts to key
 
 
 class PreparedRange(NamedTuple):
@@ -54,9 +58,9 @@ def prepare_range(source: ChainSource, context: RangeContext, first: int, end: i
     logs = sorted(map(RawLog.from_rpc, entries), key=_chain_position)
     bounds = _chunk_bounds(logs, first, end, chunk_logs)
     headers = source.headers({n for bound in bounds for n in bound} | {raw.block_number for raw in logs})
-    encode = context.writer.encode
+    encode_log = context.writer.encode_log
     blocks: list[PreparedBlock] = []
-    items: list[OutMessage | DecodedLog] = []
+    items: list[EncodedEvent | DecodedLog] = []
     for raw in logs:
         decoder = table.decoder_for(raw.address, raw.topics[0] if raw.topics else b"")
         if decoder is None:
@@ -73,7 +77,8 @@ def prepare_range(source: ChainSource, context: RangeContext, first: int, end: i
             items.append(decoded)
         else:
             key = contract_key(decoded, context.challenge_pay_address)
-            items.append(chain_event(context.chain_id, decoded, key.key, key.challenge_id, header.timestamp, encode))
+            event_id, value = encode_log(context.chain_id, decoded, key.challenge_id, header.timestamp)
+            items.append((key.key, event_id, value, decoded.event, raw.log_index))
     chunks = []
     for chunk_first, chunk_end in bounds:
         chunk_blocks = [block for block in blocks if chunk_first <= block.number <= chunk_end]

@@ -12,8 +12,8 @@ from eventlog.topics import CHAIN_EVENTS
 from indexers.chain.abi import avro_type, topic_avro_type
 from indexers.chain.catalogue import pipeline_events
 from indexers.chain.codec import ChainEventWriter, SchemaMismatch, avro_long, read_payload
-from indexers.chain.messages import args_branch
-from indexers.chain.model import OutMessage
+from indexers.chain.messages import args_branch, chain_event
+from indexers.chain.model import DecodedLog, OutMessage, RawLog
 
 PRODUCER = "lc-chain-indexer"
 
@@ -86,3 +86,21 @@ def test_an_encoded_message_travels_as_its_value_and_reads_back_its_payload():
     assert shipped == message and shipped.payload == payload
     with pytest.raises(ValueError, match="neither"):
         OutMessage(CHAIN_EVENTS, "2", "ChainEvent", event_id, occurred_at)
+
+
+def test_encoding_a_decoded_log_equals_encoding_the_message_built_from_it():
+    serde = EventSerde("")
+    writer = ChainEventWriter(serde.frame(CHAIN_EVENTS, "ChainEvent"), PRODUCER)
+    for _event_id, _occurred_at, payload in payloads(random.Random(11)):
+        if payload["removed"] or payload["rekeyed_from"]:
+            continue  # a decoded log is published live and under its own key
+        raw = RawLog(payload["address"], (), b"", payload["block_number"], payload["block_hash"], payload["tx_hash"],
+                     payload["tx_index"], payload["log_index"])
+        decoded = DecodedLog(payload["contract"], payload["event"], payload["args"][1], raw)
+        message = chain_event(payload["chain_id"], decoded, "key", payload["challenge_id"], payload["block_timestamp"])
+        event_id, value = writer.encode_log(payload["chain_id"], decoded, payload["challenge_id"],
+                                            payload["block_timestamp"])
+        assert event_id == message.event_id
+        assert value == writer.encode(message.event_id, message.occurred_at, message.payload)
+        assert value == serde.encode(CHAIN_EVENTS, "ChainEvent", {"event_id": event_id, "occurred_at": message.occurred_at,
+                                                                   "producer": PRODUCER}, message.payload)
