@@ -47,7 +47,7 @@ class Settings:
     )
     chain_max_block_range: int = _setting(2000, "largest block range of one eth_getLogs call (shrinks on node limits)")
     chain_range_log_budget: int = _setting(
-        5000, "pipeline logs the chain indexer aims for per block range (sized from the density just seen)")
+        1000, "pipeline logs the chain indexer aims for per block range (sized from the density just seen)")
     chain_workers: int = _setting(
         2, "processes that fetch, decode and encode the next block ranges while the chain indexer publishes"
            " (0: one thread in the indexer's process)")

@@ -71,7 +71,7 @@ class RangeWorkers:
 
     def _restart(self) -> None:
         log.warning("range worker pool broken; starting %d new worker process(es)", self.processes)
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._stop()
         self._executor = self._start()
 
     def warm_up(self) -> None:
@@ -82,11 +82,22 @@ class RangeWorkers:
 
     def pids(self) -> list[int]:
         """Process ids of the live worker processes (none in thread mode)."""
-        processes = getattr(self._executor, "_processes", None) or {}
-        return [process.pid for process in processes.values() if process.is_alive()]
+        return [process.pid for process in self._processes() if process.is_alive()]
 
     def close(self) -> None:
+        self._stop()
+
+    def _stop(self) -> None:
+        processes = self._processes()
         self._executor.shutdown(wait=False, cancel_futures=True)
+        # Worker processes are ended, not waited for: one may be mid-range (its result is no longer
+        # wanted), and after a sibling was killed while it held the task queue's lock, the others can
+        # never read their stop message (the executor would then wait for them forever, even at exit).
+        for process in processes:
+            process.terminate()
+
+    def _processes(self) -> list[multiprocessing.Process]:
+        return list((getattr(self._executor, "_processes", None) or {}).values())
 
 
 _worker: tuple[ChainRpc, RangeContext] | None = None
