@@ -4,7 +4,7 @@ This is the indexer's work per log. It needs only the node and the catalogue, so
 (other processes, see `workers`) do it for the next ranges while the indexer publishes the current
 one. What depends on the indexer's state stays with the indexer: facts the keyer learns from (AIVM
 events and task bindings) come back decoded, to be keyed there in chain order; every other fact
-comes back as a finished message with its Avro bytes.
+comes back finished, as an `EncodedEvent` carrying its Avro bytes.
 """
 
 from __future__ import annotations
