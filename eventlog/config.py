@@ -2,7 +2,8 @@
 
 Every field documents itself (variable name, default, meaning); `lc config` prints the table and a
 test checks that the README documents every variable. Secret fields are masked in `repr` and in
-`lc config` so they never reach a log.
+`lc config` so they never reach a log, and so are a DSN's password and an RPC URL's path (hosted
+endpoints carry their API key there).
 """
 
 from __future__ import annotations
@@ -13,12 +14,31 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
-def _setting(default: Any, doc: str, *, secret: bool = False) -> Any:
-    return field(default=default, metadata={"doc": doc, "secret": secret})
+def _setting(default: Any, doc: str, *, secret: bool = False, url: str = "") -> Any:
+    """`url`: "endpoint" (path and query may hold an API key, as hosted RPC URLs do) or "dsn" (may hold a
+    password); either way the value is shown through `redact_url`."""
+    return field(default=default, metadata={"doc": doc, "secret": secret, "url": url})
+
+
+def redact_url(url: str, *, hide_path: bool = True) -> str:
+    """A URL safe to log: the password masked and, with `hide_path`, the path and query too."""
+    parts = urlsplit(url)
+    if not parts.scheme or not parts.netloc:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    if parts.password is not None:
+        host = f"{parts.username}:***@{host}"
+    elif parts.username:
+        host = f"{parts.username}@{host}"
+    path = parts.path + (f"?{parts.query}" if parts.query else "")
+    if hide_path and path not in ("", "/"):
+        path = "/***"
+    return f"{parts.scheme}://{host}{path}"
 
 
 class ConfigError(ValueError):
@@ -36,10 +56,10 @@ class Settings:
     topic_partitions: int = _setting(6, "partitions of the per-challenge topics when `lc topics create` makes them")
     # PostgreSQL
     pg_dsn: str = _setting(
-        "postgresql://lc@127.0.0.1:55432/lightchallenge", "PostgreSQL connection string of the projections"
+        "postgresql://lc@127.0.0.1:55432/lightchallenge", "PostgreSQL connection string of the projections", url="dsn"
     )
     # Chain
-    rpc_url: str = _setting("http://127.0.0.1:8545", "JSON-RPC URL of the EVM node")
+    rpc_url: str = _setting("http://127.0.0.1:8545", "JSON-RPC URL of the EVM node", url="endpoint")
     chain_id: int = _setting(31337, "chain id of that node (31337 = anvil)")
     confirmations: int = _setting(12, "blocks a log must be buried under before the chain indexer publishes it")
     chain_rollback_cap: int = _setting(
@@ -164,6 +184,8 @@ class Settings:
             value = getattr(self, f.name)
             if mask_secrets and f.metadata.get("secret") and value:
                 value = "***"
+            elif mask_secrets and f.metadata.get("url") and value:
+                value = redact_url(value, hide_path=f.metadata["url"] == "endpoint")
             rows.append((env_name(f.name), str(value), f.metadata["doc"]))
         return rows
 

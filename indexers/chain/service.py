@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from confluent_kafka import KafkaException
 
-from eventlog.config import ConfigError, Settings
+from eventlog.config import ConfigError, Settings, redact_url
 from eventlog.producer import DeliveryFailed, EventProducer
 from indexers.chain.catalogue import CHALLENGE_PAY, build_decoder_table, load_deployments
 from indexers.chain.decode import UndecodableLog
@@ -135,9 +135,10 @@ def _check_chain_id(rpc: ChainRpc, settings: Settings, stop: StopSignal | None, 
             if stop is None:
                 raise
             delay = backoff.delay()
-            log.warning("node at %s not answering (%s); retrying in %.1f s", settings.rpc_url, exc, delay)
+            log.warning("node at %s not answering (%s); retrying in %.1f s", redact_url(settings.rpc_url), exc, delay)
             if stop.wait(delay):
                 return
     backoff.reset()
     if actual != settings.chain_id:
-        raise ConfigError(f"LC_CHAIN_ID={settings.chain_id} but the node at {settings.rpc_url} is chain {actual}")
+        raise ConfigError(f"LC_CHAIN_ID={settings.chain_id} but the node at {redact_url(settings.rpc_url)} "
+                          f"is chain {actual}")
