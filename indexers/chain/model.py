@@ -66,9 +66,9 @@ class DecodedLog(NamedTuple):
 class OutMessage:
     """One Kafka message the indexer publishes (topic is a catalogue name, without prefix).
 
-    A chain event may be carried as its encoded Avro `value` only (range workers encode them, and
-    the bytes are what gets published); its `payload` is then decoded from the value on first use,
-    which only a reorg's retraction (or a test) needs. Messages are not modified after creation.
+    A chain event carries its encoded Avro `value` (the bytes that get published). One a range worker
+    encoded has no payload object: it is decoded from the value on first use, which only a reorg's
+    retraction (or a test) needs. Messages are not modified after creation.
     """
 
     __slots__ = ("topic", "key", "event_type", "event_id", "occurred_at", "headers", "value", "_payload")
@@ -99,12 +99,6 @@ class OutMessage:
         """The same message carrying its encoded value."""
         return OutMessage(self.topic, self.key, self.event_type, self.event_id, self.occurred_at, self._payload,
                           self.headers, value)
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        # range workers send encoded messages to the indexer process: the value, not the payload
-        payload = self._payload if self.value is None else None
-        return (OutMessage, (self.topic, self.key, self.event_type, self.event_id, self.occurred_at, payload,
-                             self.headers, self.value))
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, OutMessage):
