@@ -8,9 +8,13 @@ layouts of a wider mix of ChallengePay, Treasury, AIVM, registry and metadata ev
    JSON parsed), best of two runs;
 2. indexer: the real engine from block 0 into Kafka (range workers: getLogs + headers + decode + keys
    + Avro; the indexer: ordered keying, one transaction per range) until it has caught up.
-Prints logs/s of both and the ratio (target: indexer >= 0.5 x bare).
+Prints logs/s of both and the ratio (target: indexer >= 0.5 x bare), then, with `--latency-seconds
+N`, runs bench/chain_latency.py for N seconds: the latency from a transaction's block being confirmed
+to its row in PostgreSQL (p50, p99) at 20 tx/s, through the real indexer and projector (needs
+PostgreSQL as well: ./lc up).
 
-    .venv/bin/python bench/chain_indexer.py [--events 50000] [--max-range 2000]   (Kafka: LC_KAFKA_BOOTSTRAP)
+    .venv/bin/python bench/chain_indexer.py [--events 50000] [--max-range 2000] [--latency-seconds 60]
+                                            (Kafka: LC_KAFKA_BOOTSTRAP)
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import argparse
 import multiprocessing
 import os
 import signal
+import subprocess
 import sys
 import tempfile
 import threading
@@ -72,6 +77,8 @@ def main() -> None:
     parser.add_argument("--log-budget", type=int, default=None,
                         help="pipeline logs per range (default: LC_CHAIN_RANGE_LOG_BUDGET)")
     parser.add_argument("--source", choices=("contracts", "emitter"), default="contracts")
+    parser.add_argument("--latency-seconds", type=float, default=0,
+                        help="then measure confirmed-to-row latency at 20 tx/s for this long (bench/chain_latency.py)")
     options = parser.parse_args()
 
     base = Settings.from_env()
@@ -87,6 +94,10 @@ def main() -> None:
         finally:
             kill_group(anvil.pid, signal.SIGKILL)
             anvil.wait()
+    if options.latency_seconds > 0:
+        latency = subprocess.run([sys.executable, str(Path(__file__).with_name("chain_latency.py")),
+                                  "--seconds", str(options.latency_seconds)], check=False)
+        sys.exit(latency.returncode)
 
 
 def run(base: Settings, url: str, events: int, max_range: int, source: str, node_pid: int) -> None:
