@@ -30,6 +30,10 @@ CONFLUENT_MAGIC = b"\x00"
 ENVELOPE_REF = "lc.Envelope"
 
 
+SINGLE_OBJECT_FRAME = 10  # magic + 8-byte fingerprint
+CONFLUENT_FRAME = 5  # magic + 4-byte schema id
+
+
 class UndecodableMessage(ValueError):
     """The bytes are not an event this pipeline can read; the message says why."""
 
@@ -116,13 +120,15 @@ class EventSerde:
         version = self.catalogue.latest(event_type)
         record = {"envelope": {**envelope, "event_type": event_type, "schema_version": version.version}, **payload}
         body = io.BytesIO()
-        body.write(self.frame(topic, event_type))
+        body.write(self._frame(topic, version))
         schemaless_writer(body, version.writable, record)
         return body.getvalue()
 
     def frame(self, topic: str, event_type: str) -> bytes:
         """The bytes an encoded `event_type` on `topic` starts with (magic and schema fingerprint or id)."""
-        version = self.catalogue.latest(event_type)
+        return self._frame(topic, self.catalogue.latest(event_type))
+
+    def _frame(self, topic: str, version: SchemaVersion) -> bytes:
         if self._registry is None:
             return SINGLE_OBJECT_MAGIC + version.fingerprint
         return CONFLUENT_MAGIC + struct.pack(">I", self._schema_id(topic, version))
@@ -130,16 +136,14 @@ class EventSerde:
     def decode(self, data: bytes | None) -> Event:
         if not data:
             raise UndecodableMessage("empty message value")
-        if data[:2] == SINGLE_OBJECT_MAGIC:
-            writer = self.catalogue.by_fingerprint.get(data[2:10])
+        size = frame_length(data)
+        if size == SINGLE_OBJECT_FRAME:
+            writer = self.catalogue.by_fingerprint.get(data[2:size])
             if writer is None:
-                raise UndecodableMessage(f"unknown schema fingerprint {data[2:10].hex()}")
-            body = data[10:]
-        elif data[:1] == CONFLUENT_MAGIC and len(data) >= 5:
-            writer = self._writer_by_id(struct.unpack(">I", data[1:5])[0])
-            body = data[5:]
+                raise UndecodableMessage(f"unknown schema fingerprint {data[2:size].hex()}")
         else:
-            raise UndecodableMessage(f"not an Avro event: leading bytes {data[:4].hex()}")
+            writer = self._writer_by_id(struct.unpack(">I", data[1:size])[0])
+        body = data[size:]
         reader = self.catalogue.latest(writer.event_type)
         # resolution only when versions differ: reading with the writer's own schema is much faster
         reader_schema = None if reader.canonical == writer.canonical else reader.plain
@@ -188,6 +192,15 @@ class EventSerde:
         writer = SchemaVersion(event_type, version_number, parsed, plain, parsed, canonical, b"")
         self._writers_by_id[schema_id] = writer
         return writer
+
+
+def frame_length(data: bytes) -> int:
+    """How many bytes of an encoded event come before its Avro body, in whichever framing it has."""
+    if data[:2] == SINGLE_OBJECT_MAGIC:
+        return SINGLE_OBJECT_FRAME
+    if data[:1] == CONFLUENT_MAGIC and len(data) >= CONFLUENT_FRAME:
+        return CONFLUENT_FRAME
+    raise UndecodableMessage(f"not an Avro event: leading bytes {data[:4].hex()}")
 
 
 @cache
