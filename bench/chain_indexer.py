@@ -32,7 +32,7 @@ import uuid
 from pathlib import Path
 
 from devstack.anvil import free_port, start_anvil
-from devstack.process import kill_group
+from devstack.process import kill_group, process_table
 from eventlog.admin import create_topics
 from eventlog.config import PROJECT_ROOT, Settings
 from eventlog.process import tune_garbage_collector
@@ -173,19 +173,12 @@ class CpuMeter:
 
 
 def _proc_cpu(pid: int) -> float:
-    """CPU seconds of a process and its descendants (anvil's launcher runs the node as a child), from /proc."""
-    stats: dict[int, tuple[int, float]] = {}  # pid -> (parent pid, CPU seconds)
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rpartition(")")[2].split()
-        except OSError:
-            continue
-        stats[int(stat.parent.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"))
+    """CPU seconds of a process and its descendants (anvil's launcher runs the node as a child)."""
     total, family = 0.0, {pid}
-    for child, (parent, seconds) in sorted(stats.items()):
-        if child in family or parent in family:
+    for child, info in sorted(process_table().items()):  # a child's pid is above its parent's
+        if child in family or info.parent in family:
             family.add(child)
-            total += seconds
+            total += info.cpu_seconds
     return total
 
 

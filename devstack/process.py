@@ -10,6 +10,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 
 class PrerequisiteMissing(RuntimeError):
@@ -47,10 +48,33 @@ def is_alive(pid: int) -> bool:
     except PermissionError:
         return True
     try:  # a zombie child of ours counts as gone
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        state = _stat_fields(Path(f"/proc/{pid}/stat"))[0]
     except OSError:
         return False
     return state != "Z"
+
+
+class ProcessInfo(NamedTuple):
+    parent: int
+    cpu_seconds: float  # user + system
+
+
+def process_table() -> dict[int, ProcessInfo]:
+    """Every process on the machine (Linux /proc): pid -> parent pid and CPU time so far."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    table = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = _stat_fields(stat)
+        except OSError:
+            continue  # ended while we looked
+        table[int(stat.parent.name)] = ProcessInfo(int(fields[1]), (int(fields[11]) + int(fields[12])) / ticks)
+    return table
+
+
+def _stat_fields(stat: Path) -> list[str]:
+    # the fields after the command name, which is in parentheses and may itself hold spaces
+    return stat.read_text().rsplit(")", 1)[1].split()
 
 
 def spawn(args: list[str], log_path: Path, pid_file: Path, *, env: dict[str, str] | None = None,

@@ -8,13 +8,13 @@ import signal
 import subprocess
 import sys
 import threading
-from pathlib import Path
 
 import pytest
 from chainkit import emit_tx, published
 from confluent_kafka import Consumer, TopicPartition
 from helpers import Background, wait_for
 
+from devstack.process import is_alive, process_table
 from eventlog.config import PROJECT_ROOT, env_name
 from eventlog.topics import CHAIN_BLOCKS, CHAIN_EVENTS
 from indexers.chain import AlreadySeeded, run_indexer, seed
@@ -80,15 +80,7 @@ def spawn_indexer(settings) -> subprocess.Popen:
 
 
 def children(pid: int) -> list[int]:
-    """Processes whose parent is `pid` (Linux /proc)."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            if int(stat.read_text().rpartition(")")[2].split()[1]) == pid:
-                found.append(int(stat.parent.name))
-        except (OSError, ValueError):
-            continue
-    return found
+    return [child for child, info in process_table().items() if info.parent == pid]
 
 
 def end_offsets(settings, topic: str) -> int:
@@ -124,7 +116,7 @@ def test_sigkill_mid_range_and_restart_leaves_no_gap_and_no_duplicate(emitters, 
             process.send_signal(signal.SIGKILL)
             process.wait()
             assert len(published(settings, CHAIN_EVENTS)) < total, "finished before it could be killed"
-            wait_for(lambda workers=workers: not any(Path(f"/proc/{pid}").exists() for pid in workers),
+            wait_for(lambda workers=workers: not any(map(is_alive, workers)),
                      what="the killed indexer's range workers to exit")
             process = spawn_indexer(settings)
         wait_for(lambda: len(published(settings, CHAIN_EVENTS)) >= total, timeout=120,
