@@ -21,7 +21,7 @@ from eventlog.producer import EventProducer
 from eventlog.serde import EventSerde
 from eventlog.topics import CHAIN_BLOCKS, CHAIN_EVENTS
 from indexers.chain.codec import ChainEventWriter
-from indexers.chain.keying import ChainKeyer
+from indexers.chain.keying import KEYER_EVENTS, ChainKeyer
 from indexers.chain.messages import (
     BLOCK_CONFIRMED,
     BLOCK_REVERTED,
@@ -32,10 +32,6 @@ from indexers.chain.model import BlockHeader, OutMessage
 from indexers.chain.reorg import ReorgWindow
 
 log = logging.getLogger("lc.indexer.chain")
-
-# what the keyer needs from beyond the reorg window: bindings, and AIVM facts that may still be re-keyed
-KEYER_FACTS = frozenset({"BindingRecorded", "InferenceRequestedV2", "InferenceCommitted", "InferenceRevealed",
-                         "PoIAttested", "InferenceFinalized"})
 
 
 def transactional_id(chain_id: int) -> str:
@@ -96,7 +92,8 @@ def read_back(settings: Settings, chain_id: int, rollback_cap: int, challenge_pa
     for message in read_topic(settings, CHAIN_EVENTS):
         headers = {k: v.decode() for k, v in message.headers() or []}
         in_window = window_floor is not None and int(headers.get("lc-block", "-1")) >= window_floor
-        if headers.get("lc-event") not in KEYER_FACTS and not in_window:
+        # beyond the window only what the keyer needs: bindings, and AIVM facts that may still be re-keyed
+        if headers.get("lc-event") not in KEYER_EVENTS and not in_window:
             continue
         event = serde.decode(message.value())
         payload = event.payload

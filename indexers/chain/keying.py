@@ -32,7 +32,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from indexers.chain.catalogue import AIVM, CHALLENGE_PAY, METADATA_REGISTRY, TASK_REGISTRY, TREASURY
+from indexers.chain.catalogue import (
+    AIVM,
+    CHALLENGE_PAY,
+    METADATA_REGISTRY,
+    TASK_REGISTRY,
+    TREASURY,
+    spec_events,
+)
 from indexers.chain.messages import args_of, rekeyed
 from indexers.chain.model import DecodedLog, OutMessage
 
@@ -91,9 +98,14 @@ def contract_key(decoded: DecodedLog, challenge_pay_address: str) -> EventKey:
     return EventKey(challenge_id, challenge_id)
 
 
+# (contract, event) of the facts the keyer's state is built from: task bindings and every AIVM fact
+_LEARNT_FROM = frozenset({(TASK_REGISTRY, "BindingRecorded"), *((AIVM, abi.name) for abi in spec_events()[AIVM])})
+KEYER_EVENTS = frozenset(event for _contract, event in _LEARNT_FROM)  # their names (Kafka headers carry no contract)
+
+
 def learns_from(contract: str, event: str) -> bool:
     """Whether the keyer's state depends on this fact (so it is keyed and learnt in chain order, in one place)."""
-    return contract == AIVM or (contract == TASK_REGISTRY and event == "BindingRecorded")
+    return (contract, event) in _LEARNT_FROM
 
 
 class ChainKeyer:
