@@ -1,7 +1,7 @@
 """Chain indexer throughput against the bare eth_getLogs calls over the same range, in the same run.
 
 Starts a fresh anvil and produces N pipeline events, either with the project's contracts
-(`--source contracts`, default: contracts.scenario.bulk_events, Joined and batched MetadataSet
+(`--source contracts`, default: devchain.scenario.bulk_events, Joined and batched MetadataSet
 transactions) or with a log emitter per contract role (`--source emitter`: real topic0s and data
 layouts of a wider mix of ChallengePay, Treasury, AIVM, registry and metadata events), then:
 1. bare: the same eth_getLogs calls the indexer makes (one per range, address and topic lists,
@@ -31,10 +31,11 @@ import time
 import uuid
 from pathlib import Path
 
+from cli.settings import Settings
 from devstack.anvil import free_port, start_anvil
 from devstack.process import kill_group, process_table
 from eventlog.admin import create_topics
-from eventlog.config import PROJECT_ROOT, Settings
+from eventlog.config import PROJECT_ROOT
 from eventlog.process import tune_garbage_collector
 from eventlog.producer import EventProducer
 from indexers.chain.catalogue import ROLES, build_decoder_table, spec_events
@@ -183,8 +184,8 @@ def _proc_cpu(pid: int) -> float:
 
 
 def produce_with_contracts(url: str, events: int) -> tuple[dict[str, str], int]:
-    from contracts.scenario import bulk_events
-    from contracts.system import LightChallenge
+    from devchain.scenario import bulk_events
+    from devchain.system import LightChallenge
 
     system = LightChallenge.deploy(url)
     produced = bulk_events(system, events).indexed_events

@@ -40,14 +40,14 @@ import httpx
 import psycopg
 import psycopg.conninfo
 
-from contracts.client import encode_call
-from contracts.deploy import write_deployments
-from contracts.scenario import Scenario
-from contracts.system import LightChallenge
+from cli.settings import Settings
+from devchain.client import encode_call
+from devchain.deploy import write_deployments
+from devchain.scenario import Scenario
+from devchain.system import LightChallenge
 from devstack.anvil import free_port, start_anvil
 from devstack.process import kill_group
 from eventlog.admin import create_topics, delete_prefixed_topics
-from eventlog.config import Settings
 from indexers.chain import run_indexer
 from projections.framework import Projector
 from projections.migrate import migrate

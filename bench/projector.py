@@ -24,8 +24,9 @@ from datetime import UTC, datetime
 
 import psycopg
 
+from cli.settings import Settings
 from eventlog.admin import create_topics, delete_prefixed_topics
-from eventlog.config import PROJECT_ROOT, Settings, env_name
+from eventlog.config import PROJECT_ROOT, env_name
 from eventlog.producer import EventProducer
 from eventlog.topics import EVIDENCE
 from projections.framework import PROJECTOR_GROUP, load_offsets

@@ -29,8 +29,9 @@ from collections.abc import Iterator
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource
 
+from cli.settings import Settings
 from eventlog.admin import create_topics
-from eventlog.config import PROJECT_ROOT, Settings, env_name
+from eventlog.config import PROJECT_ROOT, env_name
 from eventlog.producer import EventProducer
 from eventlog.serde import EventSerde
 from eventlog.topics import EVIDENCE, VERDICTS

@@ -26,7 +26,8 @@ from typing import Any
 
 import psycopg
 
-from eventlog.config import PROJECT_ROOT, Settings
+from cli.settings import Settings
+from eventlog.config import PROJECT_ROOT
 from eventlog.producer import EventProducer
 
 PIPELINE_STAGES = ["indexer", "projector", "evaluator", "dispatcher", "aivm-worker", "finalizer", "aivm-simulator"]
@@ -40,7 +41,7 @@ def say(text: str) -> None:
 
 def stage_environment(settings: Settings) -> dict[str, str]:
     """The settings as LC_* variables for a child process (secrets included: it is the same user)."""
-    values = {name: value for name, value, _doc in settings.describe(mask_secrets=False)}
+    values = {name: value for name, value, _doc, _source in settings.describe(mask_secrets=False)}
     return {**os.environ, **values}
 
 
@@ -96,8 +97,9 @@ def _short(value: object) -> str:
 
 
 def deploy_or_attach(settings: Settings) -> Any:
-    from contracts.deploy import read_deployments, write_deployments
-    from contracts.system import LightChallenge
+    from chain.deployments import read_deployments
+    from devchain.deploy import write_deployments
+    from devchain.system import LightChallenge
 
     path = settings.deployments_path
     if path.exists():
@@ -120,8 +122,8 @@ def run_record(activity_id: str, start_ts: int, km: float) -> dict[str, Any]:
 
 
 def register_challenge(settings: Settings, challenge: Any) -> None:
-    from indexers.registrations.intake import publish_registration
-    from indexers.registrations.registration import validate_registration
+    from domain.registration import validate_registration
+    from intake.registrations.publish import publish_registration
 
     registration = validate_registration({
         "id": challenge.id, "subject": challenge.creator, "model_id": MODEL_ID,
@@ -151,7 +153,7 @@ def publish_evidence(settings: Settings, challenge: Any, distances: dict[str, li
 
 
 def run_demo(settings: Settings) -> int:
-    from contracts.scenario import Scenario
+    from devchain.scenario import Scenario
 
     say("contracts on anvil")
     system = deploy_or_attach(settings)

@@ -12,8 +12,8 @@ import psycopg
 from confluent_kafka import ConsumerGroupTopicPartitions
 from confluent_kafka.admin import AdminClient
 
+from cli.settings import Settings
 from eventlog.admin import describe_topics
-from eventlog.config import Settings
 from projections.framework import PROJECTOR_GROUP
 
 

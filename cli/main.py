@@ -10,7 +10,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from eventlog.config import PROJECT_ROOT, ConfigError, Settings, documented_defaults
+from cli import dev
+from cli.settings import Settings, documented_settings
+from eventlog.config import PROJECT_ROOT, ConfigError
 
 log = logging.getLogger("lc")
 
@@ -78,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
                       "behind the head instead of from genesis")
     indexer.add_argument("action", choices=["seed"])
     indexer.add_argument("--lookback", type=int, required=True)
-    contracts = command("contracts", cmd_contracts, "the project's test contracts: `build` (solc from npm), `check` "
+    contracts = command("contracts", dev.cmd_contracts, "the project's test contracts: `build` (solc from npm), `check` "
                         "(artifacts match sources), `deploy` (to LC_RPC_URL, writes the deployments JSON)")
     contracts.add_argument("action", choices=["build", "check", "deploy"])
     upload = command("upload", cmd_upload, "upload a file (Apple Health ZIP, Garmin TCX/GPX/JSON, Google Fit Takeout) "
@@ -135,14 +137,18 @@ def cmd_status(settings: Settings, _args: argparse.Namespace) -> int:
 
 def cmd_config(settings: Settings, args: argparse.Namespace) -> int:
     if args.markdown:
-        print("| variable | default | meaning |\n|---|---|---|")
-        for name, default, doc in documented_defaults():
-            print(f"| `{name}` | `{default}` | {doc} |")
+        print("| package | variable | default | meaning |\n|---|---|---|---|")
+        for section, name, default, doc in documented_settings():
+            print(f"| {section} | `{name}` | `{default}` | {doc} |")
         return 0
-    defaults = {name: default for name, default, _doc in documented_defaults()}
-    for name, value, doc in settings.describe():
-        marker = "" if value == defaults[name] else "  (set)"
-        print(f"{name}={value}{marker}\n    {doc}")
+    current = {name: (value, source) for name, value, _doc, source in settings.describe()}
+    section_now = ""
+    for section, name, _default, doc in documented_settings():
+        if section != section_now:
+            print(f"# {section}")
+            section_now = section
+        value, source = current[name]
+        print(f"{name}={value}  ({source})\n    {doc}")
     return 0
 
 
@@ -180,7 +186,7 @@ def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_challenge(settings: Settings, args: argparse.Namespace) -> int:
-    from indexers.registrations.cli import register_file
+    from intake.registrations.cli import register_file
 
     result = register_file(settings, args.file)
     for event_id in result.published:
@@ -233,31 +239,8 @@ def cmd_indexer(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_contracts(settings: Settings, args: argparse.Namespace) -> int:
-    from contracts.build import build_artifacts, check_artifacts
-
-    if args.action == "build":
-        for path in build_artifacts():
-            print(f"wrote {path.relative_to(PROJECT_ROOT)}")
-        return 0
-    if args.action == "check":
-        problems = check_artifacts()
-        for problem in problems:
-            print(problem)
-        print("artifacts match the sources" if not problems else f"{len(problems)} artifact(s) out of date")
-        return 1 if problems else 0
-    from contracts.deploy import write_deployments
-    from contracts.system import LightChallenge
-
-    system = LightChallenge.deploy(settings.rpc_url)
-    path = write_deployments(settings.deployments_path, system.addresses, system.client.chain_id, system.roles)
-    print(json.dumps(system.addresses, indent=2))
-    print(f"deployments written to {path}")
-    return 0
-
-
 def cmd_upload(settings: Settings, args: argparse.Namespace) -> int:
-    from indexers.providers.uploads.client import UploadFailed, upload_file
+    from intake.uploads.client import UploadFailed, upload_file
 
     key = os.environ.get("LC_UPLOADER_PRIVATE_KEY", "")
     if not key:
@@ -335,6 +318,11 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_test(settings: Settings, args: argparse.Namespace) -> int:
+    # the layering contracts (pyproject.toml [tool.importlinter]) first: a broken one fails the run
+    lint = subprocess.call([str(Path(sys.executable).with_name("lint-imports")), "--no-cache"], cwd=PROJECT_ROOT)
+    if lint != 0:
+        print("lc test: an import-linter contract is broken (see above); the tests were not run", file=sys.stderr)
+        return lint
     cmd_up(settings, args)
     env = {**os.environ, "LC_KAFKA_BOOTSTRAP": settings.kafka_bootstrap, "LC_PG_DSN": settings.pg_dsn,
            "LC_RPC_URL": settings.rpc_url}

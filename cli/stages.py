@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from eventlog.config import Settings
+from cli import dev
+from cli.settings import Settings
 from eventlog.consumer import StopFlag
 
 
@@ -28,7 +29,7 @@ def run_dispatcher(settings: Settings, stop: StopFlag) -> None:
 
 
 def run_registrations_api(settings: Settings, stop: StopFlag) -> None:
-    from indexers.registrations.api import run_registrations_api as run
+    from intake.registrations.api import run_registrations_api as run
 
     run(settings, stop)
 
@@ -61,23 +62,6 @@ def run_chain_indexer(settings: Settings, stop: StopFlag) -> None:
     run_indexer(settings, stop)
 
 
-def run_aivm_simulator(settings: Settings, stop: StopFlag) -> None:
-    """The local AIVM network (workers and validators) for dev chains; never run against a real one."""
-    import threading
-
-    from contracts.aivm_sim import AivmSimulator, SimConfig
-    from contracts.system import LightChallenge
-
-    simulator = AivmSimulator(LightChallenge.from_deployments(settings.rpc_url, settings.deployments_path),
-                              SimConfig(poll_seconds=0.2))
-    worker = threading.Thread(target=simulator.run_forever, name="aivm-simulator", daemon=True)
-    worker.start()
-    while not stop.wait(0.5) and worker.is_alive():
-        pass
-    simulator.stop()
-    worker.join(30)
-
-
 def run_registry_writer(settings: Settings, stop: StopFlag) -> None:
     from effects.registry_writer import run_registry_writer as run
 
@@ -85,7 +69,7 @@ def run_registry_writer(settings: Settings, stop: StopFlag) -> None:
 
 
 def run_uploads_api(settings: Settings, stop: StopFlag) -> None:
-    from indexers.providers.uploads.server import run_uploads_api as run
+    from intake.uploads.server import run_uploads_api as run
 
     run(settings, stop)
 
@@ -101,5 +85,5 @@ STAGES: dict[str, Callable[[Settings, StopFlag], None]] = {
     "registry-writer": run_registry_writer,
     "collector": run_collector,
     "uploads-api": run_uploads_api,
-    "aivm-simulator": run_aivm_simulator,
+    "aivm-simulator": dev.run_aivm_simulator,
 }

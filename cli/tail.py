@@ -9,7 +9,7 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
-from eventlog.config import Settings
+from cli.settings import Settings
 from eventlog.serde import EventSerde, UndecodableMessage
 
 

@@ -6,7 +6,7 @@ import subprocess
 from pathlib import Path
 
 from devstack.process import port_open, read_pid, require, spawn, stop_pid, wait_until
-from eventlog.config import PROJECT_ROOT, Settings
+from eventlog.config import PROJECT_ROOT, CoreSettings
 
 KAFKA_VERSION = "4.1.1"
 POM = PROJECT_ROOT / "devstack" / "kafka-pom.xml"
@@ -28,7 +28,7 @@ logger.apache.level = WARN
 
 
 class KafkaBroker:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: CoreSettings) -> None:
         self.settings = settings
         home = settings.home_path
         self.libs = home / "cache" / f"kafka-{KAFKA_VERSION}" / "libs"

@@ -19,7 +19,7 @@ from urllib.parse import urlparse
 import psycopg
 
 from devstack.process import PrerequisiteMissing, wait_until
-from eventlog.config import PROJECT_ROOT, Settings
+from eventlog.config import PROJECT_ROOT, CoreSettings
 
 SERVICE_USER = "postgres"
 
@@ -40,7 +40,7 @@ def install_server() -> None:
 
 
 class PostgresServer:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: CoreSettings) -> None:
         self.settings = settings
         dsn = urlparse(settings.pg_dsn)
         self.host = dsn.hostname or "127.0.0.1"

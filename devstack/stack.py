@@ -8,12 +8,12 @@ from devstack.anvil import rpc_ready, rpc_reply, start_anvil
 from devstack.kafka import KafkaBroker
 from devstack.postgres import PostgresServer
 from devstack.process import read_pid, stop_pid
-from eventlog.config import Settings
+from eventlog.config import CoreSettings
 
 ANVIL_BLOCK_TIME_S = 1.0
 
 
-def anvil_up(settings: Settings) -> str:
+def anvil_up(settings: CoreSettings) -> str:
     if rpc_ready(settings.rpc_url):
         return f"anvil already up on {settings.rpc_url}"
     port = int(settings.rpc_url.rsplit(":", 1)[1].split("/")[0])
@@ -38,11 +38,11 @@ def keep_clock_monotonic(rpc_url: str) -> None:
         rpc_reply(rpc_url, "evm_mine")
 
 
-def up(settings: Settings) -> list[str]:
+def up(settings: CoreSettings) -> list[str]:
     return [KafkaBroker(settings).start(), PostgresServer(settings).start(), anvil_up(settings)]
 
 
-def down(settings: Settings) -> list[str]:
+def down(settings: CoreSettings) -> list[str]:
     home = settings.home_path
     return [
         f"anvil {'stopped' if stop_pid(home / 'anvil' / 'anvil.pid') else 'was not running'}",
@@ -51,7 +51,7 @@ def down(settings: Settings) -> list[str]:
     ]
 
 
-def status(settings: Settings) -> list[tuple[str, bool, str]]:
+def status(settings: CoreSettings) -> list[tuple[str, bool, str]]:
     home = settings.home_path
     return [
         ("kafka", KafkaBroker(settings).is_ready(), settings.kafka_bootstrap),

@@ -17,7 +17,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from contracts.deploy import read_deployments
+from chain.deployments import read_deployments
+from domain import job_state as js
+from domain.challenge_state import CHALLENGE_FACT_TYPES
 from effects import worker_state as ws
 from effects.chain import ChainWriter, SentRequest, TxReverted, load_account
 from effects.request_plan import (
@@ -29,12 +31,10 @@ from effects.request_plan import (
     request_spec,
     retry_delay,
 )
+from effects.settings import WriterSettings
 from effects.stage import ViewStage
-from eventlog.config import Settings
 from eventlog.consumer import StopFlag
 from eventlog.topics import CHAIN_EVENTS, CHALLENGES_REGISTERED, JOBS
-from streams import job_state as js
-from streams.challenge_state import CHALLENGE_FACT_TYPES
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ class AivmWorker(ViewStage[ws.WorkerView]):
     group = GROUP
     topics = (JOBS, CHALLENGES_REGISTERED, CHAIN_EVENTS)
 
-    def __init__(self, settings: Settings, *, stop: StopFlag | None = None, chain: ChainWriter | None = None) -> None:
+    def __init__(self, settings: WriterSettings, *, stop: StopFlag | None = None, chain: ChainWriter | None = None) -> None:
         super().__init__(settings, stop=stop)
         self.chain = chain or ChainWriter(
             settings.rpc_url, load_account(settings.private_key, "LC_PRIVATE_KEY"),
@@ -207,5 +207,5 @@ class AivmWorker(ViewStage[ws.WorkerView]):
         self.retry_later(challenge_id, self._backoff(attempt))
 
 
-def run_aivm_worker(settings: Settings, stop: StopFlag) -> None:
+def run_aivm_worker(settings: WriterSettings, stop: StopFlag) -> None:
     AivmWorker(settings, stop=stop).run()

@@ -1,4 +1,4 @@
-"""The chain side of the writers (web3 through `contracts.client`): reads that tell what the chain
+"""The chain side of the writers (web3 through `devchain.client`): reads that tell what the chain
 already has, and the transactions. Keys stay inside eth-account objects and are never logged."""
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from web3.contract import Contract
 from web3.logs import DISCARD
 from web3.types import TxReceipt
 
-from contracts import aivm
-from contracts.client import ChainClient, TxReverted
+from chain import aivm
+from chain.client import ChainClient, TxReverted
 from effects.request_plan import Binding, RequestRef, RequestSpec, matches_request
 
 REQUESTED_TOPIC = "0x" + keccak(

@@ -16,7 +16,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from contracts.deploy import read_deployments
+from chain.deployments import read_deployments
+from domain import job_state as js
+from domain.challenge_state import CHALLENGE_FACT_TYPES
 from effects import finalizer_state as fs
 from effects.aivm_worker import describe_error
 from effects.chain import ChainWriter, ChallengeOnChain, TxReverted, load_account
@@ -30,14 +32,12 @@ from effects.inputs import (
     WinnerFact,
 )
 from effects.request_plan import retry_delay
+from effects.settings import WriterSettings
 from effects.stage import ViewStage
 from effects.worker_state import BindingRecorded
-from eventlog.config import Settings
 from eventlog.consumer import StopFlag
+from eventlog.processing.clock import BlockClock
 from eventlog.topics import CHAIN_EVENTS, CHALLENGES_REGISTERED, JOBS
-from streams import job_state as js
-from streams.challenge_state import CHALLENGE_FACT_TYPES
-from streams.processors.clock import BlockClock
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ class Finalizer(ViewStage[fs.FinalizerView]):
     group = GROUP
     topics = (JOBS, CHALLENGES_REGISTERED, CHAIN_EVENTS)
 
-    def __init__(self, settings: Settings, *, stop: StopFlag | None = None, chain: ChainWriter | None = None) -> None:
+    def __init__(self, settings: WriterSettings, *, stop: StopFlag | None = None, chain: ChainWriter | None = None) -> None:
         super().__init__(settings, stop=stop)
         key = settings.finalizer_private_key or settings.private_key
         self.chain = chain or ChainWriter(
@@ -230,5 +230,5 @@ class Finalizer(ViewStage[fs.FinalizerView]):
         self.retry_later(view.challenge_id, self._backoff(action.attempt))
 
 
-def run_finalizer(settings: Settings, stop: StopFlag) -> None:
+def run_finalizer(settings: WriterSettings, stop: StopFlag) -> None:
     Finalizer(settings, stop=stop).run()

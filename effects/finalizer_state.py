@@ -17,7 +17,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from contracts import aivm
+from chain import aivm
+from domain import job_state as js
+from domain.challenge_state import FINALIZED, ChallengeFact, ChallengeState, apply_challenge_fact
 from effects.inputs import (
     BindingFact,
     FinalizeDone,
@@ -29,8 +31,6 @@ from effects.inputs import (
 )
 from effects.request_plan import Binding
 from effects.worker_state import BindingRecorded
-from streams import job_state as js
-from streams.challenge_state import FINALIZED, ChallengeFact, ChallengeState, apply_challenge_fact
 
 # ChallengePay reverts after which submitting the same participant's proof again cannot succeed
 FINAL_PROOF_ERRORS = frozenset({"ProofWindowClosed", "NotEligible", "NotActive", "AlreadyFinalized", "ZeroAddress"})

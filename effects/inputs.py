@@ -9,12 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from domain import job_state as js
 from effects.request_plan import RequestRef
 from effects.worker_state import BindingRecorded, BindingRefused, RequestSent
 from eventlog.consumer import Received
+from eventlog.processing.inputs import challenge_fact, registration
 from eventlog.topics import CHAIN_EVENTS, CHALLENGES_REGISTERED, JOBS
-from streams import job_state as js
-from streams.processors.inputs import challenge_fact, registration
 
 
 @dataclass(frozen=True)

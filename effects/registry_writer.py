@@ -17,16 +17,16 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, replace
 
-from contracts.deploy import read_deployments
+from chain.deployments import read_deployments
+from domain.challenge_state import ChallengeRegistered
 from effects.aivm_worker import describe_error
 from effects.chain import ChainWriter, TxReverted, load_account
 from effects.inputs import RegistryWritten
 from effects.request_plan import retry_delay
+from effects.settings import WriterSettings
 from effects.stage import ViewStage
-from eventlog.config import Settings
 from eventlog.consumer import StopFlag
 from eventlog.topics import CHALLENGES_REGISTERED
-from streams.challenge_state import ChallengeRegistered
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ class RegistryWriter(ViewStage[RegistryView]):
     group = GROUP
     topics = (CHALLENGES_REGISTERED,)
 
-    def __init__(self, settings: Settings, *, stop: StopFlag | None = None, chain: ChainWriter | None = None) -> None:
+    def __init__(self, settings: WriterSettings, *, stop: StopFlag | None = None, chain: ChainWriter | None = None) -> None:
         super().__init__(settings, stop=stop)
         self.configured = bool(settings.registry_private_key and settings.metadata_base_url)
         self.chain = chain
@@ -131,5 +131,5 @@ class RegistryWriter(ViewStage[RegistryView]):
         log.info("%s: challenge %d registry %s (tx %s, error %s)", GROUP, view.challenge_id, status, tx_hash, error)
 
 
-def run_registry_writer(settings: Settings, stop: StopFlag) -> None:
+def run_registry_writer(settings: WriterSettings, stop: StopFlag) -> None:
     RegistryWriter(settings, stop=stop).run()

@@ -18,8 +18,8 @@ from typing import Any
 
 from eth_utils import keccak
 
-from contracts import aivm
-from streams.challenge_state import ChallengeState
+from chain import aivm
+from domain.challenge_state import ChallengeState
 
 PROMPT_SCHEMA = "lc-aivm-eval-v1"
 BINDING_SCHEMA_VERSION = aivm.RESULT_SCHEMA_V1

@@ -17,12 +17,12 @@ from typing import Any, Generic, TypeVar
 from confluent_kafka import TopicPartition
 
 from effects.inputs import read_input
-from eventlog.config import Settings
+from effects.settings import WriterSettings
 from eventlog.consumer import Received, Reject, StopFlag
+from eventlog.processing.loop import TimedLoop
+from eventlog.processing.restore import committed_positions, read_up_to
 from eventlog.producer import EventProducer
 from eventlog.topics import JOBS
-from streams.processors.loop import TimedLoop
-from streams.processors.restore import committed_positions, read_up_to
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ class ViewStage(Generic[View]):
     group: str = ""
     topics: tuple[str, ...] = ()
 
-    def __init__(self, settings: Settings, *, stop: StopFlag | None = None, poll_seconds: float = 0.2) -> None:
+    def __init__(self, settings: WriterSettings, *, stop: StopFlag | None = None, poll_seconds: float = 0.2) -> None:
         self.settings = settings
         self.views: dict[int, View] = {}
         self.partition_of: dict[int, int] = {}

@@ -1,18 +1,18 @@
 """The AIVM worker's view of one challenge and what it must do next; pure.
 
 The view folds the job events of lc.jobs (the job's status and attempts through
-`streams.job_state`, so attempts are counted as every other reader counts them), the worker's own
+`domain.job_state`, so attempts are counted as every other reader counts them), the worker's own
 facts (AivmRequestSent, TaskBindingRecorded) and the challenge's registration and lifecycle
-(`streams.challenge_state`). `next_step` turns the view into the one thing to do now.
+(`domain.challenge_state`). `next_step` turns the view into the one thing to do now.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from domain import job_state as js
+from domain.challenge_state import ChallengeFact, ChallengeState, apply_challenge_fact
 from effects.request_plan import RequestRef
-from streams import job_state as js
-from streams.challenge_state import ChallengeFact, ChallengeState, apply_challenge_fact
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from eventlog.config import Settings
+from eventlog.config import CoreSettings
 from eventlog.topics import CATALOGUE
 
 
@@ -22,7 +22,7 @@ class TopicState:
         return sum(self.end_offsets)
 
 
-def create_topics(settings: Settings) -> list[str]:
+def create_topics(settings: CoreSettings) -> list[str]:
     """Create every catalogue topic that does not exist yet; returns the names created now."""
     admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
     existing = set(admin.list_topics(timeout=10).topics)
@@ -43,7 +43,7 @@ def create_topics(settings: Settings) -> list[str]:
     return created
 
 
-def delete_prefixed_topics(settings: Settings) -> list[str]:
+def delete_prefixed_topics(settings: CoreSettings) -> list[str]:
     """Delete every topic under the settings' prefix (a test's or a benchmark's); never unprefixed ones."""
     if not settings.topic_prefix:
         raise ValueError("refusing to delete topics without a topic prefix")
@@ -58,7 +58,7 @@ def delete_prefixed_topics(settings: Settings) -> list[str]:
     return doomed
 
 
-def describe_topics(settings: Settings) -> list[TopicState]:
+def describe_topics(settings: CoreSettings) -> list[TopicState]:
     consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": "lc-admin",
                          "enable.auto.commit": False})
     try:

@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
-from eventlog.config import Settings
+from eventlog.config import CoreSettings
 from eventlog.producer import EventProducer
 from eventlog.serde import Event, EventSerde, UndecodableMessage
 
@@ -65,7 +65,7 @@ class StopFlag:
 class ConsumerLoop:
     def __init__(
         self,
-        settings: Settings,
+        settings: CoreSettings,
         group_id: str,
         topics: Sequence[str],
         *,

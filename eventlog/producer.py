@@ -9,7 +9,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError, Message, Producer
 
-from eventlog.config import Settings
+from eventlog.config import CoreSettings
 from eventlog.serde import EventSerde
 from eventlog.topics import DLQ
 
@@ -28,7 +28,7 @@ class EventProducer:
 
     def __init__(
         self,
-        settings: Settings,
+        settings: CoreSettings,
         producer_name: str,
         *,
         transactional_id: str | None = None,

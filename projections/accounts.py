@@ -26,9 +26,7 @@ from typing import Any, NamedTuple
 
 import psycopg
 
-from eventlog.consumer import Received, Reject
-from eventlog.topics import ACCOUNTS
-from indexers.providers.accounts import (
+from domain.accounts import (
     ADDRESS,
     IDENTITY_BOUND,
     LINKED_ACCOUNT,
@@ -36,6 +34,8 @@ from indexers.providers.accounts import (
     account_key,
     identity_key,
 )
+from eventlog.consumer import Received, Reject
+from eventlog.topics import ACCOUNTS
 
 SEALED_TOKEN = re.compile(r"^enc:[0-9a-f]{24}:[0-9a-f]{32}:[0-9a-f]*$")
 MAX_TEXT = 4096

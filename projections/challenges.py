@@ -20,11 +20,10 @@ from typing import NamedTuple
 
 import psycopg
 
+from domain.registration import EVENT_TYPE as REGISTERED
+from domain.registration import InvalidRegistration, Registration, registration_from_payload
 from eventlog.consumer import Received, Reject
 from eventlog.topics import CHAIN_EVENTS, CHALLENGES_REGISTERED
-from indexers.registrations.intake import EVENT_TYPE as REGISTERED
-from indexers.registrations.intake import registration_from_payload
-from indexers.registrations.registration import InvalidRegistration, Registration
 from projections.chain.derive import RegistryWrite, derive
 from projections.chain.facts import ChainFact, newest_per_event_id, read_fact
 from projections.chain.store import (

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 import psycopg
 from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 
-from eventlog.config import Settings
+from eventlog.config import CoreSettings
 from eventlog.consumer import ConsumerLoop, Received, Reject, StopFlag
 
 log = logging.getLogger(__name__)
@@ -111,7 +111,7 @@ class Projector:
 
     def __init__(
         self,
-        settings: Settings,
+        settings: CoreSettings,
         projections: Sequence[Projection],
         *,
         schema: str = "public",

@@ -1,4 +1,4 @@
-"""`aivm_jobs`: each job's state from the job fold (streams/job_state.py) over its inputs.
+"""`aivm_jobs`: each job's state from the job fold (domain/job_state.py) over its inputs.
 
 Inputs are the job events on lc.jobs and the AIVM facts on lc.chain.events (consumed here directly,
 not read from the chain projection's `chain_events` table, so this projection depends on no other
@@ -21,9 +21,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from eventlog.consumer import Received, Reject
-from eventlog.topics import CHAIN_EVENTS, JOBS
-from streams.job_state import (
+from domain.job_state import (
     ChainFact,
     JobBook,
     JobCanceled,
@@ -37,6 +35,8 @@ from streams.job_state import (
     apply_to_book,
     chain_fact_from_event,
 )
+from eventlog.consumer import Received, Reject
+from eventlog.topics import CHAIN_EVENTS, JOBS
 
 JOB_EVENT_TYPES = frozenset({"JobQueued", "JobParticipantsAdded", "JobProcessing", "JobSubmitted", "JobFailed",
                              "JobDead", "JobCanceled"})

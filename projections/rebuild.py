@@ -21,7 +21,7 @@ from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 from psycopg import sql
 
-from eventlog.config import Settings
+from eventlog.config import CoreSettings
 from projections.framework import SWAP_LOCK_KEY, Projector, connect
 from projections.migrate import migrate
 from projections.registry import all_projections
@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 
 
-def end_offsets(settings: Settings, topics: list[str]) -> dict[tuple[str, int], int]:
+def end_offsets(settings: CoreSettings, topics: list[str]) -> dict[tuple[str, int], int]:
     """High watermarks of every partition of the catalogue topics, keyed by catalogue name."""
     consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": "lc-end-offsets",
                          "enable.auto.commit": False})
@@ -52,7 +52,7 @@ def caught_up(positions: dict[tuple[str, int], int], targets: dict[tuple[str, in
     return all(target == 0 or positions.get(key, -1) >= target for key, target in targets.items())
 
 
-def rebuild(settings: Settings, *, timeout_s: float = 3600.0) -> dict[str, object]:
+def rebuild(settings: CoreSettings, *, timeout_s: float = 3600.0) -> dict[str, object]:
     new_schema = f"lc_rebuild_{time.time_ns()}"
     migrate(settings.pg_dsn, new_schema)
     projections = all_projections()
@@ -81,7 +81,7 @@ def rebuild(settings: Settings, *, timeout_s: float = 3600.0) -> dict[str, objec
     return {"schema": new_schema, "events": sum(targets.values()), "seconds": round(time.monotonic() - started, 2)}
 
 
-def try_swap_in(settings: Settings, new_schema: str, projector: str) -> bool:
+def try_swap_in(settings: CoreSettings, new_schema: str, projector: str) -> bool:
     """Swap the rebuilt schema in if it is at least as far as the live one; False = not yet."""
     old_schema = f"{new_schema}_old"
     with connect(settings.pg_dsn) as conn, conn.transaction():
@@ -101,6 +101,6 @@ def try_swap_in(settings: Settings, new_schema: str, projector: str) -> bool:
     return True
 
 
-def _drop_schema(settings: Settings, schema: str) -> None:
+def _drop_schema(settings: CoreSettings, schema: str) -> None:
     with connect(settings.pg_dsn) as conn:
         conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))

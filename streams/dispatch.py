@@ -3,7 +3,7 @@
 The state is per challenge, matching the per-challenge keying of every topic; the processor holds one
 per challenge id and feeds it that challenge's verdicts and lifecycle facts, and the chain time of
 every new block (`ChainTime`). The challenge's registration and lifecycle facts are folded with
-`streams.challenge_state`, so the dispatcher reads the same challenge state as every other stage.
+`domain.challenge_state`, so the dispatcher reads the same challenge state as every other stage.
 
 - Threshold: while the challenge is Active on chain and chain time is within [start, proof deadline],
   every participant whose verdict passes is proved. The first passing participant queues the job
@@ -19,7 +19,8 @@ import hashlib
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from streams.challenge_state import CHALLENGE_FACT_TYPES, ChallengeFact, ChallengeState, apply_challenge_fact
+from domain.chain_time import ChainTime
+from domain.challenge_state import CHALLENGE_FACT_TYPES, ChallengeFact, ChallengeState, apply_challenge_fact
 from streams.ranking import RankedOutcome, RankingEntry, rank, winners
 
 NOT_A_PARTICIPANT = "Not a participant on chain"
@@ -35,13 +36,6 @@ class VerdictFact:
     pass_: bool
     score: float | None
     evidence_at: int | None = None
-
-
-@dataclass(frozen=True)
-class ChainTime:
-    """The timestamp of the newest confirmed block."""
-
-    timestamp: int
 
 
 DispatchInput = VerdictFact | ChainTime | ChallengeFact

@@ -18,11 +18,12 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from kits.uploads import BILLION_LAUGHS
 
+from cli.settings import Settings
 from devstack.anvil import free_port, start_anvil
 from devstack.process import kill_group
 from eventlog.admin import create_topics, delete_prefixed_topics
-from eventlog.config import Settings
 from projections.migrate import migrate
 
 SHARED_FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
@@ -96,3 +97,10 @@ def shared_fixtures() -> Path:
     if not SHARED_FIXTURES.is_dir():
         pytest.skip(f"real provider payloads not available: {SHARED_FIXTURES} is absent")
     return SHARED_FIXTURES
+
+
+@pytest.fixture
+def billion_laughs_xml(tmp_path: Path) -> Path:
+    path = tmp_path / "export.xml"
+    path.write_text(BILLION_LAUGHS)
+    return path

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, TopicPartition
 
-from eventlog.config import Settings
 from eventlog.producer import EventProducer
 from eventlog.serde import EventSerde
 from eventlog.topics import CHAIN_BLOCKS, CHAIN_EVENTS
@@ -30,6 +29,7 @@ from indexers.chain.messages import (
 )
 from indexers.chain.model import BlockHeader, OutMessage
 from indexers.chain.reorg import ReorgWindow
+from indexers.chain.settings import ChainIndexerSettings
 
 log = logging.getLogger("lc.indexer.chain")
 
@@ -69,7 +69,7 @@ class PublishedState:
     events_read: int
 
 
-def read_back(settings: Settings, chain_id: int, rollback_cap: int, challenge_pay_address: str) -> PublishedState:
+def read_back(settings: ChainIndexerSettings, chain_id: int, rollback_cap: int, challenge_pay_address: str) -> PublishedState:
     serde = EventSerde(settings.schema_registry_url)
     window = ReorgWindow(rollback_cap)
     chain_key = str(chain_id).encode()
@@ -121,7 +121,7 @@ def read_back(settings: Settings, chain_id: int, rollback_cap: int, challenge_pa
     return PublishedState(window, keyer, blocks_read, events_read)
 
 
-def read_topic(settings: Settings, topic: str) -> Iterator[Message]:
+def read_topic(settings: ChainIndexerSettings, topic: str) -> Iterator[Message]:
     """Every committed message of a catalogue topic, partition by partition, up to the end at call time."""
     consumer = Consumer({
         "bootstrap.servers": settings.kafka_bootstrap,

@@ -32,14 +32,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from indexers.chain.catalogue import (
-    AIVM,
-    CHALLENGE_PAY,
-    METADATA_REGISTRY,
-    TASK_REGISTRY,
-    TREASURY,
-    spec_events,
-)
+from domain.contracts import AIVM, CHALLENGE_PAY, METADATA_REGISTRY, TASK_REGISTRY, TREASURY
+from indexers.chain.catalogue import spec_events
 from indexers.chain.messages import args_of, rekeyed
 from indexers.chain.model import DecodedLog, OutMessage
 

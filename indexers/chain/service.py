@@ -13,9 +13,10 @@ from dataclasses import dataclass
 
 from confluent_kafka import KafkaException
 
-from eventlog.config import ConfigError, Settings, redact_url
+from domain.contracts import CHALLENGE_PAY
+from eventlog.config import ConfigError, redact_url
 from eventlog.producer import DeliveryFailed, EventProducer
-from indexers.chain.catalogue import CHALLENGE_PAY, build_decoder_table, load_deployments
+from indexers.chain.catalogue import build_decoder_table, load_deployments
 from indexers.chain.decode import UndecodableLog
 from indexers.chain.engine import Backoff, ChainIndexer, StopSignal
 from indexers.chain.kafka import KafkaSink, read_back, transactional_id
@@ -23,6 +24,7 @@ from indexers.chain.messages import block_confirmed
 from indexers.chain.ranges import AdaptiveRange
 from indexers.chain.reorg import ReorgTooDeep
 from indexers.chain.rpc import ChainRpc, RpcError
+from indexers.chain.settings import ChainIndexerSettings
 
 log = logging.getLogger("lc.indexer.chain")
 
@@ -39,7 +41,7 @@ class SeedResult:
     first_indexed_block: int
 
 
-def run_indexer(settings: Settings, stop_event: StopSignal) -> None:
+def run_indexer(settings: ChainIndexerSettings, stop_event: StopSignal) -> None:
     """Index `settings.rpc_url` into lc.chain.events / lc.chain.blocks until `stop_event` is set."""
     if settings.chain_rollback_cap <= settings.confirmations:
         raise ConfigError(f"LC_CHAIN_ROLLBACK_CAP={settings.chain_rollback_cap} must exceed "
@@ -89,7 +91,7 @@ def run_indexer(settings: Settings, stop_event: StopSignal) -> None:
         rpc.close()
 
 
-def seed(settings: Settings, lookback: int) -> SeedResult:
+def seed(settings: ChainIndexerSettings, lookback: int) -> SeedResult:
     """Start a fresh deployment `lookback` blocks behind the head instead of from genesis.
 
     Publishes the header of the block just before the first one to index as the checkpoint anchor;
@@ -119,14 +121,14 @@ def seed(settings: Settings, lookback: int) -> SeedResult:
         rpc.close()
 
 
-def _addresses(settings: Settings) -> dict[str, str]:
+def _addresses(settings: ChainIndexerSettings) -> dict[str, str]:
     path = settings.deployments_path
     if not path.is_file():
         raise ConfigError(f"no deployments file at {path} (LC_DEPLOYMENTS_FILE); deploy the contracts first")
     return load_deployments(path)
 
 
-def _check_chain_id(rpc: ChainRpc, settings: Settings, stop: StopSignal | None, backoff: Backoff) -> None:
+def _check_chain_id(rpc: ChainRpc, settings: ChainIndexerSettings, stop: StopSignal | None, backoff: Backoff) -> None:
     while True:
         try:
             actual = rpc.chain_id()

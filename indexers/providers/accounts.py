@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -22,34 +21,28 @@ from typing import Any, NamedTuple
 import psycopg
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
-from eventlog.config import Settings
+from domain.accounts import (
+    ADDRESS,
+    IDENTITY_BOUND,
+    IDENTITY_KEY_PREFIX,
+    LINKED_ACCOUNT,
+    PROVIDER_NAME,
+    account_key,
+    identity_key,
+)
 from eventlog.producer import EventProducer
 from eventlog.serde import EventSerde, UndecodableMessage
 from eventlog.topics import ACCOUNTS
 from indexers.providers.clients.base import OAuthTokens
 from indexers.providers.crypto import TokenCipher, cipher_from_key
 from indexers.providers.identity import IdentityBinding, SkippedItem, load_identity_bindings_file
+from indexers.providers.settings import ProviderSettings
 
-LINKED_ACCOUNT = "LinkedAccount"
-IDENTITY_BOUND = "IdentityBound"
-IDENTITY_KEY_PREFIX = "identity:"
 IMPORT_STAGE = "lc-import"
 LINK_STAGE = "lc-accounts"
 
-ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
-PROVIDER_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
-
-
 class InvalidAccount(ValueError):
     """A linked account or binding that must not be published; the message says why (never a token)."""
-
-
-def account_key(subject: str, provider: str) -> str:
-    return f"{subject.lower()}:{provider}"
-
-
-def identity_key(wallet: str, platform: str) -> str:
-    return f"{IDENTITY_KEY_PREFIX}{wallet.lower()}:{platform}"
 
 
 def tokens_fingerprint(tokens: OAuthTokens | None) -> str:
@@ -124,7 +117,7 @@ class PublishedBinding(NamedTuple):
     ts: int
 
 
-def published_bindings(settings: Settings, *, timeout: float = 30.0) -> dict[str, PublishedBinding]:
+def published_bindings(settings: ProviderSettings, *, timeout: float = 30.0) -> dict[str, PublishedBinding]:
     """The newest IdentityBound event per identity key on lc.accounts, read from the beginning to the
     end of every partition (only identity keys are decoded; account events are left unread)."""
     serde = EventSerde(settings.schema_registry_url)
@@ -172,7 +165,7 @@ class IdentityImportResult:
     total: int = 0  # items in the file
 
 
-def import_identity_bindings(settings: Settings, path: Path) -> IdentityImportResult:
+def import_identity_bindings(settings: ProviderSettings, path: Path) -> IdentityImportResult:
     """`lc import identity-bindings FILE`: the legacy file's usable bindings to lc.accounts, except
     those already there and those a newer binding of the same wallet and platform replaced. Importing
     the same file again therefore publishes nothing; and a re-import never leaves an old binding as
@@ -231,7 +224,7 @@ def tokens_from_json(text: str) -> OAuthTokens:
 
 
 def link_account(
-    settings: Settings, subject: str, provider: str, external_id: str | None, tokens: OAuthTokens | None
+    settings: ProviderSettings, subject: str, provider: str, external_id: str | None, tokens: OAuthTokens | None
 ) -> str:
     """`lc accounts link`: publish a linked account. With tokens, the key must be set and must open the
     tokens already stored (EncryptionKeyError otherwise), checked before anything is published."""

@@ -16,7 +16,6 @@ from typing import Any, Protocol
 
 import psycopg
 
-from eventlog.config import Settings
 from eventlog.consumer import StopFlag
 from eventlog.producer import EventProducer
 from eventlog.serde import EventSerde, UndecodableMessage
@@ -44,6 +43,7 @@ from indexers.providers.collector import (
 )
 from indexers.providers.crypto import TokenCipher, TokenDecryptionError, cipher_from_key
 from indexers.providers.evidence_hash import js_stringify
+from indexers.providers.settings import ProviderSettings
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +144,7 @@ class PostgresAccountSource:
         return accounts
 
 
-def load_published_hashes(settings: Settings, serde: EventSerde | None = None, *, timeout: float = 30.0) -> dict[LedgerKey, str]:
+def load_published_hashes(settings: ProviderSettings, serde: EventSerde | None = None, *, timeout: float = 30.0) -> dict[LedgerKey, str]:
     """The last evidence hash per (challenge, subject, API provider), read from lc.evidence from the
     beginning: the ledger is derived from what was published, so a restart never republishes."""
     from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
@@ -271,7 +271,7 @@ def run_tick(
 
 
 def run_collector(
-    settings: Settings,
+    settings: ProviderSettings,
     stop: StopFlag | None = None,
     *,
     challenges: ChallengeSource | None = None,

@@ -5,7 +5,7 @@ the same rows whatever order the topics interleaved in and whatever was retracte
 Timestamps come from block times and registration times only (epoch milliseconds here).
 
 - `challenges`: the registration's content, status and chain_outcome from the challenge-state fold
-  of `streams.challenge_state`; the registry columns from MetadataRegistry facts and the registry
+  of `domain.challenge_state`; the registry columns from MetadataRegistry facts and the registry
   writer's newest RegistryWriteRecorded (`_registry`). A row exists once the
   challenge is registered or created on chain (a Finalized/Canceled of an unused id makes none, as
   the original statusIndexer updated nothing then).
@@ -20,15 +20,16 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from indexers.registrations.registration import Registration
-from projections.chain.facts import CHALLENGE_PAY, METADATA_REGISTRY, TREASURY, ChainFact
-from streams.challenge_state import (
+from domain.challenge_state import (
     ChallengeRegistered,
     ChallengeState,
     apply_challenge_fact,
     challenge_fact_from_chain,
     challenge_row,
 )
+from domain.contracts import CHALLENGE_PAY, METADATA_REGISTRY, TREASURY
+from domain.registration import Registration
+from projections.chain.facts import ChainFact
 
 CLAIM_TYPES = {
     (CHALLENGE_PAY, "WinnerClaimed"): "winner",

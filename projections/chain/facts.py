@@ -10,12 +10,10 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
+from domain.contracts import CHALLENGE_PAY, METADATA_REGISTRY, TREASURY
 from eventlog.consumer import Received
 
 CHAIN_EVENT = "ChainEvent"
-CHALLENGE_PAY = "ChallengePay"
-TREASURY = "Treasury"
-METADATA_REGISTRY = "MetadataRegistry"
 MAX_BIGINT = 2**63 - 1
 
 _DECIMAL = re.compile(r"^[0-9]{1,78}$")

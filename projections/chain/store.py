@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 
 import psycopg
 
-from indexers.registrations.registration import Registration
+from domain.registration import Registration
 from projections.chain.derive import DerivedChallenge, RegistryWrite, StoredRegistration
 from projections.chain.facts import DERIVING_CONTRACTS, ChainFact
 

@@ -1,5 +1,7 @@
 """Pure evaluation of evidence against a challenge rule (spec/evaluation.md §1, §3, §4)."""
 
+from domain.rules import ChallengeRule, parse_challenge_rule
+from domain.timeline import Timeline, parse_timeline
 from streams.evaluation.engine import (
     FITNESS_PROVIDERS,
     GAMING_PROVIDERS,
@@ -8,8 +10,6 @@ from streams.evaluation.engine import (
     evaluate,
     family_of,
 )
-from streams.evaluation.rules import ChallengeRule, parse_challenge_rule
-from streams.evaluation.timeline import Timeline, parse_timeline
 from streams.evaluation.verdict import Verdict
 
 __all__ = [

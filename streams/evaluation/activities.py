@@ -10,8 +10,8 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, NamedTuple
 
-from streams.evaluation.jsvalues import as_mapping, is_number
-from streams.evaluation.timeparse import from_unix_seconds, parse_date_only, parse_instant_text
+from domain.jsvalues import as_mapping, is_number
+from domain.timeparse import from_unix_seconds, parse_date_only, parse_instant_text
 
 _KJ_PER_KCAL = 4.184
 

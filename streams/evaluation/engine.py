@@ -5,9 +5,9 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
 
+from domain.rules import ChallengeRule
 from streams.evaluation.fitness import evaluate_fitness
 from streams.evaluation.gaming import evaluate_gaming
-from streams.evaluation.rules import ChallengeRule
 from streams.evaluation.verdict import Outcome, Verdict
 
 FITNESS_PROVIDERS = frozenset({"apple", "apple_health", "strava", "garmin", "fitbit", "googlefit"})

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from domain.jsvalues import as_mapping
+from domain.rules import ChallengeRule
 from streams.evaluation.activities import Activity, normalize_activities
 from streams.evaluation.fitness_rule import evaluate_fitness_rule, score_fitness_competitive
 from streams.evaluation.fitness_simple import evaluate_simple_fitness
-from streams.evaluation.jsvalues import as_mapping
-from streams.evaluation.rules import ChallengeRule
 from streams.evaluation.verdict import Outcome
 
 _SAMPLE_TYPES = 5

@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable
 
+from domain.rules import Condition
 from streams.evaluation.activities import Activity
-from streams.evaluation.rules import Condition
 
 _GPS_JUMP_KM = 0.3
 _EARTH_RADIUS_KM = 6371.0

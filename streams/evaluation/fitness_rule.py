@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
+from domain.jsvalues import clean_number, round2
+from domain.rules import Condition, FitnessRule
 from streams.evaluation.activities import Activity
 from streams.evaluation.fitness_metrics import (
     ADDITIVE_METRICS,
@@ -19,8 +21,6 @@ from streams.evaluation.fitness_metrics import (
     metric_total,
     metric_value,
 )
-from streams.evaluation.jsvalues import clean_number, round2
-from streams.evaluation.rules import Condition, FitnessRule
 from streams.evaluation.verdict import Outcome
 
 _WEEK_DAYS = 7

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date
 
+from domain.jsvalues import clean_number, round2
+from domain.rules import SimpleFitnessRules
 from streams.evaluation.activities import Activity
-from streams.evaluation.jsvalues import clean_number, round2
-from streams.evaluation.rules import SimpleFitnessRules
 from streams.evaluation.verdict import Outcome
 
 _ANY = None

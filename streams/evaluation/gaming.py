@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from domain.jsvalues import as_mapping, clean_number, round2
+from domain.rules import ChallengeRule, GamingRule, Period, SimpleGamingRules
 from streams.evaluation import matches
-from streams.evaluation.jsvalues import as_mapping, clean_number, round2
-from streams.evaluation.rules import ChallengeRule, GamingRule, Period, SimpleGamingRules
 from streams.evaluation.verdict import Outcome
 
 Match = Mapping[str, Any]

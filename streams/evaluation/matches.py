@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from streams.evaluation.jsvalues import first_number, is_number
-from streams.evaluation.timeparse import from_unix_number, from_unix_seconds, parse_instant_text
+from domain.jsvalues import first_number, is_number
+from domain.timeparse import from_unix_number, from_unix_seconds, parse_instant_text
 
 _RESULT_KEYS = ("result_for_player", "team_result", "result")
 _HERO_KEYS = ("hero_name", "hero", "champion", "hero_champion")

@@ -15,15 +15,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Literal, cast
 
-from eventlog.config import Settings
+from domain.chain_time import ChainTime
+from domain.challenge_state import ChallengeFact
 from eventlog.consumer import Received, Reject, StopFlag
+from eventlog.processing.clock import BlockClock
+from eventlog.processing.inputs import challenge_fact, registration
+from eventlog.processing.merge import BLOCKS, Timed
+from eventlog.processing.stage import MergedStage
 from eventlog.producer import EventProducer
 from eventlog.topics import CHAIN_EVENTS, CHALLENGES_REGISTERED, JOBS, VERDICTS
-from streams.challenge_state import ChallengeFact
 from streams.dispatch import (
     AddParticipants,
     CancelJob,
-    ChainTime,
     Decision,
     DispatchInput,
     DispatchPolicy,
@@ -33,15 +36,21 @@ from streams.dispatch import (
     VerdictFact,
     decide,
 )
-from streams.processors.clock import BlockClock
-from streams.processors.inputs import challenge_fact, registration, verdict_fact
-from streams.processors.merge import BLOCKS, Timed
-from streams.processors.stage import MergedStage
+from streams.settings import StreamSettings
 
 log = logging.getLogger(__name__)
 
 GROUP = "lc-dispatcher"
 INPUTS = (VERDICTS, CHAIN_EVENTS, CHALLENGES_REGISTERED)
+
+
+def verdict_fact(received: Received) -> VerdictFact:
+    p = received.event.payload
+    evidence_at = p.get("evidence_at")
+    return VerdictFact(
+        challenge_id=p["challenge_id"], subject=p["subject"], pass_=p["pass"], score=p.get("score"),
+        evidence_at=evidence_at // 1000 if evidence_at is not None else None,
+    )
 
 
 @dataclass(frozen=True)
@@ -63,7 +72,7 @@ class Output:
     timestamp: int
 
 
-def policy_from(settings: Settings) -> DispatchPolicy:
+def policy_from(settings: StreamSettings) -> DispatchPolicy:
     if settings.dispatch_rank_at not in ("ends_at", "proof_deadline"):
         raise ValueError(f"LC_DISPATCH_RANK_AT must be ends_at or proof_deadline, not {settings.dispatch_rank_at!r}")
     rank_at = cast(Literal["ends_at", "proof_deadline"], settings.dispatch_rank_at)
@@ -137,7 +146,7 @@ class Dispatcher(MergedStage[Fact]):
     group = GROUP
     inputs = INPUTS
 
-    def __init__(self, settings: Settings, *, stop: StopFlag | None = None, batch_size: int = 1000) -> None:
+    def __init__(self, settings: StreamSettings, *, stop: StopFlag | None = None, batch_size: int = 1000) -> None:
         super().__init__(settings, stop=stop, batch_size=batch_size, clock=BlockClock(settings, GROUP))
         self.policy = policy_from(settings)
         self.partitions: dict[int, PartitionState] = {}
@@ -155,5 +164,5 @@ class Dispatcher(MergedStage[Fact]):
         self.partitions.pop(partition, None)
 
 
-def run_dispatcher(settings: Settings, stop: StopFlag) -> None:
+def run_dispatcher(settings: StreamSettings, stop: StopFlag) -> None:
     Dispatcher(settings, stop=stop).run()

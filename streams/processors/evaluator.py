@@ -11,15 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from eventlog.config import Settings
+from domain.chain_time import ChainTime
+from domain.challenge_state import ChallengeRegistered
 from eventlog.consumer import Received, Reject, StopFlag
+from eventlog.processing.inputs import EvidenceFact, evidence_fact, registration
+from eventlog.processing.merge import Timed
+from eventlog.processing.stage import MergedStage
 from eventlog.topics import CHALLENGES_REGISTERED, EVIDENCE, VERDICTS
-from streams.challenge_state import ChallengeRegistered
-from streams.dispatch import ChainTime
 from streams.processors.evaluator_core import EvaluatorState
-from streams.processors.inputs import EvidenceFact, evidence_fact, registration
-from streams.processors.merge import Timed
-from streams.processors.stage import MergedStage
+from streams.settings import StreamSettings
 
 GROUP = "lc-evaluator"
 
@@ -41,7 +41,7 @@ class Evaluator(MergedStage[EvidenceInput | RegistrationInput]):
     group = GROUP
     inputs = (EVIDENCE, CHALLENGES_REGISTERED)
 
-    def __init__(self, settings: Settings, *, stop: StopFlag | None = None, batch_size: int = 1000) -> None:
+    def __init__(self, settings: StreamSettings, *, stop: StopFlag | None = None, batch_size: int = 1000) -> None:
         super().__init__(settings, stop=stop, batch_size=batch_size)
         self.state = EvaluatorState()
         self.partition_of: dict[int, int] = {}  # challenge id -> partition
@@ -83,5 +83,5 @@ class Evaluator(MergedStage[EvidenceInput | RegistrationInput]):
         self.partition_of = {cid: p for cid, p in self.partition_of.items() if cid in kept}
 
 
-def run_evaluator(settings: Settings, stop: StopFlag) -> None:
+def run_evaluator(settings: StreamSettings, stop: StopFlag) -> None:
     Evaluator(settings, stop=stop).run()

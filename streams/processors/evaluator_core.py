@@ -14,9 +14,9 @@ import json
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from streams.challenge_state import ChallengeRegistered
+from domain.challenge_state import ChallengeRegistered
+from eventlog.processing.inputs import EvidenceFact
 from streams.evaluation import ChallengeRule, Verdict, combine_evidence_hashes, evaluate, parse_challenge_rule
-from streams.processors.inputs import EvidenceFact
 
 _METADATA_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)  # built once: a hot path
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from effects_kit import (
+from kits.background import Background, wait_for
+from kits.writers import (
     add_participants,
     job_events,
     new_system,
@@ -11,7 +12,6 @@ from effects_kit import (
     register,
     writer_settings,
 )
-from helpers import Background, wait_for
 
 from effects.aivm_worker import AivmWorker
 from eventlog.producer import EventProducer
@@ -129,7 +129,7 @@ def test_a_failed_binding_is_reported_and_retried_without_a_second_request(setti
 
 
 def test_the_worker_waits_out_a_node_outage_without_failing_the_job(settings, anvil, tmp_path):
-    from rpc_gate import RpcGate
+    from kits.rpc_gate import RpcGate
 
     system, drive = new_system(anvil)
     challenge = drive.create_challenge()

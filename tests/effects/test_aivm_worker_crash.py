@@ -9,10 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from effects_kit import job_events, new_system, of_type, queue_job, register, writer_settings
-from helpers import wait_for
+from kits.background import wait_for
+from kits.writers import job_events, new_system, of_type, queue_job, register, writer_settings
 
-from eventlog.config import Settings
+from cli.settings import Settings
 from eventlog.producer import EventProducer
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import threading
 
-from effects_kit import (
+from kits.background import Background, wait_for
+from kits.writers import (
     add_participants,
     job_events,
     new_system,
@@ -15,11 +16,10 @@ from effects_kit import (
     register,
     writer_settings,
 )
-from helpers import Background, wait_for
 from web3.logs import DISCARD
 
-from contracts.aivm_sim import AivmSimulator, SimConfig
-from contracts.system import LightChallenge
+from devchain.aivm_sim import AivmSimulator, SimConfig
+from devchain.system import LightChallenge
 from effects.aivm_worker import AivmWorker
 from effects.finalizer import Finalizer
 from eventlog.producer import EventProducer

@@ -10,14 +10,14 @@ import sys
 import threading
 from pathlib import Path
 
-from effects_kit import job_events, new_system, of_type, queue_job, register, writer_settings
-from helpers import Background, wait_for
+from kits.background import Background, wait_for
+from kits.writers import job_events, new_system, of_type, queue_job, register, writer_settings
 from web3.logs import DISCARD
 
-from contracts.aivm_sim import AivmSimulator, SimConfig
-from contracts.system import LightChallenge
+from cli.settings import Settings
+from devchain.aivm_sim import AivmSimulator, SimConfig
+from devchain.system import LightChallenge
 from effects.aivm_worker import AivmWorker
-from eventlog.config import Settings
 from eventlog.producer import EventProducer
 from eventlog.serde import EventSerde
 from eventlog.topics import CHAIN_EVENTS

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import threading
 
-from effects_kit import job_events, new_system, of_type, register, writer_settings
-from helpers import Background, wait_for
+from kits.background import Background, wait_for
+from kits.writers import job_events, new_system, of_type, register, writer_settings
 
-from contracts.aivm_sim import AivmSimulator, SimConfig
-from contracts.system import LightChallenge
+from devchain.aivm_sim import AivmSimulator, SimConfig
+from devchain.system import LightChallenge
 from effects.aivm_worker import AivmWorker
 from effects.finalizer import Finalizer
 from eventlog.producer import EventProducer

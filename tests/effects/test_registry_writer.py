@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from effects_kit import new_system, register, writer_settings
-from helpers import Background, wait_for
+from kits.background import Background, wait_for
+from kits.writers import new_system, register, writer_settings
 
 from effects.registry_writer import RegistryWriter
 from eventlog.producer import EventProducer

@@ -7,7 +7,14 @@ from dataclasses import replace
 import pytest
 from eth_utils import keccak
 
-from contracts import aivm
+from chain import aivm
+from domain import job_state as js
+from domain.challenge_state import (
+    ChallengeCanceled,
+    ChallengeRegistered,
+    ChallengeState,
+    apply_challenge_fact,
+)
 from effects import finalizer_state as fs
 from effects import worker_state as ws
 from effects.inputs import FinalizeRefused, InferenceFinalizedFact, ProofDone, ProofRefused, WinnerFact
@@ -18,13 +25,6 @@ from effects.request_plan import (
     binding_is_current,
     request_spec,
     retry_delay,
-)
-from streams import job_state as js
-from streams.challenge_state import (
-    ChallengeCanceled,
-    ChallengeRegistered,
-    ChallengeState,
-    apply_challenge_fact,
 )
 
 SUBJECT = "0x95A4CE3c93dBcDb9b3CdFb4CCAE6EFBDb4cCA217"
@@ -168,7 +168,7 @@ def test_finalize_waits_for_chain_time_and_after_a_refusal_for_a_later_block():
 
 
 def test_finalized_elsewhere_is_reported_once_and_canceled_needs_nothing():
-    from streams.challenge_state import ChallengeCreated, ChallengeFinalized
+    from domain.challenge_state import ChallengeCreated, ChallengeFinalized
 
     created = ChallengeCreated(42, SUBJECT, 100)
     elsewhere = finalizer_view(created, ChallengeFinalized(42, 1))

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import psycopg
 import pytest
-from projection_kit import (
+from kits.projections import (
     ALICE,
     BOB,
     CAROL,
@@ -23,8 +23,8 @@ from projection_kit import (
     wait_projected,
 )
 
+from cli.settings import Settings
 from cli.tail import tail
-from eventlog.config import Settings
 from eventlog.producer import EventProducer
 from eventlog.topics import DLQ
 from projections.framework import Projector

@@ -14,19 +14,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import Background, wait_for
-from projection_kit import rows, snapshot, start_projector
+from kits.background import Background, wait_for
+from kits.projections import rows, snapshot, start_projector
 from web3.logs import DISCARD
 
-from contracts.deploy import write_deployments
-from contracts.events import is_indexed
-from contracts.scenario import ETHER, Scenario, emit_every_event_type
-from contracts.system import LightChallenge
-from eventlog.config import Settings
+from cli.settings import Settings
+from devchain.deploy import write_deployments
+from devchain.events import is_indexed
+from devchain.scenario import ETHER, Scenario, emit_every_event_type
+from devchain.system import LightChallenge
+from domain.registration import validate_registration
 from eventlog.producer import EventProducer
 from indexers.chain import run_indexer
-from indexers.registrations.intake import publish_registration
-from indexers.registrations.registration import validate_registration
+from intake.registrations.publish import publish_registration
 from projections.rebuild import rebuild
 
 CONFIRMATIONS = 2

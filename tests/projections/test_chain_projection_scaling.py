@@ -5,10 +5,10 @@ different instances at the same time, and the tables still end equal to a single
 from __future__ import annotations
 
 import psycopg
-from helpers import wait_for
-from projection_kit import ALICE, BOB, CREATOR, ChainFeed, registration_document, snapshot, start_projector
+from kits.background import wait_for
+from kits.projections import ALICE, BOB, CREATOR, ChainFeed, registration_document, snapshot, start_projector
 
-from eventlog.config import Settings
+from cli.settings import Settings
 from eventlog.producer import EventProducer
 from projections.framework import Projector, load_offsets
 from projections.migrate import migrate

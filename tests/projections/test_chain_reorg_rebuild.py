@@ -3,7 +3,7 @@ those `lc rebuild` builds from the same topics, and no orphaned fact is visible 
 
 from __future__ import annotations
 
-from projection_kit import (
+from kits.projections import (
     ALICE,
     BOB,
     CAROL,
@@ -16,7 +16,7 @@ from projection_kit import (
     wait_projected,
 )
 
-from eventlog.config import Settings
+from cli.settings import Settings
 from eventlog.producer import EventProducer
 from projections.rebuild import rebuild
 

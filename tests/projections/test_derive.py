@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
+from domain.registration import validate_registration
 from eventlog.consumer import Received
 from eventlog.serde import Event
-from indexers.registrations.registration import validate_registration
 from projections.chain.derive import RegistryWrite, StoredRegistration, derive
 from projections.chain.facts import ChainFact, UnreadableChainFact, newest_per_event_id, read_fact
 

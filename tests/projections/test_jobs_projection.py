@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
-from helpers import Background, wait_for
+from kits.background import Background, wait_for
 
-from eventlog.config import Settings
+from cli.settings import Settings
 from eventlog.producer import EventProducer
 from eventlog.topics import CHAIN_EVENTS, JOBS
 from projections.framework import Projector

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import psycopg
-from helpers import Background, wait_for
+from kits.background import Background, wait_for
 
-from eventlog.config import Settings
+from cli.settings import Settings
 from eventlog.producer import EventProducer
 from eventlog.topics import VERDICTS
 from projections.framework import Projector

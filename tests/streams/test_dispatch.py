@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from streams.challenge_state import (
+from domain.chain_time import ChainTime
+from domain.challenge_state import (
     ChallengeCanceled,
     ChallengeCreated,
     ChallengeFinalized,
@@ -16,7 +17,6 @@ from streams.dispatch import (
     NOT_A_PARTICIPANT,
     AddParticipants,
     CancelJob,
-    ChainTime,
     DispatchPolicy,
     PublishRanking,
     QueueJob,

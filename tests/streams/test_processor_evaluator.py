@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from helpers import Background, wait_for
-from test_processor_kit import (
+from kits.background import Background, wait_for
+from kits.processors import (
     T0,
     competitive,
     of_type,
@@ -15,7 +15,7 @@ from test_processor_kit import (
     steps,
 )
 
-from eventlog.config import Settings
+from cli.settings import Settings
 from eventlog.producer import EventProducer
 from eventlog.topics import DLQ, VERDICTS
 from streams.processors.evaluator import Evaluator

@@ -11,8 +11,8 @@ from collections.abc import Callable
 
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
-from helpers import Background, wait_for
-from test_processor_kit import (
+from kits.background import Background, wait_for
+from kits.processors import (
     T0,
     TIMELINE,
     of_type,
@@ -22,12 +22,12 @@ from test_processor_kit import (
     read_all,
     steps,
 )
-from test_processor_kit import publish_evidence as evidence
-from test_processor_kit import publish_registration as register
-from test_processor_ranking import CASES, CREATOR, A, B, C, publish_inputs, t
+from kits.processors import publish_evidence as evidence
+from kits.processors import publish_registration as register
+from kits.ranking import CASES, CREATOR, A, B, C, publish_inputs, t
 
+from cli.settings import Settings
 from eventlog.admin import create_topics
-from eventlog.config import Settings
 from eventlog.consumer import Received
 from eventlog.producer import EventProducer
 from eventlog.topics import CHAIN_BLOCKS, CHAIN_EVENTS, CHALLENGES_REGISTERED, EVIDENCE, JOBS, VERDICTS

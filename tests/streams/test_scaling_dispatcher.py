@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka.admin import AdminClient
-from helpers import wait_for
-from test_processor_kit import (
+from kits.background import wait_for
+from kits.processors import (
     T0,
     open_challenge,
     publish_block,
@@ -18,9 +18,9 @@ from test_processor_kit import (
     publish_registration,
     read_all,
 )
-from test_processor_kit import stage_process as start
+from kits.processors import stage_process as start
 
-from eventlog.config import Settings
+from cli.settings import Settings
 from eventlog.producer import EventProducer
 from eventlog.topics import JOBS, VERDICTS
 from streams.dispatch import job_id_for

@@ -8,10 +8,10 @@ import signal
 
 import pytest
 from confluent_kafka.admin import AdminClient
-from helpers import wait_for
-from test_processor_kit import T0, of_type, publish_evidence, read_all, stage_process, steps
+from kits.background import wait_for
+from kits.processors import T0, of_type, publish_evidence, read_all, stage_process, steps
 
-from eventlog.config import Settings
+from cli.settings import Settings
 from eventlog.producer import EventProducer
 from eventlog.topics import VERDICTS
 from streams.processors.evaluator import GROUP

@@ -12,7 +12,6 @@ from collections.abc import Mapping
 
 import httpx
 
-from eventlog.config import Settings
 from indexers.providers.clients.base import (
     Clock,
     FetchResult,
@@ -33,6 +32,7 @@ from indexers.providers.clients.http import ProviderHttp, RetryPolicy, Sleep, ne
 from indexers.providers.clients.opendota import OpenDotaClient
 from indexers.providers.clients.riot import RiotClient, riot_base_url
 from indexers.providers.clients.strava import StravaClient
+from indexers.providers.settings import ProviderSettings
 
 __all__ = [
     "FaceitClient", "FetchResult", "FitbitClient", "LinkedAccount", "OAuthTokens", "OpenDotaClient",
@@ -43,7 +43,7 @@ __all__ = [
 
 
 def build_clients(
-    settings: Settings,
+    settings: ProviderSettings,
     *,
     http: httpx.Client | None = None,
     sleep: Sleep = time.sleep,

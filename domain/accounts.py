@@ -1,0 +1,25 @@
+"""Linked accounts and identity bindings on lc.accounts: event types, keys and the shapes they accept.
+
+Two event types share the compacted topic, told apart by their keys so compaction keeps one current
+event of each: `LinkedAccount` keyed `<lower(subject)>:<provider>`, `IdentityBound` keyed
+`identity:<wallet>:<platform>` (a subject is a 0x address, so the two key spaces never meet).
+"""
+
+from __future__ import annotations
+
+import re
+
+LINKED_ACCOUNT = "LinkedAccount"
+IDENTITY_BOUND = "IdentityBound"
+IDENTITY_KEY_PREFIX = "identity:"
+
+ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+PROVIDER_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+
+
+def account_key(subject: str, provider: str) -> str:
+    return f"{subject.lower()}:{provider}"
+
+
+def identity_key(wallet: str, platform: str) -> str:
+    return f"{IDENTITY_KEY_PREFIX}{wallet.lower()}:{platform}"

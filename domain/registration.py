@@ -1,0 +1,252 @@
+"""A challenge registration: validation of untrusted input and the `ChallengeRegistered` event it becomes.
+
+The input is a JSON object whose keys are the content columns of `challenges` (spec/schema.md §3.4):
+`id`, `subject`, `model_id`, `params`, `timeline` (required) and `title`, `description`, `tx_hash`,
+`model_hash`, `proof`, `funds`, `options` (optional). Objects may also arrive as JSON strings (the
+original's clients did that); they are parsed here, once, so every later reader sees objects.
+The mode and topN are read from the rule paths (spec/evaluation.md §1.6) by the same parser the
+evaluator uses, and a registration whose rule or timeline the pipeline could not act on is refused
+with the reason rather than projected and silently mis-evaluated later.
+
+Pure: no I/O, no clock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from domain.jsvalues import as_mapping, is_number, parse_maybe_json
+from domain.rules import parse_challenge_rule
+from domain.timeline import parse_timeline
+
+REQUIRED = ("id", "subject", "model_id", "params", "timeline")
+OPTIONAL = ("title", "description", "tx_hash", "model_hash", "proof", "funds", "options")
+EVENT_TYPE = "ChallengeRegistered"
+MAX_BYTES = 256 * 1024
+MAX_ID = 2**63 - 1
+MODES = ("threshold", "competitive")
+
+_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+_HASH32 = re.compile(r"^0x[0-9a-fA-F]{64}$")
+
+
+class InvalidRegistration(ValueError):
+    """The registration cannot be accepted; the message is the reason, fit for a client and lc.dlq."""
+
+
+@dataclass(frozen=True)
+class Registration:
+    challenge_id: int
+    subject: str  # lowercase 0x-hex
+    model_id: str
+    params: dict[str, Any]
+    timeline: dict[str, Any]
+    mode: str
+    top_n: int
+    model_hash: str | None = None
+    title: str | None = None
+    description: str | None = None
+    tx_hash: str | None = None
+    proof: dict[str, Any] | None = None
+    funds: dict[str, Any] | None = None
+    options: dict[str, Any] | None = None
+
+    def content(self) -> dict[str, Any]:
+        """The registration as a `challenges` row's content (the columns it sets)."""
+        return {
+            "id": self.challenge_id, "subject": self.subject, "model_id": self.model_id,
+            "model_hash": self.model_hash, "title": self.title, "description": self.description,
+            "tx_hash": self.tx_hash, "params": self.params, "proof": self.proof, "timeline": self.timeline,
+            "funds": self.funds, "options": self.options,
+        }
+
+    @property
+    def content_hash(self) -> str:
+        canonical = json.dumps(self.content(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+    @property
+    def event_id(self) -> str:
+        """Same content, same id: registering the same thing twice is recognisably one fact."""
+        return f"registration:{self.challenge_id}:{self.content_hash}"
+
+    def to_payload(self, *, source: str, registered_by: str | None) -> dict[str, Any]:
+        """The ChallengeRegistered Avro payload (without the envelope)."""
+        return {
+            "challenge_id": self.challenge_id, "subject": self.subject, "model_id": self.model_id,
+            "model_hash": self.model_hash, "title": self.title, "description": self.description,
+            "tx_hash": self.tx_hash, "params_json": _compact(self.params), "proof_json": _compact(self.proof),
+            "timeline_json": _compact(self.timeline), "funds_json": _compact(self.funds),
+            "options_json": _compact(self.options), "mode": self.mode, "top_n": self.top_n,
+            "registered_by": registered_by, "source": source,
+        }
+
+
+def _compact(value: dict[str, Any] | None) -> str | None:
+    return None if value is None else json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def parse_registration_bytes(raw: bytes) -> Registration:
+    """A registration from request or file bytes (one JSON object)."""
+    if len(raw) > MAX_BYTES:
+        raise InvalidRegistration(f"registration exceeds {MAX_BYTES} bytes")
+    try:
+        document = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidRegistration(f"not JSON: {exc}") from exc
+    return validate_registration(document)
+
+
+def validate_registration(document: object) -> Registration:
+    if not isinstance(document, Mapping):
+        raise InvalidRegistration("a registration is a JSON object")
+    unknown = sorted(set(document) - set(REQUIRED) - set(OPTIONAL))
+    if unknown:
+        raise InvalidRegistration(f"unknown field(s): {', '.join(unknown)}")
+    missing = [name for name in REQUIRED if document.get(name) is None]
+    if missing:
+        raise InvalidRegistration(f"missing field(s): {', '.join(missing)}")
+
+    challenge_id = document["id"]
+    if not isinstance(challenge_id, int) or isinstance(challenge_id, bool) or not 0 < challenge_id <= MAX_ID:
+        raise InvalidRegistration(f"id must be a positive integer (the on-chain challenge id), got {challenge_id!r}")
+    subject = _address(document["subject"], "subject")
+    model_id = _text(document["model_id"], "model_id", 200)
+    if model_id is None:
+        raise InvalidRegistration("model_id is empty")
+    params = _object(document["params"], "params")
+    timeline = _object(document["timeline"], "timeline")
+    proof = _object(document.get("proof"), "proof")
+    options = _object(document.get("options"), "options")
+    assert params is not None and timeline is not None
+    _check_timeline(timeline)
+    mode, top_n = _mode_and_top_n(params, proof, timeline, options)
+    registration = Registration(
+        challenge_id=challenge_id, subject=subject, model_id=model_id, params=params, timeline=timeline,
+        mode=mode, top_n=top_n, model_hash=_hash32(document.get("model_hash"), "model_hash"),
+        title=_text(document.get("title"), "title", 200),
+        description=_text(document.get("description"), "description", 5000),
+        tx_hash=_hash32(document.get("tx_hash"), "tx_hash"), proof=proof,
+        funds=_object(document.get("funds"), "funds"), options=options,
+    )
+    if _has_nul(registration.content()):
+        raise InvalidRegistration("NUL characters are not allowed (PostgreSQL text and jsonb refuse them)")
+    return registration
+
+
+def _has_nul(value: object) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(item) for item in value)
+    return False
+
+
+def _address(value: object, name: str) -> str:
+    if not isinstance(value, str) or not _ADDRESS.match(value):
+        raise InvalidRegistration(f"{name} must be a 0x-prefixed 20-byte hex address, got {value!r}")
+    return value.lower()
+
+
+def _hash32(value: object, name: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _HASH32.match(value):
+        raise InvalidRegistration(f"{name} must be a 0x-prefixed 32-byte hex value, got {value!r}")
+    return value.lower()
+
+
+def _text(value: object, name: str, limit: int) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidRegistration(f"{name} must be a string")
+    if len(value) > limit:
+        raise InvalidRegistration(f"{name} exceeds {limit} characters")
+    return value.strip() or None
+
+
+def _object(value: object, name: str) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    parsed = parse_maybe_json(value)
+    if not isinstance(parsed, dict):
+        raise InvalidRegistration(f"{name} must be a JSON object (or a string holding one)")
+    return parsed
+
+
+def _check_timeline(raw: dict[str, Any]) -> None:
+    timeline = parse_timeline(raw)
+    if timeline.starts_at is None or timeline.ends_at is None:
+        raise InvalidRegistration("timeline needs startsAt and endsAt (ISO-8601 or Unix seconds)")
+    if timeline.ends_at <= timeline.starts_at:
+        raise InvalidRegistration("timeline.endsAt must be after startsAt")
+    if timeline.proof_deadline is not None and timeline.proof_deadline < timeline.ends_at:
+        raise InvalidRegistration("timeline.proofDeadline must not be before endsAt")
+    if timeline.join_closes_at is not None and timeline.join_closes_at > timeline.starts_at:
+        raise InvalidRegistration("timeline.joinClosesAt must not be after startsAt")
+
+
+def _rule_candidates(params: dict[str, Any], proof: dict[str, Any] | None) -> list[Mapping[str, Any]]:
+    """proof.params.rule, proof.params, params.rule, params (spec/evaluation.md §1.6)."""
+    candidates: list[Mapping[str, Any]] = []
+    proof_params = as_mapping(parse_maybe_json(proof.get("params"))) if proof else None
+    for container in (proof_params, params):
+        if container is None:
+            continue
+        rule = as_mapping(parse_maybe_json(container.get("rule")))
+        if rule is not None:
+            candidates.append(rule)
+        candidates.append(container)
+    return candidates
+
+
+def _mode_and_top_n(params: dict[str, Any], proof: dict[str, Any] | None, timeline: dict[str, Any],
+                    options: dict[str, Any] | None) -> tuple[str, int]:
+    rule = parse_challenge_rule(params, proof, timeline)
+    if rule.problems:
+        raise InvalidRegistration(f"rule: {'; '.join(rule.problems)}")
+    for candidate in _rule_candidates(params, proof):
+        top_n = candidate.get("topN")
+        # the original ignored a string or zero topN and silently ranked one winner (spec §1.6)
+        if top_n is not None and not (is_number(top_n) and top_n >= 1 and float(top_n).is_integer()):
+            raise InvalidRegistration(f"topN must be a positive whole number, got {top_n!r}")
+    declared = options.get("mode") if options else None
+    if declared is not None:
+        if declared not in MODES:
+            raise InvalidRegistration(f"options.mode must be one of {', '.join(MODES)}, got {declared!r}")
+        if declared != rule.mode:
+            raise InvalidRegistration(
+                f"options.mode says {declared} but the rule is {rule.mode} "
+                "(competitive = mode \"competitive\" on one of the rule paths)")
+    if rule.mode == "competitive" and rule.timeline.proof_deadline is None:
+        raise InvalidRegistration("a competitive challenge needs timeline.proofDeadline (ranking waits for it)")
+    return rule.mode, rule.top_n
+
+
+def registration_from_payload(payload: Mapping[str, Any]) -> Registration:
+    """Read a ChallengeRegistered payload back, validated again: the topic is only as trusted as its writers."""
+    def parsed(name: str) -> Any:
+        text = payload.get(name)
+        if text is None:
+            return None
+        try:
+            return json.loads(text)
+        except ValueError as exc:
+            raise InvalidRegistration(f"{name} is not JSON: {exc}") from exc
+
+    document = {
+        "id": payload["challenge_id"], "subject": payload["subject"], "model_id": payload["model_id"],
+        "model_hash": payload.get("model_hash"), "title": payload.get("title"),
+        "description": payload.get("description"), "tx_hash": payload.get("tx_hash"),
+        "params": parsed("params_json"), "proof": parsed("proof_json"), "timeline": parsed("timeline_json"),
+        "funds": parsed("funds_json"), "options": parsed("options_json"),
+    }
+    return validate_registration({k: v for k, v in document.items() if v is not None})

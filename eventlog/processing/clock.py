@@ -1,0 +1,59 @@
+"""Chain time: every instance of a stage reads lc.chain.blocks (one partition) whole, outside its group."""
+
+from __future__ import annotations
+
+from confluent_kafka import OFFSET_BEGINNING, KafkaError, KafkaException, TopicPartition
+
+from domain.chain_time import ChainTime
+from eventlog.config import CoreSettings
+from eventlog.processing.merge import BLOCKS, Timed
+from eventlog.processing.restore import reader
+from eventlog.serde import EventSerde, UndecodableMessage
+from eventlog.topics import CHAIN_BLOCKS
+
+
+class BlockClock:
+    """The confirmed blocks in topic order, as merge entries (`Timed[ChainTime]`), and whether the
+    topic has been read to its end. Reverted blocks do not move chain time back (it is the newest
+    confirmed block time, and the replacing blocks follow)."""
+
+    def __init__(self, settings: CoreSettings, purpose: str) -> None:
+        self.serde = EventSerde(settings.schema_registry_url)
+        self.consumer = reader(settings, purpose, {"enable.partition.eof": True})
+        self.consumer.assign([TopicPartition(settings.topic(CHAIN_BLOCKS), 0, OFFSET_BEGINNING)])
+        self.blocks: list[Timed[ChainTime]] = []
+        self.at_end = False
+
+    def poll(self, timeout: float = 0.0) -> bool:
+        """Read what is there now (until the end of the topic); True when new blocks arrived."""
+        before = len(self.blocks)
+        while True:
+            messages = self.consumer.consume(1000, timeout)
+            if not messages:
+                break
+            for message in messages:
+                error = message.error()
+                if error is not None:
+                    if error.code() == KafkaError._PARTITION_EOF:
+                        self.at_end = True
+                        continue
+                    raise KafkaException(error)
+                self.at_end = False
+                try:
+                    event = self.serde.decode(message.value())
+                except UndecodableMessage:
+                    continue
+                if event.event_type == "BlockConfirmed":
+                    self.blocks.append(Timed(message.timestamp()[1], BLOCKS, message.offset(),
+                                             ChainTime(int(event.payload["timestamp"]))))
+            if self.at_end:
+                break
+        return len(self.blocks) > before
+
+    def catch_up(self) -> None:
+        """Block until the topic has been read to its end once."""
+        while not self.at_end:
+            self.poll(0.5)
+
+    def close(self) -> None:
+        self.consumer.close()

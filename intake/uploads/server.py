@@ -1,0 +1,183 @@
+"""`POST /v1/uploads`: a signed, streamed file upload that becomes an evidence fact.
+
+Request: the raw file as the body (any content type; not multipart, so a multi-GB export streams
+straight to disk), the target in the query string:
+
+    POST /v1/uploads?challenge_id=42&provider=apple&subject=0xAbc...&filename=export.zip
+    x-lc-address: 0xAbc...   x-lc-timestamp: <Unix ms>   x-lc-signature: <EIP-191 of lightchallenge:<ts>>
+
+`subject` is optional and defaults to the signer; when given it must be the signer (403 otherwise).
+`filename` is optional; Google Fit session and per-day files carry their offset or date in it.
+`provider` is apple (or apple_health), garmin, or googlefit (or google_fit).
+
+Answers (JSON): 200 `{ok, provider, kind, record_count, evidence_hash, raw_ref, skipped}`; 400 bad
+query; 401 `{error: missing|malformed|expired|bad_signature|replayed}`; 403 subject is not the
+signer; 413 `{error: too_large}` (the body, or what a ZIP declares it unpacks to);
+422 `{error: wrong_kind|corrupt_zip|unsafe_xml|malformed|no_records}`;
+503 the publisher failed (the raw file is kept; the client may retry).
+The headers are checked before the body is read; parsing runs in a worker thread, so a large export
+does not stop the server from answering others. Only an accepted upload is kept (content-addressed)
+and handed to the publisher; a refused one leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import anyio.to_thread
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from eventlog.consumer import StopFlag
+from indexers.providers.uploads.detect import ParsedUpload, detect_and_parse, upload_provider
+from indexers.providers.uploads.errors import UnpackedTooLarge, UploadRejected
+from intake.auth import AuthError, Clock, SignatureVerifier, wall_clock_ms
+from intake.replay import ReplayStore
+from intake.settings import IntakeSettings
+from intake.uploads import storage
+from intake.uploads.accepted import (
+    DEAD_LETTER_BYTES,
+    AcceptedUpload,
+    Publish,
+    Refuse,
+    RefusedUpload,
+)
+
+log = logging.getLogger(__name__)
+
+REPLAY_STORE_FILE = "replay.sqlite3"
+
+
+@dataclass(frozen=True)
+class UploadServerConfig:
+    upload_root: Path
+    max_bytes: int
+    signature_window_ms: int = 300_000
+
+    @classmethod
+    def from_settings(cls, settings: IntakeSettings) -> UploadServerConfig:
+        return cls(settings.upload_path, settings.upload_max_bytes, settings.upload_signature_window_ms)
+
+
+class BadRequest(Exception):
+    pass
+
+
+def _error(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": code, "message": message}, status_code=status)
+
+
+def _query_target(request: Request) -> tuple[int, str, str | None, str | None]:
+    params = request.query_params
+    challenge_text = params.get("challenge_id", "").strip()
+    if not challenge_text.isdigit():
+        raise BadRequest("challenge_id must be a non-negative decimal integer")
+    challenge_id = int(challenge_text)
+    if challenge_id >= 2**63:
+        raise BadRequest("challenge_id is too large")
+    provider = params.get("provider", "")
+    if not provider:
+        raise BadRequest("provider is required (apple, garmin or googlefit)")
+    return challenge_id, provider, params.get("subject") or None, params.get("filename") or None
+
+
+def create_app(config: UploadServerConfig, publish: Publish, *, clock: Clock = wall_clock_ms,
+               refuse: Refuse | None = None) -> Starlette:
+    """`refuse` receives every authenticated upload that fails validation (the stage sends it to lc.dlq)."""
+    config.upload_root.mkdir(parents=True, exist_ok=True)
+    replay_store = ReplayStore(config.upload_root / REPLAY_STORE_FILE)
+    verifier = SignatureVerifier(replay_store, clock=clock, window_ms=config.signature_window_ms)
+
+    async def upload(request: Request) -> JSONResponse:
+        try:
+            challenge_id, provider_name, subject, file_name = _query_target(request)
+            provider = upload_provider(provider_name)
+        except (BadRequest, UploadRejected) as exc:  # an unknown provider is a bad request, not a bad file
+            return _error(400, "bad_request", str(exc))
+        try:
+            signer = verifier.verify(request.headers)
+        except AuthError as exc:
+            return _error(401, exc.code, str(exc))
+        if subject is not None and subject.strip().lower() != signer.lower():
+            return _error(403, "forbidden", f"signed by {signer}, not by the subject {subject}")
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > config.max_bytes:
+            return _error(413, "too_large", f"the upload is larger than the limit of {config.max_bytes} bytes")
+
+        try:
+            body = await storage.receive_to_file(request.stream(), config.upload_root, config.max_bytes)
+        except storage.BodyTooLarge as exc:
+            return _error(413, "too_large", str(exc))
+        if body.size == 0:
+            storage.discard(body)
+            return _error(422, "wrong_kind", "the upload is empty")
+        try:
+            parsed: ParsedUpload = await anyio.to_thread.run_sync(
+                lambda: detect_and_parse(body.path, provider, file_name=file_name, subject=signer)
+            )
+        except UploadRejected as exc:
+            status = 413 if isinstance(exc, UnpackedTooLarge) else 422
+            if refuse is not None:
+                await anyio.to_thread.run_sync(refuse, _refused(body, challenge_id, signer, provider_name, exc))
+            storage.discard(body)
+            return _error(status, exc.code, str(exc))
+        except Exception:
+            storage.discard(body)
+            log.exception("upload of %s bytes for challenge %s could not be parsed", body.size, challenge_id)
+            return _error(500, "internal", "the upload could not be processed")
+
+        storage.keep(body, config.upload_root)
+        accepted = AcceptedUpload(challenge_id, signer, parsed.provider, parsed.records, parsed.evidence_hash,
+                                  body.raw_ref)
+        try:
+            await anyio.to_thread.run_sync(publish, accepted)
+        except Exception:
+            log.exception("evidence of upload %s could not be published", body.raw_ref)
+            return _error(503, "unavailable", "the upload is stored but could not be published: retry later")
+        return JSONResponse({
+            "ok": True, "provider": parsed.provider, "kind": parsed.kind, "record_count": len(parsed.records),
+            "evidence_hash": parsed.evidence_hash, "raw_ref": body.raw_ref, "skipped": parsed.skipped,
+        })
+
+    async def health(_request: Request) -> JSONResponse:
+        return JSONResponse({"ok": True})
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            replay_store.close()
+
+    return Starlette(
+        routes=[Route("/v1/uploads", upload, methods=["POST"]), Route("/health", health, methods=["GET"])],
+        lifespan=lifespan,
+    )
+
+
+def _refused(body: storage.ReceivedBody, challenge_id: int, subject: str, provider: str,
+             exc: UploadRejected) -> RefusedUpload:
+    with body.path.open("rb") as stream:
+        head = stream.read(DEAD_LETTER_BYTES)
+    return RefusedUpload(challenge_id, subject, provider, f"{exc.code}: {exc}", body.sha256, body.size, head)
+
+
+def app_from_settings(settings: IntakeSettings, publish: Publish | None = None, refuse: Refuse | None = None) -> Starlette:
+    """The app with the Kafka publisher of `lc.evidence` and dead letters to `lc.dlq`, unless given others."""
+    from intake.uploads.publish import make_dead_letterer, make_publisher
+
+    return create_app(UploadServerConfig.from_settings(settings), publish or make_publisher(settings),
+                      refuse=refuse or make_dead_letterer(settings))
+
+
+def run_uploads_api(settings: IntakeSettings, stop: StopFlag, *, host: str = "0.0.0.0") -> None:
+    """The `uploads-api` stage: POST /v1/uploads on `settings.upload_port` until `stop` is set."""
+    from intake.serving import serve_until_stopped
+
+    serve_until_stopped(app_from_settings(settings), host, settings.upload_port, stop, name="uploads API")
