@@ -104,3 +104,18 @@ def billion_laughs_xml(tmp_path: Path) -> Path:
     path = tmp_path / "export.xml"
     path.write_text(BILLION_LAUGHS)
     return path
+
+
+FIXTURE_MARKERS = {
+    "stack": "services", "settings": "services", "kafka_bootstrap": "services", "anvil": "chain",
+    "shared_fixtures": "provider_fixtures",
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test by the real services it uses (pyproject.toml documents the markers)."""
+    for item in items:
+        for fixture in getattr(item, "fixturenames", ()):
+            marker = FIXTURE_MARKERS.get(fixture)
+            if marker is not None:
+                item.add_marker(marker)
