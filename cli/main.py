@@ -153,9 +153,13 @@ def cmd_config(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
-    from projections.migrate import migrate
+    from projections.migrate import ForeignTablesInTheWay, migrate
 
-    applied = migrate(settings.pg_dsn, args.schema)
+    try:
+        applied = migrate(settings.pg_dsn, args.schema)
+    except ForeignTablesInTheWay as exc:
+        print(f"lc migrate: {exc}", file=sys.stderr)
+        return 1
     print(f"applied: {', '.join(applied)}" if applied else "nothing to apply")
     return 0
 
@@ -286,9 +290,17 @@ def cmd_health(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_rebuild(settings: Settings, _args: argparse.Namespace) -> int:
-    from projections.rebuild import rebuild
+    from eventlog.consumer import StopFlag
+    from projections.rebuild import RebuildInterrupted, rebuild
+    from projections.swap import RebuildRefused
 
-    print(json.dumps(rebuild(settings)))
+    stop = StopFlag()
+    stop.install_signal_handlers()  # SIGTERM: stop before the swap, drop the scratch schema
+    try:
+        print(json.dumps(rebuild(settings, stop=stop)))
+    except (RebuildRefused, RebuildInterrupted) as exc:
+        print(f"lc rebuild: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
