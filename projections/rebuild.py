@@ -95,9 +95,11 @@ def rebuild(settings: CoreSettings, *, timeout_s: float = 3600.0, stop: StopFlag
             nonlocal swapped
             if time.monotonic() - started > timeout_s:
                 raise TimeoutError(f"rebuild did not catch up within {timeout_s:.0f} s")
-            if not caught_up(projector.loop.positions(), targets):
-                return False
+            if projector.stop.is_set() or not caught_up(projector.loop.positions(), targets):
+                return False  # stopped: the loop ends without a swap
             projector.drain()  # nothing of the rebuild may be written after the swap
+            if projector.stop.is_set():
+                return False
             swapped = try_swap_in(settings, new_schema, projector.name)
             return swapped
 
