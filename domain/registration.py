@@ -3,7 +3,10 @@
 The input is a JSON object whose keys are the content columns of `challenges` (spec/schema.md §3.4):
 `id`, `subject`, `model_id`, `params`, `timeline` (required) and `title`, `description`, `tx_hash`,
 `model_hash`, `proof`, `funds`, `options` (optional). Objects may also arrive as JSON strings (the
-original's clients did that); they are parsed here, once, so every later reader sees objects.
+original's clients did that); they are parsed here, once, so every later reader sees objects. The
+timeline's instants are stored as the web app writes them, ISO-8601 UTC under the canonical keys
+(`domain.timeline.normalise_timeline`), whatever form they arrived in; one that names no instant
+is refused.
 The mode and topN are read from the rule paths (spec/evaluation.md §1.6) by the same parser the
 evaluator uses, and a registration whose rule or timeline the pipeline could not act on is refused
 with the reason rather than projected and silently mis-evaluated later.
@@ -22,7 +25,7 @@ from typing import Any
 
 from domain.jsvalues import as_mapping, is_number, parse_maybe_json
 from domain.rules import parse_challenge_rule
-from domain.timeline import parse_timeline
+from domain.timeline import UnreadableTime, normalise_timeline, parse_timeline
 
 REQUIRED = ("id", "subject", "model_id", "params", "timeline")
 OPTIONAL = ("title", "description", "tx_hash", "model_hash", "proof", "funds", "options")
@@ -124,6 +127,10 @@ def validate_registration(document: object) -> Registration:
     proof = _object(document.get("proof"), "proof")
     options = _object(document.get("options"), "options")
     assert params is not None and timeline is not None
+    try:
+        timeline = normalise_timeline(timeline)
+    except UnreadableTime as exc:
+        raise InvalidRegistration(str(exc)) from None
     _check_timeline(timeline)
     mode, top_n = _mode_and_top_n(params, proof, timeline, options)
     registration = Registration(

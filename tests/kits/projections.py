@@ -137,8 +137,8 @@ def registration_document(cid: int, **overrides: Any) -> dict[str, Any]:
         "params": {"rule": {"challengeType": "steps", "period": {"start": "2026-01-01T00:00:00Z",
                                                                   "end": "2026-01-08T00:00:00Z", "timezone": "UTC"},
                             "conditions": [{"metric": "steps", "op": ">=", "value": 1000}]}},
-        "timeline": {"startsAt": "2026-01-01T00:00:00Z", "endsAt": "2026-01-08T00:00:00Z",
-                     "proofDeadline": "2026-01-09T00:00:00Z"},
+        "timeline": {"startsAt": "2026-01-01T00:00:00.000Z", "endsAt": "2026-01-08T00:00:00.000Z",
+                     "proofDeadline": "2026-01-09T00:00:00.000Z"},  # stored as given: the web app's form
         "funds": {"stake": "0.1", "currency": {"type": "NATIVE", "symbol": "ETH"}},
         "options": {"category": "fitness", "mode": "threshold"},
     }
