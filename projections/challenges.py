@@ -3,8 +3,10 @@
 Inputs, all stored as facts first: lc.chain.events into `chain_events` (a retraction flips
 `removed` on the same event id); from lc.challenges.registered, ChallengeRegistered into
 `challenge_registrations` (the newest registration per challenge) and the registry writer's
-RegistryWriteRecorded into `challenge_registry_writes` (its newest outcome per challenge). Then every challenge the batch touched is derived again from its
-registration and its live facts (`projections.chain.derive`) and its rows replaced. Rows therefore
+RegistryWriteRecorded into `challenge_registry_writes` (its newest outcome per challenge); from
+lc.jobs, the job events that carry AIVM progress into `challenge_job_events` (for the AIVM keys of
+`challenges.proof`). Then every challenge the batch touched is derived again from its
+registration, its live facts and its job events (`projections.chain.derive`) and its rows replaced. Rows therefore
 depend only on which facts hold, never on the order the topics were read in or on what was retracted
 on the way, so the live projector and `lc rebuild` end at the same rows.
 
@@ -23,17 +25,21 @@ import psycopg
 from domain.registration import EVENT_TYPE as REGISTERED
 from domain.registration import InvalidRegistration, Registration, registration_from_payload
 from eventlog.consumer import Received, Reject
-from eventlog.topics import CHAIN_EVENTS, CHALLENGES_REGISTERED
+from eventlog.topics import CHAIN_EVENTS, CHALLENGES_REGISTERED, JOBS
+from projections.chain.aivm_proof import PROOF_JOB_EVENTS, JobEventRow
 from projections.chain.derive import RegistryWrite, derive
 from projections.chain.facts import ChainFact, newest_per_event_id, read_fact
 from projections.chain.store import (
+    JobEventFact,
     RegistrationUpsert,
     RegistryWriteFact,
+    load_job_events,
     load_live_facts,
     load_registrations,
     load_registry_writes,
     lock_challenges,
     store_facts,
+    store_job_events,
     store_registrations,
     store_registry_writes,
     write_derived,
@@ -56,12 +62,14 @@ class PreparedBatch(NamedTuple):
     facts: list[ChainFact]
     registrations: list[RegistrationUpsert]
     registry_writes: list[RegistryWriteFact]
+    job_events: list[JobEventFact]
 
     @property
     def touched(self) -> list[int]:
         ids = {f.challenge_id for f in self.facts if f.consumed and f.challenge_id is not None}
         ids.update(u.registration.challenge_id for u in self.registrations)
         ids.update(w.challenge_id for w in self.registry_writes)
+        ids.update(e.challenge_id for e in self.job_events)
         return sorted(ids)
 
 
@@ -76,6 +84,16 @@ def read_registry_write(received: Received) -> RegistryWriteFact:
     error = p.get("error")
     write = RegistryWrite(p["status"], p.get("tx_hash"), error[:500] if error else None, received.event.occurred_at)
     return RegistryWriteFact(challenge_id, received.event.event_id, write, p["attempt"], p["final"])
+
+
+def read_job_event(received: Received) -> JobEventFact:
+    """A job event of the AIVM progress, or ValueError with the reason it is refused."""
+    p = received.event.payload
+    challenge_id = p["challenge_id"]
+    if not isinstance(challenge_id, int) or challenge_id <= 0 or received.key != str(challenge_id):
+        raise ValueError(f"challenge_id {challenge_id!r} is not a positive id matching the key {received.key!r}")
+    event = received.event
+    return JobEventFact(challenge_id, JobEventRow(event.event_id, event.event_type, p, event.occurred_at))
 
 
 def newest_per_challenge(writes: Sequence[RegistryWriteFact]) -> list[RegistryWriteFact]:
@@ -100,15 +118,23 @@ def reduce_registrations(facts: Sequence[RegistrationFact]) -> list[Registration
 
 class ChallengesProjection:
     name = "challenges"
-    topics = (CHAIN_EVENTS, CHALLENGES_REGISTERED)
+    topics = (CHAIN_EVENTS, CHALLENGES_REGISTERED, JOBS)
 
     def prepare(self, events: Sequence[Received], reject: Reject) -> PreparedBatch | None:
         facts: list[ChainFact] = []
         registrations: list[RegistrationFact] = []
         registry_writes: list[RegistryWriteFact] = []
+        job_events: list[JobEventFact] = []
         for received in events:
             if received.topic == CHAIN_EVENTS:
                 facts.append(read_fact(received))
+                continue
+            if received.topic == JOBS:
+                if received.event.event_type in PROOF_JOB_EVENTS:
+                    try:
+                        job_events.append(read_job_event(received))
+                    except (ValueError, KeyError) as exc:
+                        reject(received, f"invalid job event: {exc}")
                 continue
             if received.event.event_type == REGISTRY_WRITE:
                 try:
@@ -129,10 +155,10 @@ class ChallengesProjection:
                 continue
             registrations.append(RegistrationFact(registration, received.event.event_id,
                                                   received.event.occurred_at))
-        if not facts and not registrations and not registry_writes:
+        if not facts and not registrations and not registry_writes and not job_events:
             return None
         return PreparedBatch(newest_per_event_id(facts), reduce_registrations(registrations),
-                             newest_per_challenge(registry_writes))
+                             newest_per_challenge(registry_writes), job_events)
 
     def write(self, conn: psycopg.Connection, prepared: PreparedBatch) -> None:
         touched = prepared.touched
@@ -143,12 +169,16 @@ class ChallengesProjection:
             store_registrations(conn, prepared.registrations)
         if prepared.registry_writes:
             store_registry_writes(conn, prepared.registry_writes)
+        if prepared.job_events:
+            store_job_events(conn, prepared.job_events)
         if not touched:
             return
         registrations = load_registrations(conn, touched)
         facts = load_live_facts(conn, touched)
         writes = load_registry_writes(conn, touched)
-        derived = [derive(cid, registrations.get(cid), facts.get(cid, ()), writes.get(cid)) for cid in touched]
+        jobs = load_job_events(conn, touched)
+        derived = [derive(cid, registrations.get(cid), facts.get(cid, ()), writes.get(cid), jobs.get(cid, ()))
+                   for cid in touched]
         for d in derived:
             for reason in d.ignored:
                 log.warning("challenge %d: fact ignored by the state fold: %s", d.challenge_id, reason)
