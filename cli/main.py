@@ -68,8 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     imports = command("import", cmd_import, "publish legacy data: `identity-bindings FILE` (the original's JSON array)")
     imports.add_argument("kind", choices=["identity-bindings"])
     imports.add_argument("file", type=Path)
-    accounts = command("accounts", cmd_accounts, "linked accounts: `link SUBJECT PROVIDER` publishes one to lc.accounts")
-    accounts.add_argument("action", choices=["link"])
+    accounts = command("accounts", cmd_accounts, "linked accounts: `link SUBJECT PROVIDER` publishes one to "
+                       "lc.accounts, `unlink SUBJECT PROVIDER` its removal (tokens gone after compaction)")
+    accounts.add_argument("action", choices=["link", "unlink"])
     accounts.add_argument("subject", help="wallet, 0x address")
     accounts.add_argument("provider", help="strava, fitbit, opendota, riot, faceit, ...")
     accounts.add_argument("--external-id", help="athlete id, Fitbit user id, Steam64 or PUUID")
@@ -218,12 +219,15 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_accounts(settings: Settings, args: argparse.Namespace) -> int:
-    from indexers.providers.accounts import InvalidAccount, link_account, tokens_from_json
+    from indexers.providers.accounts import InvalidAccount, link_account, tokens_from_json, unlink_account
     from indexers.providers.crypto import EncryptionKeyError
 
     try:
-        tokens = tokens_from_json(sys.stdin.read()) if args.tokens_from_stdin else None
-        event_id = link_account(settings, args.subject, args.provider, args.external_id, tokens)
+        if args.action == "unlink":
+            event_id = unlink_account(settings, args.subject, args.provider)
+        else:
+            tokens = tokens_from_json(sys.stdin.read()) if args.tokens_from_stdin else None
+            event_id = link_account(settings, args.subject, args.provider, args.external_id, tokens)
     except (InvalidAccount, EncryptionKeyError) as exc:
         print(f"lc: {exc}", file=sys.stderr)
         return 1

@@ -1,8 +1,10 @@
 """Linked accounts and identity bindings on lc.accounts: event types, keys and the shapes they accept.
 
-Two event types share the compacted topic, told apart by their keys so compaction keeps one current
-event of each: `LinkedAccount` keyed `<lower(subject)>:<provider>`, `IdentityBound` keyed
-`identity:<wallet>:<platform>` (a subject is a 0x address, so the two key spaces never meet).
+The event types share the compacted topic, told apart by their keys so compaction keeps one current
+event of each: `LinkedAccount` and its removal `AccountUnlinked` keyed `<lower(subject)>:<provider>`,
+`IdentityBound` and its removal `IdentityUnbound` keyed `identity:<wallet>:<platform>` (a subject is a
+0x address, so the two key spaces never meet). A removal is a tombstone in the event sense: it replaces
+the current event of its key, so compaction leaves nothing of the account (no token) on the topic.
 """
 
 from __future__ import annotations
@@ -10,7 +12,9 @@ from __future__ import annotations
 import re
 
 LINKED_ACCOUNT = "LinkedAccount"
+ACCOUNT_UNLINKED = "AccountUnlinked"
 IDENTITY_BOUND = "IdentityBound"
+IDENTITY_UNBOUND = "IdentityUnbound"
 IDENTITY_KEY_PREFIX = "identity:"
 
 ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")

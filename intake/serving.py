@@ -1,4 +1,4 @@
-"""Serving an intake HTTP app (uploads, registrations) as a stage: uvicorn until the stop flag is set."""
+"""Serving an intake HTTP app as a stage (uvicorn until the stop flag is set), and reading its bodies."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import threading
 
 import uvicorn
 from starlette.applications import Starlette
+from starlette.requests import Request
 
 from eventlog.consumer import StopFlag
 
@@ -25,3 +26,18 @@ def serve_until_stopped(app: Starlette, host: str, port: int, stop: StopFlag, *,
     threading.Thread(target=watch, name=f"{name}-stop", daemon=True).start()
     log.info("%s on http://%s:%d", name, host, port)
     server.run()
+
+
+async def read_body_at_most(request: Request, limit: int) -> bytes | None:
+    """The body, or None as soon as it exceeds `limit` (never buffers more than that)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -1,8 +1,10 @@
 """Linked accounts and identity bindings as events on lc.accounts (compacted).
 
-Two event types share the topic, told apart by their keys so compaction keeps one current event of
-each: `LinkedAccount` keyed `<lower(subject)>:<provider>`, `IdentityBound` keyed
-`identity:<wallet>:<platform>` (a subject is a 0x address, so the two key spaces never meet).
+The event types share the topic, told apart by their keys so compaction keeps one current event of
+each: `LinkedAccount` and `AccountUnlinked` keyed `<lower(subject)>:<provider>`, `IdentityBound` and
+`IdentityUnbound` keyed `identity:<wallet>:<platform>` (a subject is a 0x address, so the two key
+spaces never meet). An unlink or unbind replaces its key's current event, so after compaction the
+topic holds nothing of the removed account (domain/accounts.py).
 Tokens are sealed here, before anything leaves the process: the topic, and the table projected from
 it, only ever hold `enc:` ciphertext. Event ids are derived from content, so a re-publish of the same
 fact carries the same id.
@@ -22,9 +24,11 @@ import psycopg
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
 from domain.accounts import (
+    ACCOUNT_UNLINKED,
     ADDRESS,
     IDENTITY_BOUND,
     IDENTITY_KEY_PREFIX,
+    IDENTITY_UNBOUND,
     LINKED_ACCOUNT,
     PROVIDER_NAME,
     account_key,
@@ -95,6 +99,33 @@ def publish_linked_account(
     return event_id
 
 
+def publish_account_unlinked(producer: EventProducer, subject: str, provider: str, *, occurred_at: int,
+                             id_prefix: str = "account-unlink") -> str:
+    """Publish the removal of the account (no token); returns the event id."""
+    if not ADDRESS.match(subject):
+        raise InvalidAccount(f"subject {subject!r} is not a 0x address")
+    if not PROVIDER_NAME.match(provider):
+        raise InvalidAccount(f"provider {provider!r} is not a provider name")
+    key = account_key(subject, provider)
+    event_id = f"{id_prefix}:{key}:{occurred_at}"
+    producer.publish(ACCOUNTS, key, ACCOUNT_UNLINKED, {"subject": subject.lower(), "provider": provider},
+                     event_id=event_id, occurred_at=occurred_at)
+    return event_id
+
+
+def publish_identity_unbound(producer: EventProducer, wallet: str, platform: str, *, ts: int) -> str:
+    """Publish the removal of a wallet's binding to a platform at `ts` (Unix ms); returns the event id."""
+    if not ADDRESS.match(wallet):
+        raise InvalidAccount(f"wallet {wallet!r} is not a 0x address")
+    if not PROVIDER_NAME.match(platform):
+        raise InvalidAccount(f"platform {platform!r} is not a platform name")
+    key = identity_key(wallet, platform)
+    event_id = f"identity-unbind:{key}:{ts}"
+    producer.publish(ACCOUNTS, key, IDENTITY_UNBOUND, {"wallet": wallet.lower(), "platform": platform, "ts": ts},
+                     event_id=event_id, occurred_at=ts)
+    return event_id
+
+
 def identity_payload(binding: IdentityBinding) -> dict[str, Any]:
     return {
         "wallet": binding.wallet.lower(), "platform": binding.platform, "platform_id": binding.platform_id,
@@ -115,11 +146,13 @@ def publish_identity_binding(producer: EventProducer, binding: IdentityBinding) 
 class PublishedBinding(NamedTuple):
     event_id: str
     ts: int
+    unbound: bool = False  # the newest event of the key is an IdentityUnbound
 
 
 def published_bindings(settings: ProviderSettings, *, timeout: float = 30.0) -> dict[str, PublishedBinding]:
-    """The newest IdentityBound event per identity key on lc.accounts, read from the beginning to the
-    end of every partition (only identity keys are decoded; account events are left unread)."""
+    """The newest IdentityBound or IdentityUnbound event per identity key on lc.accounts, read from the
+    beginning to the end of every partition (only identity keys are decoded; account events are left
+    unread)."""
     serde = EventSerde(settings.schema_registry_url)
     topic = settings.topic(ACCOUNTS)
     consumer = Consumer({
@@ -149,8 +182,9 @@ def published_bindings(settings: ProviderSettings, *, timeout: float = 30.0) -> 
                 event = serde.decode(message.value())
             except UndecodableMessage:
                 continue  # the projector dead-letters it
-            if event.event_type == IDENTITY_BOUND:
-                newest[key] = PublishedBinding(event.event_id, int(event.payload["ts"]))
+            if event.event_type in (IDENTITY_BOUND, IDENTITY_UNBOUND):
+                newest[key] = PublishedBinding(event.event_id, int(event.payload["ts"]),
+                                               event.event_type == IDENTITY_UNBOUND)
     finally:
         consumer.close()
     return newest
@@ -179,8 +213,8 @@ def import_identity_bindings(settings: ProviderSettings, path: Path) -> Identity
             current = on_topic.get(identity_key(binding.wallet, binding.platform))
             if current is not None and current.event_id == binding.binding_id:
                 result.already_published.append(binding.binding_id)
-            elif current is not None and current.ts > binding.ts:
-                result.superseded.append(binding.binding_id)
+            elif current is not None and (current.ts > binding.ts or (current.unbound and current.ts >= binding.ts)):
+                result.superseded.append(binding.binding_id)  # a newer binding, or an unbinding after it
             else:
                 result.published.append(publish_identity_binding(producer, binding))
     return result
@@ -221,6 +255,13 @@ def tokens_from_json(text: str) -> OAuthTokens:
     if expires_at is not None and (isinstance(expires_at, bool) or not isinstance(expires_at, int)):
         raise InvalidAccount("tokens: expires_at must be Unix seconds (an integer)")
     return OAuthTokens(access, refresh or None, expires_at)
+
+
+def unlink_account(settings: ProviderSettings, subject: str, provider: str) -> str:
+    """`lc accounts unlink`: publish the account's removal (row and tokens go, on the topic after compaction)."""
+    with EventProducer(settings, LINK_STAGE) as producer:
+        return publish_account_unlinked(producer, subject, provider, occurred_at=int(time.time() * 1000),
+                                        id_prefix="account-unlink-cli")
 
 
 def link_account(

@@ -27,7 +27,7 @@ from eventlog.producer import EventProducer
 from intake.auth import AuthError, SignatureVerifier
 from intake.registrations.publish import API_STAGE, publish_registration, refuse
 from intake.replay import ReplayStore
-from intake.serving import serve_until_stopped
+from intake.serving import read_body_at_most, serve_until_stopped
 from intake.settings import IntakeSettings
 
 log = logging.getLogger("lc.registrations.api")
@@ -39,7 +39,7 @@ def build_app(producer: EventProducer, verifier: SignatureVerifier) -> Starlette
             signer = verifier.verify(request.headers)
         except AuthError as exc:
             return JSONResponse({"error": "Authentication required", "code": exc.code, "reason": str(exc)}, 401)
-        body = await _read_at_most(request, MAX_BYTES)
+        body = await read_body_at_most(request, MAX_BYTES)
         if body is None:
             return await _refused(413, f"registration exceeds {MAX_BYTES} bytes", b"", signer)
         try:
@@ -64,21 +64,6 @@ def build_app(producer: EventProducer, verifier: SignatureVerifier) -> Starlette
 
     return Starlette(routes=[Route("/challenges", register, methods=["POST"]),
                              Route("/health", health, methods=["GET"])])
-
-
-async def _read_at_most(request: Request, limit: int) -> bytes | None:
-    """The body, or None as soon as it exceeds `limit` (never buffers more than that)."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        return None
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def run_registrations_api(settings: IntakeSettings, stop: StopFlag) -> None:

@@ -1,0 +1,97 @@
+"""A JSON evidence submission: validation of the untrusted body and the evidence fact it becomes. Pure.
+
+Body (one JSON object): `challenge_id` (0 = preview, as the original), `provider`, `records` (a JSON
+array of objects, the provider's normalised records, spec/evidence.md §3), optional `raw_ref`; from a
+wallet, `subject` may be omitted (it is the signer) and must be the signer when given; from the web
+app's server, `subject` (a 0x address) is required and `evidence_hash` may be given (the FACEIT
+webhook's `faceit_webhook_<match>_<wallet>`), else it is computed as the API connectors compute it
+(keccak256 of the records sorted by the provider's key, spec/evidence.md §4.3; in the order sent for
+a provider without a connector). What is accepted
+passes the checks every later stage makes (domain/evidence.py, domain/untrusted.py), so it can never
+stop the evaluator or the projector.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from domain import untrusted
+from domain.accounts import ADDRESS, PROVIDER_NAME
+from domain.evidence import MAX_DATA_BYTES, MAX_RECORDS, validate
+from indexers.providers.evidence_hash import SORT_KEYS, evidence_hash, js_stringify, keccak256_hex
+from intake.uploads.accepted import AcceptedUpload
+from intake.uploads.publish import evidence_payload
+
+MAX_BODY_BYTES = MAX_DATA_BYTES + 64 * 1024
+MAX_HASH_CHARS = 200
+MAX_RAW_REF_CHARS = 500
+USER_FIELDS = frozenset({"challenge_id", "subject", "provider", "records", "raw_ref"})
+SERVICE_FIELDS = USER_FIELDS | {"evidence_hash"}
+
+
+class InvalidSubmission(ValueError):
+    """The submission cannot be accepted; the message is the reason, fit for the caller and lc.dlq."""
+
+
+ORIGIN = "json"  # names the event ids: json:<challenge>:<subject>:<provider>:<hash>
+
+
+def parse_submission(raw: bytes, *, signer: str | None) -> AcceptedUpload:
+    """The accepted evidence (published like an upload's); `signer`: the wallet that signed the request,
+    or None for the web app's server."""
+    try:
+        document = untrusted.loads(raw, max_bytes=MAX_BODY_BYTES)
+    except untrusted.UntrustedInput as exc:
+        raise InvalidSubmission(str(exc)) from None
+    if not isinstance(document, Mapping):
+        raise InvalidSubmission("a submission is a JSON object")
+    allowed = USER_FIELDS if signer is not None else SERVICE_FIELDS
+    unknown = sorted(set(document) - allowed)
+    if unknown:
+        raise InvalidSubmission(f"unknown field(s): {', '.join(unknown)}")
+    try:
+        challenge_id = untrusted.check_int("challenge_id", document.get("challenge_id"), 0)
+    except untrusted.UntrustedInput as exc:
+        raise InvalidSubmission(str(exc)) from None
+    subject = _subject(document.get("subject"), signer)
+    provider = document.get("provider")
+    if not isinstance(provider, str) or not PROVIDER_NAME.match(provider):
+        raise InvalidSubmission(f"provider must be a provider name (lower-case letters, digits, _), got {provider!r}")
+    records = document.get("records")
+    if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+        raise InvalidSubmission("records must be a JSON array of objects")
+    if not records:
+        raise InvalidSubmission("records is empty: there is nothing to evaluate")
+    given_hash = document.get("evidence_hash")
+    if given_hash is not None and (not isinstance(given_hash, str) or not given_hash.strip()
+                                   or len(given_hash) > MAX_HASH_CHARS):
+        raise InvalidSubmission(f"evidence_hash must be a non-empty string of at most {MAX_HASH_CHARS} characters")
+    raw_ref = document.get("raw_ref")
+    if raw_ref is not None and (not isinstance(raw_ref, str) or len(raw_ref) > MAX_RAW_REF_CHARS):
+        raise InvalidSubmission(f"raw_ref must be a string of at most {MAX_RAW_REF_CHARS} characters")
+    if len(records) > MAX_RECORDS:
+        raise InvalidSubmission(f"{len(records)} records exceed the limit of {MAX_RECORDS}")
+    submission = AcceptedUpload(challenge_id, subject, provider, records,
+                                given_hash or records_hash(provider, records), raw_ref, origin=ORIGIN)
+    try:  # the checks of every stage that reads lc.evidence (size of the records, ...)
+        validate(evidence_payload(submission), 0)
+    except (ValueError, KeyError) as exc:
+        raise InvalidSubmission(str(exc)) from None
+    return submission
+
+
+def _subject(value: object, signer: str | None) -> str:
+    if signer is not None:
+        if value is not None and (not isinstance(value, str) or value.strip().lower() != signer.lower()):
+            raise InvalidSubmission(f"subject {value!r} is not the signer {signer}")
+        return signer
+    if not isinstance(value, str) or not ADDRESS.match(value):
+        raise InvalidSubmission(f"subject must be a 0x-prefixed 20-byte hex address, got {value!r}")
+    return value
+
+
+
+def records_hash(provider: str, records: list[dict[str, object]]) -> str:
+    if provider in SORT_KEYS:
+        return evidence_hash(provider, records)
+    return keccak256_hex(js_stringify(records).encode("utf-8"))
