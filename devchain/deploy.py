@@ -20,11 +20,13 @@ from pathlib import Path
 
 from eth_utils import keccak
 
+from chain.deployments import read_deployments
 from devchain.client import DevChainClient
 from devchain.roles import Roles, anvil_roles
 from domain.contracts import (
     AIVM,
     CHALLENGE_PAY,
+    DEPLOYED_CONTRACTS,
     METADATA_REGISTRY,
     TASK_REGISTRY,
     TREASURY,
@@ -108,6 +110,32 @@ def write_deployments(path: Path | str, addresses: dict[str, str], chain_id: int
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(document, indent=2) + "\n")
     return path
+
+
+def deployment_mismatches(rpc_url: str, path: Path | str) -> list[str]:
+    """Why the deployments file does not describe the chain at `rpc_url`; empty when it does (every
+    contract of a dev deployment is recorded and has code at its address, on the recorded chain id). A
+    chain restarted without its state, or another chain, shows here: `lc contracts deploy --if-missing`
+    deploys again then."""
+    path = Path(path)
+    if not path.is_file():
+        return [f"{path} does not exist"]
+    try:
+        document = json.loads(path.read_text())
+        addresses = read_deployments(path)
+    except (ValueError, AttributeError) as exc:
+        return [f"{path} is not a deployments file ({type(exc).__name__})"]
+    client = DevChainClient(rpc_url)
+    recorded_chain = document.get("chainId") if isinstance(document, dict) else None
+    if recorded_chain is not None and recorded_chain != client.chain_id:
+        return [f"{path} is for chain {recorded_chain}, the node is chain {client.chain_id}"]
+    problems = []
+    for name in (*DEPLOYED_CONTRACTS, TEST_TOKEN):
+        if name not in addresses:
+            problems.append(f"no {name} address in {path}")
+        elif not client.w3.eth.get_code(addresses[name]):
+            problems.append(f"no code at {name} {addresses[name]}")
+    return problems
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,12 +3,21 @@ says, through the real setters (setTreasury, setFeeConfig with one struct, grant
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
 from eth_utils import keccak
 from kits.contracts import reverts
 
-from devchain.deploy import DeployOptions
+from chain.deployments import read_deployments
+from devchain.deploy import DeployOptions, deployment_mismatches
 from devchain.system import LightChallenge
 from domain.contracts import AIVM, TREASURY
+from eventlog.config import PROJECT_ROOT
 
 DEFAULT_ADMIN_ROLE = b"\x00" * 32
 OPERATOR_ROLE = keccak(text="OPERATOR_ROLE")
@@ -63,3 +72,40 @@ def test_fee_config_is_set_as_one_struct(system: LightChallenge):
     options = DeployOptions()
     expected = (options.forfeit_fee_bps, options.protocol_bps, options.creator_bps, options.cashback_bps)
     assert tuple(system.client.call(system.pay, "feeConfig")) == expected
+
+
+def _deploy_if_missing(rpc_url: str, deployments: Path) -> str:
+    env = {**os.environ, "LC_RPC_URL": rpc_url, "LC_DEPLOYMENTS_FILE": str(deployments),
+           "LC_HOME": str(deployments.parent)}
+    result = subprocess.run([sys.executable, "-m", "cli.main", "contracts", "deploy", "--if-missing"],
+                            cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_deploy_if_missing_deploys_only_when_the_chain_lacks_the_recorded_contracts(anvil: str, tmp_path: Path):
+    """compose's setup: the deployments file persists in a volume; after a chain restart without its state
+    the recorded addresses have no code, and setup deploys again instead of leaving the stages on nothing."""
+    deployments = tmp_path / "deployments.json"
+    assert deployment_mismatches(anvil, deployments) == [f"{deployments} does not exist"]
+    assert "deploying" in _deploy_if_missing(anvil, deployments)
+    recorded = read_deployments(deployments)
+    assert deployment_mismatches(anvil, deployments) == []
+
+    assert "nothing to deploy" in _deploy_if_missing(anvil, deployments)
+    assert read_deployments(deployments) == recorded
+    assert deployment_mismatches(anvil, deployments) == []
+
+    httpx.post(anvil, json={"jsonrpc": "2.0", "id": 1, "method": "anvil_reset", "params": []}).raise_for_status()
+    lost = deployment_mismatches(anvil, deployments)
+    assert len(lost) == len(recorded) and all(m.startswith("no code at") for m in lost)
+    assert "no code at" in _deploy_if_missing(anvil, deployments)
+    assert deployment_mismatches(anvil, deployments) == []
+
+
+def test_a_deployments_file_of_another_chain_does_not_match(anvil: str, tmp_path: Path):
+    deployments = tmp_path / "deployments.json"
+    deployments.write_text(json.dumps({"chainId": 1, "contracts": {}}))
+    assert deployment_mismatches(anvil, deployments) == [f"{deployments} is for chain 1, the node is chain 31337"]
+    deployments.write_text("{not json")
+    assert deployment_mismatches(anvil, deployments) == [f"{deployments} is not a deployments file (JSONDecodeError)"]
