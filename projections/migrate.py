@@ -26,11 +26,10 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from eventlog.config import PROJECT_ROOT
+from migrations import MIGRATIONS_DIR
 from projections import scratch
 from projections.ownership import BOOKKEEPING_TABLE, LEGACY_BOOKKEEPING_TABLE, PROJECTED, SHARED
 
-MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
 SHARED_DIR = MIGRATIONS_DIR / "shared"
 ADVISORY_LOCK_KEY = 0x1C_0001  # any constant shared by every runner
 
