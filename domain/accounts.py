@@ -27,3 +27,21 @@ def account_key(subject: str, provider: str) -> str:
 
 def identity_key(wallet: str, platform: str) -> str:
     return f"{IDENTITY_KEY_PREFIX}{wallet.lower()}:{platform}"
+
+
+def checked_account_key(subject: str, provider: str) -> str:
+    """The key of a linked account, or ValueError saying which part is not acceptable."""
+    if not ADDRESS.match(subject):
+        raise ValueError(f"subject {subject!r} is not a 0x address")
+    if not PROVIDER_NAME.match(provider):
+        raise ValueError(f"provider {provider!r} is not a provider name")
+    return account_key(subject, provider)
+
+
+def checked_identity_key(wallet: str, platform: str) -> str:
+    """The key of an identity binding, or ValueError saying which part is not acceptable."""
+    if not ADDRESS.match(wallet):
+        raise ValueError(f"wallet {wallet!r} is not a 0x address")
+    if not PROVIDER_NAME.match(platform):
+        raise ValueError(f"platform {platform!r} is not a platform name")
+    return identity_key(wallet, platform)

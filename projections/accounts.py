@@ -35,13 +35,11 @@ import psycopg
 
 from domain.accounts import (
     ACCOUNT_UNLINKED,
-    ADDRESS,
     IDENTITY_BOUND,
     IDENTITY_UNBOUND,
     LINKED_ACCOUNT,
-    PROVIDER_NAME,
-    account_key,
-    identity_key,
+    checked_account_key,
+    checked_identity_key,
 )
 from eventlog.consumer import Received, Reject
 from eventlog.topics import ACCOUNTS
@@ -148,15 +146,21 @@ def read_account(received: Received) -> AccountState:
     access, refresh = _sealed(p, "access_token"), _sealed(p, "refresh_token")  # first: see PlaintextToken
     subject = _text(p, "subject", required=True) or ""
     provider = _text(p, "provider", required=True) or ""
-    if not ADDRESS.match(subject):
-        raise ValueError(f"subject {subject!r} is not a 0x address")
-    if not PROVIDER_NAME.match(provider):
-        raise ValueError(f"provider {provider!r} is not a provider name")
-    if received.key != account_key(subject, provider):
-        raise ValueError(f"key {received.key!r} is not {account_key(subject, provider)!r}")
+    _check_key(received, checked_account_key(subject, provider))
     at = received.event.occurred_at
     return AccountState(subject.lower(), provider, _text(p, "external_id", required=False), access, refresh,
                         p["token_expires_at"], at, at)
+
+
+def _check_key(received: Received, expected: str) -> None:
+    if received.key != expected:
+        raise ValueError(f"key {received.key!r} is not {expected!r}")
+
+
+def _identity(received: Received, wallet: str, platform: str) -> None:
+    _check_key(received, checked_identity_key(wallet, platform))
+    if received.event.payload["ts"] < 0:
+        raise ValueError(f"ts must be >= 0, got {received.event.payload['ts']}")
 
 
 def read_binding(received: Received) -> BindingFact:
@@ -164,14 +168,7 @@ def read_binding(received: Received) -> BindingFact:
     p = received.event.payload
     wallet = (_text(p, "wallet", required=True) or "").lower()
     platform = _text(p, "platform", required=True) or ""
-    if not ADDRESS.match(wallet):
-        raise ValueError(f"wallet {wallet!r} is not a 0x address")
-    if not PROVIDER_NAME.match(platform):
-        raise ValueError(f"platform {platform!r} is not a platform name")
-    if received.key != identity_key(wallet, platform):
-        raise ValueError(f"key {received.key!r} is not {identity_key(wallet, platform)!r}")
-    if p["ts"] < 0:
-        raise ValueError(f"ts must be >= 0, got {p['ts']}")
+    _identity(received, wallet, platform)
     return BindingFact(
         wallet, platform, _text(p, "platform_id", required=True) or "", _text(p, "handle", required=False),
         _text(p, "signed_by", required=False), _text(p, "signature", required=False), p["ts"],
@@ -181,27 +178,14 @@ def read_binding(received: Received) -> BindingFact:
 
 def read_unlinked(received: Received) -> Unlinked:
     p = received.event.payload
-    subject, provider = p["subject"], p["provider"]
-    if not ADDRESS.match(subject):
-        raise ValueError(f"subject {subject!r} is not a 0x address")
-    if not PROVIDER_NAME.match(provider):
-        raise ValueError(f"provider {provider!r} is not a provider name")
-    if received.key != account_key(subject, provider):
-        raise ValueError(f"key {received.key!r} is not {account_key(subject, provider)!r}")
-    return Unlinked(subject.lower(), provider)
+    _check_key(received, checked_account_key(p["subject"], p["provider"]))
+    return Unlinked(p["subject"].lower(), p["provider"])
 
 
 def read_unbinding(received: Received) -> Unbinding:
     p = received.event.payload
     wallet, platform = p["wallet"].lower(), p["platform"]
-    if not ADDRESS.match(wallet):
-        raise ValueError(f"wallet {wallet!r} is not a 0x address")
-    if not PROVIDER_NAME.match(platform):
-        raise ValueError(f"platform {platform!r} is not a platform name")
-    if received.key != identity_key(wallet, platform):
-        raise ValueError(f"key {received.key!r} is not {identity_key(wallet, platform)!r}")
-    if p["ts"] < 0:
-        raise ValueError(f"ts must be >= 0, got {p['ts']}")
+    _identity(received, wallet, platform)
     return Unbinding(wallet, platform, p["ts"], received.event.event_id, received.event.occurred_at)
 
 

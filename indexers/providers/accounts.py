@@ -25,13 +25,13 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartiti
 
 from domain.accounts import (
     ACCOUNT_UNLINKED,
-    ADDRESS,
     IDENTITY_BOUND,
     IDENTITY_KEY_PREFIX,
     IDENTITY_UNBOUND,
     LINKED_ACCOUNT,
-    PROVIDER_NAME,
     account_key,
+    checked_account_key,
+    checked_identity_key,
     identity_key,
 )
 from eventlog.producer import EventProducer
@@ -49,6 +49,13 @@ class InvalidAccount(ValueError):
     """A linked account or binding that must not be published; the message says why (never a token)."""
 
 
+def _account_key(subject: str, provider: str) -> str:
+    try:
+        return checked_account_key(subject, provider)
+    except ValueError as exc:
+        raise InvalidAccount(str(exc)) from None
+
+
 def tokens_fingerprint(tokens: OAuthTokens | None) -> str:
     """A one-way digest of the tokens, for content-derived event ids (the tokens stay unrecoverable)."""
     if tokens is None:
@@ -62,10 +69,7 @@ def linked_account_payload(
 ) -> dict[str, Any]:
     """The LinkedAccount payload: subject lower-cased, tokens sealed, expiry in epoch ms. Tokens
     without a cipher are refused: nothing unsealed is ever handed to the producer."""
-    if not ADDRESS.match(subject):
-        raise InvalidAccount(f"subject {subject!r} is not a 0x address")
-    if not PROVIDER_NAME.match(provider):
-        raise InvalidAccount(f"provider {provider!r} is not a provider name")
+    _account_key(subject, provider)
     payload: dict[str, Any] = {
         "subject": subject.lower(), "provider": provider, "external_id": external_id or None,
         "access_token": None, "refresh_token": None, "token_expires_at": None,
@@ -102,11 +106,7 @@ def publish_linked_account(
 def publish_account_unlinked(producer: EventProducer, subject: str, provider: str, *, occurred_at: int,
                              id_prefix: str = "account-unlink") -> str:
     """Publish the removal of the account (no token); returns the event id."""
-    if not ADDRESS.match(subject):
-        raise InvalidAccount(f"subject {subject!r} is not a 0x address")
-    if not PROVIDER_NAME.match(provider):
-        raise InvalidAccount(f"provider {provider!r} is not a provider name")
-    key = account_key(subject, provider)
+    key = _account_key(subject, provider)
     event_id = f"{id_prefix}:{key}:{occurred_at}"
     producer.publish(ACCOUNTS, key, ACCOUNT_UNLINKED, {"subject": subject.lower(), "provider": provider},
                      event_id=event_id, occurred_at=occurred_at)
@@ -115,11 +115,10 @@ def publish_account_unlinked(producer: EventProducer, subject: str, provider: st
 
 def publish_identity_unbound(producer: EventProducer, wallet: str, platform: str, *, ts: int) -> str:
     """Publish the removal of a wallet's binding to a platform at `ts` (Unix ms); returns the event id."""
-    if not ADDRESS.match(wallet):
-        raise InvalidAccount(f"wallet {wallet!r} is not a 0x address")
-    if not PROVIDER_NAME.match(platform):
-        raise InvalidAccount(f"platform {platform!r} is not a platform name")
-    key = identity_key(wallet, platform)
+    try:
+        key = checked_identity_key(wallet, platform)
+    except ValueError as exc:
+        raise InvalidAccount(str(exc)) from None
     event_id = f"identity-unbind:{key}:{ts}"
     producer.publish(ACCOUNTS, key, IDENTITY_UNBOUND, {"wallet": wallet.lower(), "platform": platform, "ts": ts},
                      event_id=event_id, occurred_at=ts)

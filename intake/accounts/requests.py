@@ -9,6 +9,7 @@ from domain import untrusted
 from domain.accounts import ADDRESS, PROVIDER_NAME
 from indexers.providers.clients.base import OAuthTokens
 from indexers.providers.identity import IdentityBinding
+from intake.bodies import json_object
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_TEXT = 4096
@@ -26,16 +27,7 @@ class AccountLink(NamedTuple):
 
 
 def _document(raw: bytes, allowed: frozenset[str]) -> Mapping[str, Any]:
-    try:
-        document = untrusted.loads(raw, max_bytes=MAX_BODY_BYTES)
-    except untrusted.UntrustedInput as exc:
-        raise InvalidRequest(str(exc)) from None
-    if not isinstance(document, Mapping):
-        raise InvalidRequest("the body is a JSON object")
-    unknown = sorted(set(document) - allowed)
-    if unknown:
-        raise InvalidRequest(f"unknown field(s): {', '.join(unknown)}")
-    return document
+    return json_object(raw, max_bytes=MAX_BODY_BYTES, allowed=allowed, invalid=InvalidRequest)
 
 
 def _text(document: Mapping[str, Any], name: str, *, required: bool = False, secret: bool = False) -> str | None:

@@ -13,12 +13,11 @@ stop the evaluator or the projector.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from domain import untrusted
 from domain.accounts import ADDRESS, PROVIDER_NAME
 from domain.evidence import MAX_DATA_BYTES, MAX_RECORDS, validate
 from indexers.providers.evidence_hash import SORT_KEYS, evidence_hash, js_stringify, keccak256_hex
+from intake.bodies import json_object
 from intake.uploads.accepted import AcceptedUpload
 from intake.uploads.publish import evidence_payload
 
@@ -39,16 +38,8 @@ ORIGIN = "json"  # names the event ids: json:<challenge>:<subject>:<provider>:<h
 def parse_submission(raw: bytes, *, signer: str | None) -> AcceptedUpload:
     """The accepted evidence (published like an upload's); `signer`: the wallet that signed the request,
     or None for the web app's server."""
-    try:
-        document = untrusted.loads(raw, max_bytes=MAX_BODY_BYTES)
-    except untrusted.UntrustedInput as exc:
-        raise InvalidSubmission(str(exc)) from None
-    if not isinstance(document, Mapping):
-        raise InvalidSubmission("a submission is a JSON object")
-    allowed = USER_FIELDS if signer is not None else SERVICE_FIELDS
-    unknown = sorted(set(document) - allowed)
-    if unknown:
-        raise InvalidSubmission(f"unknown field(s): {', '.join(unknown)}")
+    document = json_object(raw, max_bytes=MAX_BODY_BYTES, allowed=USER_FIELDS if signer is not None else SERVICE_FIELDS,
+                           invalid=InvalidSubmission)
     try:
         challenge_id = untrusted.check_int("challenge_id", document.get("challenge_id"), 0)
     except untrusted.UntrustedInput as exc:

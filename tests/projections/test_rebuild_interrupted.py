@@ -83,9 +83,8 @@ def live_state(settings: Settings) -> tuple[dict[str, list[tuple]], list[tuple]]
     return snapshot(settings), evidence_rows(settings.pg_dsn)
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
-def test_a_signalled_rebuild_leaves_the_live_tables_and_no_scratch_schema(settings: Settings, sig: int) -> None:
+def project_then_rebuild(settings: Settings) -> tuple[tuple, subprocess.Popen[str], psycopg.Connection, str]:
+    """Project the feed live, then start a rebuild and stall it mid-replay: (live state, rebuild, lock, schema)."""
     projector, worker = start_projector(settings)
     try:
         wait_projected(settings, feed(settings))
@@ -94,6 +93,13 @@ def test_a_signalled_rebuild_leaves_the_live_tables_and_no_scratch_schema(settin
     before = live_state(settings)
     rebuild = start_rebuild(settings)
     lock, schema = stall_in_scratch(settings.pg_dsn, rebuild)
+    return before, rebuild, lock, schema
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
+def test_a_signalled_rebuild_leaves_the_live_tables_and_no_scratch_schema(settings: Settings, sig: int) -> None:
+    before, rebuild, lock, schema = project_then_rebuild(settings)
     try:
         rebuild.send_signal(sig)
         time.sleep(1)
@@ -119,14 +125,7 @@ def test_a_rebuild_cut_off_by_a_database_crash_leaves_the_live_tables(settings: 
     with own_cluster() as cluster:
         own = settings.replace(pg_dsn=cluster.dsn)
         migrate(own.pg_dsn)
-        projector, worker = start_projector(own)
-        try:
-            wait_projected(own, feed(own))
-        finally:
-            worker.stop()
-        before = live_state(own)
-        rebuild = start_rebuild(own)
-        lock, _schema = stall_in_scratch(own.pg_dsn, rebuild)
+        before, rebuild, lock, _schema = project_then_rebuild(own)
         cluster.crash_restart()  # every session is cut, the server recovers from its WAL
         lock.close()
         _out, err = rebuild.communicate(timeout=180)

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
+from kits.background import Background
 from kits.evidence import evidence_rows, publish
 from kits.projections import (
     ALICE,
@@ -78,6 +79,15 @@ def feed_owned_tables(settings: Settings) -> int:
         return feed.published + 4
 
 
+def with_webapp_objects(settings: Settings) -> Background:
+    """The owned tables projected live (the projector keeps running), then the web app's objects added."""
+    projector, worker = start_projector(settings)
+    wait_projected(settings, feed_owned_tables(settings))
+    with psycopg.connect(settings.pg_dsn, autocommit=True) as conn:
+        conn.execute(WEBAPP_OBJECTS)
+    return worker
+
+
 def webapp_state(conn: psycopg.Connection) -> dict[str, list[tuple]]:
     return {
         "achievement_mints": conn.execute("SELECT * FROM achievement_mints ORDER BY id").fetchall(),
@@ -90,11 +100,9 @@ def webapp_state(conn: psycopg.Connection) -> dict[str, list[tuple]]:
 
 
 def test_rebuild_keeps_the_web_apps_tables_views_keys_indexes_and_grants(settings: Settings, reader_role: str) -> None:
-    projector, worker = start_projector(settings)
+    worker = with_webapp_objects(settings)
     try:
-        wait_projected(settings, feed_owned_tables(settings))
         with psycopg.connect(settings.pg_dsn, autocommit=True) as conn:
-            conn.execute(WEBAPP_OBJECTS)
             conn.execute("INSERT INTO reminders (email, challenge_id, type) VALUES ('a@x', 30, 'proof_window_open'),"
                          " ('b@x', 31, 'proof_window_open')")
             conn.execute(f'GRANT SELECT ON challenges, participants, active_challenge_counts TO "{reader_role}"')
@@ -143,11 +151,9 @@ def test_rebuild_keeps_the_web_apps_tables_views_keys_indexes_and_grants(setting
 
 @pytest.mark.parametrize("blocker", ["trigger", "matview", "column", "broken_key"])
 def test_rebuild_refuses_before_changing_anything(settings: Settings, blocker: str) -> None:
-    projector, worker = start_projector(settings)
+    worker = with_webapp_objects(settings)
     try:
-        wait_projected(settings, feed_owned_tables(settings))
         with psycopg.connect(settings.pg_dsn, autocommit=True) as conn:
-            conn.execute(WEBAPP_OBJECTS)
             if blocker == "trigger":
                 conn.execute("CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS "
                              "'BEGIN RETURN NEW; END'")
