@@ -54,4 +54,4 @@ def record_label(raw: object) -> str:
             value = raw.get(key)
             if isinstance(value, str | int) and not isinstance(value, bool):
                 return f"record {str(value)[:40]!r}"
-    return "a record without id"
+    return "record without id"
