@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable
 
+from domain.rule_vocabulary import ACCUMULATING_FITNESS_METRICS
 from domain.rules import Condition
 from streams.evaluation.activities import Activity
 
@@ -15,11 +16,7 @@ _OTHER_HR_BAND = (70, 200)
 
 # Metrics that accumulate over activities: a ">=" / ">" condition on them is a target for the whole
 # period (summed), not a bar every single activity has to clear (spec §8.3).
-ADDITIVE_METRICS = frozenset({
-    "distance_km", "walking_km", "hiking_km", "rowing_km", "cycling_km", "swimming_km",
-    "swim_distance_km", "duration_min", "yoga_min", "hiit_min", "crossfit_min", "active_minutes",
-    "exercise_time", "elev_gain_m", "steps_count", "calories", "strength_sessions",
-})
+ADDITIVE_METRICS = ACCUMULATING_FITNESS_METRICS
 ACCUMULATING_OPS = frozenset({">=", ">"})
 
 _TYPED_DISTANCE = {

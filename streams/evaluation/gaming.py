@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from domain.jsvalues import as_mapping, clean_number, round2
+from domain.rule_vocabulary import GAMING_COMPETITIVE_METRICS
 from domain.rules import ChallengeRule, GamingRule, Period, SimpleGamingRules
 from streams.evaluation import matches
 from streams.evaluation.verdict import Outcome, record_label, with_problems
@@ -88,7 +89,7 @@ def _competitive_score(metric: str, eligible: list[Match]) -> float:
 
 
 def _competitive_metric(requested: str | None) -> str:
-    return requested if requested in ("wins", "kills", "assists", "deaths", "kda", "damage") else "wins"
+    return requested if requested in GAMING_COMPETITIVE_METRICS else "wins"
 
 
 def _longest_win_streak(eligible: list[Match]) -> int:
