@@ -46,7 +46,7 @@ from domain.rule_vocabulary import (
     one_of,
 )
 from domain.timeline import Timeline, parse_timeline, timeline_problems
-from domain.timeparse import from_unix_seconds, parse_instant
+from domain.timeparse import NOT_A_TIME, from_unix_seconds, parse_instant
 
 _GAMING_RULE_KEYS = ("minWins", "hero", "rankedOnly", "period", "streakLength")
 _FULL_RULE_PLACES = ("proof.params.rule", "proof.params", "params.rule", "params")
@@ -204,7 +204,7 @@ def _instant(raw: Mapping[str, Any], key: str, where: str, problems: list[str]) 
         return None
     instant = parse_instant(value)
     if instant is None:
-        problems.append(f"{where}.{key} {brief(value)} is not a time (ISO-8601 or Unix seconds, 1970..9000)")
+        problems.append(f"{where}.{key} {brief(value)} {NOT_A_TIME}")
     return instant
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from domain.jsvalues import as_mapping, brief, js_truthy, parse_maybe_json
-from domain.timeparse import parse_instant, to_unix_seconds
+from domain.timeparse import NOT_A_TIME, parse_instant, to_unix_seconds
 
 _START_KEYS = ("startsAt", "startTs", "starts")
 _END_KEYS = ("endsAt", "endTs", "ends")
@@ -57,5 +57,5 @@ def timeline_problems(raw: object) -> list[str]:
     for key in (*_START_KEYS, *_END_KEYS, *_PROOF_DEADLINE_KEYS, *_JOIN_CLOSES_KEYS):
         value = timeline.get(key)
         if js_truthy(value) and parse_instant(value) is None:
-            problems.append(f"timeline.{key} {brief(value)} is not a time (ISO-8601 or Unix seconds, 1970..9000)")
+            problems.append(f"timeline.{key} {brief(value)} {NOT_A_TIME}")
     return problems

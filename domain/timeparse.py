@@ -29,6 +29,9 @@ LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 _LATEST_SECONDS = (LATEST - EPOCH).total_seconds()
 
 
+NOT_A_TIME = "is not a time (ISO-8601 or Unix seconds, 1970..9000)"  # how a reason says a value is none
+
+
 def in_range(instant: datetime) -> bool:
     return EARLIEST <= instant < LATEST
 

@@ -74,6 +74,11 @@ def _keep_one(activities: Iterable[Activity], key_of: Callable[[Activity], Any])
 
 def within_provider(activities: list[Activity]) -> list[Activity]:
     """Records delivered twice by one provider: the same record id, or the same start and type."""
+    if len(activities) < 2:
+        return activities
+    ids = [a.record_id for a in activities if a.record_id is not None]
+    if len(set(ids)) == len(ids) and len({(a.start, a.type, a.daily_total) for a in activities}) == len(activities):
+        return activities  # the usual case: nothing delivered twice
     by_id = _keep_one(activities, lambda a: a.record_id)
     return _keep_one(by_id, lambda a: (a.start, a.type, a.daily_total))
 
@@ -150,19 +155,25 @@ def across_providers(activities: list[Activity]) -> list[Activity]:
 
 
 def canonical_order(activity: Activity) -> tuple[Any, ...]:
-    return activity.start, activity.provider, _content_key(activity)
+    """A total order on distinct activities: within a provider, start, type and kind are unique once
+    `within_provider` has run; across providers, the provider differs."""
+    return activity.start, activity.provider, activity.type, activity.daily_total
 
 
 def distinct_activities(by_provider: dict[str, list[Activity]]) -> list[Activity]:
     """Every activity once, in an order fixed by content (float sums then do not depend on the
     order the records arrived in)."""
     distinct = across_providers([a for provider in by_provider for a in within_provider(by_provider[provider])])
-    return sorted(distinct, key=canonical_order)
+    if len(distinct) > 1:
+        distinct.sort(key=canonical_order)
+    return distinct
 
 
 # --- daily totals ----------------------------------------------------------------------------------
 
-_DAY_TOTAL_FIELDS = ("steps_count", "distance_km", "calories")
+# the values a day's total can hold that its activities also hold
+_DAY_TOTAL_FIELDS = ("steps_count", "distance_km", "calories", "duration_min", "exercise_minutes", "elev_gain_m",
+                     "sessions")
 # A day's distance total covers the activities of its kind only: Apple's walking+running distance
 # holds the day's walks, runs and hikes, its cycling distance the rides.
 _DISTANCE_GROUP = {"walk": "foot", "run": "foot", "hike": "foot", "steps": "foot"}
@@ -186,15 +197,21 @@ def count_once(activities: list[Activity], day_of: Callable[[Activity], date] | 
         return activities
     day = day_of or (lambda a: a.day_key)
     buckets: dict[tuple[date, str, str], list[int]] = {}
-    for index, activity in enumerate(activities):
-        for field in _DAY_TOTAL_FIELDS:
-            if getattr(activity, field) is not None:
-                buckets.setdefault((day(activity), field, _group(field, activity.type)), []).append(index)
+    for index, activity in enumerate(activities):  # the buckets that have a daily total
+        if activity.daily_total:
+            for field in _DAY_TOTAL_FIELDS:
+                if getattr(activity, field) is not None:
+                    buckets.setdefault((day(activity), field, _group(field, activity.type)), []).append(index)
+    for index, activity in enumerate(activities):  # and the activity records that fall into them
+        if not activity.daily_total:
+            for field in _DAY_TOTAL_FIELDS:
+                if getattr(activity, field) is not None:
+                    bucket = buckets.get((day(activity), field, _group(field, activity.type)))
+                    if bucket is not None:
+                        bucket.append(index)
     cleared: dict[int, dict[str, None]] = {}
     for (_day, field, _kind), indexes in buckets.items():
         totals = [i for i in indexes if activities[i].daily_total]
-        if not totals:
-            continue
         records = [i for i in indexes if not activities[i].daily_total]
         best = max(totals, key=lambda i: getattr(activities[i], field))
         if getattr(activities[best], field) >= sum(getattr(activities[i], field) for i in records):

@@ -69,7 +69,7 @@ def _by_provider(evidence_by_provider: object) -> dict[str, list[object]]:
         batch = by_provider.setdefault(_provider_name(provider), [])
         if isinstance(records, list | tuple):
             batch.extend(records)
-    return dict(sorted(by_provider.items()))
+    return by_provider if len(by_provider) < 2 else dict(sorted(by_provider.items()))
 
 
 def evaluate(rule: ChallengeRule | None, evidence_by_provider: Mapping[str, Sequence[object]]) -> Verdict:

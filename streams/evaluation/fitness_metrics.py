@@ -62,7 +62,7 @@ def hr_consistency(activity: Activity) -> float:
 def _duration(activity: Activity) -> float | None:
     if activity.duration_min is not None:
         return activity.duration_min
-    if activity.end > activity.start:
+    if activity.end > activity.start and not activity.daily_total:  # a day total spans its day, it lasts nothing
         return float(math.trunc((activity.end - activity.start).total_seconds() / 60))
     return None
 
