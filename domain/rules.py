@@ -19,7 +19,7 @@ problems is refused, and a rule with problems fails every verdict instead of pas
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
@@ -396,15 +396,53 @@ def _competitive_metric(merged: _Merged, fitness: bool, gaming: bool, problems: 
     return name
 
 
+def _check_challenge_type(value: object, where: str, problems: list[str]) -> None:
+    if canonical_challenge_type(value) is None:
+        problems.append(f"{where}: unknown challenge type {brief(value)}")
+
+
+# Scalar keys whose value in a place the merge does not read is still checked: a bad value must not
+# hide behind a good one in a place read earlier.
+_SHADOWED_CHECKS: dict[str, Callable[[object, str, list[str]], object]] = {
+    "challengeType": _check_challenge_type,
+    "topN": count,
+    "minWins": count,
+    "streakLength": lambda value, where, problems: count(value, where, problems, lowest=0),
+    "mode": lambda value, where, problems: one_of(value, MODES, where, problems),
+    "rankedOnly": _ranked_only,
+    "type": lambda value, where, problems: one_of(value, ("fitness", "gaming"), where, problems),
+    "metric": lambda value, where, problems: one_of(value, SIMPLE_FITNESS_METRICS | SIMPLE_GAMING_METRICS, where,
+                                                    problems),
+    "threshold": amount,
+    "minDays": lambda value, where, problems: count(value, where, problems, numeric_text=True),
+    "minMatches": lambda value, where, problems: count(value, where, problems, numeric_text=True),
+}
+_SIMPLE_ONLY_KEYS = ("type", "metric", "threshold", "minDays", "minMatches")
+
+
+def _check_shadowed(merged: _Merged, places: list[tuple[str, Mapping[str, Any]]], simple: bool,
+                    problems: list[str]) -> None:
+    for name, place in places:
+        for key, check in _SHADOWED_CHECKS.items():
+            if (key in _SIMPLE_ONLY_KEYS) != simple:
+                continue
+            value = place.get(key)
+            if value is not None and merged.origin.get(key) != name:
+                check(value, f"{name}.{key}", problems)
+
+
 def _parse(params: object, proof: object, timeline: object) -> ChallengeRule:
     problems: list[str] = []
     places = _places(params, proof, problems)
     full = _Merged([(name, places[name]) for name in _FULL_RULE_PLACES if name in places])
     simple_places = [(name, places[name]) for name in _SIMPLE_RULE_PLACES if name in places and places[name]]
 
-    simple = _simple_rules(_Merged(simple_places), problems) if simple_places else None
+    simple_merged = _Merged(simple_places)
+    simple = _simple_rules(simple_merged, problems) if simple_places else None
     fitness = _fitness_rule(full, problems) if full.has("challengeType") else None
     gaming = _gaming_rule(full, problems) if _is_gaming_rule(full) else None
+    _check_shadowed(simple_merged, simple_places, True, problems)
+    _check_shadowed(full, [(name, places[name]) for name in _FULL_RULE_PLACES if name in places], False, problems)
 
     mode = full.get("mode")
     if mode is not None:

@@ -56,6 +56,11 @@ REFUSED = [
     ({"rule": {"minWins": 3, "mode": "ranked"}}, None, None, "params.rule.mode must be one of competitive, threshold"),
     ({"rule": {"minWins": 3, "mode": "competitive", "competitiveMetric": "mvps"}}, None, None,
      "params.rule.competitiveMetric: unknown competitive metric 'mvps'"),
+    # a bad value in a place the merge does not read is not hidden by a good one read earlier
+    ({"topN": "3", "rule": {"minWins": 1, "mode": "competitive", "topN": 3}}, None, None,
+     "params.topN must be a whole number from 1 to 100000, got '3'"),
+    ({"challengeType": "jogging", "rule": {"challengeType": "run", "period": PERIOD}}, None, None,
+     "params.challengeType: unknown challenge type 'jogging'"),
     # 6: what made the original's parser raise OverflowError
     ({"rules": {"type": "fitness", "metric": "steps", "threshold": 10**400, "period": "total"}}, None, None,
      "params.rules.threshold must be a number"),
