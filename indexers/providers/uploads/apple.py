@@ -19,7 +19,7 @@ from typing import BinaryIO
 from xml.parsers import expat
 
 from indexers.providers.uploads import safexml
-from indexers.providers.uploads.apple_days import DaySamples, add_sample, day_records
+from indexers.providers.uploads.apple_days import COMPACT_ENTRIES, DaySamples, compact, day_records
 from indexers.providers.uploads.record import (
     DAY,
     KCAL_PER_UNIT,
@@ -87,6 +87,20 @@ def _hour_start(key: str) -> int:
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
 
+_clock_seconds: dict[str, int] = {}  # "HH:MM:SS" -> seconds; at most 86,400 entries (invalid ones are not kept)
+
+
+def clock_seconds(text: str) -> int:
+    """Seconds of a `HH:MM:SS` clock (cached: a dict hit is cheaper than three int() per sample)."""
+    if len(text) != 8 or text[2] != ":" or text[5] != ":" or not text.replace(":", "").isdigit():
+        raise AppleDateError(text)
+    seconds = int(text[0:2]) * 3600 + int(text[3:5]) * 60 + int(text[6:8])
+    if seconds >= 86_400:
+        raise AppleDateError(text)
+    _clock_seconds[text] = seconds
+    return seconds
+
+
 def apple_epoch(text: str) -> int:
     """Unix seconds of `YYYY-MM-DD HH:MM:SS ±HHMM`; called for millions of samples, so the start of
     each local hour is computed once and cached (a cheap dict hit for every other sample)."""
@@ -143,7 +157,8 @@ class _ExportHandler:
         kcal_per_unit = KCAL_PER_UNIT
         samples = self.samples
         epoch = apple_epoch
-        add = add_sample
+        clock = _clock_seconds
+        compact_at = COMPACT_ENTRIES
         other_start = self._other_start
 
         def start(name: str, attrs: dict[str, str]) -> None:
@@ -161,12 +176,19 @@ class _ExportHandler:
                     unit = attrs["unit"]
                     factors = metres_per_unit if measure == "distance" else kcal_per_unit
                     value *= factors[unit] if unit in factors else factors[unit.lower()]
-                start_epoch = epoch(start_text)  # checks `YYYY-MM-DD HH:MM:SS ±HHMM`
+                end_text = attrs["endDate"]
+                if len(start_text) != 25:  # `YYYY-MM-DD HH:MM:SS ±HHMM`; day and offset are checked per day
+                    raise AppleDateError(start_text)
                 day = start_text[:10]
-                if day >= check_from_day and start_epoch > export_epoch:
+                if day >= check_from_day and epoch(start_text) > export_epoch:
                     self.skipped += 1
                     return
-                end_epoch = epoch(attrs["endDate"])
+                # seconds since the local midnight of `day`, in the start's offset
+                begin = clock.get(start_text[11:19]) or clock_seconds(start_text[11:19])
+                if end_text[:10] == day and end_text[19:] == start_text[19:]:
+                    end = clock.get(end_text[11:19]) or clock_seconds(end_text[11:19])
+                else:  # past midnight or in another offset: rare
+                    end = begin + epoch(end_text) - epoch(start_text)
             except (KeyError, ValueError):
                 self.skipped += 1
                 return
@@ -174,7 +196,9 @@ class _ExportHandler:
             found = samples.get(key)
             if found is None:
                 found = samples[key] = array("d")
-            add(found, start_epoch, end_epoch, value)
+            found.extend((begin, end if end > begin else begin, value))
+            if len(found) >= compact_at:
+                compact(found)
 
         return start
 
@@ -319,5 +343,5 @@ def parse_export_xml(stream: BinaryIO, what: str = "export.xml") -> AppleParse:
     parser = safexml.hardened_parser()
     handler = _ExportHandler(parser)
     safexml.feed(parser, stream, what)
-    days = day_records(handler.samples, PROVIDER, _offset_seconds)
-    return AppleParse(days + handler.workouts, handler.skipped, handler.export_date)
+    days, unreadable = day_records(handler.samples, PROVIDER, _offset_seconds)
+    return AppleParse(days + handler.workouts, handler.skipped + unreadable, handler.export_date)

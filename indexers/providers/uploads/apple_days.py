@@ -24,17 +24,14 @@ from datetime import date, timedelta, timezone
 
 from indexers.providers.uploads.record import DAY, Record, local_midnight, make_record
 
-# (record type, local day, UTC offset, source) -> [start, end, value, start, end, value, ...]
+# (record type, local day, UTC offset, source) -> [start, end, value, start, end, value, ...], times in
+# seconds since the local midnight of the day in that offset (the parser's hot path reads them straight
+# from `HH:MM:SS`; `day_records` makes them comparable across offsets)
 DaySamples = dict[tuple[str, str, str, str], array]
 
 COMPACT_AT = 4096  # samples of one key before it is compacted
+COMPACT_ENTRIES = 3 * COMPACT_AT
 _FIRST_GAP = 60.0  # seconds
-
-
-def add_sample(samples: array, start: float, end: float, value: float) -> None:
-    samples.extend((start, end if end > start else start, value))
-    if len(samples) >= 3 * COMPACT_AT:
-        compact(samples)
 
 
 def _triples(samples: array) -> list[tuple[float, float, float]]:
@@ -110,18 +107,33 @@ def day_total(by_source: dict[str, list[tuple[float, float, float]]]) -> tuple[f
     return total, contributors
 
 
-def day_records(samples: DaySamples, provider: str, offset_seconds: Callable[[str], int]) -> list[Record]:
-    """One record per (type, local day); the day starts at local midnight in the offset of the day's
-    first sample. Each day's samples are released once its record is built (peak memory stays that of
-    the arrays)."""
+def _valid_day_and_offset(day_text: str, offset_text: str, offset_seconds: Callable[[str], int]) -> bool:
+    try:
+        date.fromisoformat(day_text)
+        offset_seconds(offset_text)
+    except ValueError:
+        return False
+    return True
+
+
+def day_records(samples: DaySamples, provider: str, offset_seconds: Callable[[str], int]) -> tuple[list[Record], int]:
+    """One record per (type, local day), and the number of samples whose day or offset cannot be read
+    (the hot path only checked the timestamp's length). The day starts at local midnight in the offset
+    of the day's first sample. Each day's samples are released once its record is built (peak memory
+    stays that of the arrays)."""
     keys_by_day: dict[tuple[str, str], list[tuple[str, str, str, str]]] = {}
-    for key in samples:
+    skipped = 0
+    for key in list(samples):
+        if not _valid_day_and_offset(key[1], key[2], offset_seconds):
+            skipped += len(samples.pop(key)) // 3
+            continue
         keys_by_day.setdefault((key[0], key[1]), []).append(key)
     records = []
     for (record_type, day_text), keys in sorted(keys_by_day.items(), key=lambda item: (item[0][1], item[0][0])):
         by_source: dict[str, list[tuple[float, float, float]]] = {}
         for key in keys:
-            by_source.setdefault(key[3], []).extend(_triples(samples.pop(key)))
+            shift = offset_seconds(key[2])  # local seconds of the day -> seconds from its UTC midnight
+            by_source.setdefault(key[3], []).extend((s - shift, e - shift, v) for s, e, v in _triples(samples.pop(key)))
         value, contributors = day_total(by_source)
         day = date.fromisoformat(day_text)
         start = local_midnight(day, timezone(timedelta(seconds=offset_seconds(keys[0][2]))))
@@ -135,4 +147,4 @@ def day_records(samples: DaySamples, provider: str, offset_seconds: Callable[[st
             distance_m=value if is_distance else None,
             calories_kcal=value if record_type == "active_energy" else None,
         ))
-    return records
+    return records, skipped
