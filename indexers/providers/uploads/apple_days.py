@@ -9,7 +9,7 @@ Priority (the export does not carry the user's own order): a source named like a
 like a phone, then every other source (apps), alphabetically within each group.
 
 Samples are kept per (record type, local day, UTC offset, source) as flat (start, end, value) arrays
-of Unix seconds (24 bytes a sample). Where one key gathers more than `COMPACT_AT` samples, the array
+of doubles (24 bytes a sample), times in seconds since the day's local midnight. Where one key gathers more than `COMPACT_AT` samples, the array
 is compacted: samples that touch or overlap merge into one (their values summed), and if that is not
 enough, samples closer than a growing gap merge too. A merged sample only ever counts less (its
 larger span overlaps more), never more, so memory stays bounded without overcounting.
