@@ -185,18 +185,19 @@ class _ExportHandler:
                     return
                 # seconds since the local midnight of `day`, in the start's offset
                 begin = clock.get(start_text[11:19]) or clock_seconds(start_text[11:19])
-                if end_text[:10] == day and end_text[19:] == start_text[19:]:
+                offset = start_text[20:]
+                if end_text.startswith(day) and end_text.endswith(offset):
                     end = clock.get(end_text[11:19]) or clock_seconds(end_text[11:19])
                 else:  # past midnight or in another offset: rare
                     end = begin + epoch(end_text) - epoch(start_text)
             except (KeyError, ValueError):
                 self.skipped += 1
                 return
-            key = (record_type, day, start_text[20:], attrs.get("sourceName", ""))
+            key = (record_type, day, offset, attrs.get("sourceName", ""))
             found = samples.get(key)
             if found is None:
                 found = samples[key] = array("d")
-            found.extend((begin, end if end > begin else begin, value))
+            found.extend((begin, end, value))  # an end before the start is read as the start (apple_days)
             if len(found) >= compact_at:
                 compact(found)
 

@@ -35,7 +35,8 @@ _FIRST_GAP = 60.0  # seconds
 
 
 def _triples(samples: array) -> list[tuple[float, float, float]]:
-    return sorted(zip(samples[0::3], samples[1::3], samples[2::3], strict=True))
+    """(start, end, value) sorted; an end before its start is the start."""
+    return sorted((s, e if e > s else s, v) for s, e, v in zip(samples[0::3], samples[1::3], samples[2::3], strict=True))
 
 
 def _merge_close(triples: list[tuple[float, float, float]], gap: float) -> list[tuple[float, float, float]]:
