@@ -72,8 +72,8 @@ def test_a_published_payload_reads_back_to_the_same_registration() -> None:
     ({"timeline": {"endsAt": "2026-01-01T00:00:00Z"}}, "timeline needs startsAt and endsAt"),
     ({"timeline": {**TIMELINE, "proofDeadline": "2026-01-02T00:00:00Z"}}, "proofDeadline must not be before endsAt"),
     ({"timeline": {**TIMELINE, "joinClosesAt": "2026-01-05T00:00:00Z"}}, "joinClosesAt must not be after startsAt"),
-    ({"params": {"rule": {**RULE, "mode": "competitive", "topN": "3"}}}, "topN must be a positive whole number"),
-    ({"params": {"rule": {**RULE, "mode": "competitive", "topN": 0}}}, "topN must be a positive whole number"),
+    ({"params": {"rule": {**RULE, "mode": "competitive", "topN": "3"}}}, "topN must be a whole number from 1"),
+    ({"params": {"rule": {**RULE, "mode": "competitive", "topN": 0}}}, "topN must be a whole number from 1"),
     ({"options": {"mode": "competitive"}}, "options.mode says competitive but the rule is threshold"),
     ({"options": {"mode": "ranked"}}, "options.mode must be one of"),
     ({"params": {"rule": {**RULE, "mode": "competitive"}}, "timeline": {k: v for k, v in TIMELINE.items()
@@ -130,5 +130,5 @@ def test_an_old_event_with_unix_second_strings_reads_back_normalised() -> None:
 
 @pytest.mark.parametrize("value", ["next week", "2026-13-01T00:00:00Z", 1e300, "-5", [2026], {"at": 1}, -86400])
 def test_a_timeline_value_that_names_no_time_is_refused(value: object) -> None:
-    with pytest.raises(InvalidRegistration, match="timeline.endsAt .* is not a time"):
-        validate_registration(document(timeline={**TIMELINE, "endsAt": value}))
+    with pytest.raises(InvalidRegistration, match="timeline.proofDeadline .* is not a time"):
+        validate_registration(document(timeline={**TIMELINE, "proofDeadline": value}))

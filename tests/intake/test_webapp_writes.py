@@ -131,7 +131,8 @@ def test_challenge_creation_through_the_registrations_api(settings: Settings, st
         client = TestClient(registrations_app(producer, SignatureVerifier(store)))
         document = {"id": 71, "subject": WALLET, "model_id": "fitness.steps@1", "title": "Walk",
                     "params": {"rule": {"challengeType": "steps", "conditions": [
-                        {"metric": "steps", "op": ">=", "value": 1000}]}},
+                        {"metric": "steps", "op": ">=", "value": 1000}],
+                        "period": {"start": "2026-01-01T00:00:00Z", "end": "2026-01-08T00:00:00Z"}}},
                     "timeline": {"startsAt": 1767225600, "endsAt": "1767830400"}}
         assert client.post("/challenges", json=document, headers=signed()).status_code == 202
     project(settings, CHALLENGES_REGISTERED)
