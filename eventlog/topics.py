@@ -25,8 +25,8 @@ class TopicSpec:
     retention_ms: int = KEEP_FOREVER
     partitions: int | None = None  # None = Settings.topic_partitions
 
-    def config(self) -> dict[str, str]:
-        config = {"cleanup.policy": self.cleanup_policy}
+    def config(self, min_insync_replicas: int = 1) -> dict[str, str]:
+        config = {"cleanup.policy": self.cleanup_policy, "min.insync.replicas": str(min_insync_replicas)}
         if self.cleanup_policy == "delete":
             config["retention.ms"] = str(self.retention_ms)
         return config
