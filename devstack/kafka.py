@@ -7,12 +7,13 @@ port and for the quorum on the next port (9092/9093, 9094/9095, 9096/9097 by def
 
 from __future__ import annotations
 
+import random
 import signal
+import socket
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from devstack.anvil import free_port
 from devstack.process import kill_group, port_open, read_pid, require, spawn, stop_pid, wait_until
 from eventlog.config import PROJECT_ROOT, ConfigError, CoreSettings
 
@@ -61,14 +62,23 @@ def node_addresses(bootstrap: str, nodes: int) -> list[NodeAddress]:
 
 
 def free_node_addresses(nodes: int, host: str = "127.0.0.1") -> list[NodeAddress]:
-    """`nodes` addresses whose port and port + 1 are both free now (tests start clusters on them)."""
+    """`nodes` addresses whose port and port + 1 can both be bound now (tests start clusters on them).
+    Drawn below the kernel's ephemeral range, where client sockets would otherwise take them meanwhile."""
     addresses: list[NodeAddress] = []
     while len(addresses) < nodes:
-        port = free_port()
-        taken = {p for a in addresses for p in (a.port, a.controller_port)}
-        if port + 1 < 65536 and not port_open(host, port + 1) and not taken & {port, port + 1}:
+        port = random.randrange(20_000, 32_000, 2)
+        if all(bindable(host, p) for p in (port, port + 1)) and NodeAddress(host, port) not in addresses:
             addresses.append(NodeAddress(host, port))
     return addresses
+
+
+def bindable(host: str, port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
 
 
 def bootstrap_of(addresses: list[NodeAddress]) -> str:
