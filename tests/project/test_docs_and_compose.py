@@ -12,6 +12,7 @@ from eventlog.config import PROJECT_ROOT
 
 README = (PROJECT_ROOT / "README.md").read_text()
 COMPOSE = yaml.safe_load((PROJECT_ROOT / "compose.yaml").read_text())
+CLUSTER = yaml.safe_load((PROJECT_ROOT / "compose.cluster.yaml").read_text())
 
 
 def test_readme_documents_every_setting_with_its_default() -> None:
@@ -52,3 +53,38 @@ def test_compose_publishes_the_default_ports_of_the_settings() -> None:
     assert defaults["LC_KAFKA_BOOTSTRAP"].rsplit(":", 1)[1] in ports
     assert defaults["LC_PG_DSN"].rsplit(":", 1)[1].split("/")[0] in ports
     assert defaults["LC_RPC_URL"].rsplit(":", 1)[1] in ports
+
+
+def test_the_cluster_override_gives_three_nodes_and_replicated_topics_to_every_service() -> None:
+    """compose.cluster.yaml laid over compose.yaml (environment maps merge key by key, as compose does)."""
+    services = {name: {**COMPOSE["services"].get(name, {}), **CLUSTER["services"][name]} for name in CLUSTER["services"]}
+    environment = {name: {**COMPOSE["services"].get(name, {}).get("environment", {}),
+                          **CLUSTER["services"][name].get("environment", {})} for name in CLUSTER["services"]}
+    nodes = ["kafka", "kafka-2", "kafka-3"]
+    bootstrap = ",".join(f"{node}:19092" for node in nodes)
+    voters = ",".join(f"{n}@{node}:9093" for n, node in enumerate(nodes, start=1))
+    host_ports = []
+    for n, node in enumerate(nodes, start=1):
+        env = environment[node]
+        assert (env["KAFKA_NODE_ID"], env["KAFKA_CONTROLLER_QUORUM_VOTERS"]) == (n, voters)
+        assert env["CLUSTER_ID"] == environment["kafka"]["CLUSTER_ID"]
+        for setting in ("DEFAULT_REPLICATION_FACTOR", "OFFSETS_TOPIC_REPLICATION_FACTOR",
+                        "TRANSACTION_STATE_LOG_REPLICATION_FACTOR"):
+            assert env[f"KAFKA_{setting}"] == 3, (node, setting)
+        assert (env["KAFKA_MIN_INSYNC_REPLICAS"], env["KAFKA_TRANSACTION_STATE_LOG_MIN_ISR"]) == (2, 2)
+        host, internal = env["KAFKA_ADVERTISED_LISTENERS"].split(",")
+        assert internal == f"INTERNAL://{node}:19092"
+        port = host.rsplit(":", 1)[1]
+        assert f"127.0.0.1:{port}:9092" in services[node]["ports"]
+        host_ports.append(int(port))
+    assert host_ports == [9092, 9094, 9096]  # as `lc up --brokers 3` (devstack/kafka.py node_addresses)
+    known = {name for _section, name, _default, _doc in documented_settings()}
+    for name, service in COMPOSE["services"].items():
+        if "LC_KAFKA_BOOTSTRAP" in service.get("environment", {}):
+            assert environment.get(name, {}).get("LC_KAFKA_BOOTSTRAP") == bootstrap, name
+            assert (environment[name]["LC_TOPIC_REPLICATION_FACTOR"],
+                    environment[name]["LC_TOPIC_MIN_INSYNC_REPLICAS"]) == ("3", "2"), name
+            assert {v for v in environment[name] if v.startswith("LC_")} <= known
+    assert environment["kafka-ui"]["KAFKA_CLUSTERS_0_BOOTSTRAPSERVERS"] == bootstrap
+    assert environment["schema-registry"]["SCHEMA_REGISTRY_KAFKASTORE_BOOTSTRAP_SERVERS"] == bootstrap
+    assert set(COMPOSE["services"]["setup"]["depends_on"]) | set(services["setup"]["depends_on"]) >= set(nodes)
