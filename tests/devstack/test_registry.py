@@ -5,7 +5,6 @@ reads and writes through it, and an incompatible change is refused with a clear 
 from __future__ import annotations
 
 import json
-import shutil
 import struct
 from pathlib import Path
 
@@ -13,11 +12,12 @@ import pytest
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from kits.background import Background, wait_for
 from kits.processors import T0, competitive, of_type, publish_evidence, publish_registration, read_all, steps
+from kits.schemas import widget_catalogue
 
 from cli.settings import Settings
 from devstack.registry import COMPATIBILITY, SchemaRegistryServer
 from eventlog.producer import EventProducer
-from eventlog.serde import CONFLUENT_MAGIC, SCHEMAS_DIR, EventSerde, SchemaCatalogue, SchemaRefused
+from eventlog.serde import CONFLUENT_MAGIC, EventSerde, SchemaCatalogue, SchemaRefused
 from eventlog.topics import VERDICTS
 from streams.processors.evaluator import Evaluator
 
@@ -56,16 +56,6 @@ def test_a_stage_reads_and_writes_the_confluent_wire_format(registry: SchemaRegi
     fresh = EventSerde(registry.url).decode(verdict.raw)
     assert fresh.payload["trigger_event_id"] == evidence_id
     assert fresh.payload["score"] == 500.0
-
-
-def widget_catalogue(folder: Path, versions: dict[int, list[dict]]) -> SchemaCatalogue:
-    folder.mkdir()
-    shutil.copy(SCHEMAS_DIR / "Envelope.avsc", folder / "Envelope.avsc")
-    for version, fields in versions.items():
-        schema = {"type": "record", "name": "Widget", "namespace": "lc",
-                  "fields": [{"name": "envelope", "type": "lc.Envelope"}, *fields]}
-        (folder / f"Widget.v{version}.avsc").write_text(json.dumps(schema))
-    return SchemaCatalogue(folder)
 
 
 V1 = [{"name": "size", "type": "int"}]
