@@ -39,6 +39,9 @@ def main(argv: list[str] | None = None) -> int:
     except PrerequisiteMissing as exc:
         print(f"lc: {exc}", file=sys.stderr)
         return 3
+    except ConfigError as exc:  # a setting, or the stack it names, does not fit: one line, no traceback
+        print(f"lc: {exc}", file=sys.stderr)
+        return 2
 
 
 def build_parser() -> argparse.ArgumentParser:

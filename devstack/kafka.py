@@ -229,8 +229,9 @@ class KafkaCluster:
         if up >= len(self.nodes):
             return f"Kafka already up on {self.bootstrap} ({up} broker{'s' if up > 1 else ''})"
         if up and all(node.pid is None for node in self.nodes):
-            raise ConfigError(f"a Kafka with {up} broker(s) that this stack did not start answers on "
-                              f"{self.bootstrap}; stop it or choose other ports (LC_KAFKA_BOOTSTRAP)")
+            raise ConfigError(f"a Kafka with {up} broker(s) already answers on {self.bootstrap}: stop it (`lc down` "
+                              f"if this stack started it) or choose other ports with LC_KAFKA_BOOTSTRAP before "
+                              f"starting {len(self.nodes)} node(s)")
         resolve_runtime(self.settings)
         for node in self.nodes:
             node.start()
