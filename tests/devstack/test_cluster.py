@@ -40,6 +40,7 @@ from eventlog.topics import (
     VERDICTS,
 )
 from indexers.chain.catalogue import build_decoder_table
+from indexers.chain.kafka import transactional_id as transactional_id_of
 from projections.framework import Projector, load_offsets
 from projections.migrate import migrate
 from projections.registry import all_projections
@@ -135,11 +136,17 @@ def jobs_named(settings: Settings) -> dict[int, set[str]]:
     return named
 
 
-def busiest_node(cluster: KafkaCluster, settings: Settings) -> int:
-    """The node that leads the most partitions of this test's topics (1-based)."""
-    leaders = Counter(leader for leader, _r, _isr in partition_replicas(
-        cluster.bootstrap, [settings.topic(name) for name in CATALOGUE]).values())
-    return leaders.most_common(1)[0][0]
+def transaction_coordinator(settings: Settings) -> int:
+    """The node coordinating the chain indexer's transactions: the leader of the transaction log's
+    partition for its transactional id (Kafka: abs(id.hashCode()) % partitions)."""
+    transactional_id = f"{settings.topic_prefix}{transactional_id_of(settings.chain_id)}"
+    java_hash = 0
+    for char in transactional_id:
+        java_hash = (31 * java_hash + ord(char)) & 0xFFFFFFFF
+    signed = java_hash - (1 << 32) if java_hash >= 1 << 31 else java_hash
+    state = partition_replicas(settings.kafka_bootstrap, ["__transaction_state"])
+    partition = (0 if signed == -(1 << 31) else abs(signed)) % len(state)
+    return state[("__transaction_state", partition)][0]
 
 
 def chain_log_count(system: LightChallenge, head: int) -> int:
@@ -179,7 +186,7 @@ def test_a_node_sigkilled_mid_backfill_loses_nothing_and_catches_up(
                  what="a third of the backfill projected")
         wait_for(lambda: len(verdict_ids(settings)) > 0, timeout=180, what="the first verdicts")
         at_kill = checkpoint(settings)
-        victim = busiest_node(cluster, settings)
+        victim = transaction_coordinator(settings)
         cluster.nodes[victim - 1].kill()
         assert at_kill < confirmed_head, "the backfill had finished before the kill"
 
@@ -234,7 +241,7 @@ def test_a_node_sigkilled_mid_backfill_loses_nothing_and_catches_up(
     Projector(settings, all_projections(), schema="reference", group_id="reference").run(
         until=lambda: projected_up_to(settings, targets, "reference"))
     assert table_snapshot(settings, "reference") == live
-    print(f"node {victim} SIGKILLed at block {at_kill} of {confirmed_head}; back with 3 in-sync replicas of every "
+    print(f"node {victim} (the indexer's transaction coordinator) SIGKILLed at block {at_kill} of {confirmed_head}; back with 3 in-sync replicas of every "
           f"partition {caught_up_s:.1f} s after its restart; {len(published)} chain events, "
           f"{len(expected_verdicts)} verdicts, {CHALLENGES} jobs, exact")
 
