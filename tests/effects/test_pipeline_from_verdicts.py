@@ -6,25 +6,15 @@ from __future__ import annotations
 import threading
 
 from kits.background import Background, wait_for
-from kits.writers import job_events, new_system, of_type, register, writer_settings
+from kits.writers import job_events, new_system, of_type, publish_verdict, register, writer_settings
 
 from devchain.aivm_sim import AivmSimulator, SimConfig
 from devchain.system import LightChallenge
 from effects.aivm_worker import AivmWorker
 from effects.finalizer import Finalizer
 from eventlog.producer import EventProducer
-from eventlog.topics import VERDICTS
 from indexers.chain import run_indexer
 from streams.processors.dispatcher import Dispatcher
-
-
-def publish_verdict(producer: EventProducer, challenge_id: int, subject: str, passed: bool) -> None:
-    producer.publish(VERDICTS, str(challenge_id), "VerdictIssued", {
-        "challenge_id": challenge_id, "subject": subject.lower(), "pass": passed, "score": None, "reasons": [],
-        "metadata_json": None, "evaluator": "test", "evidence_hash": "0x" + "11" * 32, "evidence_at": None,
-        "trigger_event_id": f"evidence:{challenge_id}:{subject.lower()}",
-    }, event_id=f"verdict:{challenge_id}:{subject.lower()}")
-    producer.flush()
 
 
 def test_passing_verdicts_end_in_winners_and_a_successful_finalize(settings, anvil, tmp_path):

@@ -18,12 +18,13 @@ from domain.challenge_state import (
 from effects import finalizer_state as fs
 from effects import worker_state as ws
 from effects.inputs import FinalizeRefused, InferenceFinalizedFact, ProofDone, ProofRefused, WinnerFact
-from effects.request_plan import RequestState, request_expiry
 from effects.request_plan import (
     Binding,
     InvalidJob,
     RequestRef,
+    RequestState,
     binding_is_current,
+    request_expiry,
     request_spec,
     retry_delay,
 )
