@@ -257,7 +257,7 @@ class ChainClient:
                 return None
             raise
         self.replacements += 1
-        log.warning("%s: transaction %s not mined after %.0f s; replaced by %s (nonce %d, max fee %d)", context,
+        log.warning("%s: transaction %s not mined after %.1f s; replaced by %s (nonce %d, max fee %d)", context,
                     previous, self.replace_after, sent.hashes[-1], sent.nonce, sent.fees["maxFeePerGas"])
         return None
 

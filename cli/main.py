@@ -281,8 +281,11 @@ def cmd_tail(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_jobs(settings: Settings, args: argparse.Namespace) -> int:
     from cli.operator import Refused, job_command, publish
 
+    if not args.reason.strip():
+        print("lc: --reason must say why", file=sys.stderr)
+        return 2
     try:
-        fact = job_command(settings, args.action, args.challenge, _reason(args))
+        fact = job_command(settings, args.action, args.challenge, args.reason.strip())
     except Refused as exc:
         print(f"lc: {exc}", file=sys.stderr)
         return 1
@@ -297,8 +300,11 @@ def cmd_registry(settings: Settings, args: argparse.Namespace) -> int:
     if (args.challenge is None) == (not args.failed):
         print("lc: name one CHALLENGE or --failed", file=sys.stderr)
         return 2
+    if not args.reason.strip():
+        print("lc: --reason must say why", file=sys.stderr)
+        return 2
     try:
-        facts = registry_retry(settings, args.challenge, max(1, args.batch), _reason(args))
+        facts = registry_retry(settings, args.challenge, max(1, args.batch), args.reason.strip())
     except Refused as exc:
         print(f"lc: {exc}", file=sys.stderr)
         return 1
@@ -307,13 +313,6 @@ def cmd_registry(settings: Settings, args: argparse.Namespace) -> int:
     for line in publish(settings, facts, dry_run=args.dry_run):
         print(line)
     return 0
-
-
-def _reason(args: argparse.Namespace) -> str:
-    reason = args.reason.strip()
-    if not reason:
-        raise SystemExit("lc: --reason must say why")
-    return reason
 
 
 def cmd_lag(settings: Settings, _args: argparse.Namespace) -> int:
