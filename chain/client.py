@@ -116,6 +116,7 @@ class ChainClient:
         self.receipt_timeout = receipt_timeout
         self.replace_after = replace_after  # 0: never replace a pending transaction
         self._nonce_lock = threading.Lock()
+        self._own_pending: set[int] = set()  # nonces of this client's transactions not mined yet
         self.replacements = 0  # transactions sent again (same nonce, higher fees), for tests and metrics
 
     def abi(self, name: str) -> list[dict[str, Any]]:
@@ -158,9 +159,13 @@ class ChainClient:
         if "gas" not in tx:
             tx["gas"] = self._estimate(tx, sender, context)
         sent = self._send_new(tx, sender)
-        if self.replace_after <= 0:
-            return self.wait(sent.hashes[-1], context=context)
-        return self._await_replacing(sent, sender, context)
+        self._own_pending.add(sent.nonce)
+        try:
+            if self.replace_after <= 0:
+                return self.wait(sent.hashes[-1], context=context)
+            return self._await_replacing(sent, sender, context)
+        finally:
+            self._own_pending.discard(sent.nonce)
 
     def _estimate(self, tx: dict[str, Any], sender: LocalAccount, context: str) -> int:
         try:
@@ -264,14 +269,19 @@ class ChainClient:
     def _send_again(self, sent: SentTx, sender: LocalAccount, context: str, why: str) -> None:
         log.warning("%s: transaction %s was not mined and %s; sending it again", context, sent.hashes[-1], why)
         fresh = self._send_new(sent.tx, sender)
+        self._own_pending.discard(sent.nonce)
+        self._own_pending.add(fresh.nonce)
         sent.nonce, sent.fees, sent.sent_at = fresh.nonce, fresh.fees, fresh.sent_at
         sent.hashes = [*sent.hashes, *fresh.hashes]
 
     def unstick(self, sender: LocalAccount) -> str | None:
-        """Replace the wallet's lowest pending transaction (not one of this client's: a predecessor's,
-        left by a killed process) with a no-op transfer to itself at the same nonce and twice the
-        market fees; returns the no-op's hash (None when the node refused it: tried again later)."""
+        """Replace the wallet's lowest pending transaction, when it is not one of this client's (a
+        predecessor's, left by a killed process, or another process's), with a no-op transfer to itself
+        at the same nonce and twice the market fees; returns the no-op's hash (None when it is ours or
+        the node refused it: tried again later)."""
         nonce = self.w3.eth.get_transaction_count(sender.address, "latest")
+        if nonce in self._own_pending:
+            return None  # ours: its sender replaces it
         market = self._fees()
         fees = {k: v * 2 for k, v in market.items()}
         sent = SentTx({"to": sender.address, "value": 0, "gas": 21_000, "data": b""}, nonce, fees)

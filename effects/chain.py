@@ -117,19 +117,23 @@ class ChainWriter:
     # ---------------------------------------------------------------- wallet
 
     def wait_until_settled(self, timeout: float = 120.0) -> None:
-        """Wait until every transaction of our wallet sent before now is mined (or gone), so the chain
-        shows all we ever sent before this moment; later ones (other jobs in flight) do not count. A
-        predecessor's transaction stuck that long is replaced by a no-op (`ChainClient.unstick`)."""
+        """Wait until every transaction of our wallet sent before now is mined (or gone from the pool),
+        so the chain shows all we ever sent before this moment; later ones (other jobs in flight) do
+        not count. A predecessor's transaction blocking the wallet past `replace_after` is replaced by
+        a no-op (`ChainClient.unstick`)."""
         eth = self.client.w3.eth
         mark = eth.get_transaction_count(self.address, "pending")
-        started = time.monotonic()
-        while eth.get_transaction_count(self.address, "latest") < mark:
-            waited = time.monotonic() - started
-            if waited > timeout:
+        started = last_unstick = time.monotonic()
+        while True:
+            latest = eth.get_transaction_count(self.address, "latest")
+            if latest >= mark or eth.get_transaction_count(self.address, "pending") == latest:
+                return
+            now = time.monotonic()
+            if now - started > timeout:
                 raise ChainBusy(f"transactions of {self.address} still pending after {timeout:.0f} s")
-            if self.replace_after > 0 and waited > self.replace_after:
+            if self.replace_after > 0 and now - last_unstick > self.replace_after:
                 self.client.unstick(self.account)
-                started = time.monotonic() - self.replace_after / 2  # give the no-op time before the next
+                last_unstick = now
             time.sleep(0.2)
 
     def chain_time(self) -> int:

@@ -14,6 +14,7 @@ from kits.writers import job_events, new_system, of_type, queue_job, register, w
 from chain.client import ChainClient
 from devchain.roles import anvil_roles
 from effects.aivm_worker import AivmWorker
+from effects.chain import ChainWriter
 from eventlog.producer import EventProducer
 
 RECIPIENT = "0x" + "11" * 20
@@ -82,3 +83,28 @@ def test_a_transaction_evicted_from_the_pool_is_sent_again_once(anvil):
     receipt = result["receipt"]
     assert receipt["status"] == 1 and receipt["transactionHash"].to_0x_hex() != evicted["hash"]
     assert client.w3.eth.get_balance(RECIPIENT) == before + 7  # sent once
+
+
+def test_a_predecessors_transaction_blocking_the_wallet_is_replaced_by_a_no_op(anvil):
+    """A killed writer left a transaction in the pool; its successor, about to look for what was sent
+    before, waits for it and after LC_WRITER_REPLACE_AFTER_SECONDS replaces it by a no-op."""
+    wallet = anvil_roles().players[2]
+    predecessor = ChainClient(anvil, [wallet], receipt_timeout=60)  # never replaces anything
+    successor = ChainWriter(anvil, wallet, {}, receipt_timeout=60, replace_after=0.5)
+    predecessor.rpc("evm_setAutomine", [False])
+    try:
+        orphan = predecessor._send_new({"to": RECIPIENT, "value": 3, "gas": 21_000}, wallet)
+        settling = threading.Thread(target=successor.wait_until_settled, args=(60.0,))
+        settling.start()
+        wait_for(lambda: pooled(predecessor)[orphan.nonce]["hash"] != orphan.hashes[0], what="the no-op")
+        noop = pooled(predecessor)[orphan.nonce]
+        predecessor.rpc("evm_mine")
+        settling.join(30)
+        assert not settling.is_alive()
+    finally:
+        predecessor.rpc("evm_setAutomine", [True])
+    assert (noop["to"].lower(), int(noop["value"], 16)) == (wallet.address.lower(), 0)
+    receipt = predecessor.w3.eth.get_transaction_receipt(noop["hash"])
+    assert receipt["status"] == 1
+    assert predecessor.w3.eth.get_transaction_count(wallet.address, "latest") == orphan.nonce + 1
+    assert predecessor.w3.eth.get_balance(RECIPIENT) == 0  # the orphan's transfer never happened
