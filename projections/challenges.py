@@ -135,11 +135,11 @@ class ChallengesProjection:
                 facts.append(read_fact(received))
                 continue
             if received.event.event_type in (REGISTRY_WRITE, REGISTRY_RETRY):
-                read = read_registry_write if received.event.event_type == REGISTRY_WRITE else read_registry_retry
+                write = received.event.event_type == REGISTRY_WRITE
                 try:
-                    registry_writes.append(read(received))
+                    registry_writes.append(read_registry_write(received) if write else read_registry_retry(received))
                 except (ValueError, KeyError) as exc:
-                    reject(received, f"invalid {received.event.event_type}: {exc}")
+                    reject(received, f"invalid registry {'write' if write else 'retry'}: {exc}")
                 continue
             if received.event.event_type != REGISTERED:
                 reject(received, f"unexpected event type {received.event.event_type} on {CHALLENGES_REGISTERED}")
