@@ -102,8 +102,8 @@ class JobExpired:
 
 
 @dataclass(frozen=True)
-class JobRequeued:
-    """Operator: a dead or failed job back to queued, with a fresh budget (`lc jobs requeue`)."""
+class OperatorFact:
+    """What an operator's command on a job says: who and why (when is the event's time)."""
 
     event_id: str
     job_id: str
@@ -112,16 +112,15 @@ class JobRequeued:
 
 
 @dataclass(frozen=True)
-class JobRunRequested:
+class JobRequeued(OperatorFact):
+    """Operator: a dead or failed job back to queued, with a fresh budget (`lc jobs requeue`)."""
+
+
+@dataclass(frozen=True)
+class JobRunRequested(OperatorFact):
     """Operator: work on the job now, without waiting for a backoff (`lc jobs run`)."""
 
-    event_id: str
-    job_id: str
-    operator: str
-    reason: str
 
-
-OperatorEvent = JobRequeued | JobRunRequested
 JobEvent = (
     JobQueued | ParticipantsAdded | JobProcessing | JobSubmitted | JobFailed | JobDead | JobCanceled | JobExpired
     | JobRequeued | JobRunRequested

@@ -63,14 +63,20 @@ def fee_too_low(system: Any, too_low: bool) -> None:
     system.client.send(system.aivm, "setSpamControls", 10**18 if too_low else 0, 0, sender=system.roles.admin)
 
 
-def test_requeue_brings_a_dead_job_back_and_the_worker_requests_it(settings, anvil, tmp_path):
+def job_whose_request_fails(settings: Settings, anvil: str, tmp_path: Any, **overrides: Any) -> tuple[Any, Settings, Any]:
+    """A registered challenge and its queued job; the AIVM fee is too low until `fee_too_low(system, False)`."""
     system, drive = new_system(anvil)
     challenge = drive.create_challenge()
     fee_too_low(system, True)
-    s = writer_settings(settings, system, tmp_path, aivm_max_attempts=1, operator=OPERATOR)
+    s = writer_settings(settings, system, tmp_path, operator=OPERATOR, **overrides)
     producer = EventProducer(s, "test")
     register(producer, challenge)
     queue_job(producer, challenge.id, [challenge.creator])
+    return system, s, challenge
+
+
+def test_requeue_brings_a_dead_job_back_and_the_worker_requests_it(settings, anvil, tmp_path):
+    system, s, challenge = job_whose_request_fails(settings, anvil, tmp_path, aivm_max_attempts=1)
 
     with running(projector(s), AivmWorker(s)):
         wait_for(lambda: job_row(s, challenge.id).get("status") == "dead", what="the job dead")
@@ -99,13 +105,7 @@ def test_requeue_brings_a_dead_job_back_and_the_worker_requests_it(settings, anv
 
 
 def test_run_works_on_a_failed_job_now_instead_of_after_its_backoff(settings, anvil, tmp_path):
-    system, drive = new_system(anvil)
-    challenge = drive.create_challenge()
-    fee_too_low(system, True)
-    s = writer_settings(settings, system, tmp_path, writer_backoff_seconds=3600.0, operator=OPERATOR)
-    producer = EventProducer(s, "test")
-    register(producer, challenge)
-    queue_job(producer, challenge.id, [challenge.creator])
+    system, s, challenge = job_whose_request_fails(settings, anvil, tmp_path, writer_backoff_seconds=3600.0)
 
     with running(projector(s), AivmWorker(s)):
         wait_for(lambda: job_row(s, challenge.id).get("status") == "failed", what="the first attempt failed")

@@ -12,60 +12,21 @@ the dispatcher, the AIVM worker, the AIVM simulator and the finalizer.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
-
-from kits.background import Background, wait_for
-from kits.writers import job_events, new_system, of_type, publish_verdict, register, writer_settings
+from kits.background import wait_for
+from kits.pipeline import challenge_with_players, running_pipeline, two_pass_one_fails
+from kits.writers import job_events, of_type, register, writer_settings
 
 from devchain.aivm_sim import AivmSimulator, SimConfig
-from devchain.scenario import Challenge, Scenario
 from devchain.system import LightChallenge
-from effects.aivm_worker import AivmWorker
-from effects.finalizer import Finalizer
 from eventlog.producer import EventProducer
-from indexers.chain import run_indexer
-from streams.processors.dispatcher import Dispatcher
+from eventlog.serde import Event
 
 STATUS_COMMITTED = 2
 
 
-@contextmanager
-def pipeline(s: Any, anvil: str, system: LightChallenge, sim_config: SimConfig) -> Iterator[AivmSimulator]:
-    stop_indexer = threading.Event()
-    simulator = AivmSimulator(LightChallenge.attach(anvil, system.addresses), sim_config)
-    dispatcher, worker, finalizer = Dispatcher(s), AivmWorker(s), Finalizer(s)
-    runners = [
-        Background(lambda: run_indexer(s, stop_indexer), stop_indexer.set),
-        Background(dispatcher.run, dispatcher.stop.set),
-        Background(simulator.run_forever, simulator.stop),
-        Background(worker.run, worker.stop.set),
-        Background(finalizer.run, finalizer.stop.set),
-    ]
-    try:
-        yield simulator
-    finally:
-        for runner in reversed(runners):
-            runner.stop()
-
-
-def challenge_with_players(anvil: str) -> tuple[LightChallenge, Scenario, Challenge]:
-    system, drive = new_system(anvil)
-    creator, joiner, loser = drive.players[:3]
-    challenge = drive.create_challenge(creator=creator)
-    drive.join(challenge, joiner)
-    drive.join(challenge, loser)
-    drive.advance_to(challenge.start_ts)
-    return system, drive, challenge
-
-
-def verdicts(producer: EventProducer, drive: Scenario, challenge: Challenge) -> None:
-    creator, joiner, loser = drive.players[:3]
-    publish_verdict(producer, challenge.id, creator.address, True)
-    publish_verdict(producer, challenge.id, joiner.address, True)
-    publish_verdict(producer, challenge.id, loser.address, False)
+def job_transitions(events: list[Event]) -> list[str]:
+    """The job's status events (the dispatcher may name the second passing participant later)."""
+    return [e.event_type for e in events if e.event_type.startswith("Job") and e.event_type != "JobParticipantsAdded"]
 
 
 def first_request_missed_its_reveal(system: LightChallenge, simulator: AivmSimulator) -> int:
@@ -79,13 +40,12 @@ def first_request_missed_its_reveal(system: LightChallenge, simulator: AivmSimul
 def test_a_reveal_missed_once_is_re_requested_and_the_passing_participants_win(settings, anvil, tmp_path):
     system, drive, challenge = challenge_with_players(anvil)
     creator, joiner, loser = drive.players[:3]
-    winners = {creator.address.lower(), joiner.address.lower()}
     s = writer_settings(settings, system, tmp_path)
     producer = EventProducer(s, "test")
     register(producer, challenge)
 
-    with pipeline(s, anvil, system, SimConfig(poll_seconds=0.1, miss="reveal", miss_count=1)) as simulator:
-        verdicts(producer, drive, challenge)
+    with running_pipeline(s, anvil, system, SimConfig(poll_seconds=0.1, miss="reveal", miss_count=1)) as simulator:
+        winners = two_pass_one_fails(producer, drive, challenge)
         reveal_deadline = first_request_missed_its_reveal(system, simulator)
         assert not of_type(job_events(s), "JobExpired")  # before the deadline the request can still finish
         drive.advance_to(reveal_deadline + 1)
@@ -102,7 +62,7 @@ def test_a_reveal_missed_once_is_re_requested_and_the_passing_participants_win(s
     sent = of_type(events, "AivmRequestSent")
     assert [(e.payload["request_id"], e.payload["recovered"]) for e in sent] == [("1", False), ("2", False)]
     second_task = sent[1].payload["task_id"]
-    assert [e.event_type for e in events if e.event_type.startswith("Job")] == [
+    assert job_transitions(events) == [
         "JobQueued", "JobProcessing", "JobSubmitted", "JobExpired", "JobProcessing", "JobSubmitted",
         "JobCanceled"]  # the dispatcher's, once the challenge is Finalized
     assert {e.payload["subject"] for e in of_type(events, "TaskBindingRecorded")
@@ -123,8 +83,8 @@ def test_a_request_expiring_too_close_to_the_proof_deadline_is_not_re_requested(
     producer = EventProducer(s, "test")
     register(producer, challenge)
 
-    with pipeline(s, anvil, system, SimConfig(poll_seconds=0.1, miss="reveal")) as simulator:
-        verdicts(producer, drive, challenge)
+    with running_pipeline(s, anvil, system, SimConfig(poll_seconds=0.1, miss="reveal")) as simulator:
+        two_pass_one_fails(producer, drive, challenge)
         first_request_missed_its_reveal(system, simulator)
         drive.advance_to(challenge.proof_deadline_ts - 300)  # past the reveal deadline, 5 min before the deadline
         wait_for(lambda: of_type(job_events(s), "JobDead"), timeout=180, what="the job to die")
@@ -133,7 +93,7 @@ def test_a_request_expiring_too_close_to_the_proof_deadline_is_not_re_requested(
         wait_for(lambda: of_type(job_events(s), "FinalizeSent"), timeout=180, what="finalize at the deadline")
 
     events = job_events(s)
-    assert [e.event_type for e in events if e.event_type.startswith("Job")][:7] == [
+    assert job_transitions(events)[:7] == [
         "JobQueued", "JobProcessing", "JobSubmitted", "JobExpired", "JobProcessing", "JobFailed", "JobDead"]
     [dead] = of_type(events, "JobDead")
     assert "no AIVM request can be proved any more" in dead.payload["error"]
