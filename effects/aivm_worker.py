@@ -286,10 +286,11 @@ class AivmWorker(ViewStage[ws.WorkerView]):
                         request.request_id, describe_error(exc))
             self.retry_later(challenge_id, self._backoff(1))
             return
-        self.watched[request.request_id] = Watched(state, chain_time)
         reason = request_expiry(state, chain_time)
         if reason is None:
+            self.watched[request.request_id] = Watched(state, chain_time)
             return
+        self.watched.pop(request.request_id, None)
         deadline = state.next_deadline()
         error = f"AIVM request {request.request_id}: {reason}"
         event_id = f"{job.job_id}:expired:{request.request_id}"
