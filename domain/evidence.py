@@ -82,7 +82,7 @@ def parse(payload: Mapping[str, Any], occurred_at: int) -> tuple[EvidenceFact, l
     try:
         records = untrusted.loads(records_json)
     except untrusted.UntrustedInput as exc:
-        raise ValueError(f"records_json: {exc}") from None
+        raise ValueError(f"records_json is not acceptable JSON: {exc}") from None
     if not isinstance(records, list):
         raise ValueError("records_json is not a JSON array")
     check_size(len(records), 0)
