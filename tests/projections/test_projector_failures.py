@@ -55,6 +55,7 @@ def test_a_data_error_is_logged_at_once_and_stops_the_projector_without_another_
         wait_for(lambda: not running.thread.is_alive(), timeout=15, what="the projector to stop")
     stopped_after = time.monotonic() - sent
 
+    print(f"\nPROJECTOR-STOPPED-AFTER {stopped_after:.2f}s")
     assert stopped_after < 10, stopped_after  # noticed by the next poll, not by the next message
     assert isinstance(running.error, RuntimeError) and "writer failed" in str(running.error)
     assert isinstance(running.error.__cause__, psycopg.errors.CheckViolation)

@@ -5,7 +5,9 @@ beyond the 10,000 that used to stop both stages."""
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 import time
 from datetime import date
 from pathlib import Path
@@ -14,6 +16,7 @@ import psycopg
 from eth_account import Account
 from kits.apple_export import write_daily_export_zip
 from kits.background import Background, wait_for
+from kits.evidence import publish
 from kits.processors import read_all
 from kits.projections import registration_document
 from starlette.testclient import TestClient
@@ -91,3 +94,24 @@ def test_ten_years_of_daily_totals_become_evidence_and_a_verdict(settings: Setti
     print(f"\nLARGE-EVIDENCE days={DAYS} records={export.records} records_json="
           f"{len(event.event.payload['records_json'].encode())} B event={len(event.raw)} B "
           f"accepted_in={accepted_in:.1f}s verdict_projected_in={processed_in:.1f}s")
+
+
+def test_an_incompressible_evidence_event_near_the_limit_is_processed(settings: Settings) -> None:
+    """Several MB even after compression: larger than a consumer's per-partition fetch size (1 MiB)."""
+    noise = base64.b64encode(os.urandom(3 * 1024 * 1024)).decode()  # 4 MiB of text, 3 MiB compressed at best
+    records = [{"provider": "apple_health", "type": "steps", "note": noise[i:i + 4096]}
+               for i in range(0, len(noise), 4096)]
+    with EventProducer(settings, "test") as producer:
+        publish(producer, CHALLENGE, SUBJECT, "apple", records, occurred_at=1_767_000_000_000)
+    projector, evaluator = Projector(settings, all_projections()), Evaluator(settings)
+    stages = [Background(projector.run, projector.stop.set), Background(evaluator.run, evaluator.stop.set)]
+    try:
+        with psycopg.connect(settings.pg_dsn, autocommit=True) as conn:
+            wait_for(lambda: conn.execute("SELECT count(*) FROM verdicts").fetchone()[0] == 1, timeout=120,
+                     what="the verdict projected")
+            stored = conn.execute("SELECT jsonb_array_length(data) FROM evidence").fetchone()
+    finally:
+        for stage in stages:
+            stage.stop()
+    assert stored == (len(records),)
+    assert read_all(settings, DLQ) == []
