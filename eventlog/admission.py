@@ -51,7 +51,7 @@ def admit(serde: EventSerde, topic: str, key: bytes | None, value: bytes | None)
     except UndecodableMessage as exc:
         raise Inadmissible(f"undecodable: {exc}") from None
     if spec is not None and event.event_type not in spec.event_types:
-        raise Inadmissible(f"a {event.event_type} event does not belong on {topic} "
+        raise Inadmissible(f"event type {event.event_type} does not belong on {topic} "
                            f"(it carries {', '.join(spec.event_types)})")
     return text_key, event
 

@@ -49,7 +49,7 @@ def test_a_good_message_is_admitted_with_its_key() -> None:
     (b"\xff\xfe", "evidence", "the key is not UTF-8"),
     (b"42", None, "undecodable: empty message value"),
     (b"42", b"garbage", "undecodable: not an Avro event"),
-    (b"42", "verdict", "a VerdictIssued event does not belong on lc.evidence (it carries EvidenceSubmitted)"),
+    (b"42", "verdict", "event type VerdictIssued does not belong on lc.evidence (it carries EvidenceSubmitted)"),
 ])
 def test_anything_else_is_refused_with_the_reason(key: bytes | None, value: object, reason: str) -> None:
     serde = EventSerde("")

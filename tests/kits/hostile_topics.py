@@ -121,7 +121,7 @@ def hostile(settings: Settings, topic: str) -> list[Hostile]:
     return [
         Hostile("garbage", key, b"definitely not avro", "undecodable: not an Avro event"),
         Hostile("truncated", key, valid[: len(valid) // 2], "undecodable: corrupt"),
-        Hostile("wrong type", key, encode(settings, topic, other), f"a {other.event_type} event does not belong on"),
+        Hostile("wrong type", key, encode(settings, topic, other), f"event type {other.event_type} does not belong on"),
         Hostile("null key", None, valid, "no key"),
         Hostile("null value", key, None, "undecodable: empty message value"),
         Hostile("oversized", key, valid + os.urandom(OVERSIZED_BYTES - len(valid)), "bytes after the"),
