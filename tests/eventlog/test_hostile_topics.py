@@ -261,3 +261,20 @@ def test_a_chain_fact_that_cannot_be_read_halts_the_stage_loudly(
     if stage == "projector":  # (the other stages forget their in-memory state when they stop)
         assert running.processed(topic, 1) and not running.processed(topic, 2)
     assert dead_letters(settings) == []
+
+
+@pytest.mark.parametrize("stage", ["projector", "evaluator", "aivm-worker"])  # own offsets, merged, Kafka commits
+def test_dead_letters_at_the_end_of_a_partition_are_stored(one_partition: Settings, broker: Broker,
+                                                          stage: str) -> None:
+    """Nothing processable follows them: their offsets alone must move the stored position (lag 0)."""
+    topic = {"projector": EVIDENCE, "evaluator": EVIDENCE, "aivm-worker": JOBS}[stage]
+    broker.publish(topic, good(topic, 1))
+    running = Running(stage, one_partition)
+    _wait(lambda: running.processed(topic, 1) and running.stored(broker, topic) == 1, running,
+          f"{stage} processed the first event")
+    garbage = [m for m in hostile(one_partition, topic) if m.name in ("garbage", "null key")]
+    for message in garbage:
+        broker.send(topic, message)
+    _wait(lambda: running.stored(broker, topic) == 1 + len(garbage), running, "the dead letters' offsets stored")
+    running.stop()
+    assert len(_letters(one_partition, running.group, topic)) == len(garbage)
