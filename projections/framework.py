@@ -227,8 +227,8 @@ class Projector:
         """Write the batch, on a new connection (after a backoff) whenever the connection was lost."""
         for attempt, delay in enumerate((0.0, *RECONNECT_DELAYS)):
             if delay:
-                log.warning("%s: database connection lost; attempt %d at the batch in %.1f s", self.name,
-                            attempt + 1, delay)
+                log.warning("%s: writing the batch again in %.1f s (attempt %d of %d)", self.name, delay,
+                            attempt + 1, len(RECONNECT_DELAYS) + 1)
                 if self.stop.wait(delay):
                     break
             try:
@@ -239,7 +239,8 @@ class Projector:
             except psycopg.Error as exc:
                 if not _transient(exc, conn) or attempt == len(RECONNECT_DELAYS):
                     raise
-                log.warning("%s: %s: %s", self.name, type(exc).__name__, str(exc).strip())
+                log.warning("%s: database connection lost or transaction rolled back: %s: %s", self.name,
+                            type(exc).__name__, str(exc).strip())
                 if conn is not None and conn.broken:
                     conn.close()
         raise RuntimeError(f"{self.name}: stopped while waiting for the database")
