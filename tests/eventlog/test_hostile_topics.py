@@ -16,7 +16,6 @@ Topics are made with one partition, so every message's place is known.
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Callable, Iterator
 from typing import Any, cast
 
@@ -24,13 +23,13 @@ import psycopg
 import pytest
 from kits.background import Background, wait_for
 from kits.hostile_topics import T0, Broker, Hostile, dead_letters, good, hostile
+from kits.isolated import isolated_settings
 
 from cli.settings import Settings
 from effects.aivm_worker import AivmWorker
 from effects.chain import ChainWriter
 from effects.finalizer import Finalizer
 from effects.registry_writer import RegistryWriter
-from eventlog.admin import create_topics, delete_prefixed_topics
 from eventlog.admission import StageHalted
 from eventlog.producer import DEAD_LETTER_EXCERPT_BYTES
 from eventlog.topics import (
@@ -46,7 +45,6 @@ from eventlog.topics import (
     ordered_facts,
 )
 from projections.framework import Projector
-from projections.migrate import migrate
 from projections.registry import all_projections
 from streams.processors.dispatcher import Dispatcher
 from streams.processors.evaluator import Evaluator
@@ -96,19 +94,8 @@ def test_every_topic_but_the_dead_letters_has_a_consumer_here() -> None:
 @pytest.fixture
 def one_partition(stack: Settings) -> Iterator[Settings]:
     """Like `settings`, with every topic of one partition."""
-    tag = uuid.uuid4().hex[:10]
-    base = psycopg.conninfo.conninfo_to_dict(stack.pg_dsn)
-    admin_dsn = psycopg.conninfo.make_conninfo(**{**base, "dbname": "postgres"})
-    with psycopg.connect(admin_dsn, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "lc_test_{tag}"')
-    settings = stack.replace(topic_prefix=f"t{tag}.", topic_partitions=1, writer_backoff_seconds=5.0,
-                             pg_dsn=psycopg.conninfo.make_conninfo(**{**base, "dbname": f"lc_test_{tag}"}))
-    migrate(settings.pg_dsn)
-    create_topics(settings)
-    yield settings
-    with psycopg.connect(admin_dsn, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "lc_test_{tag}" WITH (FORCE)')
-    delete_prefixed_topics(settings)
+    with isolated_settings(stack, topic_partitions=1, writer_backoff_seconds=5.0) as settings:
+        yield settings
 
 
 class Running:
