@@ -28,7 +28,7 @@ RECORD_BATCH_OVERHEAD = 64 * 1024  # batch header, record header, key and messag
 JOB_EVENT_TYPES = (
     "JobQueued", "JobParticipantsAdded", "JobProcessing", "JobSubmitted", "JobFailed", "JobDead", "JobCanceled",
     "AivmRequestSent", "TaskBindingRecorded", "TaskBindingFailed", "ProofSubmitted", "ProofFailed", "FinalizeSent",
-    "FinalizeFailed",
+    "FinalizeFailed", "JobExpired", "JobRequeued", "JobRunRequested",
 )
 
 
@@ -65,7 +65,7 @@ CATALOGUE: dict[str, TopicSpec] = {
         TopicSpec(CHAIN_EVENTS, "challenge id (task id until bound)", "decoded contract logs and their retractions",
                   ("ChainEvent",), ordered_facts=True),
         TopicSpec(CHALLENGES_REGISTERED, "challenge id", "off-chain challenge metadata: rule, model, mode, topN",
-                  ("ChallengeRegistered", "RegistryWriteRecorded")),
+                  ("ChallengeRegistered", "RegistryWriteRecorded", "RegistryRetryRequested")),
         TopicSpec(ACCOUNTS, "subject:provider", "linked provider accounts, tokens encrypted",
                   ("LinkedAccount", "IdentityBound"), cleanup_policy="compact"),
         TopicSpec(EVIDENCE, "challenge id", "normalized evidence records with their evidence hash",
