@@ -78,11 +78,10 @@ def rebuild(settings: CoreSettings, *, timeout_s: float = 3600.0, stop: StopFlag
     migrate(settings.pg_dsn)  # pending migrations, shared tables, leftovers of interrupted rebuilds
     _delete_stale_groups(settings)
     new_schema = scratch.new_scratch_name()
-    holder = connect(settings.pg_dsn)  # its session marks the scratch schema as in use
+    holder = scratch.ScratchHold(settings.pg_dsn, new_schema)  # marks the scratch schema as in use
     swapped = False
     started = time.monotonic()
     try:
-        scratch.hold(holder, new_schema)
         migrate(settings.pg_dsn, new_schema, scratch_schema=True)
         refuse_early(settings, new_schema)
         projections = all_projections()
@@ -95,6 +94,7 @@ def rebuild(settings: CoreSettings, *, timeout_s: float = 3600.0, stop: StopFlag
             nonlocal swapped
             if time.monotonic() - started > timeout_s:
                 raise TimeoutError(f"rebuild did not catch up within {timeout_s:.0f} s")
+            holder.ensure()
             if projector.stop.is_set() or not caught_up(projector.loop.positions(), targets):
                 return False  # stopped: the loop ends without a swap
             projector.drain()  # nothing of the rebuild may be written after the swap
@@ -110,7 +110,7 @@ def rebuild(settings: CoreSettings, *, timeout_s: float = 3600.0, stop: StopFlag
         _drop_schema(settings, new_schema)
         raise
     finally:
-        _close_quietly(holder)
+        holder.close()
         _delete_groups(settings, [REBUILD_GROUP_PREFIX + new_schema])
     return {"schema": new_schema, "events": sum(targets.values()), "seconds": round(time.monotonic() - started, 2)}
 
@@ -158,13 +158,6 @@ def _drop_schema(settings: CoreSettings, schema: str) -> None:
             conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
     except psycopg.Error as exc:
         log.warning("could not drop %s now (%s); the next lc migrate drops it", schema, exc)
-
-
-def _close_quietly(conn: psycopg.Connection) -> None:
-    try:
-        conn.close()
-    except psycopg.Error:
-        pass
 
 
 def _delete_stale_groups(settings: CoreSettings) -> None:

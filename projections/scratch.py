@@ -1,9 +1,10 @@
 """Scratch schemas of `lc rebuild`, and how a leftover one is told from one in use.
 
 A rebuild holds a session-level advisory lock named after its scratch schema for as long as it runs,
-on a connection of its own, taken before the schema is created. The lock goes with the session: a
-rebuild stopped by SIGKILL, by a crash of its host or of the database server leaves a schema whose
-lock nobody holds. `drop_leftovers` (run by `lc migrate`, so also by `lc up`, and by every rebuild
+on a connection of its own, taken before the schema is created (`ScratchHold`; when a database
+restart ends that session while the rebuild carries on, the lock is taken again on a new one). The
+lock goes with the session: a rebuild stopped by SIGKILL, by a crash of its host, or failing after a
+crash of the database server leaves a schema whose lock nobody holds. `drop_leftovers` (run by `lc migrate`, so also by `lc up`, and by every rebuild
 before it starts) drops exactly those, and never the schema of a rebuild still running.
 """
 
@@ -29,6 +30,51 @@ def new_scratch_name() -> str:
 def hold(conn: psycopg.Connection, schema: str) -> None:
     """Mark `schema` as in use for the life of `conn`'s session (autocommit connection)."""
     conn.execute("SELECT pg_advisory_lock(%s, hashtext(%s))", (_LOCK_CLASS, schema))
+
+
+class ScratchHold:
+    """The lock marking one scratch schema in use, kept for the life of a rebuild."""
+
+    PROBE_SECONDS = 2.0
+
+    def __init__(self, dsn: str, schema: str) -> None:
+        self.dsn = dsn
+        self.schema = schema
+        self._conn: psycopg.Connection | None = None
+        self._probed = 0.0
+        self._take()
+
+    def _take(self) -> None:
+        self.close()
+        self._conn = psycopg.connect(self.dsn, autocommit=True)
+        hold(self._conn, self.schema)
+        self._probed = time.monotonic()
+
+    def ensure(self) -> None:
+        """Take the lock again if its session was lost (checked at most every PROBE_SECONDS); while the
+        database is unreachable, try again at the next call."""
+        if time.monotonic() - self._probed < self.PROBE_SECONDS:
+            return
+        self._probed = time.monotonic()
+        try:
+            if self._conn is not None and not self._conn.broken:
+                self._conn.execute("SELECT 1")
+                return
+        except psycopg.Error:
+            pass
+        try:
+            self._take()
+            log.warning("the session holding %s was lost; its lock is held again", self.schema)
+        except psycopg.Error as exc:
+            log.warning("cannot hold %s again yet: %s", self.schema, exc)
+
+    def close(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except psycopg.Error:
+                pass
+            self._conn = None
 
 
 def release(conn: psycopg.Connection, schema: str) -> None:

@@ -152,3 +152,22 @@ def test_leftover_scratch_schemas_are_dropped_unless_a_rebuild_holds_them(settin
     migrate(settings.pg_dsn)
     with psycopg.connect(settings.pg_dsn) as conn:
         assert conn.execute("SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'lc\\_re%'").fetchone()[0] == 0
+
+
+def test_a_rebuild_whose_session_was_cut_holds_its_scratch_schema_again(settings: Settings) -> None:
+    """After a database restart ends the holding session, the rebuild (still running) takes the lock again."""
+    with psycopg.connect(settings.pg_dsn, autocommit=True) as conn:
+        conn.execute("CREATE SCHEMA lc_rebuild_3")
+    holder = scratch.ScratchHold(settings.pg_dsn, "lc_rebuild_3")
+    try:
+        with psycopg.connect(settings.pg_dsn, autocommit=True) as conn:
+            cut = conn.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_locks WHERE locktype = 'advisory'"
+                               " AND objid = hashtext('lc_rebuild_3')::oid AND pid <> pg_backend_pid()").fetchone()
+            assert cut == (1,)
+        holder._probed = 0.0  # the next poll probes the session
+        holder.ensure()
+        migrate(settings.pg_dsn)
+        with psycopg.connect(settings.pg_dsn) as conn:
+            assert conn.execute("SELECT count(*) FROM pg_namespace WHERE nspname = 'lc_rebuild_3'").fetchone() == (1,)
+    finally:
+        holder.close()

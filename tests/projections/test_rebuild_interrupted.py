@@ -1,5 +1,6 @@
 """`lc rebuild` interrupted by SIGTERM, by SIGKILL and by a database crash: the live tables stay as
-they were, and no scratch schema is left once the next `lc migrate` has run.
+they were (or, when the rebuild outlives the crash, hold the same rows), and no scratch schema is
+left once the next `lc migrate` has run.
 
 The rebuild runs as its own process (`python -m cli.main rebuild`). To interrupt it mid-replay at
 a known point, the test locks the scratch schema's `evidence` table as soon as it exists, so the
@@ -129,7 +130,9 @@ def test_a_rebuild_cut_off_by_a_database_crash_leaves_the_live_tables(settings: 
         cluster.crash_restart()  # every session is cut, the server recovers from its WAL
         lock.close()
         _out, err = rebuild.communicate(timeout=180)
-        assert rebuild.returncode != 0, err
+        # the projector writes a batch again after a lost connection, so the rebuild may carry on and swap
+        # (the same rows), or give up; either way the live tables are whole and hold the same rows
+        assert "connection lost" in err or rebuild.returncode != 0, err
         assert live_state(own) == before
         migrate(own.pg_dsn)
         assert scratch_schemas(own.pg_dsn) == []
