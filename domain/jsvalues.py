@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from typing import Any, TypeGuard
+
+from domain.untrusted import UntrustedInput, loads
 
 
 def is_number(value: object) -> TypeGuard[int | float]:
@@ -42,11 +43,12 @@ def flag(value: object) -> bool:
 
 
 def parse_maybe_json(value: object) -> object:
-    """Strings are parsed as JSON (unparsable strings become None); anything else passes through."""
+    """Strings are parsed as JSON (unparsable strings become None, and so do the values
+    `domain.untrusted` refuses: too deep, NaN, NUL, ...); anything else passes through."""
     if isinstance(value, str):
         try:
-            return json.loads(value)
-        except ValueError:
+            return loads(value)
+        except UntrustedInput:
             return None
     return value
 

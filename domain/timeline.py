@@ -11,6 +11,7 @@ _START_KEYS = ("startsAt", "startTs", "starts")
 _END_KEYS = ("endsAt", "endTs", "ends")
 _PROOF_DEADLINE_KEYS = ("proofDeadline", "proofDeadlineAt")
 _JOIN_CLOSES_KEYS = ("joinClosesAt",)
+INSTANT_KEYS = _START_KEYS + _END_KEYS + _PROOF_DEADLINE_KEYS + _JOIN_CLOSES_KEYS  # every key read as an instant
 
 
 @dataclass(frozen=True)

@@ -41,8 +41,8 @@ def parse_instant_text(text: str) -> datetime | None:
     text = text.strip()
     if not text:
         return None
-    if text.isdigit():
-        return from_unix_number(int(text))
+    if text.isascii() and text.isdigit():
+        return _unix_number_or_none(int(text)) if len(text) <= 20 else None
     apple = _APPLE_FORMAT.match(text)
     if apple:
         day, clock, sign, hours, minutes = apple.groups()
@@ -55,11 +55,20 @@ def parse_instant_text(text: str) -> datetime | None:
 
 
 def parse_instant(value: object) -> datetime | None:
+    """An instant from a string or a number; None when it is neither, unparsable, or beyond what a
+    datetime holds (years 1 to 9999)."""
     if isinstance(value, str):
         return parse_instant_text(value)
     if is_number(value):
-        return from_unix_number(float(value))
+        return _unix_number_or_none(float(value))
     return None
+
+
+def _unix_number_or_none(value: float) -> datetime | None:
+    try:
+        return from_unix_number(value)
+    except (OverflowError, ValueError):
+        return None
 
 
 def to_unix_seconds(instant: datetime) -> int:
