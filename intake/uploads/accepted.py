@@ -39,5 +39,7 @@ class RefusedUpload:
     head: bytes  # the original bytes when small, else the first DEAD_LETTER_BYTES of them
 
 
-DEAD_LETTER_BYTES = 1024 * 1024
+# A bounded excerpt: the dead letter must always fit the broker's message limit, and the raw file of
+# a refused upload is not kept, so the reason and the sha256 identify it.
+DEAD_LETTER_BYTES = 64 * 1024
 Refuse = Callable[[RefusedUpload], None]

@@ -7,6 +7,13 @@ because an iPhone and a Watch record the same steps and the Health app itself de
 source. Samples that start after the export's own `ExportDate` are dropped (real exports contain
 future-dated outliers). Each `Workout` becomes one activity record, read from its attributes or,
 in iOS 16+ exports, from its `WorkoutStatistics` children.
+
+Memory is bounded whatever the file: the per-day sums hold at most `MAX_DAY_TOTALS` (type, day,
+offset, source) entries (a ten-year export of a phone and a watch needs about 60,000) and a file that
+needs more is refused; a sample is skipped (and counted) when its value is negative, not finite or
+above `MAX_SAMPLE_VALUE`, its day is outside 1970..2099, its offset is not a UTC offset, or its source
+name is longer than `MAX_SOURCE_CHARS`; a workout keeps at most `MAX_WORKOUT_CHILDREN` statistics and
+metadata entries; tokens are bounded by safexml.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from typing import BinaryIO
 from xml.parsers import expat
 
 from indexers.providers.uploads import safexml
+from indexers.providers.uploads.errors import UploadRejected
 from indexers.providers.uploads.record import (
     DAY,
     KCAL_PER_UNIT,
@@ -49,30 +57,43 @@ WORKOUT_TYPES = {
 _WORKOUT_PREFIX = "HKWorkoutActivityType"
 _SECONDS_PER_DURATION_UNIT = {"s": 1.0, "sec": 1.0, "min": 60.0, "hr": 3600.0, "h": 3600.0}
 
+MAX_DAY_TOTALS = 200_000
+MAX_SAMPLE_VALUE = 1e9  # no single sample counts a billion steps, metres or kcal
+MAX_SOURCE_CHARS = 200
+MAX_WORKOUT_CHILDREN = 256
+FIRST_DAY, LAST_DAY = "1970-01-01", "2099-12-31"
+
 
 class AppleDateError(ValueError):
     pass
 
 
+class TooManyDayTotals(UploadRejected):
+    code = "too_large"
+
+
 _hour_starts: dict[str, int] = {}  # "YYYY-MM-DD HH" + "±HHMM" -> Unix seconds of that local hour
-_HOUR_CACHE_LIMIT = 500_000  # ~57 years of hours; cleared beyond, so a long-lived server stays bounded
+_HOUR_CACHE_LIMIT = 100_000  # ~11 years of hours; cleared beyond, so a long-lived server stays bounded
 _offsets: dict[str, int] = {}
 
 
 def _offset_seconds(text: str) -> int:
+    """`±HHMM` as seconds east of UTC; AppleDateError unless it is a UTC offset (at most ±18:00)."""
     seconds = _offsets.get(text)
     if seconds is None:
-        if len(text) != 5 or text[0] not in "+-" or not text[1:].isdigit():
+        if len(text) != 5 or text[0] not in "+-" or not (text[1:].isascii() and text[1:].isdigit()) \
+                or int(text[3:5]) > 59 or int(text[1:3]) * 60 + int(text[3:5]) > 18 * 60:
             raise AppleDateError(text)
         seconds = (int(text[1:3]) * 3600 + int(text[3:5]) * 60) * (1 if text[0] == "+" else -1)
-        _offsets[text] = seconds
+        if len(_offsets) < 1000:  # every offset there is fits; a file of made-up ones does not grow it
+            _offsets[text] = seconds
     return seconds
 
 
 def _hour_start(key: str) -> int:
     try:
         day = date.fromisoformat(key[:10])
-        if key[10] != " " or not key[11:13].isdigit() or int(key[11:13]) > 23:
+        if key[10] != " " or not (key[11:13].isascii() and key[11:13].isdigit()) or int(key[11:13]) > 23:
             raise AppleDateError(key)
     except (ValueError, IndexError):
         raise AppleDateError(key) from None
@@ -95,15 +116,18 @@ def apple_epoch(text: str) -> int:
     base = _hour_starts.get(key)
     if base is None:
         base = _hour_start(key)
-    try:
-        return base + int(text[14:16]) * 60 + int(text[17:19])
-    except ValueError:
-        raise AppleDateError(text) from None
+    minutes, seconds = text[14:16], text[17:19]
+    if not (minutes.isascii() and seconds.isascii() and minutes.isdigit() and seconds.isdigit()):
+        raise AppleDateError(text)
+    return base + int(minutes) * 60 + int(seconds)
 
 
 def apple_datetime(text: str) -> datetime:
     offset = timezone(timedelta(seconds=_offset_seconds(text[20:25])))
-    return datetime.fromtimestamp(apple_epoch(text), offset)
+    try:
+        return datetime.fromtimestamp(apple_epoch(text), offset)
+    except (OverflowError, OSError, ValueError):  # beyond what a datetime holds
+        raise AppleDateError(text) from None
 
 
 @dataclass
@@ -163,7 +187,7 @@ class _ExportHandler:
                     unit = attrs["unit"]
                     factors = metres_per_unit if measure == "distance" else kcal_per_unit
                     value *= factors[unit] if unit in factors else factors[unit.lower()]
-                if len(start_text) != 25:  # `YYYY-MM-DD HH:MM:SS ±HHMM`; day and offset are checked per day
+                if len(start_text) != 25 or not 0.0 <= value <= MAX_SAMPLE_VALUE:  # NaN fails too
                     raise AppleDateError(start_text)
                 day = start_text[:10]
                 if day >= check_from_day and epoch(start_text) > export_epoch:
@@ -175,12 +199,27 @@ class _ExportHandler:
             key = (record_type, day, start_text[20:], attrs.get("sourceName", ""))
             found = sums.get(key)
             if found is None:
+                if not self._new_total_allowed(key):
+                    self.skipped += 1
+                    return
                 sums[key] = [value, 1]
             else:
                 found[0] += value
                 found[1] += 1
 
         return start
+
+    def _new_total_allowed(self, key: tuple[str, str, str, str]) -> bool:
+        """Checks of a sample that starts a new per-day sum (rare: once per type, day, offset and
+        source), so the hot path does not pay for them; raises when the file needs too many sums."""
+        _record_type, day, offset_text, source = key
+        if not (FIRST_DAY <= day <= LAST_DAY and _valid_day_and_offset(day, offset_text)) \
+                or len(source) > MAX_SOURCE_CHARS:
+            return False
+        if len(self.sums) >= MAX_DAY_TOTALS:
+            raise TooManyDayTotals(f"the export needs more than {MAX_DAY_TOTALS} per-day totals (type, day, "
+                                   "time zone and source); a real export of years has far fewer")
+        return True
 
     def _nested_start(self, name: str, attrs: dict[str, str]) -> None:
         if name != "Record":
@@ -210,10 +249,10 @@ class _ExportHandler:
             export_date = attrs.get("value", "")
             try:
                 export_epoch = apple_epoch(export_date)
-            except AppleDateError:
+                previous_day = date.fromisoformat(export_date[:10]) - DAY
+            except (AppleDateError, ValueError, OverflowError):
                 return
             self.export_date, self.export_epoch = export_date, export_epoch
-            previous_day = date.fromisoformat(export_date[:10]) - DAY
             self.top_level_start = self._make_start(previous_day.isoformat(), export_epoch)
             if self.nested_depth == 0:
                 self.parser.StartElementHandler = self.top_level_start
@@ -224,9 +263,11 @@ class _ExportHandler:
         elif self.nested_depth:
             return
         elif name == "WorkoutStatistics":
-            self.workout_stats[attrs.get("type", "")] = attrs
+            if len(self.workout_stats) < MAX_WORKOUT_CHILDREN:
+                self.workout_stats[attrs.get("type", "")] = attrs
         elif name == "MetadataEntry" and "key" in attrs:
-            self.workout_metadata.setdefault(attrs["key"], attrs.get("value", ""))
+            if len(self.workout_metadata) < MAX_WORKOUT_CHILDREN:
+                self.workout_metadata.setdefault(attrs["key"], attrs.get("value", ""))
 
     def end(self, name: str) -> None:
         if name == "Workout":
@@ -283,7 +324,7 @@ def _valid_day_and_offset(day_text: str, offset_text: str) -> bool:
         _offset_seconds(offset_text)
     except ValueError:
         return False
-    return True
+    return len(day_text) == 10 and day_text[4] == day_text[7] == "-" and FIRST_DAY <= day_text <= LAST_DAY
 
 
 def _quantity(attrs: dict[str, str] | None, value_key: str) -> tuple[float, str] | None:
@@ -319,7 +360,7 @@ def workout_record(
     try:
         start = apple_datetime(attrs["startDate"])
         end = apple_datetime(attrs["endDate"])
-    except (KeyError, AppleDateError):
+    except (KeyError, AppleDateError, IndexError):
         return None
     if export_epoch is not None and start.timestamp() > export_epoch:
         return None

@@ -1,8 +1,15 @@
-"""Expat parsers that refuse entity declarations and external references.
+"""Expat parsers that refuse entity declarations, external references and oversized tokens.
 
 A DOCTYPE with an internal subset is allowed (every Apple Health export has one, with ELEMENT and
 ATTLIST declarations only); any ENTITY declaration, internal or external, is refused as soon as the
 parser meets it, before anything could be expanded (billion laughs, quadratic blow-up, XXE).
+
+Bounded memory and time whatever the file: expat keeps an unfinished token (a start tag with its
+attributes, a comment, a declaration) in its buffer and, before expat 2.6, scans it again from its
+start on every chunk fed, so one 512 MiB attribute costs gigabytes and minutes. After every chunk the
+parser's position (the start of the token it is still waiting to finish) is compared with the bytes
+fed: a token longer than `MAX_TOKEN_BYTES` is refused at once. Text is delivered in pieces as it
+arrives; `iter_elements` refuses an element whose text exceeds `MAX_TEXT_CHARS`.
 """
 
 from __future__ import annotations
@@ -14,6 +21,9 @@ from xml.parsers import expat
 from indexers.providers.uploads.errors import MalformedUpload, UnsafeXml
 
 CHUNK_BYTES = 1 << 20
+PULL_CHUNK_BYTES = 64 * 1024  # iter_elements holds the events of one chunk: small chunks, few events
+MAX_TOKEN_BYTES = 1 << 20  # a real export's longest token (its DTD) is a few KB
+MAX_TEXT_CHARS = 1 << 20  # a real track's longest text (a name, a note) is short
 
 StartHandler = Callable[[str, dict[str, str]], None]
 EndHandler = Callable[[str], None]
@@ -38,17 +48,35 @@ def hardened_parser() -> expat.XMLParserType:
     return parser
 
 
+class XmlTokenTooLarge(UnsafeXml):
+    pass
+
+
+def check_pending_token(parser: expat.XMLParserType, fed: int, what: str, limit: int = MAX_TOKEN_BYTES) -> None:
+    """Refuse when expat has been waiting for the end of one token for more than `limit` bytes."""
+    position = parser.CurrentByteIndex  # outside a handler: the start of the unfinished token
+    if position >= 0 and fed - position > limit:
+        raise XmlTokenTooLarge(f"{what} holds a single XML token (tag, attribute, comment or declaration) longer "
+                               f"than {limit} bytes, starting at byte {position}; no real export has one")
+
+
+def _malformed(what: str, exc: expat.ExpatError) -> MalformedUpload:
+    return MalformedUpload(f"{what} is not well-formed XML: {expat.errors.messages[exc.code]} "
+                           f"(line {exc.lineno}, column {exc.offset})")
+
+
 def feed(parser: expat.XMLParserType, stream: BinaryIO, what: str, chunk_bytes: int = CHUNK_BYTES) -> int:
-    """Parse the whole stream in chunks; returns the bytes read. Expat errors become MalformedUpload."""
+    """Parse the whole stream in chunks; returns the bytes read. Expat errors become MalformedUpload,
+    an oversized token XmlTokenTooLarge."""
     total = 0
     try:
         while chunk := stream.read(chunk_bytes):
             total += len(chunk)
             parser.Parse(chunk, False)
+            check_pending_token(parser, total, what)
         parser.Parse(b"", True)
     except expat.ExpatError as exc:
-        raise MalformedUpload(f"{what} is not well-formed XML: {expat.errors.messages[exc.code]} "
-                              f"(line {exc.lineno}, column {exc.offset})") from None
+        raise _malformed(what, exc) from None
     return total
 
 
@@ -66,25 +94,39 @@ def iter_elements(stream: BinaryIO, what: str) -> Iterator[tuple[str, str, dict[
     parser = hardened_parser()
     events: list[tuple[str, str, dict[str, str], str]] = []
     text_parts: list[str] = []
+    text_chars = 0
 
     def start(name: str, attrs: dict[str, str]) -> None:
+        nonlocal text_chars
         text_parts.clear()
+        text_chars = 0
         events.append(("start", local_name(name), attrs, ""))
 
     def end(name: str) -> None:
+        nonlocal text_chars
         events.append(("end", local_name(name), {}, "".join(text_parts).strip()))
         text_parts.clear()
+        text_chars = 0
+
+    def text(data: str) -> None:
+        nonlocal text_chars
+        text_chars += len(data)
+        if text_chars > MAX_TEXT_CHARS:
+            raise XmlTokenTooLarge(f"{what} holds an element whose text is longer than {MAX_TEXT_CHARS} characters")
+        text_parts.append(data)
 
     parser.StartElementHandler = start
     parser.EndElementHandler = end
-    parser.CharacterDataHandler = text_parts.append
+    parser.CharacterDataHandler = text
+    fed = 0
     try:
-        while chunk := stream.read(CHUNK_BYTES):
+        while chunk := stream.read(PULL_CHUNK_BYTES):
+            fed += len(chunk)
             parser.Parse(chunk, False)
+            check_pending_token(parser, fed, what)
             yield from events
             events.clear()
         parser.Parse(b"", True)
         yield from events
     except expat.ExpatError as exc:
-        raise MalformedUpload(f"{what} is not well-formed XML: {expat.errors.messages[exc.code]} "
-                              f"(line {exc.lineno}, column {exc.offset})") from None
+        raise _malformed(what, exc) from None
