@@ -149,7 +149,7 @@ def create_app(config: UploadServerConfig, publish: Publish, *, clock: Clock = w
                     lambda: detect_and_parse(body.path, provider, file_name=file_name, subject=signer),
                     limiter=parse_slots)
             except UploadRejected as exc:
-                status = 413 if isinstance(exc, UnpackedTooLarge) else 422
+                status = 413 if exc.code == UnpackedTooLarge.code else 422
                 await _dead_letter(body, challenge_id, signer, provider_name, f"{exc.code}: {exc}")
                 return _error(status, exc.code, str(exc))
             except Exception as exc:  # a parser bug: the sender still gets a refusal, the log the traceback

@@ -9,11 +9,12 @@ future-dated outliers). Each `Workout` becomes one activity record, read from it
 in iOS 16+ exports, from its `WorkoutStatistics` children.
 
 Memory is bounded whatever the file: the per-day sums hold at most `MAX_DAY_TOTALS` (type, day,
-offset, source) entries (a ten-year export of a phone and a watch needs about 60,000) and a file that
+offset, source) entries (a ten-year export of a phone and a watch needs about 30,000) and a file that
 needs more is refused; a sample is skipped (and counted) when its value is negative, not finite or
 above `MAX_SAMPLE_VALUE`, its day is outside 1970..2099, its offset is not a UTC offset, or its source
 name is longer than `MAX_SOURCE_CHARS`; a workout keeps at most `MAX_WORKOUT_CHILDREN` statistics and
-metadata entries; tokens are bounded by safexml.
+metadata entries; tokens and nesting are bounded by safexml (the depth is metered at chunk ends, so
+the per-element cost is one counter and one C-level append).
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ WORKOUT_TYPES = {
 _WORKOUT_PREFIX = "HKWorkoutActivityType"
 _SECONDS_PER_DURATION_UNIT = {"s": 1.0, "sec": 1.0, "min": 60.0, "hr": 3600.0, "h": 3600.0}
 
-MAX_DAY_TOTALS = 200_000
+MAX_DAY_TOTALS = 100_000
 MAX_SAMPLE_VALUE = 1e9  # no single sample counts a billion steps, metres or kcal
 MAX_SOURCE_CHARS = 200
 MAX_WORKOUT_CHILDREN = 256
@@ -146,10 +147,13 @@ class _ExportHandler:
     """Expat callbacks. The Record branch runs millions of times, so it is a closure over plain
     strings with no state checks: the handler is swapped instead (a nested one inside Correlation
     and WorkoutActivity elements, whose Records repeat top-level ones; a new closure once the
-    export date is known), and the end handler is only installed inside Workout and Correlation."""
+    export date is known), and the end handler is a C-level append (the depth meter's) except inside
+    Workout and Correlation."""
 
     def __init__(self, parser: expat.XMLParserType) -> None:
         self.parser = parser
+        self.depth = safexml.DepthMeter()
+        parser.EndElementHandler = self.depth.ends.append
         self.sums: DaySums = {}
         self.workouts: list[Record] = []
         self.export_epoch: int | None = None
@@ -171,8 +175,10 @@ class _ExportHandler:
         sums = self.sums
         epoch = apple_epoch
         other_start = self._other_start
+        starts = self.depth.starts
 
         def start(name: str, attrs: dict[str, str]) -> None:
+            starts[0] += 1
             if name != "Record":
                 other_start(name, attrs)
                 return
@@ -222,6 +228,7 @@ class _ExportHandler:
         return True
 
     def _nested_start(self, name: str, attrs: dict[str, str]) -> None:
+        self.depth.starts[0] += 1
         if name != "Record":
             self._other_start(name, attrs)
 
@@ -270,6 +277,7 @@ class _ExportHandler:
                 self.workout_metadata.setdefault(attrs["key"], attrs.get("value", ""))
 
     def end(self, name: str) -> None:
+        self.depth.ends.append(name)
         if name == "Workout":
             assert self.workout is not None
             record = workout_record(self.workout, self.workout_stats, self.workout_metadata, self.export_epoch)
@@ -279,11 +287,11 @@ class _ExportHandler:
                 self.workouts.append(record)
             self.workout = None
             if self.nested_depth == 0:
-                self.parser.EndElementHandler = None
+                self.parser.EndElementHandler = self.depth.ends.append
         elif name in ("WorkoutActivity", "Correlation"):
             self._leave_nested()
             if self.workout is None and self.nested_depth == 0:
-                self.parser.EndElementHandler = None
+                self.parser.EndElementHandler = self.depth.ends.append
 
 
 def day_records(sums: DaySums) -> tuple[list[Record], int]:
@@ -404,6 +412,6 @@ def parse_export_xml(stream: BinaryIO, what: str = "export.xml") -> AppleParse:
     """Every record of an export.xml stream; memory stays bounded by the number of days."""
     parser = safexml.hardened_parser()
     handler = _ExportHandler(parser)
-    safexml.feed(parser, stream, what)
+    safexml.feed(parser, stream, what, depth=handler.depth)
     days, unreadable_days = day_records(handler.sums)
     return AppleParse(days + handler.workouts, handler.skipped + unreadable_days, handler.export_date)

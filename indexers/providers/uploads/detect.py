@@ -131,6 +131,16 @@ def zip_directory_size(path: Path) -> tuple[int, int]:
 
 
 def check_zip_members(infos: Sequence[zipfile.ZipInfo], max_unpacked_bytes: int) -> None:
+    """Refuse what no export holds: a name that is absolute or climbs out (`..`), a name listed twice
+    (which of the two would be the data?), an encrypted member, and sizes beyond the limits."""
+    seen: set[str] = set()
+    for info in infos:
+        name = info.filename.replace("\\", "/")
+        if name.startswith("/") or ".." in name.split("/") or (len(name) > 1 and name[1] == ":"):
+            raise CorruptArchive(f"the ZIP member name {info.filename[:100]!r} points outside the archive")
+        if name in seen:
+            raise CorruptArchive(f"the ZIP lists {info.filename[:100]!r} twice")
+        seen.add(name)
     declared = sum(info.file_size for info in infos)
     if declared > max_unpacked_bytes:
         raise UnpackedTooLarge(f"the ZIP unpacks to {declared} bytes, over the limit of {max_unpacked_bytes}")

@@ -9,7 +9,9 @@ attributes, a comment, a declaration) in its buffer and, before expat 2.6, scans
 start on every chunk fed, so one 512 MiB attribute costs gigabytes and minutes. After every chunk the
 parser's position (the start of the token it is still waiting to finish) is compared with the bytes
 fed: a token longer than `MAX_TOKEN_BYTES` is refused at once. Text is delivered in pieces as it
-arrives; `iter_elements` refuses an element whose text exceeds `MAX_TEXT_CHARS`.
+arrives; `iter_elements` refuses an element whose text exceeds `MAX_TEXT_CHARS`. Expat keeps every
+open element on its stack (about 100 bytes each, so a million `<a>` cost 100 MB): `iter_elements`
+refuses nesting deeper than `MAX_DEPTH` at once, `feed` with a `DepthMeter` at the end of each chunk.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ CHUNK_BYTES = 1 << 20
 PULL_CHUNK_BYTES = 64 * 1024  # iter_elements holds the events of one chunk: small chunks, few events
 MAX_TOKEN_BYTES = 1 << 20  # a real export's longest token (its DTD) is a few KB
 MAX_TEXT_CHARS = 1 << 20  # a real track's longest text (a name, a note) is short
+MAX_DEPTH = 1000  # real exports nest a handful of elements deep
 
 StartHandler = Callable[[str, dict[str, str]], None]
 EndHandler = Callable[[str], None]
@@ -52,6 +55,27 @@ class XmlTokenTooLarge(UnsafeXml):
     pass
 
 
+class XmlTooDeep(UnsafeXml):
+    pass
+
+
+class DepthMeter:
+    """Open elements counted at chunk ends, for a parser whose handlers must stay cheap: its start
+    handler adds to `starts[0]`, its end handler is (or calls) `ends.append`, a C-level call."""
+
+    def __init__(self) -> None:
+        self.starts = [0]
+        self.ends: list[str] = []
+        self.depth = 0
+
+    def check(self, what: str) -> None:
+        self.depth += self.starts[0] - len(self.ends)
+        self.starts[0] = 0
+        self.ends.clear()
+        if self.depth > MAX_DEPTH:
+            raise XmlTooDeep(f"{what} nests elements more than {MAX_DEPTH} deep; no real export does")
+
+
 def check_pending_token(parser: expat.XMLParserType, fed: int, what: str, limit: int = MAX_TOKEN_BYTES) -> None:
     """Refuse when expat has been waiting for the end of one token for more than `limit` bytes."""
     position = parser.CurrentByteIndex  # outside a handler: the start of the unfinished token
@@ -60,22 +84,27 @@ def check_pending_token(parser: expat.XMLParserType, fed: int, what: str, limit:
                                f"than {limit} bytes, starting at byte {position}; no real export has one")
 
 
-def _malformed(what: str, exc: expat.ExpatError) -> MalformedUpload:
+def _malformed(what: str, exc: expat.ExpatError | LookupError) -> MalformedUpload:
+    if isinstance(exc, LookupError):  # the XML declaration names an encoding Python does not know
+        return MalformedUpload(f"{what} is not readable XML: {str(exc)[:100]}")
     return MalformedUpload(f"{what} is not well-formed XML: {expat.errors.messages[exc.code]} "
                            f"(line {exc.lineno}, column {exc.offset})")
 
 
-def feed(parser: expat.XMLParserType, stream: BinaryIO, what: str, chunk_bytes: int = CHUNK_BYTES) -> int:
+def feed(parser: expat.XMLParserType, stream: BinaryIO, what: str, chunk_bytes: int = CHUNK_BYTES,
+         depth: DepthMeter | None = None) -> int:
     """Parse the whole stream in chunks; returns the bytes read. Expat errors become MalformedUpload,
-    an oversized token XmlTokenTooLarge."""
+    an oversized token XmlTokenTooLarge, nesting beyond MAX_DEPTH (with a `depth` meter) XmlTooDeep."""
     total = 0
     try:
         while chunk := stream.read(chunk_bytes):
             total += len(chunk)
             parser.Parse(chunk, False)
             check_pending_token(parser, total, what)
+            if depth is not None:
+                depth.check(what)
         parser.Parse(b"", True)
-    except expat.ExpatError as exc:
+    except (expat.ExpatError, LookupError) as exc:
         raise _malformed(what, exc) from None
     return total
 
@@ -95,15 +124,20 @@ def iter_elements(stream: BinaryIO, what: str) -> Iterator[tuple[str, str, dict[
     events: list[tuple[str, str, dict[str, str], str]] = []
     text_parts: list[str] = []
     text_chars = 0
+    depth = 0
 
     def start(name: str, attrs: dict[str, str]) -> None:
-        nonlocal text_chars
+        nonlocal text_chars, depth
+        depth += 1
+        if depth > MAX_DEPTH:
+            raise XmlTooDeep(f"{what} nests elements more than {MAX_DEPTH} deep; no real export does")
         text_parts.clear()
         text_chars = 0
         events.append(("start", local_name(name), attrs, ""))
 
     def end(name: str) -> None:
-        nonlocal text_chars
+        nonlocal text_chars, depth
+        depth -= 1
         events.append(("end", local_name(name), {}, "".join(text_parts).strip()))
         text_parts.clear()
         text_chars = 0
@@ -128,5 +162,5 @@ def iter_elements(stream: BinaryIO, what: str) -> Iterator[tuple[str, str, dict[
             events.clear()
         parser.Parse(b"", True)
         yield from events
-    except expat.ExpatError as exc:
+    except (expat.ExpatError, LookupError) as exc:
         raise _malformed(what, exc) from None
