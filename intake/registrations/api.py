@@ -22,7 +22,7 @@ import time
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
@@ -54,7 +54,10 @@ def build_app(producer: EventProducer, verifier: SignatureVerifier, owners: Regi
             signer = verifier.verify(request.headers)
         except AuthError as exc:
             return JSONResponse({"error": "Authentication required", "code": exc.code, "reason": str(exc)}, 401)
-        body = await _read_at_most(request, MAX_BYTES)
+        try:
+            body = await _read_at_most(request, MAX_BYTES)
+        except ClientDisconnect:  # nobody is left to answer
+            return JSONResponse({"error": "the client went away before the body was complete"}, 400)
         if body is None:
             return await _refused(413, f"registration exceeds {MAX_BYTES} bytes", b"", signer)
         try:

@@ -29,6 +29,9 @@ process left in `incoming/` are removed at start.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -38,7 +41,7 @@ from pathlib import Path
 import anyio
 import anyio.to_thread
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
@@ -140,14 +143,16 @@ def create_app(config: UploadServerConfig, publish: Publish, *, clock: Clock = w
             return _error(413, "too_large", str(exc))
         except storage.BodyStalled as exc:
             return _error(408, "body_stalled", str(exc))
+        except ClientDisconnect:  # nobody is left to answer; the partial file is already removed
+            log.info("an upload for challenge %s was abandoned by its client mid-body", challenge_id)
+            return _error(400, "disconnected", "the client went away before the body was complete")
         kept = False
         try:
             if body.size == 0:
                 return _error(422, "wrong_kind", "the upload is empty")
             try:
                 parsed: ParsedUpload = await anyio.to_thread.run_sync(
-                    lambda: detect_and_parse(body.path, provider, file_name=file_name, subject=signer),
-                    limiter=parse_slots)
+                    _parse, body.path, provider, file_name, signer, limiter=parse_slots)
             except UploadRejected as exc:
                 status = 413 if exc.code == UnpackedTooLarge.code else 422
                 await _dead_letter(body, challenge_id, signer, provider_name, f"{exc.code}: {exc}")
@@ -200,6 +205,32 @@ def create_app(config: UploadServerConfig, publish: Publish, *, clock: Clock = w
         routes=[Route("/v1/uploads", upload, methods=["POST"]), Route("/health", health, methods=["GET"])],
         lifespan=lifespan,
     )
+
+
+def _parse(path: Path, provider: str, file_name: str | None, signer: str) -> ParsedUpload:
+    try:
+        return detect_and_parse(path, provider, file_name=file_name, subject=signer)
+    finally:
+        release_freed_memory()
+
+
+def release_freed_memory() -> None:
+    """Hand what a parse freed back to the system (glibc keeps freed heap otherwise), so the server's
+    resident size returns near its base after each upload instead of creeping up with fragmentation."""
+    gc.collect()
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
+
+
+def _libc() -> ctypes.CDLL | None:
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return libc if hasattr(libc, "malloc_trim") else None
+    except OSError:
+        return None
+
+
+_LIBC = _libc()
 
 
 def _refused(body: storage.ReceivedBody, challenge_id: int, subject: str, provider: str, reason: str) -> RefusedUpload:

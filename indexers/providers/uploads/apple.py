@@ -19,6 +19,7 @@ the per-element cost is one counter and one C-level append).
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
@@ -205,7 +206,8 @@ class _ExportHandler:
             key = (record_type, day, start_text[20:], attrs.get("sourceName", ""))
             found = sums.get(key)
             if found is None:
-                if not self._new_total_allowed(key):
+                key = self._new_total_key(key)
+                if key is None:
                     self.skipped += 1
                     return
                 sums[key] = [value, 1]
@@ -215,17 +217,19 @@ class _ExportHandler:
 
         return start
 
-    def _new_total_allowed(self, key: tuple[str, str, str, str]) -> bool:
-        """Checks of a sample that starts a new per-day sum (rare: once per type, day, offset and
-        source), so the hot path does not pay for them; raises when the file needs too many sums."""
-        _record_type, day, offset_text, source = key
+    def _new_total_key(self, key: tuple[str, str, str, str]) -> tuple[str, str, str, str] | None:
+        """The key of a sample that starts a new per-day sum, its strings shared with the other sums
+        (interned), or None when its day, offset or source is refused. Rare (once per type, day,
+        offset and source), so the hot path does not pay for the checks; raises when the file needs
+        too many sums."""
+        record_type, day, offset_text, source = key
         if not (FIRST_DAY <= day <= LAST_DAY and _valid_day_and_offset(day, offset_text)) \
                 or len(source) > MAX_SOURCE_CHARS:
-            return False
+            return None
         if len(self.sums) >= MAX_DAY_TOTALS:
             raise TooManyDayTotals(f"the export needs more than {MAX_DAY_TOTALS} per-day totals (type, day, "
                                    "time zone and source); a real export of years has far fewer")
-        return True
+        return record_type, sys.intern(day), sys.intern(offset_text), sys.intern(source)
 
     def _nested_start(self, name: str, attrs: dict[str, str]) -> None:
         self.depth.starts[0] += 1

@@ -22,7 +22,7 @@ from xml.parsers import expat
 
 from indexers.providers.uploads.errors import MalformedUpload, UnsafeXml
 
-CHUNK_BYTES = 1 << 20
+CHUNK_BYTES = 1 << 20  # also bounds what one chunk can add before the token and depth checks
 PULL_CHUNK_BYTES = 64 * 1024  # iter_elements holds the events of one chunk: small chunks, few events
 MAX_TOKEN_BYTES = 1 << 20  # a real export's longest token (its DTD) is a few KB
 MAX_TEXT_CHARS = 1 << 20  # a real track's longest text (a name, a note) is short
