@@ -265,6 +265,8 @@ def corpus() -> list[Hostile]:
                 _text('[{"calendarDate": "2024-03-01\\u0000", "totalSteps": 1}]')),
         Hostile("json not UTF-8 (latin-1)", "garmin", 422, "malformed",
                 _text('[{"calendarDate": "2024-03-01", "note": "caf\u00e9", "totalSteps": 1}]', "latin-1")),
+        Hostile("json string of 4 M escapes, then NaN", "garmin", 422, "malformed",
+                _text('[{"calendarDate": "2024-03-01", "note": "' + "\\n" * 4_000_000 + '", "totalSteps": NaN}]')),
         Hostile("json document over 16 MiB", "garmin", 413, "too_large",
                 _text(_json_text(daily * 500_000))),
         Hostile("json duration 1e300 (end beyond year 9999)", "garmin", 422, "malformed",
