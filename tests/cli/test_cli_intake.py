@@ -91,7 +91,14 @@ def test_lc_upload_default_url_follows_the_listen_setting(tmp_path: Path, monkey
 
 
 def published(settings: Settings) -> list[dict[str, Any]]:
-    return [json.loads(line)["payload"] for line in tail(settings, EVIDENCE, follow=False)]
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            return [json.loads(line)["payload"] for line in tail(settings, EVIDENCE, follow=False)]
+        except SystemExit:  # a topic created a moment ago can be missing from a loaded broker's metadata
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
 
 
 def use_stack(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
