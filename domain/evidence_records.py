@@ -24,7 +24,6 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from domain.timeparse import parse_instant_text
 from domain.untrusted import UntrustedInput, check_value
 
 EARLIEST_UNIX = 0  # 1970-01-01T00:00:00Z
@@ -123,11 +122,22 @@ def _unix_pair_problem(record: Mapping[str, Any], start_key: str, end_key: str) 
     return None
 
 
+def _iso_instant(value: object) -> datetime | None:
+    """An ISO-8601 instant (without an offset: UTC) of any year a datetime holds; None when unreadable."""
+    if not isinstance(value, str) or len(value) > 64:
+        return None
+    try:
+        instant = datetime.fromisoformat(value.strip().replace("z", "Z"))
+    except ValueError:
+        return None
+    return instant if instant.tzinfo is not None else instant.replace(tzinfo=UTC)
+
+
 def _iso_pair_problem(record: Mapping[str, Any], start_key: str, end_key: str) -> str | None:
     instants: list[datetime | None] = []
     for key in (start_key, end_key):
         value = record.get(key)
-        instant = parse_instant_text(value) if isinstance(value, str) and len(value) <= 64 else None
+        instant = _iso_instant(value)
         if instant is not None and not plausible_instant(instant):
             return f"{key} {value} is outside 1970..2100"
         instants.append(instant)

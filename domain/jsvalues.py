@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Mapping
 from typing import Any, TypeGuard
 
 from domain.untrusted import UntrustedInput, loads
 
+_FLOAT_MAX = sys.float_info.max
+
 
 def is_number(value: object) -> TypeGuard[int | float]:
-    """A JSON number: bool is excluded (Python's bool is an int), so are NaN and infinities."""
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    """A JSON number: bool is excluded (Python's bool is an int), so are NaN, infinities and integers
+    too large for a float (`10**400`: Python's JSON reader returns them, float() of them raises)."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return isinstance(value, int) and not isinstance(value, bool) and -_FLOAT_MAX <= value <= _FLOAT_MAX
 
 
 def first_number(record: Mapping[str, Any], *keys: str) -> float | None:
@@ -27,8 +33,10 @@ def js_truthy(value: object) -> bool:
     """JavaScript truthiness: 0, "", null, NaN and false are falsy; every object and array is truthy."""
     if value is None or value is False:
         return False
-    if isinstance(value, int | float) and not isinstance(value, bool):
+    if isinstance(value, float):
         return value != 0 and not math.isnan(value)
+    if isinstance(value, int):
+        return value != 0
     if isinstance(value, str):
         return value != ""
     return True
@@ -65,3 +73,9 @@ def round2(value: float) -> float:
 def clean_number(value: float) -> float | int:
     """Integral floats as int, so metadata reads 3 rather than 3.0 (as JSON.stringify would print it)."""
     return int(value) if float(value).is_integer() else value
+
+
+def brief(value: object, limit: int = 60) -> str:
+    """A value as a reason shows it: repr, cut to `limit` characters."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

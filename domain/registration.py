@@ -8,7 +8,9 @@ The mode and topN are read from the rule paths (spec/evaluation.md §1.6) by the
 evaluator uses, and a registration whose rule or timeline the pipeline could not act on is refused
 with the reason rather than projected and silently mis-evaluated later. The door checks what the house
 needs (domain.untrusted): bounded nesting and size, finite numbers, no NUL or lone surrogate, the id
-within a bigint, topN within an Avro int, timeline instants within 1970..2100.
+within a bigint; timeline instants within 1970..9000 (domain.timeparse), topN and the rule's other
+numbers are bounded by the rule parser (domain.rule_vocabulary), which runs first so a rule's own
+problem is named as such.
 
 An id has an owner: the subject of its first registration. `check_update` says what a later
 registration of the same id may change (docs/decisions.md, "Registrations have an owner"): only its
@@ -27,12 +29,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from domain.evidence_records import plausible_unix_seconds
-from domain.jsvalues import as_mapping, is_number, js_truthy, parse_maybe_json
+from domain.jsvalues import parse_maybe_json
 from domain.rules import parse_challenge_rule
-from domain.timeline import INSTANT_KEYS, parse_timeline
-from domain.timeparse import parse_instant
-from domain.untrusted import INT32_MAX, UntrustedInput, check_value, loads
+from domain.timeline import parse_timeline
+from domain.untrusted import UntrustedInput, check_value, loads
 
 REQUIRED = ("id", "subject", "model_id", "params", "timeline")
 OPTIONAL = ("title", "description", "tx_hash", "model_hash", "proof", "funds", "options")
@@ -40,7 +40,6 @@ EVENT_TYPE = "ChallengeRegistered"
 MAX_BYTES = 256 * 1024
 MAX_ID = 2**63 - 1
 MODES = ("threshold", "competitive")
-MAX_TOP_N = INT32_MAX  # `top_n` is an Avro int
 # fixed by the first registration of an id; a later one of the same owner may change only the others
 FROZEN_FIELDS = ("subject", "model_id", "model_hash", "params", "proof", "timeline")
 
@@ -125,10 +124,6 @@ def parse_registration_bytes(raw: bytes) -> Registration:
 def validate_registration(document: object) -> Registration:
     if not isinstance(document, Mapping):
         raise InvalidRegistration("a registration is a JSON object")
-    try:
-        check_value(document)
-    except UntrustedInput as exc:
-        raise InvalidRegistration(f"not acceptable JSON: {exc}") from None
     unknown = sorted(set(document) - set(REQUIRED) - set(OPTIONAL))
     if unknown:
         raise InvalidRegistration(f"unknown field(s): {', '.join(unknown)}")
@@ -158,7 +153,7 @@ def validate_registration(document: object) -> Registration:
         tx_hash=_hash32(document.get("tx_hash"), "tx_hash"), proof=proof,
         funds=_object(document.get("funds"), "funds"), options=options,
     )
-    try:  # objects sent as JSON strings were parsed above: check what they held too
+    try:  # everything else (funds, options, ...), and what objects sent as JSON strings held
         check_value(registration.content())
     except UntrustedInput as exc:
         raise InvalidRegistration(f"not acceptable JSON: {exc}") from None
@@ -215,17 +210,7 @@ def _object(value: object, name: str) -> dict[str, Any] | None:
 
 
 def _check_timeline(raw: dict[str, Any]) -> None:
-    for key in INSTANT_KEYS:
-        value = raw.get(key)
-        if not js_truthy(value):
-            continue
-        if isinstance(value, str) and len(value) > 64:
-            raise InvalidRegistration(f"timeline.{key} is longer than 64 characters")
-        instant = parse_instant(value)
-        if instant is None or not plausible_unix_seconds(instant.timestamp()):
-            raise InvalidRegistration(f"timeline.{key} {str(value)[:40]!r} is not an instant within 1970..2100 "
-                                      "(ISO-8601, Unix seconds or milliseconds)")
-    timeline = parse_timeline(raw)
+    timeline = parse_timeline(raw)  # instants outside 1970..9000 read as absent (domain.timeparse)
     if timeline.starts_at is None or timeline.ends_at is None:
         raise InvalidRegistration("timeline needs startsAt and endsAt (ISO-8601 or Unix seconds)")
     if timeline.ends_at <= timeline.starts_at:
@@ -236,32 +221,13 @@ def _check_timeline(raw: dict[str, Any]) -> None:
         raise InvalidRegistration("timeline.joinClosesAt must not be after startsAt")
 
 
-def _rule_candidates(params: dict[str, Any], proof: dict[str, Any] | None) -> list[Mapping[str, Any]]:
-    """proof.params.rule, proof.params, params.rule, params (spec/evaluation.md §1.6)."""
-    candidates: list[Mapping[str, Any]] = []
-    proof_params = as_mapping(parse_maybe_json(proof.get("params"))) if proof else None
-    for container in (proof_params, params):
-        if container is None:
-            continue
-        rule = as_mapping(parse_maybe_json(container.get("rule")))
-        if rule is not None:
-            candidates.append(rule)
-        candidates.append(container)
-    return candidates
-
-
 def _mode_and_top_n(params: dict[str, Any], proof: dict[str, Any] | None, timeline: dict[str, Any],
                     options: dict[str, Any] | None) -> tuple[str, int]:
+    # A rule the evaluator could not act on (unreadable, unknown names, numbers out of range, a string
+    # or zero topN the original silently read as 1) is refused here rather than evaluated into a pass.
     rule = parse_challenge_rule(params, proof, timeline)
     if rule.problems:
         raise InvalidRegistration(f"rule: {'; '.join(rule.problems)}")
-    for candidate in _rule_candidates(params, proof):
-        top_n = candidate.get("topN")
-        # the original ignored a string or zero topN and silently ranked one winner (spec §1.6)
-        if top_n is not None and not (is_number(top_n) and 1 <= top_n <= MAX_TOP_N and float(top_n).is_integer()):
-            raise InvalidRegistration(f"topN must be a positive whole number of at most {MAX_TOP_N}, got {str(top_n)[:40]}")
-    if not 1 <= rule.top_n <= MAX_TOP_N:  # also read from a template's form values
-        raise InvalidRegistration(f"topN must be a positive whole number of at most {MAX_TOP_N}, got {str(rule.top_n)[:40]}")
     declared = options.get("mode") if options else None
     if declared is not None:
         if declared not in MODES:

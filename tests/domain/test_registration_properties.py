@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 
 from domain.registration import (
     MAX_ID,
-    MAX_TOP_N,
     FrozenField,
     InvalidRegistration,
     NotOwner,
@@ -22,7 +21,7 @@ from domain.registration import (
     registration_from_payload,
     validate_registration,
 )
-from domain.untrusted import check_value
+from domain.untrusted import INT32_MAX, check_value
 
 SUBJECT = "0x" + "ab" * 20
 TIMELINE = {"startsAt": "2026-01-01T00:00:00Z", "endsAt": "2026-01-08T00:00:00Z", "proofDeadline": "2026-01-09T00:00:00Z"}
@@ -62,7 +61,7 @@ def test_any_document_is_accepted_within_the_types_or_refused_with_the_reason(do
     except InvalidRegistration as exc:
         assert str(exc)
         return
-    assert 0 < registration.challenge_id <= MAX_ID and 1 <= registration.top_n <= MAX_TOP_N
+    assert 0 < registration.challenge_id <= MAX_ID and 1 <= registration.top_n <= INT32_MAX  # Avro int
     check_value(registration.content())  # finite, NUL-free, bounded: storable in jsonb
     payload = registration.to_payload(source="http", registered_by=SUBJECT)
     assert registration_from_payload(payload) == registration  # what a reader of the topic gets back

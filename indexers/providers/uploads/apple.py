@@ -1,25 +1,27 @@
 """Apple Health `export.xml` (spec/evidence.md §5.3), parsed in one streaming pass.
 
-A real export.xml is often over 1 GB: it is fed to expat in chunks and nothing per element is
-kept. Step, distance and active-energy samples are summed per local day (the day written in the
-sample's own `startDate` offset) and per source; each day keeps the source with the largest total,
-because an iPhone and a Watch record the same steps and the Health app itself de-duplicates by
-source. Samples that start after the export's own `ExportDate` are dropped (real exports contain
-future-dated outliers). Each `Workout` becomes one activity record, read from its attributes or,
+A real export.xml is often over 1 GB: it is fed to expat in chunks. Step, distance and
+active-energy samples are kept as compact (start, end, value) arrays per local day (the day written in
+the sample's own `startDate` offset) and source, and each day's total is de-duplicated across sources
+as the Health app does (apple_days.py: where two sources' samples overlap, the higher-priority one
+counts; every sample nothing overlaps counts). Samples that start after the export's own `ExportDate`
+are dropped (real exports contain future-dated outliers). Each `Workout` becomes one activity record, read from its attributes or,
 in iOS 16+ exports, from its `WorkoutStatistics` children.
 
-Memory is bounded whatever the file: the per-day sums hold at most `MAX_DAY_TOTALS` (type, day,
-offset, source) entries (a ten-year export of a phone and a watch needs about 30,000) and a file that
-needs more is refused; a sample is skipped (and counted) when its value is negative, not finite or
-above `MAX_SAMPLE_VALUE`, its day is outside 1970..2099, its offset is not a UTC offset, or its source
-name is longer than `MAX_SOURCE_CHARS`; a workout keeps at most `MAX_WORKOUT_CHILDREN` statistics and
-metadata entries; tokens and nesting are bounded by safexml (the depth is metered at chunk ends, so
-the per-element cost is one counter and one C-level append).
+Memory is bounded whatever the file: at most `MAX_DAY_TOTALS` (type, day, offset, source) keys (a
+ten-year export of a phone and a watch needs about 30,000) and a file that needs more is refused; the
+samples held stay within apple_days.MAX_HELD_SAMPLES (compacted, never counting more, beyond it); a
+sample is skipped (and counted) when its value is negative, not finite or above `MAX_SAMPLE_VALUE`,
+its day is outside 1970..2099, its offset is not a UTC offset, or its source name is longer than
+`MAX_SOURCE_CHARS`; a workout keeps at most `MAX_WORKOUT_CHILDREN` statistics and metadata entries;
+tokens and nesting are bounded by safexml (the depth is metered at chunk ends, so the per-element cost
+is one counter and one C-level append).
 """
 
 from __future__ import annotations
 
 import sys
+from array import array
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
@@ -27,13 +29,19 @@ from typing import BinaryIO
 from xml.parsers import expat
 
 from indexers.providers.uploads import safexml
+from indexers.providers.uploads.apple_days import (
+    COMPACT_ENTRIES,
+    DaySamples,
+    SampleBudget,
+    compact,
+    day_records,
+)
 from indexers.providers.uploads.errors import UploadRejected
 from indexers.providers.uploads.record import (
     DAY,
     KCAL_PER_UNIT,
     METRES_PER_UNIT,
     Record,
-    local_midnight,
     make_record,
     to_kcal,
     to_metres,
@@ -58,6 +66,7 @@ WORKOUT_TYPES = {
 }
 _WORKOUT_PREFIX = "HKWorkoutActivityType"
 _SECONDS_PER_DURATION_UNIT = {"s": 1.0, "sec": 1.0, "min": 60.0, "hr": 3600.0, "h": 3600.0}
+
 
 MAX_DAY_TOTALS = 100_000
 MAX_SAMPLE_VALUE = 1e9  # no single sample counts a billion steps, metres or kcal
@@ -95,7 +104,7 @@ def _offset_seconds(text: str) -> int:
 def _hour_start(key: str) -> int:
     try:
         day = date.fromisoformat(key[:10])
-        if key[10] != " " or not (key[11:13].isascii() and key[11:13].isdigit()) or int(key[11:13]) > 23:
+        if key[10] != " " or not key[11:13].isdigit() or int(key[11:13]) > 23:
             raise AppleDateError(key)
     except (ValueError, IndexError):
         raise AppleDateError(key) from None
@@ -109,6 +118,20 @@ def _hour_start(key: str) -> int:
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
 
+_clock_seconds: dict[str, int] = {}  # "HH:MM:SS" -> seconds; at most 86,400 entries (invalid ones are not kept)
+
+
+def clock_seconds(text: str) -> int:
+    """Seconds of a `HH:MM:SS` clock (cached: a dict hit is cheaper than three int() per sample)."""
+    if len(text) != 8 or text[2] != ":" or text[5] != ":" or not text.replace(":", "").isdigit():
+        raise AppleDateError(text)
+    seconds = int(text[0:2]) * 3600 + int(text[3:5]) * 60 + int(text[6:8])
+    if seconds >= 86_400:
+        raise AppleDateError(text)
+    _clock_seconds[text] = seconds
+    return seconds
+
+
 def apple_epoch(text: str) -> int:
     """Unix seconds of `YYYY-MM-DD HH:MM:SS ±HHMM`; called for millions of samples, so the start of
     each local hour is computed once and cached (a cheap dict hit for every other sample)."""
@@ -118,10 +141,10 @@ def apple_epoch(text: str) -> int:
     base = _hour_starts.get(key)
     if base is None:
         base = _hour_start(key)
-    minutes, seconds = text[14:16], text[17:19]
-    if not (minutes.isascii() and seconds.isascii() and minutes.isdigit() and seconds.isdigit()):
-        raise AppleDateError(text)
-    return base + int(minutes) * 60 + int(seconds)
+    try:
+        return base + int(text[14:16]) * 60 + int(text[17:19])
+    except ValueError:
+        raise AppleDateError(text) from None
 
 
 def apple_datetime(text: str) -> datetime:
@@ -132,16 +155,27 @@ def apple_datetime(text: str) -> datetime:
         raise AppleDateError(text) from None
 
 
+def _new_key(key: tuple[str, str, str, str]) -> tuple[str, str, str, str] | None:
+    """The key of a sample that starts a new (type, day, offset, source), its strings interned (shared
+    with the other keys), or None when its day, offset or source is refused. Rare, so the hot path
+    does not pay for these checks."""
+    record_type, day, offset_text, source = key
+    if len(source) > MAX_SOURCE_CHARS or not (FIRST_DAY <= day <= LAST_DAY and day[4] == day[7] == "-"):
+        return None
+    try:
+        date.fromisoformat(day)
+        _offset_seconds(offset_text)
+    except ValueError:
+        return None
+    return record_type, sys.intern(day), sys.intern(offset_text), sys.intern(source)
+
+
 @dataclass
 class AppleParse:
     records: list[Record]
     samples_skipped: int  # unparsable value/date/unit, or after the export date
     export_date: str | None
 
-
-# (record type, local day, UTC offset, source) -> [sum of values, samples]; a flat dict keyed by the raw
-# strings keeps the per-sample work to one lookup.
-DaySums = dict[tuple[str, str, str, str], list[float]]
 
 
 class _ExportHandler:
@@ -155,7 +189,7 @@ class _ExportHandler:
         self.parser = parser
         self.depth = safexml.DepthMeter()
         parser.EndElementHandler = self.depth.ends.append
-        self.sums: DaySums = {}
+        self.samples: DaySamples = {}
         self.workouts: list[Record] = []
         self.export_epoch: int | None = None
         self.export_date: str | None = None
@@ -173,8 +207,10 @@ class _ExportHandler:
         kinds = DAILY_KINDS
         metres_per_unit = METRES_PER_UNIT
         kcal_per_unit = KCAL_PER_UNIT
-        sums = self.sums
+        samples = self.samples
         epoch = apple_epoch
+        clock = _clock_seconds
+        compact_at = COMPACT_ENTRIES
         other_start = self._other_start
         starts = self.depth.starts
 
@@ -194,42 +230,44 @@ class _ExportHandler:
                     unit = attrs["unit"]
                     factors = metres_per_unit if measure == "distance" else kcal_per_unit
                     value *= factors[unit] if unit in factors else factors[unit.lower()]
-                if len(start_text) != 25 or not 0.0 <= value <= MAX_SAMPLE_VALUE:  # NaN fails too
+                end_text = attrs["endDate"]
+                # `YYYY-MM-DD HH:MM:SS ±HHMM` (day and offset are checked per key); NaN fails the range too
+                if len(start_text) != 25 or not 0.0 <= value <= MAX_SAMPLE_VALUE:
                     raise AppleDateError(start_text)
                 day = start_text[:10]
                 if day >= check_from_day and epoch(start_text) > export_epoch:
                     self.skipped += 1
                     return
+                # seconds since the local midnight of `day`, in the start's offset
+                begin = clock.get(start_text[11:19]) or clock_seconds(start_text[11:19])
+                offset = start_text[20:]
+                if end_text.startswith(day) and end_text.endswith(offset):
+                    end = clock.get(end_text[11:19]) or clock_seconds(end_text[11:19])
+                else:  # past midnight or in another offset: rare
+                    end = begin + epoch(end_text) - epoch(start_text)
             except (KeyError, ValueError):
                 self.skipped += 1
                 return
-            key = (record_type, day, start_text[20:], attrs.get("sourceName", ""))
-            found = sums.get(key)
+            key = (record_type, day, offset, attrs.get("sourceName", ""))
+            found = samples.get(key)
             if found is None:
-                key = self._new_total_key(key)
-                if key is None:
+                checked = self._new_key(key)
+                if checked is None:
                     self.skipped += 1
                     return
-                sums[key] = [value, 1]
-            else:
-                found[0] += value
-                found[1] += 1
+                found = samples[checked] = array("d")
+            found.extend((begin, end, value))  # an end before the start is read as the start (apple_days)
+            if len(found) >= compact_at:
+                compact(found)
 
         return start
 
-    def _new_total_key(self, key: tuple[str, str, str, str]) -> tuple[str, str, str, str] | None:
-        """The key of a sample that starts a new per-day sum, its strings shared with the other sums
-        (interned), or None when its day, offset or source is refused. Rare (once per type, day,
-        offset and source), so the hot path does not pay for the checks; raises when the file needs
-        too many sums."""
-        record_type, day, offset_text, source = key
-        if not (FIRST_DAY <= day <= LAST_DAY and _valid_day_and_offset(day, offset_text)) \
-                or len(source) > MAX_SOURCE_CHARS:
-            return None
-        if len(self.sums) >= MAX_DAY_TOTALS:
+    def _new_key(self, key: tuple[str, str, str, str]) -> tuple[str, str, str, str] | None:
+        checked = _new_key(key)
+        if checked is not None and len(self.samples) >= MAX_DAY_TOTALS:
             raise TooManyDayTotals(f"the export needs more than {MAX_DAY_TOTALS} per-day totals (type, day, "
                                    "time zone and source); a real export of years has far fewer")
-        return record_type, sys.intern(day), sys.intern(offset_text), sys.intern(source)
+        return checked
 
     def _nested_start(self, name: str, attrs: dict[str, str]) -> None:
         self.depth.starts[0] += 1
@@ -296,47 +334,6 @@ class _ExportHandler:
             self._leave_nested()
             if self.workout is None and self.nested_depth == 0:
                 self.parser.EndElementHandler = self.depth.ends.append
-
-
-def day_records(sums: DaySums) -> tuple[list[Record], int]:
-    """One record per (type, local day): the total of the day's largest source; the day starts at
-    local midnight in the offset of its first sample. Samples whose day or offset cannot be read
-    are left out here (the hot path only checked the timestamp's length) and counted as skipped."""
-    by_day: dict[tuple[str, str], tuple[str, dict[str, float]]] = {}
-    skipped = 0
-    for (record_type, day_text, offset_text, source), (value, samples) in sums.items():
-        if not _valid_day_and_offset(day_text, offset_text):
-            skipped += int(samples)
-            continue
-        _offset_text, by_source = by_day.setdefault((record_type, day_text), (offset_text, {}))
-        by_source[source] = by_source.get(source, 0.0) + value
-    records = []
-    for (record_type, day_text), (offset_text, by_source) in sorted(by_day.items(), key=lambda item: (item[0][1], item[0][0])):
-        # the largest total; a tie goes to the alphabetically first source
-        source, value = min(by_source.items(), key=lambda item: (-item[1], item[0]))
-        day = date.fromisoformat(day_text)
-        offset = timezone(timedelta(seconds=_offset_seconds(offset_text)))
-        start = local_midnight(day, offset)
-        is_distance = record_type in ("distance", "cycle", "swim")
-        records.append(make_record(
-            provider=PROVIDER, activity_id=f"day:{record_type}:{day_text}", activity_type=record_type,
-            start=start, end=start + DAY - timedelta(seconds=1),
-            duration_s=None, source_device=source or None,
-            period="day", day=day,
-            steps=value if record_type == "steps" else None,
-            distance_m=value if is_distance else None,
-            calories_kcal=value if record_type == "active_energy" else None,
-        ))
-    return records, skipped
-
-
-def _valid_day_and_offset(day_text: str, offset_text: str) -> bool:
-    try:
-        date.fromisoformat(day_text)
-        _offset_seconds(offset_text)
-    except ValueError:
-        return False
-    return len(day_text) == 10 and day_text[4] == day_text[7] == "-" and FIRST_DAY <= day_text <= LAST_DAY
 
 
 def _quantity(attrs: dict[str, str] | None, value_key: str) -> tuple[float, str] | None:
@@ -416,6 +413,7 @@ def parse_export_xml(stream: BinaryIO, what: str = "export.xml") -> AppleParse:
     """Every record of an export.xml stream; memory stays bounded by the number of days."""
     parser = safexml.hardened_parser()
     handler = _ExportHandler(parser)
-    safexml.feed(parser, stream, what, depth=handler.depth)
-    days, unreadable_days = day_records(handler.sums)
-    return AppleParse(days + handler.workouts, handler.skipped + unreadable_days, handler.export_date)
+    budget = SampleBudget(handler.samples)
+    safexml.feed(parser, stream, what, after_chunk=lambda fed: (handler.depth.check(what), budget.check(fed)))
+    days, unreadable = day_records(handler.samples, PROVIDER, _offset_seconds)
+    return AppleParse(days + handler.workouts, handler.skipped + unreadable, handler.export_date)

@@ -11,7 +11,7 @@ parser's position (the start of the token it is still waiting to finish) is comp
 fed: a token longer than `MAX_TOKEN_BYTES` is refused at once. Text is delivered in pieces as it
 arrives; `iter_elements` refuses an element whose text exceeds `MAX_TEXT_CHARS`. Expat keeps every
 open element on its stack (about 100 bytes each, so a million `<a>` cost 100 MB): `iter_elements`
-refuses nesting deeper than `MAX_DEPTH` at once, `feed` with a `DepthMeter` at the end of each chunk.
+refuses nesting deeper than `MAX_DEPTH` at once, a `DepthMeter` checked after each chunk `feed` gives.
 """
 
 from __future__ import annotations
@@ -92,17 +92,18 @@ def _malformed(what: str, exc: expat.ExpatError | LookupError) -> MalformedUploa
 
 
 def feed(parser: expat.XMLParserType, stream: BinaryIO, what: str, chunk_bytes: int = CHUNK_BYTES,
-         depth: DepthMeter | None = None) -> int:
+         after_chunk: Callable[[int], object] | None = None) -> int:
     """Parse the whole stream in chunks; returns the bytes read. Expat errors become MalformedUpload,
-    an oversized token XmlTokenTooLarge, nesting beyond MAX_DEPTH (with a `depth` meter) XmlTooDeep."""
+    an oversized token XmlTokenTooLarge. `after_chunk` gets the bytes fed so far after every chunk (a
+    DepthMeter's check, a memory budget)."""
     total = 0
     try:
         while chunk := stream.read(chunk_bytes):
             total += len(chunk)
             parser.Parse(chunk, False)
             check_pending_token(parser, total, what)
-            if depth is not None:
-                depth.check(what)
+            if after_chunk is not None:
+                after_chunk(total)
         parser.Parse(b"", True)
     except (expat.ExpatError, LookupError) as exc:
         raise _malformed(what, exc) from None
