@@ -26,6 +26,7 @@ from eventlog.producer import EventProducer
 from eventlog.topics import EVIDENCE
 from indexers.providers.evidence_hash import SORT_KEYS, evidence_hash
 from indexers.providers.uploads.detect import UPLOAD_PROVIDERS, upload_evidence_hash
+from indexers.providers.uploads.errors import UploadRejected
 
 MAX_FILE_BYTES = 256 * 1024 * 1024
 MAX_TEXT_CHARS = 200
@@ -59,7 +60,10 @@ class EvidenceInput:
 def hash_of(provider: str, records: list[Any]) -> str:
     """The evidence hash the collector (API providers) or the uploads API (upload providers) gives."""
     if provider.lower() in UPLOAD_PROVIDERS:
-        return upload_evidence_hash(records)
+        try:
+            return upload_evidence_hash(records)
+        except UploadRejected as exc:  # more than one evidence fact may carry
+            raise EvidenceFileError(str(exc)) from None
     if provider.lower() in SORT_KEYS:
         return evidence_hash(provider.lower(), records)
     raise EvidenceFileError(f"provider {provider!r} has no evidence hash rule: give evidence_hash "

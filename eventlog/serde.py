@@ -146,10 +146,13 @@ class EventSerde:
         reader = self.catalogue.latest(writer.event_type)
         # resolution only when versions differ: reading with the writer's own schema is much faster
         reader_schema = None if reader.canonical == writer.canonical else reader.plain
+        stream = io.BytesIO(body)
         try:
-            record = schemaless_reader(io.BytesIO(body), writer.plain, reader_schema)
+            record = schemaless_reader(stream, writer.plain, reader_schema)
         except Exception as exc:  # fastavro raises several types on truncated or corrupt bodies
-            raise UndecodableMessage(f"corrupt {writer.event_type} body: {exc!r}") from exc
+            raise UndecodableMessage(f"corrupt {writer.event_type} body: {repr(exc)[:300]}") from exc
+        if stream.tell() != len(body):  # no writer appends bytes: they are not part of the event
+            raise UndecodableMessage(f"{len(body) - stream.tell()} bytes after the {writer.event_type} event")
         envelope = record.pop("envelope")
         return Event(
             event_type=writer.event_type,

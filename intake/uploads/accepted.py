@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from eventlog.producer import DEAD_LETTER_EXCERPT_BYTES
 from indexers.providers.uploads.record import Record
 
 
@@ -39,7 +40,5 @@ class RefusedUpload:
     head: bytes  # the original bytes when small, else the first DEAD_LETTER_BYTES of them
 
 
-# A bounded excerpt: the dead letter must always fit the broker's message limit, and the raw file of
-# a refused upload is not kept, so the reason and the sha256 identify it.
-DEAD_LETTER_BYTES = 64 * 1024
+DEAD_LETTER_BYTES = DEAD_LETTER_EXCERPT_BYTES  # what a dead letter keeps (eventlog/producer.py)
 Refuse = Callable[[RefusedUpload], None]

@@ -82,3 +82,10 @@ def test_truncated_body_is_refused() -> None:
     data = serde.encode("lc.evidence", "EvidenceSubmitted", ENVELOPE, PAYLOAD)
     with pytest.raises(UndecodableMessage, match="corrupt EvidenceSubmitted"):
         serde.decode(data[:20])
+
+
+def test_bytes_after_the_event_are_refused() -> None:
+    serde = EventSerde("")
+    data = serde.encode("lc.evidence", "EvidenceSubmitted", ENVELOPE, PAYLOAD)
+    with pytest.raises(UndecodableMessage, match="3 bytes after the EvidenceSubmitted event"):
+        serde.decode(data + b"xyz")
