@@ -16,7 +16,8 @@ Answers (JSON): 200 `{ok, provider, kind, record_count, evidence_hash, raw_ref, 
 `{error: body_stalled}` (no part of the body for `upload_body_idle_seconds`); 413 `{error: too_large}`
 (the body, what a ZIP declares it unpacks to, a ZIP bomb's ratio, a JSON or CSV document, Apple's
 per-day totals); 422 `{error: wrong_kind|corrupt_zip|unsafe_xml|malformed|no_records|too_much_evidence|
-unreadable}` (an oversized XML token or text, or nesting too deep, is `unsafe_xml`); 503 the publisher failed (the raw file is kept; the client may retry). Every refusal of input is a 4xx with
+unreadable}` (an oversized XML token or text, or nesting too deep, is `unsafe_xml`); 503 the
+publisher failed (the raw file is kept; the client may retry). Every refusal of input is a 4xx with
 a reason: a parser failure that is not an `UploadRejected` (a bug) is logged with its traceback and
 answered 422 `unreadable`, never 500. Authenticated refusals go to lc.dlq (reason, origin, a bounded
 excerpt of the bytes); when even that fails, the refusal is still answered.
