@@ -14,7 +14,7 @@ from confluent_kafka.admin import (
     ResourceType,
 )
 
-from eventlog.config import CoreSettings
+from eventlog.config import ConfigError, CoreSettings
 from eventlog.topics import CATALOGUE
 
 # topic settings a newer catalogue may change on topics that already exist (an upgrade raises them);
@@ -34,14 +34,19 @@ class TopicState:
 
 
 def create_topics(settings: CoreSettings) -> list[str]:
-    """Create every catalogue topic that does not exist yet, and give existing ones the catalogue's
-    `ALIGNED_CONFIGS`; returns the names created now."""
+    """Create every catalogue topic that does not exist yet, with the settings' replication factor and
+    min.insync.replicas, and give existing ones the catalogue's `ALIGNED_CONFIGS`; returns the names
+    created now."""
+    if not 1 <= settings.topic_min_insync_replicas <= settings.topic_replication_factor:
+        raise ConfigError(f"LC_TOPIC_MIN_INSYNC_REPLICAS={settings.topic_min_insync_replicas} must be between 1 and "
+                          f"LC_TOPIC_REPLICATION_FACTOR={settings.topic_replication_factor}")
     admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
     existing = set(admin.list_topics(timeout=10).topics)
     align_configs(admin, settings, existing)
     wanted = [
         NewTopic(settings.topic(spec.name), num_partitions=spec.partitions or settings.topic_partitions,
-                 replication_factor=1, config=spec.config())
+                 replication_factor=settings.topic_replication_factor,
+                 config=spec.config(settings.topic_min_insync_replicas))
         for spec in CATALOGUE.values()
         if settings.topic(spec.name) not in existing
     ]

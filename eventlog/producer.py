@@ -20,6 +20,8 @@ DEAD_LETTER_EXCERPT_BYTES = 64 * 1024
 DEAD_LETTER_REASON_CHARS = 4000
 DEAD_LETTER_KEY_CHARS = 1000
 
+DURABILITY = {"enable.idempotence": True, "acks": "all"}
+
 
 class DeliveryFailed(RuntimeError):
     """The broker did not accept one or more messages; nothing after them may be assumed published."""
@@ -48,8 +50,7 @@ class EventProducer:
         config: dict[str, Any] = {
             "bootstrap.servers": settings.kafka_bootstrap,
             "client.id": producer_name,
-            "enable.idempotence": True,
-            "acks": "all",
+            **DURABILITY,
             "linger.ms": 5,
             "compression.type": "lz4",
             "delivery.report.only.error": True,  # the delivery callback only records failures
@@ -59,6 +60,9 @@ class EventProducer:
         }
         if transactional_id:
             config["transactional.id"] = f"{settings.topic_prefix}{transactional_id}"
+        weakened = DURABILITY.keys() & (extra_config or {}).keys()
+        if weakened:  # with min.insync.replicas, acks=all is what makes a write survive a node's loss
+            raise ValueError(f"{producer_name}: {sorted(weakened)} stay as the producer helper sets them")
         config.update(extra_config or {})
         self._producer = Producer(config)
         self._errors: list[str] = []

@@ -28,7 +28,7 @@ RECORD_BATCH_OVERHEAD = 64 * 1024  # batch header, record header, key and messag
 JOB_EVENT_TYPES = (
     "JobQueued", "JobParticipantsAdded", "JobProcessing", "JobSubmitted", "JobFailed", "JobDead", "JobCanceled",
     "AivmRequestSent", "TaskBindingRecorded", "TaskBindingFailed", "ProofSubmitted", "ProofFailed", "FinalizeSent",
-    "FinalizeFailed",
+    "FinalizeFailed", "JobExpired", "JobRequeued", "JobRunRequested",
 )
 
 
@@ -44,8 +44,8 @@ class TopicSpec:
     partitions: int | None = None  # None = Settings.topic_partitions
     max_message_bytes: int | None = None  # None = the broker's default
 
-    def config(self) -> dict[str, str]:
-        config = {"cleanup.policy": self.cleanup_policy}
+    def config(self, min_insync_replicas: int = 1) -> dict[str, str]:
+        config = {"cleanup.policy": self.cleanup_policy, "min.insync.replicas": str(min_insync_replicas)}
         if self.cleanup_policy == "delete":
             config["retention.ms"] = str(self.retention_ms)
         if self.max_message_bytes is not None:
@@ -65,7 +65,7 @@ CATALOGUE: dict[str, TopicSpec] = {
         TopicSpec(CHAIN_EVENTS, "challenge id (task id until bound)", "decoded contract logs and their retractions",
                   ("ChainEvent",), ordered_facts=True),
         TopicSpec(CHALLENGES_REGISTERED, "challenge id", "off-chain challenge metadata: rule, model, mode, topN",
-                  ("ChallengeRegistered", "RegistryWriteRecorded")),
+                  ("ChallengeRegistered", "RegistryWriteRecorded", "RegistryRetryRequested")),
         TopicSpec(ACCOUNTS, "subject:provider", "linked provider accounts, tokens encrypted",
                   ("LinkedAccount", "IdentityBound"), cleanup_policy="compact"),
         TopicSpec(EVIDENCE, "challenge id", "normalized evidence records with their evidence hash",
