@@ -9,6 +9,7 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 
+from domain.untrusted import ascii_decimal
 from eventlog.consumer import StopFlag
 
 log = logging.getLogger(__name__)
@@ -29,10 +30,14 @@ def serve_until_stopped(app: Starlette, host: str, port: int, stop: StopFlag, *,
 
 
 async def read_body_at_most(request: Request, limit: int) -> bytes | None:
-    """The body, or None as soon as it exceeds `limit` (never buffers more than that)."""
+    """The body, or None as soon as it exceeds `limit` (never buffers more than that); a
+    Content-Length that is not a plain decimal counts as too large. Raises starlette's
+    ClientDisconnect when the client goes away before the body is complete."""
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        return None
+    if declared is not None:
+        length = ascii_decimal(declared.strip(), max_digits=20)
+        if length is None or length > limit:
+            return None
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():

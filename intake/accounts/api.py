@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
@@ -51,7 +51,7 @@ from intake.accounts.requests import (
 from intake.auth import AuthError, ServiceCredential, SignatureVerifier, wall_clock_ms
 from intake.replay import ReplayStore
 from intake.serving import read_body_at_most, serve_until_stopped
-from intake.settings import IntakeSettings
+from intake.settings import IntakeSettings, listen_address
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +108,10 @@ def build_app(publisher: AccountsPublisher, verifier: SignatureVerifier, service
         return JSONResponse({"event_id": event_id}, 202)
 
     async def body_of(request: Request, caller: str) -> bytes | JSONResponse:
-        body = await read_body_at_most(request, MAX_BODY_BYTES)
+        try:
+            body = await read_body_at_most(request, MAX_BODY_BYTES)
+        except ClientDisconnect:  # nobody is left to answer
+            return JSONResponse({"error": "the client went away before the body was complete"}, 400)
         if body is None:
             return await refused(413, f"body exceeds {MAX_BODY_BYTES} bytes (from {caller})")
         return body
@@ -189,12 +192,12 @@ def sealing_cipher(settings: IntakeSettings, oauth_encryption_key: str) -> Token
 
 
 def run_accounts_api(settings: IntakeSettings, stop: StopFlag, *, oauth_encryption_key: str) -> None:
-    host, _, port = settings.accounts_api_listen.rpartition(":")
+    host, port = listen_address(settings.accounts_api_listen, "LC_ACCOUNTS_API_LISTEN")
     cipher = sealing_cipher(settings, oauth_encryption_key)
     store = ReplayStore(settings.home_path / "intake" / "used_signatures.sqlite")
     with EventProducer(settings, STAGE) as producer:
         app = build_app(AccountsPublisher(producer, cipher),
                         SignatureVerifier(store, window_ms=settings.upload_signature_window_ms),
                         ServiceCredential(settings.intake_service_token))
-        serve_until_stopped(app, host or "127.0.0.1", int(port), stop, name="accounts API")
+        serve_until_stopped(app, host, port, stop, name="accounts API")
     store.close()

@@ -20,7 +20,7 @@ from collections.abc import Callable
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
@@ -31,7 +31,7 @@ from intake.auth import AuthError, ServiceCredential, SignatureVerifier
 from intake.evidence.submission import MAX_BODY_BYTES, InvalidSubmission, parse_submission
 from intake.replay import ReplayStore
 from intake.serving import read_body_at_most, serve_until_stopped
-from intake.settings import IntakeSettings
+from intake.settings import IntakeSettings, listen_address
 from intake.uploads.accepted import DEAD_LETTER_BYTES, Publish
 from intake.uploads.publish import PRODUCER_CONFIG, publish_with
 
@@ -44,7 +44,10 @@ Refuse = Callable[[str, bytes], None]  # (reason, original bytes) to lc.dlq
 def build_app(publish: Publish, refuse: Refuse, verifier: SignatureVerifier, service: ServiceCredential
               ) -> Starlette:
     async def accept(request: Request, signer: str | None, caller: str) -> JSONResponse:
-        body = await read_body_at_most(request, MAX_BODY_BYTES)
+        try:
+            body = await read_body_at_most(request, MAX_BODY_BYTES)
+        except ClientDisconnect:  # nobody is left to answer
+            return JSONResponse({"error": "the client went away before the body was complete"}, 400)
         if body is None:
             reason = f"evidence exceeds {MAX_BODY_BYTES} bytes (from {caller})"
             await run_in_threadpool(refuse, reason, b"")
@@ -89,11 +92,11 @@ def dead_letter_with(producer: EventProducer) -> Refuse:
 
 
 def run_evidence_api(settings: IntakeSettings, stop: StopFlag) -> None:
-    host, _, port = settings.evidence_api_listen.rpartition(":")
+    host, port = listen_address(settings.evidence_api_listen, "LC_EVIDENCE_API_LISTEN")
     store = ReplayStore(settings.home_path / "intake" / "used_signatures.sqlite")
     with EventProducer(settings, STAGE, extra_config=dict(PRODUCER_CONFIG)) as producer:
         app = build_app(publish_with(producer), dead_letter_with(producer),
                         SignatureVerifier(store, window_ms=settings.upload_signature_window_ms),
                         ServiceCredential(settings.intake_service_token))
-        serve_until_stopped(app, host or "127.0.0.1", int(port), stop, name="evidence API")
+        serve_until_stopped(app, host, port, stop, name="evidence API")
     store.close()
