@@ -38,6 +38,7 @@ from intake.evidence.api import STAGE as EVIDENCE_STAGE
 from intake.evidence.api import build_app as evidence_app
 from intake.evidence.api import dead_letter_with
 from intake.registrations.api import build_app as registrations_app
+from intake.registrations.owners import RegistrationIndex
 from intake.replay import ReplayStore
 from intake.uploads.publish import PRODUCER_CONFIG, publish_with
 
@@ -127,14 +128,17 @@ def test_json_evidence_from_a_wallet_and_from_the_web_apps_server(settings: Sett
 
 
 def test_challenge_creation_through_the_registrations_api(settings: Settings, store: ReplayStore) -> None:
+    owners = RegistrationIndex(settings)
+    owners.catch_up()
     with EventProducer(settings, "lc-registrations-api") as producer:
-        client = TestClient(registrations_app(producer, SignatureVerifier(store)))
+        client = TestClient(registrations_app(producer, SignatureVerifier(store), owners))
         document = {"id": 71, "subject": WALLET, "model_id": "fitness.steps@1", "title": "Walk",
                     "params": {"rule": {"challengeType": "steps", "conditions": [
                         {"metric": "steps", "op": ">=", "value": 1000}],
                         "period": {"start": "2026-01-01T00:00:00Z", "end": "2026-01-08T00:00:00Z"}}},
                     "timeline": {"startsAt": 1767225600, "endsAt": "1767830400"}}
         assert client.post("/challenges", json=document, headers=signed()).status_code == 202
+    owners.close()
     project(settings, CHALLENGES_REGISTERED)
     (row,) = table_rows(settings, "challenges", "id")
     assert (row["id"], row["title"], row["subject"], row["timeline"]) == (
