@@ -6,7 +6,8 @@
   after it fetched the match, the FACEIT webhook after it checked the webhook's HMAC and found the
   wallets), with the service credential; the subject is in the body.
 Body and checks: intake/evidence/submission.py. Answers:
-- 202 `{event_id, evidence_hash, record_count}`: published (and flushed) before answering; the same
+- 202 `{event_id, evidence_hash, record_count, dropped}` (`dropped`: the impossible records left out,
+  with their reasons): published (and flushed) before answering; the same
   evidence sent again is the same event id, and the projection keeps one row per (challenge,
   subject, provider), so a second submission replaces the first instead of failing as in the original;
 - 401: not authenticated; nothing recorded (anyone could fill lc.dlq with anonymous requests);
@@ -53,13 +54,13 @@ def build_app(publish: Publish, refuse: Refuse, verifier: SignatureVerifier, ser
             await run_in_threadpool(refuse, reason, b"")
             return JSONResponse({"error": "too_large", "reason": reason}, 413)
         try:
-            evidence = parse_submission(body, signer=signer)
+            evidence, dropped = parse_submission(body, signer=signer)
         except InvalidSubmission as exc:
             await run_in_threadpool(refuse, f"invalid evidence from {caller}: {exc}", body[:DEAD_LETTER_BYTES])
             return JSONResponse({"error": "invalid", "reason": str(exc)}, 422)
         await run_in_threadpool(publish, evidence)
         return JSONResponse({"event_id": evidence.event_id, "evidence_hash": evidence.evidence_hash,
-                             "record_count": len(evidence.records)}, 202)
+                             "record_count": len(evidence.records), "dropped": dropped}, 202)
 
     async def from_wallet(request: Request) -> JSONResponse:
         try:

@@ -4,19 +4,23 @@ Body (one JSON object): `challenge_id` (0 = preview, as the original), `provider
 array of objects, the provider's normalised records, spec/evidence.md §3), optional `raw_ref`; from a
 wallet, `subject` may be omitted (it is the signer) and must be the signer when given; from the web
 app's server, `subject` (a 0x address) is required and `evidence_hash` may be given (the FACEIT
-webhook's `faceit_webhook_<match>_<wallet>`), else it is computed as the API connectors compute it
-(keccak256 of the records sorted by the provider's key, spec/evidence.md §4.3; in the order sent for
-a provider without a connector). What is accepted
-passes the checks every later stage makes (domain/evidence.py, domain/untrusted.py), so it can never
-stop the evaluator or the projector.
+webhook's `faceit_webhook_<match>_<wallet>`), else it is computed as the collector or the uploads API
+computes it for the provider (`evidence_hash_for`; spec/evidence.md §4.3), so the same evidence has
+the same hash whichever way it came in. Records that cannot have happened are left out with a note
+(domain/evidence_records.py, as the uploads, the collector and `lc ingest evidence` do); a given hash
+is then not kept. What is accepted passes the checks every later stage makes (domain/evidence.py,
+domain/untrusted.py), so it can never stop the evaluator or the projector.
 """
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from domain import untrusted
 from domain.accounts import ADDRESS, PROVIDER_NAME
 from domain.evidence import MAX_DATA_BYTES, MAX_RECORDS, validate
-from indexers.providers.evidence_hash import SORT_KEYS, evidence_hash, js_stringify, keccak256_hex
+from domain.evidence_records import screen_records
+from indexers.providers.uploads.detect import evidence_hash_for
 from intake.bodies import json_object
 from intake.uploads.accepted import AcceptedUpload
 from intake.uploads.publish import evidence_payload
@@ -35,9 +39,14 @@ class InvalidSubmission(ValueError):
 ORIGIN = "json"  # names the event ids: json:<challenge>:<subject>:<provider>:<hash>
 
 
-def parse_submission(raw: bytes, *, signer: str | None) -> AcceptedUpload:
-    """The accepted evidence (published like an upload's); `signer`: the wallet that signed the request,
-    or None for the web app's server."""
+class Accepted(NamedTuple):
+    evidence: AcceptedUpload  # published like an upload's
+    dropped: list[str]  # the records left out, each with its reason
+
+
+def parse_submission(raw: bytes, *, signer: str | None) -> Accepted:
+    """The accepted evidence; `signer`: the wallet that signed the request, or None for the web app's
+    server."""
     document = json_object(raw, max_bytes=MAX_BODY_BYTES, allowed=USER_FIELDS if signer is not None else SERVICE_FIELDS,
                            invalid=InvalidSubmission)
     try:
@@ -53,6 +62,9 @@ def parse_submission(raw: bytes, *, signer: str | None) -> AcceptedUpload:
         raise InvalidSubmission("records must be a JSON array of objects")
     if not records:
         raise InvalidSubmission("records is empty: there is nothing to evaluate")
+    screened = screen_records(records)
+    if not screened.kept:
+        raise InvalidSubmission("no record could have happened: " + "; ".join(map(str, screened.dropped[:5])))
     given_hash = document.get("evidence_hash")
     if given_hash is not None and (not isinstance(given_hash, str) or not given_hash.strip()
                                    or len(given_hash) > MAX_HASH_CHARS):
@@ -62,13 +74,13 @@ def parse_submission(raw: bytes, *, signer: str | None) -> AcceptedUpload:
         raise InvalidSubmission(f"raw_ref must be a string of at most {MAX_RAW_REF_CHARS} characters")
     if len(records) > MAX_RECORDS:
         raise InvalidSubmission(f"{len(records)} records exceed the limit of {MAX_RECORDS}")
-    submission = AcceptedUpload(challenge_id, subject, provider, records,
-                                given_hash or records_hash(provider, records), raw_ref, origin=ORIGIN)
-    try:  # the checks of every stage that reads lc.evidence (size of the records, ...)
-        validate(evidence_payload(submission), 0)
+    try:
+        hash_ = given_hash if given_hash and not screened.dropped else evidence_hash_for(provider, screened.kept)
+        submission = AcceptedUpload(challenge_id, subject, provider, screened.kept, hash_, raw_ref, origin=ORIGIN)
+        validate(evidence_payload(submission), 0)  # the checks of every stage that reads lc.evidence
     except (ValueError, KeyError) as exc:
         raise InvalidSubmission(str(exc)) from None
-    return submission
+    return Accepted(submission, [str(note) for note in screened.dropped])
 
 
 def _subject(value: object, signer: str | None) -> str:
@@ -81,8 +93,3 @@ def _subject(value: object, signer: str | None) -> str:
     return value
 
 
-
-def records_hash(provider: str, records: list[dict[str, object]]) -> str:
-    if provider in SORT_KEYS:
-        return evidence_hash(provider, records)
-    return keccak256_hex(js_stringify(records).encode("utf-8"))

@@ -98,6 +98,15 @@ def test_json_evidence_from_a_wallet_and_from_the_web_apps_server(settings: Sett
                                                   "records": [{"date": "2026-01-03", "steps": 9000}]},
                             headers=signed())
         assert again.status_code == 202
+        # a record that cannot have happened is left out with a note (domain/evidence_records.py)
+        partly = client.post("/v1/evidence", headers=signed(), json={
+            "challenge_id": 71, "provider": "apple",
+            "records": [{"date": "2026-01-02", "steps": 5}, {"date": "2026-01-03", "steps": -5}]})
+        assert (partly.status_code, partly.json()["record_count"]) == (202, 1), partly.text
+        assert "2026-01-03" in partly.json()["dropped"][0]
+        no_rule = client.post("/v1/evidence", json={"challenge_id": 70, "provider": "manual", "records": steps},
+                              headers=signed())
+        assert no_rule.status_code == 422 and "no evidence hash rule" in no_rule.json()["reason"]
 
         assert client.post("/v1/evidence", json={"challenge_id": 70, "provider": "apple",
                                                  "records": steps}).status_code == 401
@@ -114,12 +123,12 @@ def test_json_evidence_from_a_wallet_and_from_the_web_apps_server(settings: Sett
         assert client.post("/v1/service/evidence", headers=service_headers(SERVICE_TOKEN), json={
             "challenge_id": 70, "provider": "faceit", "records": [MATCH]}).status_code == 422  # no subject
 
-    assert len(messages(settings, EVIDENCE)) == 4
+    assert len(messages(settings, EVIDENCE)) == 5
     dead = [event.payload["reason"] for _key, event in messages(settings, DLQ)]
-    assert len(dead) == 4 and all(EVIDENCE_STAGE == event.payload["stage"] for _k, event in messages(settings, DLQ))
+    assert len(dead) == 5 and all(EVIDENCE_STAGE == event.payload["stage"] for _k, event in messages(settings, DLQ))
 
     project(settings, EVIDENCE)
-    rows = table_rows(settings, "evidence", "provider")
+    rows = [r for r in table_rows(settings, "evidence", "provider") if r["challenge_id"] == 70]
     assert [(r["challenge_id"], r["subject"], r["provider"], r["data"], r["evidence_hash"]) for r in rows] == [
         (70, WALLET, "apple", [{"date": "2026-01-03", "steps": 9000}], again.json()["evidence_hash"]),
         (70, PLAYER, "faceit", [MATCH], f"faceit_webhook_1-aaaa_{PLAYER}"),
