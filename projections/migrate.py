@@ -108,19 +108,27 @@ def applied_migrations(conn: psycopg.Connection, schema: str) -> list[str]:
 
 
 def move_bookkeeping_forward(conn: psycopg.Connection, schema: str) -> bool:
-    """Rename the pipeline's pre-issue-12 `schema_migrations` (recognised by its checksum column) to
-    `lc_pipeline_migrations`, with its constraints and sequence, so the names the web app's runner
-    creates are free. The web app's own `schema_migrations` (no checksum) is left alone."""
+    """Move the pipeline's pre-issue-12 `schema_migrations` (recognised by its checksum column) to
+    `lc_pipeline_migrations`: renamed with its constraints and sequence, so the names the web app's
+    runner creates are free; or, when both exist (an older `lc migrate` ran after a newer one), its
+    rows merged into the new table and the old one dropped. The web app's own `schema_migrations` (no
+    checksum) is left alone."""
     ours = conn.execute(
         """SELECT 1 FROM information_schema.columns
            WHERE table_schema = %s AND table_name = %s AND column_name = 'checksum'""",
         (schema, LEGACY_BOOKKEEPING_TABLE)).fetchone()
+    if ours is None:
+        return False
     exists = conn.execute("SELECT to_regclass(format('%%I.%%I', %s::text, %s::text))",
                           (schema, BOOKKEEPING_TABLE)).fetchone()
-    if ours is None or exists[0] is not None:
-        return False
+    old, new = sql.Identifier(LEGACY_BOOKKEEPING_TABLE), sql.Identifier(BOOKKEEPING_TABLE)
     with conn.transaction():
-        old, new = sql.Identifier(LEGACY_BOOKKEEPING_TABLE), sql.Identifier(BOOKKEEPING_TABLE)
+        if exists[0] is not None:
+            conn.execute(sql.SQL(
+                """INSERT INTO {} (filename, checksum, applied_at) SELECT filename, checksum, applied_at FROM {}
+                   ON CONFLICT (filename) DO NOTHING""").format(new, old))
+            conn.execute(sql.SQL("DROP TABLE {}").format(old))
+            return True
         conn.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(old, new))
         for suffix in ("pkey", "filename_key"):
             conn.execute(sql.SQL("ALTER TABLE {} RENAME CONSTRAINT {} TO {}").format(

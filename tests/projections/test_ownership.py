@@ -171,3 +171,20 @@ def test_a_rebuild_whose_session_was_cut_holds_its_scratch_schema_again(settings
             assert conn.execute("SELECT count(*) FROM pg_namespace WHERE nspname = 'lc_rebuild_3'").fetchone() == (1,)
     finally:
         holder.close()
+
+
+def test_bookkeeping_written_by_an_older_lc_migrate_after_a_newer_one_is_merged(settings: Settings) -> None:
+    """An older `lc migrate` (same database, mixed versions) recreated `schema_migrations` and recorded a
+    file there; the newer one takes its rows over and drops it, so nothing is applied twice."""
+    with psycopg.connect(settings.pg_dsn, autocommit=True) as conn:
+        conn.execute("CREATE TABLE extra_from_old_runner (id int)")
+        conn.execute("""CREATE TABLE schema_migrations (id bigserial PRIMARY KEY, filename text NOT NULL UNIQUE,
+                        checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())""")
+        conn.execute(f"INSERT INTO schema_migrations (filename, checksum) SELECT filename, checksum FROM "
+                     f"{BOOKKEEPING_TABLE}")
+        conn.execute("INSERT INTO schema_migrations (filename, checksum) VALUES ('900_old_runner.sql', 'x')")
+    assert migrate(settings.pg_dsn) == []
+    with psycopg.connect(settings.pg_dsn) as conn:
+        assert conn.execute("SELECT to_regclass('schema_migrations')").fetchone() == (None,)
+        names = [r[0] for r in conn.execute(f"SELECT filename FROM {BOOKKEEPING_TABLE} ORDER BY filename")]
+    assert names == sorted([m.filename for m in load_migrations()] + ["900_old_runner.sql"])
