@@ -35,6 +35,13 @@ class IntakeSettings(CoreSettings):
     )
 
     @property
+    def used_signatures_path(self) -> Path:
+        """The one store of used wallet signatures of every intake: the signed message is only
+        `lightchallenge:<timestamp>` (the web app's format), so a signature spent on one API must be spent
+        on all of them."""
+        return self.home_path / "intake" / "used_signatures.sqlite"
+
+    @property
     def upload_path(self) -> Path:
         return Path(self.upload_dir) if self.upload_dir else self.home_path / "uploads"
 

@@ -194,7 +194,7 @@ def sealing_cipher(settings: IntakeSettings, oauth_encryption_key: str) -> Token
 def run_accounts_api(settings: IntakeSettings, stop: StopFlag, *, oauth_encryption_key: str) -> None:
     host, port = listen_address(settings.accounts_api_listen, "LC_ACCOUNTS_API_LISTEN")
     cipher = sealing_cipher(settings, oauth_encryption_key)
-    store = ReplayStore(settings.home_path / "intake" / "used_signatures.sqlite")
+    store = ReplayStore(settings.used_signatures_path)
     with EventProducer(settings, STAGE) as producer:
         app = build_app(AccountsPublisher(producer, cipher),
                         SignatureVerifier(store, window_ms=settings.upload_signature_window_ms),

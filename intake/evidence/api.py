@@ -94,7 +94,7 @@ def dead_letter_with(producer: EventProducer) -> Refuse:
 
 def run_evidence_api(settings: IntakeSettings, stop: StopFlag) -> None:
     host, port = listen_address(settings.evidence_api_listen, "LC_EVIDENCE_API_LISTEN")
-    store = ReplayStore(settings.home_path / "intake" / "used_signatures.sqlite")
+    store = ReplayStore(settings.used_signatures_path)
     with EventProducer(settings, STAGE, extra_config=dict(PRODUCER_CONFIG)) as producer:
         app = build_app(publish_with(producer), dead_letter_with(producer),
                         SignatureVerifier(store, window_ms=settings.upload_signature_window_ms),

@@ -100,7 +100,7 @@ def build_app(producer: EventProducer, verifier: SignatureVerifier, owners: Regi
 
 def run_registrations_api(settings: IntakeSettings, stop: StopFlag) -> None:
     host, port = listen_address(settings.registrations_api_listen, "LC_REGISTRATIONS_API_LISTEN")
-    store = ReplayStore(settings.home_path / "registrations-api" / "used_signatures.sqlite")
+    store = ReplayStore(settings.used_signatures_path)
     owners = RegistrationIndex(settings, "registrations-api")
     try:
         owners.catch_up()
