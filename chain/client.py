@@ -13,7 +13,7 @@ objects and never printed.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import cache
 from typing import Any
 
@@ -70,11 +70,18 @@ def abi_type(param: dict[str, Any]) -> str:
 
 
 
+# (sender address, function, whether it was broadcast, None when it succeeded else the reason): how a
+# stage counts its transactions
+TransactionObserver = Callable[[str, str, bool, str | None], None]
+
+
 class ChainClient:
     """One RPC endpoint: contracts by name and address, calls, signed transactions, chain time."""
 
-    def __init__(self, rpc_url: str, accounts: Sequence[LocalAccount] = (), *, receipt_timeout: float = 120.0) -> None:
+    def __init__(self, rpc_url: str, accounts: Sequence[LocalAccount] = (), *, receipt_timeout: float = 120.0,
+                 on_transaction: TransactionObserver | None = None) -> None:
         self.rpc_url = rpc_url
+        self.on_transaction = on_transaction
         self.w3 = Web3(HTTPProvider(rpc_url, request_kwargs={"timeout": 60}))
         self.accounts: tuple[LocalAccount, ...] = tuple(accounts)
         self.chain_id = self.w3.eth.chain_id
@@ -114,9 +121,25 @@ class ChainClient:
                               context="transfer")
 
     def _transact(self, tx: dict[str, Any], sender: LocalAccount, *, context: str) -> TxReceipt:
-        if "gas" not in tx:
-            tx["gas"] = self._estimate(tx, sender, context)
-        return self.wait(self._broadcast(tx, sender), context=context)
+        sent = False
+        try:
+            if "gas" not in tx:
+                tx["gas"] = self._estimate(tx, sender, context)
+            tx_hash = self._broadcast(tx, sender)
+            sent = True
+            receipt = self.wait(tx_hash, context=context)
+        except TxReverted as exc:
+            self._observe(sender, context, sent, exc.error)
+            raise
+        except Exception as exc:
+            self._observe(sender, context, sent, type(exc).__name__)
+            raise
+        self._observe(sender, context, sent, None)
+        return receipt
+
+    def _observe(self, sender: LocalAccount, function: str, sent: bool, failure: str | None) -> None:
+        if self.on_transaction is not None:
+            self.on_transaction(sender.address, function, sent, failure)
 
     def _estimate(self, tx: dict[str, Any], sender: LocalAccount, context: str) -> int:
         try:

@@ -32,13 +32,18 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if settings.log_level.upper() != "DEBUG":  # one INFO line per HTTP request drowns a stage's own log
         logging.getLogger("httpx").setLevel(logging.WARNING)
+    from chain.deployments import DeploymentsMissing
     from devstack.process import PrerequisiteMissing
+    from eventlog.failures import OperatorError
 
     try:
         return args.func(settings, args) or 0
     except PrerequisiteMissing as exc:
         print(f"lc: {exc}", file=sys.stderr)
         return 3
+    except (OperatorError, DeploymentsMissing) as exc:  # one line of our own: what, where, what to do
+        print(f"lc: {exc}", file=sys.stderr)
+        return 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -175,9 +180,11 @@ def cmd_topics(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
     from cli.evidence_file import publish_evidence, read_evidence_file
+    from eventlog.admin import require_kafka
     from eventlog.producer import EventProducer
 
     inputs = read_evidence_file(args.file)
+    require_kafka(settings, "lc ingest")
     with EventProducer(settings, "lc-ingest") as producer:
         for evidence in inputs:
             publish_evidence(producer, evidence)
@@ -267,9 +274,13 @@ def cmd_tail(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_lag(settings: Settings, _args: argparse.Namespace) -> int:
     from cli.lag import all_lags
 
+    lags, failure = all_lags(settings)
     print(f"{'group':36} {'topic':26} {'consumed':>10} {'end':>10} {'behind':>8}")
-    for lag in all_lags(settings):
+    for lag in lags:
         print(f"{lag.group:36} {lag.topic:26} {lag.consumed:>10} {lag.end:>10} {lag.behind:>8}")
+    if failure is not None:
+        print(f"lc: {failure}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -302,6 +313,10 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
         print(f"lc: unknown stage {args.stage!r}; stages: {', '.join(sorted(STAGES))}", file=sys.stderr)
         return 2
     tune_garbage_collector()
+    if settings.metrics_port:
+        from eventlog.metrics import serve
+
+        serve(settings.metrics_port, settings.metrics_host)
     stop = StopFlag()
     stop.install_signal_handlers()
     log.info("stage %s starting", args.stage)

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from eventlog.config import CoreSettings
+from eventlog.config import CoreSettings, redact_url
+from eventlog.failures import ServiceUnavailable, client_config
 from eventlog.topics import CATALOGUE
 
 
@@ -24,7 +25,7 @@ class TopicState:
 
 def create_topics(settings: CoreSettings) -> list[str]:
     """Create every catalogue topic that does not exist yet; returns the names created now."""
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+    admin = AdminClient(client_config(settings.kafka_bootstrap, "lc-admin"))
     existing = set(admin.list_topics(timeout=10).topics)
     wanted = [
         NewTopic(settings.topic(spec.name), num_partitions=spec.partitions or settings.topic_partitions,
@@ -47,7 +48,7 @@ def delete_prefixed_topics(settings: CoreSettings) -> list[str]:
     """Delete every topic under the settings' prefix (a test's or a benchmark's); never unprefixed ones."""
     if not settings.topic_prefix:
         raise ValueError("refusing to delete topics without a topic prefix")
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+    admin = AdminClient(client_config(settings.kafka_bootstrap, "lc-admin"))
     doomed = [t for t in admin.list_topics(timeout=10).topics if t.startswith(settings.topic_prefix)]
     for future in (admin.delete_topics(doomed, operation_timeout=30).values() if doomed else []):
         try:
@@ -59,7 +60,7 @@ def delete_prefixed_topics(settings: CoreSettings) -> list[str]:
 
 
 def describe_topics(settings: CoreSettings) -> list[TopicState]:
-    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": "lc-admin",
+    consumer = Consumer({**client_config(settings.kafka_bootstrap, "lc-admin"), "group.id": "lc-admin",
                          "enable.auto.commit": False})
     try:
         metadata = consumer.list_topics(timeout=10)
@@ -76,3 +77,20 @@ def describe_topics(settings: CoreSettings) -> list[TopicState]:
         return states
     finally:
         consumer.close()
+
+
+def require_kafka(settings: CoreSettings, what: str, timeout: float = 10.0) -> None:
+    """Raise ServiceUnavailable (one line) unless the broker answers a metadata request within `timeout`:
+    a command fails at once instead of retrying for minutes behind librdkafka's noise."""
+    admin = AdminClient({**client_config(settings.kafka_bootstrap, what), "socket.timeout.ms": int(timeout * 1000)})
+    try:
+        brokers = admin.list_topics(timeout=timeout).brokers
+    except KafkaException as exc:
+        brokers = {}
+        detail = exc.args[0].str() if exc.args else str(exc)
+    else:
+        detail = "no broker in the metadata"
+    if not brokers:
+        raise ServiceUnavailable(
+            f"Kafka at {redact_url(settings.kafka_bootstrap)} did not answer within {timeout:.0f} s ({detail});"
+            " check that the broker runs and LC_KAFKA_BOOTSTRAP")

@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any, Self
 from urllib.parse import urlsplit
 
+from eventlog.failures import OperatorError
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -47,7 +49,7 @@ def redact_url(url: str, *, hide_path: bool = True) -> str:
     return f"{parts.scheme}://{host}{path}"
 
 
-class ConfigError(ValueError):
+class ConfigError(OperatorError, ValueError):
     """A setting is missing or malformed; the message names the variable."""
 
 
@@ -79,6 +81,10 @@ class CoreSettings:
     # Local files and logs
     home: str = setting("", "folder for the local stack's data, logs and downloaded runtimes; empty = <repo>/.lc")
     log_level: str = setting("INFO", "log level of every stage (DEBUG, INFO, WARNING, ERROR)")
+    # Metrics
+    metrics_port: int = setting(
+        0, "port of the stage's Prometheus /metrics (one per process: give each stage on a host its own); 0 = off")
+    metrics_host: str = setting("127.0.0.1", "address the /metrics server listens on (0.0.0.0 in a container)")
     # where each value came from: variable names read from the environment, and fields set in code
     sources: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False,
                                        metadata={"internal": True})

@@ -9,7 +9,9 @@ from typing import Any
 
 from confluent_kafka import KafkaError, Message, Producer
 
+from eventlog import metrics
 from eventlog.config import CoreSettings
+from eventlog.failures import ClientNoise
 from eventlog.serde import EventSerde
 from eventlog.topics import DLQ
 
@@ -40,6 +42,7 @@ class EventProducer:
         self.serde = serde or EventSerde(settings.schema_registry_url)
         config: dict[str, Any] = {
             "bootstrap.servers": settings.kafka_bootstrap,
+            **ClientNoise(settings.kafka_bootstrap, producer_name).config(),
             "client.id": producer_name,
             "enable.idempotence": True,
             "acks": "all",
@@ -51,6 +54,7 @@ class EventProducer:
             config["transactional.id"] = f"{settings.topic_prefix}{transactional_id}"
         config.update(extra_config or {})
         self._producer = Producer(config)
+        self._published: dict[str, Any] = {}  # physical topic -> counter child of lc_events_published
         self._errors: list[str] = []
         self._transactional = bool(transactional_id)
         if self._transactional:
@@ -131,6 +135,11 @@ class EventProducer:
             except BufferError:
                 self._producer.poll(0.1)  # local queue full: let deliveries drain, then retry
         self._producer.poll(0)
+        counter = self._published.get(topic)
+        if counter is None:
+            counter = self._published[topic] = metrics.EVENTS_PUBLISHED.labels(
+                self.producer_name, topic.removeprefix(self.settings.topic_prefix))
+        counter.inc()
 
     def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
         if err is not None:
