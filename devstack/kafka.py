@@ -11,6 +11,16 @@ from eventlog.config import PROJECT_ROOT, CoreSettings
 KAFKA_VERSION = "4.1.1"
 POM = PROJECT_ROOT / "devstack" / "kafka-pom.xml"
 CLUSTER_ID = "2iQZXsMbRGmeJqv0HO1dNw"  # a fixed KRaft cluster id (base64 of 16 bytes)
+# KIP-848 groups: the broker alone sets the session timeout (45 s by default, and no group may go
+# lower). A stage killed without leaving its group keeps its partitions until its session expires,
+# so a restarted instance would wait 45 s; with 6 s it resumes within 10 s (docs/decisions.md,
+# "A restarted stage resumes within 10 s"). compose.yaml sets the same values.
+GROUP_SESSION_SETTINGS = (
+    "group.consumer.session.timeout.ms=6000",
+    "group.consumer.min.session.timeout.ms=6000",
+    "group.consumer.heartbeat.interval.ms=1500",
+    "group.consumer.min.heartbeat.interval.ms=1000",
+)
 
 LOG4J2 = """status = warn
 appender.file.type = Console
@@ -85,6 +95,7 @@ class KafkaBroker:
                 "share.coordinator.state.topic.replication.factor=1",
                 "group.initial.rebalance.delay.ms=0",
                 "auto.create.topics.enable=false",
+                *GROUP_SESSION_SETTINGS,
                 "",
             ])
         )
