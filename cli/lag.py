@@ -18,6 +18,9 @@ from eventlog.config import redact_url
 from eventlog.failures import ServiceUnavailable, client_config
 from projections.framework import PROJECTOR_GROUP
 
+# consumer groups that are not stages: `lc health` keeps its dead-letter mark in the first
+NOT_STAGES = ("lc-health",)
+
 
 @dataclass(frozen=True)
 class Lag:
@@ -58,7 +61,8 @@ def projector_lag(settings: Settings, ends: dict[tuple[str, int], int]) -> list[
 def group_lags(settings: Settings, ends: dict[tuple[str, int], int]) -> list[Lag]:
     admin = AdminClient(client_config(settings.kafka_bootstrap, "lc-lag"))
     groups = [g.group_id for g in admin.list_consumer_groups(request_timeout=10).result().valid
-              if g.group_id.startswith(f"{settings.topic_prefix}lc-")]
+              if g.group_id.startswith(f"{settings.topic_prefix}lc-")
+              and g.group_id.removeprefix(settings.topic_prefix) not in NOT_STAGES]
     lags = []
     for group in sorted(groups):
         request = [ConsumerGroupTopicPartitions(group)]

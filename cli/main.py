@@ -99,7 +99,11 @@ def build_parser() -> argparse.ArgumentParser:
     tail.add_argument("--max", type=int, default=0, help="stop after this many events")
     tail.add_argument("--no-follow", action="store_true", help="stop at the end of the topic")
     command("lag", cmd_lag, "how far each stage (consumer group, and the projector) is behind its topics")
-    command("health", cmd_health, "services up, stage lag and dead letters, in one look; exit 1 if something is down")
+    health = command("health", cmd_health, "the runbook's checks against this deployment (services, indexer, lag, "
+                     "jobs, evidence, dead letters, wallets, roles); exit 0 healthy, 1 degraded, 2 down")
+    health.add_argument("--json", action="store_true", help="one JSON document instead of the table")
+    health.add_argument("--ack-dead-letters", action="store_true",
+                        help="mark every dead letter so far as seen: later checks count only newer ones")
     command("rebuild", cmd_rebuild, "replay every topic into a fresh schema and swap it in")
     run = command("run", cmd_run, "run one pipeline stage until SIGTERM/SIGINT")
     run.add_argument("stage")
@@ -285,15 +289,17 @@ def cmd_lag(settings: Settings, _args: argparse.Namespace) -> int:
 
 
 def cmd_health(settings: Settings, args: argparse.Namespace) -> int:
-    from eventlog.admin import describe_topics
+    from cli.health import overall, render_json, render_text
+    from cli.health_checks import acknowledge_dead_letters, all_checks
 
-    services_ok = cmd_status(settings, args) == 0
-    if not services_ok:
-        return 1
-    cmd_lag(settings, args)
-    dead = sum(s.messages for s in describe_topics(settings) if s.name == "lc.dlq")
-    print(f"dead letters in lc.dlq: {dead}" + ("  (inspect with: lc tail lc.dlq --no-follow)" if dead else ""))
-    return 0
+    if args.ack_dead_letters:
+        from eventlog.admin import require_kafka
+
+        require_kafka(settings, "lc-health")
+        print(f"marked {acknowledge_dead_letters(settings)} dead letter(s) as seen")
+    checks = all_checks(settings)
+    print(render_json(checks) if args.json else render_text(checks))
+    return overall(checks)[1]
 
 
 def cmd_rebuild(settings: Settings, _args: argparse.Namespace) -> int:

@@ -144,7 +144,8 @@ class ViewStage(Generic[View]):
         problem = chain.node_problem()
         if problem is not None:
             log.error("%s: the chain node at %s does not answer (%s); transactions wait and are retried until it "
-                      "does: check the node and LC_RPC_URL", self.group, redact_url(chain.rpc_url), problem)
+                      "does: check the node and LC_RPC_URL", self.group, redact_url(chain.rpc_url),
+                      self.settings.scrub(problem))
         else:
             log.info("%s: chain node at %s answers; wallet %s", self.group, redact_url(chain.rpc_url), chain.address)
         metrics.WALLET_BALANCE.set_source(chain.address, lambda: [((chain.address,), chain.balance())])

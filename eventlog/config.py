@@ -123,6 +123,19 @@ class CoreSettings:
         shown = ", ".join(f"{name}={value!r}" for name, value, _doc, _source in self.describe())
         return f"{type(self).__name__}({shown})"
 
+    def scrub(self, text: str) -> str:
+        """`text` (a library's error message, say) with every secret value of these settings masked: secret
+        fields, a DSN's password, an RPC URL's path and query."""
+        for f in settings_fields(type(self)):
+            value = getattr(self, f.name)
+            if not value or not isinstance(value, str):
+                continue
+            parts = [value] if f.metadata.get("secret") else secret_parts(value, f.metadata.get("url", ""))
+            for part in sorted(parts, key=len, reverse=True):
+                if len(part) > 1:
+                    text = text.replace(part, "***")
+        return text
+
     def describe(self, *, mask_secrets: bool = True) -> list[tuple[str, str, str, str]]:
         """(variable, value with secrets masked, doc, source) for every setting; source is
         "environment", "override" (set in code) or "default"."""
@@ -135,6 +148,15 @@ class CoreSettings:
                 value = redact_url(value, hide_path=f.metadata["url"] == "endpoint")
             rows.append((env_name(f.name), str(value), f.metadata["doc"], self.sources.get(f.name, "default")))
         return rows
+
+
+def secret_parts(value: str, url_kind: str) -> list[str]:
+    """The parts of a URL setting that must not be shown: the password, and an endpoint's path and query."""
+    parts = urlsplit(value)
+    found = [parts.password] if parts.password else []
+    if url_kind == "endpoint":
+        found += [p for p in (parts.path, parts.query) if p and p != "/"]
+    return found
 
 
 def settings_fields(cls: type) -> list[dataclasses.Field[Any]]:
