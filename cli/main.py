@@ -73,10 +73,12 @@ def build_parser() -> argparse.ArgumentParser:
     imports = command("import", cmd_import, "publish legacy data: `identity-bindings FILE` (the original's JSON array)")
     imports.add_argument("kind", choices=["identity-bindings"])
     imports.add_argument("file", type=Path)
-    accounts = command("accounts", cmd_accounts, "linked accounts: `link SUBJECT PROVIDER` publishes one to lc.accounts")
-    accounts.add_argument("action", choices=["link"])
-    accounts.add_argument("subject", help="wallet, 0x address")
-    accounts.add_argument("provider", help="strava, fitbit, opendota, riot, faceit, ...")
+    accounts = command("accounts", cmd_accounts, "linked accounts: `link SUBJECT PROVIDER` publishes one to lc.accounts;"
+                       " `rekey` re-seals every stored token under LC_OAUTH_ENCRYPTION_KEY")
+    accounts.add_argument("action", choices=["link", "rekey"])
+    accounts.add_argument("subject", nargs="?", help="link: wallet, 0x address")
+    accounts.add_argument("provider", nargs="?", help="link: strava, fitbit, opendota, riot, faceit, ...")
+    accounts.add_argument("--dry-run", action="store_true", help="rekey: say what would be re-sealed, publish nothing")
     accounts.add_argument("--external-id", help="athlete id, Fitbit user id, Steam64 or PUUID")
     accounts.add_argument("--tokens-from-stdin", action="store_true",
                           help='read {"access_token", "refresh_token", "expires_at": Unix s} as JSON from stdin'
@@ -225,17 +227,9 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_accounts(settings: Settings, args: argparse.Namespace) -> int:
-    from indexers.providers.accounts import InvalidAccount, link_account, tokens_from_json
-    from indexers.providers.crypto import EncryptionKeyError
+    from cli.accounts import cmd_accounts as run
 
-    try:
-        tokens = tokens_from_json(sys.stdin.read()) if args.tokens_from_stdin else None
-        event_id = link_account(settings, args.subject, args.provider, args.external_id, tokens)
-    except (InvalidAccount, EncryptionKeyError) as exc:
-        print(f"lc: {exc}", file=sys.stderr)
-        return 1
-    print(f"published {event_id} to {settings.topic('lc.accounts')}")
-    return 0
+    return run(settings, args)
 
 
 def cmd_indexer(settings: Settings, args: argparse.Namespace) -> int:

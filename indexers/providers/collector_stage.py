@@ -283,7 +283,7 @@ def run_collector(
 ) -> None:
     """The collector stage: poll every `collector_poll_seconds` until stopped. Fails at startup on a
     missing or wrong LC_OAUTH_ENCRYPTION_KEY and when refreshed tokens would have nowhere to go."""
-    cipher = cipher_from_key(settings.oauth_encryption_key)
+    cipher = cipher_from_key(settings.oauth_encryption_key, settings.oauth_previous_keys)
     stop = stop or StopFlag()
     producer = EventProducer(settings, STAGE)
     challenges = challenges or PostgresChallengeSource(settings.pg_dsn)
