@@ -62,8 +62,12 @@ def build_parser() -> argparse.ArgumentParser:
     config.add_argument("--markdown", action="store_true", help="the README's settings table (defaults)")
     migrate = command("migrate", cmd_migrate, "apply pending SQL migrations")
     migrate.add_argument("--schema", default="public")
-    topics = command("topics", cmd_topics, "list the catalogue's topics with partitions and end offsets")
-    topics.add_argument("action", nargs="?", choices=["create", "list"], default="list")
+    topics = command("topics", cmd_topics, "list the catalogue's topics with partitions and end offsets; `create` "
+                     "makes missing ones; `copy --to-prefix P [TOPIC ...]` copies topics (default: the off-chain "
+                     "facts) into fresh ones under another prefix")
+    topics.add_argument("action", nargs="?", choices=["create", "list", "copy"], default="list")
+    topics.add_argument("names", nargs="*", help="copy: catalogue topics (default: registrations, accounts, evidence)")
+    topics.add_argument("--to-prefix", help="copy: the prefix of the target topics")
     ingest = command("ingest", cmd_ingest, "publish facts from a file")
     ingest.add_argument("kind", choices=["evidence"])
     ingest.add_argument("file", type=Path)
@@ -84,9 +88,12 @@ def build_parser() -> argparse.ArgumentParser:
                           help='read {"access_token", "refresh_token", "expires_at": Unix s} as JSON from stdin'
                                " (never on the command line); sealed with LC_OAUTH_ENCRYPTION_KEY")
     indexer = command("indexer", cmd_indexer, "chain indexer: `seed --lookback N` starts a fresh deployment N blocks "
-                      "behind the head instead of from genesis")
-    indexer.add_argument("action", choices=["seed"])
-    indexer.add_argument("--lookback", type=int, required=True)
+                      "behind the head; `check` compares what it published with the node's chain; `rollback "
+                      "--max-depth N` retracts a reorg deeper than the rollback cap (after ReorgTooDeep)")
+    indexer.add_argument("action", choices=["seed", "check", "rollback"])
+    indexer.add_argument("--lookback", type=int, help="seed: blocks behind the head to start at")
+    indexer.add_argument("--max-depth", type=int, help="rollback: the deepest rollback accepted, in blocks")
+    indexer.add_argument("--dry-run", action="store_true", help="rollback: say what would be retracted")
     contracts = command("contracts", dev.cmd_contracts, "the project's test contracts: `build` (solc from npm), `check` "
                         "(artifacts match sources), `deploy` (to LC_RPC_URL, writes the deployments JSON)")
     contracts.add_argument("action", choices=["build", "check", "deploy"])
@@ -174,6 +181,13 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_topics(settings: Settings, args: argparse.Namespace) -> int:
     from eventlog.admin import create_topics, describe_topics
 
+    if args.action == "copy":
+        from cli.indexer_ops import copy_topics
+
+        if not args.to_prefix:
+            print("lc: topics copy needs --to-prefix", file=sys.stderr)
+            return 2
+        return copy_topics(settings, args.to_prefix, args.names)
     if args.action == "create":
         created = create_topics(settings)
         print(f"created: {', '.join(created)}" if created else "all topics already exist")
@@ -233,15 +247,9 @@ def cmd_accounts(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_indexer(settings: Settings, args: argparse.Namespace) -> int:
-    from indexers.chain import AlreadySeeded, seed
+    from cli.indexer_ops import cmd_indexer as run
 
-    try:
-        result = seed(settings, args.lookback)
-    except AlreadySeeded as exc:
-        print(f"lc: {exc}", file=sys.stderr)
-        return 1
-    print(result)
-    return 0
+    return run(settings, args)
 
 
 def cmd_upload(settings: Settings, args: argparse.Namespace) -> int:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from eventlog.config import CoreSettings, redact_url
@@ -94,3 +95,72 @@ def require_kafka(settings: CoreSettings, what: str, timeout: float = 10.0) -> N
         raise ServiceUnavailable(
             f"Kafka at {redact_url(settings.kafka_bootstrap)} did not answer within {timeout:.0f} s ({detail});"
             " check that the broker runs and LC_KAFKA_BOOTSTRAP")
+
+
+ELECTING = frozenset({KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE,
+                      KafkaError.UNKNOWN_TOPIC_OR_PART})
+
+
+def watermarks(consumer: Consumer, partition: TopicPartition, timeout: float = 30.0) -> tuple[int, int]:
+    """(low, high) of a partition, waiting out the leader election of a topic created just now."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return consumer.get_watermark_offsets(partition, timeout=timeout)
+        except KafkaException as exc:
+            if exc.args[0].code() not in ELECTING or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def copy_topic(settings: CoreSettings, topic: str, to_prefix: str, timeout: float = 30.0) -> int:
+    """Copy every committed message of a catalogue topic into the same topic under `to_prefix`, partition
+    by partition, with its key, value, headers and timestamp; returns how many. The target must be empty
+    (create it first with the catalogue's settings: `create_topics`)."""
+    source = settings.topic(topic)
+    target = f"{to_prefix}{topic}"
+    if source == target:
+        raise ValueError(f"{source} would be copied onto itself")
+    consumer = Consumer({**client_config(settings.kafka_bootstrap, "lc-topics-copy"), "group.id": "lc-topics-copy",
+                         "enable.auto.commit": False, "enable.partition.eof": True,
+                         "isolation.level": "read_committed"})
+    producer = Producer({**client_config(settings.kafka_bootstrap, "lc-topics-copy"), "enable.idempotence": True,
+                         "acks": "all", "linger.ms": 20})
+    copied = 0
+    failed: list[str] = []
+
+    def delivered(err: KafkaError | None, _msg: object) -> None:
+        if err is not None:
+            failed.append(err.str())
+
+    try:
+        partitions = sorted(consumer.list_topics(source, timeout=timeout).topics[source].partitions)
+        for partition in partitions:
+            if watermarks(consumer, TopicPartition(target, partition), timeout)[1] > 0:
+                raise ValueError(f"{target}[{partition}] is not empty: copy only into fresh topics")
+        for partition in partitions:
+            low, high = consumer.get_watermark_offsets(TopicPartition(source, partition), timeout=timeout)
+            if high <= low:
+                continue
+            consumer.assign([TopicPartition(source, partition, low)])
+            done = False
+            while not done:
+                for message in consumer.consume(1000, 5.0):
+                    error = message.error()
+                    if error is not None:
+                        done = error.code() == KafkaError._PARTITION_EOF
+                        if not done:
+                            raise KafkaException(error)
+                        break
+                    producer.produce(target, value=message.value(), key=message.key(), partition=partition,
+                                     headers=message.headers(), timestamp=message.timestamp()[1],
+                                     on_delivery=delivered)
+                    producer.poll(0)
+                    copied += 1
+            consumer.unassign()
+        if producer.flush(60) or failed:
+            raise KafkaException(KafkaError(KafkaError._MSG_TIMED_OUT, f"copy of {source} not delivered: "
+                                            f"{failed[0] if failed else 'still queued after 60 s'}"))
+    finally:
+        consumer.close()
+    return copied

@@ -82,8 +82,12 @@ def rebuild(settings: CoreSettings, *, timeout_s: float = 3600.0) -> dict[str, o
 
 
 def try_swap_in(settings: CoreSettings, new_schema: str, projector: str) -> bool:
-    """Swap the rebuilt schema in if it is at least as far as the live one; False = not yet."""
+    """Swap the rebuilt schema in if it is at least as far as the live one; False = not yet.
+
+    Only the topics under the settings' prefix are compared: after a re-index into fresh topics (another
+    prefix) the live schema's offsets of the old topics say nothing about the rebuilt one."""
     old_schema = f"{new_schema}_old"
+    ours = {settings.topic(t) for p in all_projections() for t in p.topics}
     with connect(settings.pg_dsn) as conn, conn.transaction():
         # waits for the projectors' open transactions and holds off new ones until the swap is decided
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (SWAP_LOCK_KEY,))
@@ -92,7 +96,7 @@ def try_swap_in(settings: CoreSettings, new_schema: str, projector: str) -> bool
         rebuilt = dict(((t, p), o) for t, p, o in conn.execute(
             sql.SQL("SELECT topic, partition, next_offset FROM {}.projection_offsets WHERE projector = %s").format(
                 sql.Identifier(new_schema)), (projector,)))
-        if any(rebuilt.get(key, 0) < offset for key, offset in live.items()):
+        if any(rebuilt.get(key, 0) < offset for key, offset in live.items() if key[0] in ours):
             return False
         conn.execute(sql.SQL("ALTER SCHEMA public RENAME TO {}").format(sql.Identifier(old_schema)))
         conn.execute(sql.SQL("ALTER SCHEMA {} RENAME TO public").format(sql.Identifier(new_schema)))
