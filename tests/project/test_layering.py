@@ -12,7 +12,7 @@ import pytest
 from eventlog.config import PROJECT_ROOT
 
 PACKAGES = ("domain", "eventlog", "chain", "indexers", "intake", "streams", "effects", "projections", "cli",
-            "devstack", "devchain")
+            "devstack", "devchain", "schemas", "migrations")
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
 
@@ -33,6 +33,7 @@ def test_the_tree_keeps_every_contract() -> None:
     ("eventlog/consumer.py", "from projections.framework import Projector", "eventlog (Kafka plumbing"),
     ("indexers/chain/engine.py", "from indexers.providers.collector import Collector", "are independent"),
     ("intake/auth.py", "from streams.dispatch import decide", "do not import its consumers"),
+    ("schemas/__init__.py", "from eventlog.config import PROJECT_ROOT", "schemas and migrations are data"),
 ])
 def test_a_forbidden_import_breaks_its_contract(tmp_path: Path, module: str, line: str, contract: str) -> None:
     shutil.copy(PROJECT_ROOT / "pyproject.toml", tmp_path)
