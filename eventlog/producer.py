@@ -11,13 +11,14 @@ from confluent_kafka import KafkaError, Message, Producer
 
 from eventlog import metrics
 from eventlog.config import CoreSettings
-from eventlog.failures import ClientNoise
+from eventlog.failures import ClientNoise, OperatorError
 from eventlog.serde import EventSerde
 from eventlog.topics import DLQ
 
 
-class DeliveryFailed(RuntimeError):
-    """The broker did not accept one or more messages; nothing after them may be assumed published."""
+class DeliveryFailed(OperatorError):
+    """The broker did not accept one or more messages; nothing after them may be assumed published (a
+    command reports it in one line; a stage's own retry policy decides what follows)."""
 
 
 class EventProducer:

@@ -12,10 +12,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from eventlog.failures import OperatorError
 from indexers.chain.model import BlockHeader, OutMessage
 
 
-class ReorgTooDeep(RuntimeError):
+class ReorgTooDeep(OperatorError):
     """A published block deeper than the automatic rollback cap is no longer canonical. Operator action needed."""
 
 
