@@ -3,39 +3,24 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 
 import psycopg
 import pytest
+from kits.postgres import private_postgres
 
-from cli.settings import Settings
-from devstack.anvil import free_port
-from devstack.postgres import PostgresServer, find_bin, postmaster_pid
+from devstack.postgres import PostgresServer, postmaster_pid
 
 
 @pytest.fixture
 def private_server() -> Iterator[PostgresServer]:
-    """A PostgreSQL cluster of this test's own (never the shared one), in a folder the service user can reach."""
-    if find_bin("initdb") is None:
-        pytest.skip("PostgreSQL server binaries are not installed")
-    home = Path(tempfile.mkdtemp(prefix="lc-pg-crash-"))
-    home.chmod(0o755)
-    settings = Settings.from_env(home=str(home), pg_dsn=f"postgresql://lc@127.0.0.1:{free_port()}/lightchallenge")
-    server = PostgresServer(settings)
-    try:
+    with private_postgres() as server:
         yield server
-    finally:
-        server.stop()
-        shutil.rmtree(home, ignore_errors=True)
 
 
 def test_start_right_after_a_crash_waits_for_the_stale_pid_file(private_server: PostgresServer,
                                                                 capfd: pytest.CaptureFixture[str]) -> None:
-    private_server.start()
     dsn = private_server.admin_dsn("lightchallenge")
     sessions = [psycopg.connect(dsn) for _ in range(3)]  # backends that outlive their postmaster for a moment
     pid = postmaster_pid(private_server.cluster_dir())
