@@ -294,7 +294,7 @@ def jobs(settings: Settings) -> Iterator[Check]:
         yield Check("jobs stuck", OK, f"no unfinished job older than {hours:g} h")
     if dead:
         yield Check("jobs dead", WARN, f"{len(dead)} dead job(s): {', '.join(map(str, dead[:SHOWN]))}; their "
-                                       "last_error says why; requeue with `lc jobs requeue CHALLENGE`",
+                                       "last_error says why; requeue with `lc jobs requeue CHALLENGE --reason R`",
                     {"challenges": dead})
     else:
         yield Check("jobs dead", OK, "no dead job")

@@ -110,6 +110,20 @@ def build_parser() -> argparse.ArgumentParser:
     tail.add_argument("topic")
     tail.add_argument("--max", type=int, default=0, help="stop after this many events")
     tail.add_argument("--no-follow", action="store_true", help="stop at the end of the topic")
+    jobs = command("jobs", cmd_jobs, "operator commands on an AIVM job, published as events: `requeue` (a dead or "
+                   "failed job back to queued), `run` (work on it now), `cancel`")
+    jobs.add_argument("action", choices=["requeue", "run", "cancel"])
+    jobs.add_argument("challenge", type=int)
+    jobs.add_argument("--reason", required=True, help="why (recorded with who and when)")
+    jobs.add_argument("--dry-run", action="store_true", help="print what would be published, publish nothing")
+    registry = command("registry", cmd_registry, "operator command: `retry` re-arms MetadataRegistry writes that gave "
+                       "up, for one challenge or (--failed) a batch of them, published as events")
+    registry.add_argument("action", choices=["retry"])
+    registry.add_argument("challenge", type=int, nargs="?")
+    registry.add_argument("--failed", action="store_true", help="every write that gave up, oldest challenge first")
+    registry.add_argument("--batch", type=int, default=50, help="with --failed: at most this many (default 50)")
+    registry.add_argument("--reason", required=True, help="why (recorded with who and when)")
+    registry.add_argument("--dry-run", action="store_true", help="print what would be published, publish nothing")
     command("lag", cmd_lag, "how far each stage (consumer group, and the projector) is behind its topics")
     health = command("health", cmd_health, "the runbook's checks against this deployment (services, indexer, lag, "
                      "jobs, evidence, dead letters, wallets, roles); exit 0 healthy, 1 degraded, 2 down")
@@ -277,6 +291,43 @@ def cmd_tail(settings: Settings, args: argparse.Namespace) -> int:
 
     for line in tail(settings, args.topic, limit=args.max, follow=not args.no_follow):
         print(line, flush=True)
+    return 0
+
+
+def cmd_jobs(settings: Settings, args: argparse.Namespace) -> int:
+    from cli.operator import Refused, job_command, publish
+
+    if not args.reason.strip():
+        print("lc: --reason must say why", file=sys.stderr)
+        return 2
+    try:
+        fact = job_command(settings, args.action, args.challenge, args.reason.strip())
+    except Refused as exc:
+        print(f"lc: {exc}", file=sys.stderr)
+        return 1
+    for line in publish(settings, [fact], dry_run=args.dry_run):
+        print(line)
+    return 0
+
+
+def cmd_registry(settings: Settings, args: argparse.Namespace) -> int:
+    from cli.operator import Refused, publish, registry_retry
+
+    if (args.challenge is None) == (not args.failed):
+        print("lc: name one CHALLENGE or --failed", file=sys.stderr)
+        return 2
+    if not args.reason.strip():
+        print("lc: --reason must say why", file=sys.stderr)
+        return 2
+    try:
+        facts = registry_retry(settings, args.challenge, max(1, args.batch), args.reason.strip())
+    except Refused as exc:
+        print(f"lc: {exc}", file=sys.stderr)
+        return 1
+    if not facts:
+        print("no registry write has given up: nothing to retry")
+    for line in publish(settings, facts, dry_run=args.dry_run):
+        print(line)
     return 0
 
 
