@@ -41,6 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     except PrerequisiteMissing as exc:
         print(f"lc: {exc}", file=sys.stderr)
         return 3
+    except ConfigError as exc:  # a setting, or the stack it names, does not fit: one line, no traceback
+        print(f"lc: {exc}", file=sys.stderr)
+        return 2
     except (OperatorError, DeploymentsMissing) as exc:  # one line of our own: what, where, what to do
         print(f"lc: {exc}", file=sys.stderr)
         return 1
@@ -55,7 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
         sub.set_defaults(func=func)
         return sub
 
-    command("up", cmd_up, "start the local stack (Kafka, PostgreSQL, anvil), create topics, migrate")
+    up = command("up", cmd_up, "start the local stack (Kafka, PostgreSQL, anvil), create topics, migrate")
+    up.add_argument("--brokers", type=int, default=1, help="Kafka nodes (3: a KRaft cluster, topics replicated)")
+    up.add_argument("--registry", action="store_true", help="also run a schema registry (Apicurio, Confluent API)")
     command("down", cmd_down, "stop the local stack")
     command("status", cmd_status, "show which local services answer")
     config = command("config", cmd_config, "print every LC_* setting with its current value")
@@ -139,16 +144,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def cmd_up(settings: Settings, _args: argparse.Namespace) -> int:
-    from devstack.stack import up
+def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
+    from devstack.stack import stack_settings, up
     from eventlog.admin import create_topics
     from projections.migrate import migrate
 
-    for line in up(settings):
+    brokers, registry = getattr(args, "brokers", 1), getattr(args, "registry", False)
+    stacked = stack_settings(settings, brokers=brokers, registry=registry)
+    for line in up(stacked, brokers=brokers, registry=registry):
         print(line)
-    created = create_topics(settings)
+    changed = [(name, value) for name, value, _doc, source in stacked.describe() if source == "override"]
+    if changed:
+        print("settings for the other commands: export " + " ".join(f"{name}={value}" for name, value in changed))
+    created = create_topics(stacked)
     print(f"topics: {len(created)} created" if created else "topics: all present")
-    applied = migrate(settings.pg_dsn)
+    applied = migrate(stacked.pg_dsn)
     print(f"migrations: {', '.join(applied)} applied" if applied else "migrations: up to date")
     return 0
 

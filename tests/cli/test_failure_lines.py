@@ -27,7 +27,7 @@ def test_a_stage_reading_topics_that_do_not_exist_says_so_and_exits_1(settings: 
 
 def test_a_writer_without_its_key_says_so_in_one_line(settings: Settings) -> None:
     done = run_lc(settings, "run", "aivm-worker", private_key="")
-    assert done.returncode == 1
+    assert done.returncode == 2  # a setting
     assert operator_lines(done.stderr) == [
         "lc: LC_PRIVATE_KEY is not set: this chain writer needs its wallet's private key (0x-hex) in its environment"]
     assert "Traceback" not in done.stderr
