@@ -218,8 +218,8 @@ class ViewStage(Generic[View]):
     def announce_chain(self) -> None:
         """Say at start whether the chain node answers (a writer otherwise says nothing until it has work),
         and serve the wallet's balance as a metric."""
-        chain: ChainWriter | None = getattr(self, "chain", None)
-        if chain is None:
+        chain = getattr(self, "chain", None)
+        if not isinstance(chain, ChainWriter):  # a writer without a chain (unconfigured), or a test's stand-in
             return
         problem = chain.node_problem()
         if problem is not None:

@@ -9,7 +9,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from kits.cli import operator_lines, run_lc, start_lc
+from kits.cli import LineReader, operator_lines, run_lc, start_lc
 
 from cli.settings import Settings
 from devstack.anvil import free_port
@@ -87,18 +87,10 @@ def test_a_writer_says_at_start_that_the_node_does_not_answer(settings: Settings
         ["ChallengePay", "AIVMInferenceV2", "ChallengeTaskRegistry", "ChallengePayAivmPoiVerifier"], 1)}}))
     rpc = f"http://127.0.0.1:{free_port()}/api-key-in-path"
     process = start_lc(settings, "run", "finalizer", private_key=A_KEY, deployments_file=str(deployments), rpc_url=rpc)
+    output = LineReader(process)
     try:
-        deadline = time.monotonic() + 30
-        lines: list[str] = []
-        assert process.stderr is not None
-        while time.monotonic() < deadline:
-            line = process.stderr.readline()
-            lines.append(line)
-            if "does not answer" in line:
-                break
-        else:
-            raise AssertionError("no word about the dead node: " + "".join(lines))
+        line = output.wait_for("does not answer", timeout=60)
     finally:
         process.send_signal(signal.SIGTERM)
-        process.wait(30)
-    assert "LC_RPC_URL" in line and "api-key-in-path" not in "".join(lines)
+        process.wait(60)
+    assert "LC_RPC_URL" in line and "api-key-in-path" not in "".join(output.seen)
