@@ -47,6 +47,20 @@ def main(argv: list[str] | None = None) -> int:
     except (OperatorError, DeploymentsMissing) as exc:  # one line of our own: what, where, what to do
         print(f"lc: {exc}", file=sys.stderr)
         return 1
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except Exception as exc:
+        # every command's error is one line; a stage (`lc run`) and the test runner keep their traceback,
+        # and so does any command at LC_LOG_LEVEL=DEBUG
+        if args.func in (cmd_run, cmd_test) or settings.log_level.upper() == "DEBUG":
+            raise
+        print(f"lc: {one_line(exc)}  (LC_LOG_LEVEL=DEBUG shows the traceback)", file=sys.stderr)
+        return 1
+
+
+def one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 500 else text[:497] + "..."
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -110,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     upload.add_argument("file", type=Path)
     upload.add_argument("--challenge", type=int, required=True)
     upload.add_argument("--provider", required=True, choices=["apple", "garmin", "googlefit"])
-    upload.add_argument("--url", default="", help="uploads API base URL; default http://127.0.0.1:$LC_UPLOAD_PORT")
+    upload.add_argument("--url", default="", help="uploads API base URL; default: the local $LC_UPLOAD_LISTEN")
     tail = command("tail", cmd_tail, "print a topic's events, decoded, as JSON lines")
     tail.add_argument("topic")
     tail.add_argument("--max", type=int, default=0, help="stop after this many events")
@@ -226,14 +240,21 @@ def cmd_topics(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
-    from cli.evidence_file import publish_evidence, read_evidence_file
+    from cli.evidence_file import EvidenceFileError, publish_evidence, read_evidence_file
     from eventlog.admin import require_kafka
     from eventlog.producer import EventProducer
 
-    inputs = read_evidence_file(args.file)
-    require_kafka(settings, "lc ingest")
+    try:
+        inputs = read_evidence_file(args.file)
+    except EvidenceFileError as exc:
+        print(f"lc: {exc}", file=sys.stderr)
+        return 1
+    require_kafka(settings, "lc-ingest")
     with EventProducer(settings, "lc-ingest") as producer:
         for evidence in inputs:
+            for note in evidence.dropped:
+                print(f"left out (impossible) from challenge {evidence.challenge_id}, {evidence.subject}: {note}",
+                      file=sys.stderr)
             publish_evidence(producer, evidence)
     print(f"published {len(inputs)} evidence event(s) to {settings.topic('lc.evidence')}")
     return 0
@@ -280,6 +301,10 @@ def cmd_indexer(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_upload(settings: Settings, args: argparse.Namespace) -> int:
+    import httpx
+    from eth_account import Account
+
+    from intake.settings import local_url
     from intake.uploads.client import UploadFailed, upload_file
 
     key = os.environ.get("LC_UPLOADER_PRIVATE_KEY", "")
@@ -287,10 +312,22 @@ def cmd_upload(settings: Settings, args: argparse.Namespace) -> int:
         print("lc: set LC_UPLOADER_PRIVATE_KEY to the uploading wallet's private key (0x-hex)", file=sys.stderr)
         return 2
     try:
-        answer = upload_file(args.file, base_url=args.url or f"http://127.0.0.1:{settings.upload_port}",
-                             challenge_id=args.challenge, provider=args.provider, private_key=key)
+        Account.from_key(key)
+    except Exception:  # never echo what the variable holds: it is meant to be a secret
+        print("lc: LC_UPLOADER_PRIVATE_KEY is not a private key (0x and 64 hex digits)", file=sys.stderr)
+        return 2
+    base_url = args.url or local_url(settings.upload_listen, "LC_UPLOAD_LISTEN")
+    try:
+        answer = upload_file(args.file, base_url=base_url, challenge_id=args.challenge, provider=args.provider,
+                             private_key=key)
     except UploadFailed as exc:
-        print(f"lc: {exc}", file=sys.stderr)
+        print(f"lc: {one_line(exc)}", file=sys.stderr)
+        return 1
+    except httpx.HTTPError as exc:
+        print(f"lc: the uploads API at {base_url} did not answer: {one_line(exc)}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"lc: {args.file}: {exc.strerror or exc}", file=sys.stderr)
         return 1
     print(json.dumps(answer))
     return 0

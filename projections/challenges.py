@@ -11,19 +11,25 @@ depend only on which facts hold, never on the order the topics were read in or o
 on the way, so the live projector and `lc rebuild` end at the same rows.
 
 A chain fact that cannot be read halts the projector; a registration that fails validation (the topic
-is only as trusted as whoever writes to it) goes to lc.dlq with the reason.
+is only as trusted as whoever writes to it) goes to lc.dlq with the reason. A registration the id's
+owner rule refuses (`domain.registration.check_update`: another subject, or a change of what the first
+registration fixed) is not applied and is logged as a WARNING naming its event: the intakes refuse
+these at the door, so only a race between two API instances or another writer can put one on the
+topic, and the first registration stands, as in every reader of the topic. A challenge whose on-chain
+creator is not the registered subject gets no content from that registration and says why in
+`challenges.registration_conflict` (projections/chain/derive.py).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
 import psycopg
 
 from domain.registration import EVENT_TYPE as REGISTERED
-from domain.registration import InvalidRegistration, Registration, registration_from_payload
+from domain.registration import InvalidRegistration, Registration, check_update, registration_from_payload
 from eventlog.consumer import Received, Reject
 from eventlog.topics import CHAIN_EVENTS, CHALLENGES_REGISTERED
 from projections.chain.derive import RegistryWrite, derive
@@ -58,13 +64,13 @@ REGISTRY_WRITE_STATUSES = ("success", "failed", "skipped")
 
 class PreparedBatch(NamedTuple):
     facts: list[ChainFact]
-    registrations: list[RegistrationUpsert]
+    registrations: list[RegistrationFact]  # in topic order; folded against the stored ones when written
     registry_writes: list[RegistryWriteFact]
 
     @property
     def touched(self) -> list[int]:
         ids = {f.challenge_id for f in self.facts if f.consumed and f.challenge_id is not None}
-        ids.update(u.registration.challenge_id for u in self.registrations)
+        ids.update(r.registration.challenge_id for r in self.registrations)
         ids.update(w.challenge_id for w in self.registry_writes)
         return sorted(ids)
 
@@ -106,13 +112,20 @@ def newest_per_challenge(writes: Sequence[RegistryWriteFact]) -> list[RegistryWr
     return list(newest.values())
 
 
-def reduce_registrations(facts: Sequence[RegistrationFact]) -> list[RegistrationUpsert]:
+def reduce_registrations(facts: Sequence[RegistrationFact],
+                         stored: Mapping[int, Registration] | None = None) -> list[RegistrationUpsert]:
     """Per challenge, in topic order: the first registration's time, and the last one whose content
-    differs from the one before it (an equal re-registration changes nothing)."""
+    differs from the one before it (an equal re-registration changes nothing). A registration the owner
+    rule refuses against the one that stands (`stored`, then the batch's own) is left out, logged."""
     state: dict[int, RegistrationUpsert] = {}
     for fact in facts:
         challenge_id = fact.registration.challenge_id
         entry = state.get(challenge_id)
+        try:
+            check_update(entry.registration if entry else (stored or {}).get(challenge_id), fact.registration)
+        except InvalidRegistration as exc:
+            log.warning("registration %s not applied: %s", fact.event_id, exc)
+            continue
         if entry is None:
             state[challenge_id] = RegistrationUpsert(fact.registration, fact.event_id, fact.occurred_at,
                                                      fact.occurred_at, False)
@@ -156,8 +169,7 @@ class ChallengesProjection:
                                                   received.event.occurred_at))
         if not facts and not registrations and not registry_writes:
             return None
-        return PreparedBatch(newest_per_event_id(facts), reduce_registrations(registrations),
-                             newest_per_challenge(registry_writes))
+        return PreparedBatch(newest_per_event_id(facts), registrations, newest_per_challenge(registry_writes))
 
     def write(self, conn: psycopg.Connection, prepared: PreparedBatch) -> None:
         touched = prepared.touched
@@ -165,7 +177,11 @@ class ChallengesProjection:
         if prepared.facts:
             store_facts(conn, prepared.facts)
         if prepared.registrations:
-            store_registrations(conn, prepared.registrations)
+            ids = sorted({r.registration.challenge_id for r in prepared.registrations})
+            standing = {cid: stored.registration for cid, stored in load_registrations(conn, ids).items()}
+            upserts = reduce_registrations(prepared.registrations, standing)
+            if upserts:
+                store_registrations(conn, upserts)
         if prepared.registry_writes:
             store_registry_writes(conn, prepared.registry_writes)
         if not touched:

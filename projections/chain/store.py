@@ -191,7 +191,7 @@ def load_registry_writes(conn: psycopg.Connection, challenge_ids: Sequence[int])
 
 CHALLENGE_COLUMNS = ("title", "description", "subject", "tx_hash", "model_id", "model_hash", "params", "proof",
                      "timeline", "funds", "options", "status", "chain_outcome", "registry_status",
-                     "registry_tx_hash", "registry_error", "created_at", "updated_at")
+                     "registry_tx_hash", "registry_error", "created_at", "updated_at", "registration_conflict")
 JSON_COLUMNS = {"params", "proof", "timeline", "funds", "options"}
 TIME_COLUMNS = {"created_at", "updated_at", "joined_at", "claimed_at"}
 
@@ -219,7 +219,7 @@ def write_derived(conn: psycopg.Connection, touched: Sequence[int], derived: Seq
                id bigint, title text, description text, subject text, tx_hash text, model_id text, model_hash text,
                params text, proof text, timeline text, funds text, options text, status text, chain_outcome smallint,
                registry_status text, registry_tx_hash text, registry_error text, created_at bigint,
-               updated_at bigint)
+               updated_at bigint, registration_conflict text)
            ON COMMIT DELETE ROWS""")
     conn.execute(
         """CREATE TEMP TABLE IF NOT EXISTS participants_stage (
@@ -238,7 +238,7 @@ def write_derived(conn: psycopg.Connection, touched: Sequence[int], derived: Seq
                 copy.write_row((c.id, c.title, c.description, c.subject, c.tx_hash, c.model_id, c.model_hash,
                                 _json(c.params), _json(c.proof), _json(c.timeline), _json(c.funds), _json(c.options),
                                 c.status, c.chain_outcome, c.registry_status, c.registry_tx_hash,
-                                c.registry_error, c.created_at, c.updated_at))
+                                c.registry_error, c.created_at, c.updated_at, c.registration_conflict))
     with cursor.copy("COPY participants_stage FROM STDIN") as copy:
         for d in derived:
             for p in d.participants:
