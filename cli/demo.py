@@ -144,7 +144,7 @@ def link_strava(settings: Settings, subject: str, athlete_id: int, token: str) -
 def upload(settings: Settings, challenge_id: int, player: Any, path: Path) -> dict[str, Any]:
     from intake.uploads.client import upload_file
 
-    return upload_file(path, base_url=f"http://127.0.0.1:{settings.upload_port}", challenge_id=challenge_id,
+    return upload_file(path, base_url=f"http://{settings.upload_listen}", challenge_id=challenge_id,
                        provider="garmin", private_key="0x" + player.key.hex())
 
 
@@ -204,7 +204,7 @@ def run_demo(settings: Settings, console: Console | None = None) -> int:
             private_key="0x" + roles.worker.key.hex(), finalizer_private_key="0x" + roles.finalizer.key.hex(),
             registry_private_key="0x" + roles.admin.key.hex(), metadata_base_url=METADATA_BASE_URL,
             oauth_encryption_key=settings.oauth_encryption_key or DEMO_OAUTH_KEY, strava_base_url=strava_url,
-            collector_poll_seconds=2.0, collector_clock="chain", upload_port=free_port(),
+            collector_poll_seconds=2.0, collector_clock="chain", upload_listen=f"127.0.0.1:{free_port()}",
         )
         register_challenge(settings, threshold, "Run 10 km", RUN_10_KM)
         register_challenge(settings, competitive, "Most km wins", MOST_KM)
@@ -226,7 +226,7 @@ def run_demo(settings: Settings, console: Console | None = None) -> int:
             wait_rows(dsn, "SELECT id FROM challenges WHERE id = ANY(%s) AND status = 'Active'", (list(ids),),
                       lambda r: len(r) == 2, "both challenges Active")
 
-            wait_http(f"http://127.0.0.1:{settings.upload_port}/health", "the uploads API")
+            wait_http(f"http://{settings.upload_listen}/health", "the uploads API")
             folder_path = Path(folder)
             for player, challenge, plan in ((creator, threshold, [(300, 12.0)]),
                                             (sprinter, competitive, [(200, 8.5), (600, 8.0)])):
