@@ -10,9 +10,12 @@ from eventlog.consumer import StopFlag
 
 
 def run_projector(settings: Settings, stop: StopFlag) -> None:
+    from eventlog.metrics import JOBS
     from projections.framework import Projector
+    from projections.jobs import job_state_counts
     from projections.registry import all_projections
 
+    JOBS.set_source("aivm_jobs", lambda: job_state_counts(settings.pg_dsn))
     Projector(settings, all_projections(), stop=stop).run()
 
 

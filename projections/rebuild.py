@@ -125,7 +125,11 @@ def refuse_early(settings: CoreSettings, new_schema: str) -> None:
 
 
 def try_swap_in(settings: CoreSettings, new_schema: str, projector: str) -> bool:
-    """Swap the rebuilt tables in if they are at least as far as the live ones; False = not yet."""
+    """Swap the rebuilt tables in if they are at least as far as the live ones; False = not yet.
+
+    Only the topics under the settings' prefix are compared: after a re-index into fresh topics (another
+    prefix) the live schema's offsets of the old topics say nothing about the rebuilt one."""
+    ours = {settings.topic(t) for p in all_projections() for t in p.topics}
     try:
         with connect(settings.pg_dsn) as conn, conn.transaction():
             # waits for the projectors' open transactions and holds off new ones until the swap is decided
@@ -133,7 +137,7 @@ def try_swap_in(settings: CoreSettings, new_schema: str, projector: str) -> bool
             conn.execute("SELECT set_config('lock_timeout', %s, true)", (SWAP_LOCK_TIMEOUT,))
             live = _offsets(conn, LIVE_SCHEMA, projector)
             rebuilt = _offsets(conn, new_schema, projector)
-            if any(rebuilt.get(key, 0) < offset for key, offset in live.items()):
+            if any(rebuilt.get(key, 0) < offset for key, offset in live.items() if key[0] in ours):
                 return False
             if applied_migrations(conn, LIVE_SCHEMA) != applied_migrations(conn, new_schema):
                 raise RebuildRefused(f"{LIVE_SCHEMA} and {new_schema} have different migrations applied "

@@ -16,6 +16,7 @@ import hashlib
 import json
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -34,8 +35,9 @@ from domain.accounts import (
     checked_identity_key,
     identity_key,
 )
+from eventlog.failures import client_config
 from eventlog.producer import EventProducer
-from eventlog.serde import EventSerde, UndecodableMessage
+from eventlog.serde import Event, EventSerde, UndecodableMessage
 from eventlog.topics import ACCOUNTS
 from indexers.providers.clients.base import OAuthTokens
 from indexers.providers.crypto import TokenCipher, cipher_from_key
@@ -148,17 +150,16 @@ class PublishedBinding(NamedTuple):
     unbound: bool = False  # the newest event of the key is an IdentityUnbound
 
 
-def published_bindings(settings: ProviderSettings, *, timeout: float = 30.0) -> dict[str, PublishedBinding]:
-    """The newest IdentityBound or IdentityUnbound event per identity key on lc.accounts, read from the
-    beginning to the end of every partition (only identity keys are decoded; account events are left
-    unread)."""
+def read_account_events(settings: ProviderSettings, wanted: Callable[[str], bool], *,
+                        timeout: float = 30.0) -> Iterator[tuple[str, Event]]:
+    """(key, event) of every message of lc.accounts whose key `wanted` accepts, in topic order per
+    partition, from the beginning to the end at call time (other keys are left undecoded)."""
     serde = EventSerde(settings.schema_registry_url)
     topic = settings.topic(ACCOUNTS)
     consumer = Consumer({
-        "bootstrap.servers": settings.kafka_bootstrap, "group.id": f"{IMPORT_STAGE}-{uuid.uuid4().hex}",
+        **client_config(settings.kafka_bootstrap, IMPORT_STAGE), "group.id": f"{IMPORT_STAGE}-{uuid.uuid4().hex}",
         "enable.auto.commit": False, "enable.partition.eof": True, "isolation.level": "read_committed",
     })
-    newest: dict[str, PublishedBinding] = {}
     deadline = time.monotonic() + timeout
     try:
         partitions = consumer.list_topics(topic, timeout=timeout).topics[topic].partitions
@@ -175,17 +176,24 @@ def published_bindings(settings: ProviderSettings, *, timeout: float = 30.0) -> 
                     unfinished.discard(message.partition())
                 continue
             key = (message.key() or b"").decode(errors="replace")
-            if not key.startswith(IDENTITY_KEY_PREFIX):
+            if not wanted(key):
                 continue
             try:
-                event = serde.decode(message.value())
+                yield key, serde.decode(message.value())
             except UndecodableMessage:
                 continue  # the projector dead-letters it
-            if event.event_type in (IDENTITY_BOUND, IDENTITY_UNBOUND):
-                newest[key] = PublishedBinding(event.event_id, int(event.payload["ts"]),
-                                               event.event_type == IDENTITY_UNBOUND)
     finally:
         consumer.close()
+
+
+def published_bindings(settings: ProviderSettings, *, timeout: float = 30.0) -> dict[str, PublishedBinding]:
+    """The newest IdentityBound or IdentityUnbound event per identity key on lc.accounts (only identity keys
+    are decoded; account events are left unread)."""
+    newest: dict[str, PublishedBinding] = {}
+    for key, event in read_account_events(settings, lambda k: k.startswith(IDENTITY_KEY_PREFIX), timeout=timeout):
+        if event.event_type in (IDENTITY_BOUND, IDENTITY_UNBOUND):
+            newest[key] = PublishedBinding(event.event_id, int(event.payload["ts"]),
+                                           event.event_type == IDENTITY_UNBOUND)
     return newest
 
 
@@ -270,7 +278,7 @@ def link_account(
     tokens already stored (EncryptionKeyError otherwise), checked before anything is published."""
     cipher: TokenCipher | None = None
     if tokens is not None:
-        cipher = cipher_from_key(settings.oauth_encryption_key)
+        cipher = cipher_from_key(settings.oauth_encryption_key, settings.oauth_previous_keys)
         check_key_opens_stored_tokens(settings.pg_dsn, cipher)
     with EventProducer(settings, LINK_STAGE) as producer:
         return publish_linked_account(producer, cipher, subject, provider, external_id, tokens,
