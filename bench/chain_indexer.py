@@ -171,15 +171,15 @@ class CpuMeter:
 
     def _now(self) -> dict[str, float]:
         own = os.times()
-        return {"self": own.user + own.system, "node": _proc_cpu(self.node_pid),
-                "workers": sum(_proc_cpu(pid) for pid in self.worker_pids)}
+        return {"self": own.user + own.system, "node": proc_cpu(self.node_pid),
+                "workers": sum(proc_cpu(pid) for pid in self.worker_pids)}
 
     def spent(self, runs: int = 1) -> dict[str, float]:
         now = self._now()
         return {name: (now[name] - self.start[name]) / runs for name in now}
 
 
-def _proc_cpu(pid: int) -> float:
+def proc_cpu(pid: int) -> float:
     """CPU seconds of a process and its descendants (anvil's launcher runs the node as a child)."""
     total, family = 0.0, {pid}
     for child, info in sorted(process_table().items()):  # a child's pid is above its parent's
