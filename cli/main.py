@@ -39,6 +39,9 @@ def main(argv: list[str] | None = None) -> int:
     except PrerequisiteMissing as exc:
         print(f"lc: {exc}", file=sys.stderr)
         return 3
+    except ConfigError as exc:  # a setting, or the stack it names, does not fit: one line, no traceback
+        print(f"lc: {exc}", file=sys.stderr)
+        return 2
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,7 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
         sub.set_defaults(func=func)
         return sub
 
-    command("up", cmd_up, "start the local stack (Kafka, PostgreSQL, anvil), create topics, migrate")
+    up = command("up", cmd_up, "start the local stack (Kafka, PostgreSQL, anvil), create topics, migrate")
+    up.add_argument("--brokers", type=int, default=1, help="Kafka nodes (3: a KRaft cluster, topics replicated)")
+    up.add_argument("--registry", action="store_true", help="also run a schema registry (Apicurio, Confluent API)")
     command("down", cmd_down, "stop the local stack")
     command("status", cmd_status, "show which local services answer")
     config = command("config", cmd_config, "print every LC_* setting with its current value")
@@ -96,6 +101,20 @@ def build_parser() -> argparse.ArgumentParser:
     tail.add_argument("topic")
     tail.add_argument("--max", type=int, default=0, help="stop after this many events")
     tail.add_argument("--no-follow", action="store_true", help="stop at the end of the topic")
+    jobs = command("jobs", cmd_jobs, "operator commands on an AIVM job, published as events: `requeue` (a dead or "
+                   "failed job back to queued), `run` (work on it now), `cancel`")
+    jobs.add_argument("action", choices=["requeue", "run", "cancel"])
+    jobs.add_argument("challenge", type=int)
+    jobs.add_argument("--reason", required=True, help="why (recorded with who and when)")
+    jobs.add_argument("--dry-run", action="store_true", help="print what would be published, publish nothing")
+    registry = command("registry", cmd_registry, "operator command: `retry` re-arms MetadataRegistry writes that gave "
+                       "up, for one challenge or (--failed) a batch of them, published as events")
+    registry.add_argument("action", choices=["retry"])
+    registry.add_argument("challenge", type=int, nargs="?")
+    registry.add_argument("--failed", action="store_true", help="every write that gave up, oldest challenge first")
+    registry.add_argument("--batch", type=int, default=50, help="with --failed: at most this many (default 50)")
+    registry.add_argument("--reason", required=True, help="why (recorded with who and when)")
+    registry.add_argument("--dry-run", action="store_true", help="print what would be published, publish nothing")
     command("lag", cmd_lag, "how far each stage (consumer group, and the projector) is behind its topics")
     command("health", cmd_health, "services up, stage lag and dead letters, in one look; exit 1 if something is down")
     command("rebuild", cmd_rebuild, "replay every topic into a fresh schema and swap it in")
@@ -107,16 +126,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def cmd_up(settings: Settings, _args: argparse.Namespace) -> int:
-    from devstack.stack import up
+def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
+    from devstack.stack import stack_settings, up
     from eventlog.admin import create_topics
     from projections.migrate import migrate
 
-    for line in up(settings):
+    brokers, registry = getattr(args, "brokers", 1), getattr(args, "registry", False)
+    stacked = stack_settings(settings, brokers=brokers, registry=registry)
+    for line in up(stacked, brokers=brokers, registry=registry):
         print(line)
-    created = create_topics(settings)
+    changed = [(name, value) for name, value, _doc, source in stacked.describe() if source == "override"]
+    if changed:
+        print("settings for the other commands: export " + " ".join(f"{name}={value}" for name, value in changed))
+    created = create_topics(stacked)
     print(f"topics: {len(created)} created" if created else "topics: all present")
-    applied = migrate(settings.pg_dsn)
+    applied = migrate(stacked.pg_dsn)
     print(f"migrations: {', '.join(applied)} applied" if applied else "migrations: up to date")
     return 0
 
@@ -264,6 +288,43 @@ def cmd_tail(settings: Settings, args: argparse.Namespace) -> int:
 
     for line in tail(settings, args.topic, limit=args.max, follow=not args.no_follow):
         print(line, flush=True)
+    return 0
+
+
+def cmd_jobs(settings: Settings, args: argparse.Namespace) -> int:
+    from cli.operator import Refused, job_command, publish
+
+    if not args.reason.strip():
+        print("lc: --reason must say why", file=sys.stderr)
+        return 2
+    try:
+        fact = job_command(settings, args.action, args.challenge, args.reason.strip())
+    except Refused as exc:
+        print(f"lc: {exc}", file=sys.stderr)
+        return 1
+    for line in publish(settings, [fact], dry_run=args.dry_run):
+        print(line)
+    return 0
+
+
+def cmd_registry(settings: Settings, args: argparse.Namespace) -> int:
+    from cli.operator import Refused, publish, registry_retry
+
+    if (args.challenge is None) == (not args.failed):
+        print("lc: name one CHALLENGE or --failed", file=sys.stderr)
+        return 2
+    if not args.reason.strip():
+        print("lc: --reason must say why", file=sys.stderr)
+        return 2
+    try:
+        facts = registry_retry(settings, args.challenge, max(1, args.batch), args.reason.strip())
+    except Refused as exc:
+        print(f"lc: {exc}", file=sys.stderr)
+        return 1
+    if not facts:
+        print("no registry write has given up: nothing to retry")
+    for line in publish(settings, facts, dry_run=args.dry_run):
+        print(line)
     return 0
 
 

@@ -5,13 +5,23 @@ State lives only in the topics: on assignment a partition's history up to the gr
 position is folded again (nothing is sent while restoring); the reconcile pass then does what the
 views say is missing, checking the chain first. Events the stage publishes are folded into its views
 at once, and their redelivery is a no-op (deterministic ids).
+
+Acting: the reconcile pass runs on the consumer thread and decides; the chain work it decides on runs
+inline (`concurrency` 1) or on a pool of `concurrency` threads, at most one piece of work per
+challenge at a time. A partition is given up only after the work of its challenges has finished, so
+the instance that takes it over never overlaps with it (the one-request-per-job guarantee, with the
+chain checks the work starts with). Stages that read chain time (`uses_chain_time`) get the newest
+confirmed block time of lc.chain.blocks in `chain_time`, never the wall clock.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_all
 from typing import Any, Generic, TypeVar
 
 from confluent_kafka import TopicPartition
@@ -19,6 +29,7 @@ from confluent_kafka import TopicPartition
 from effects.inputs import read_input
 from effects.settings import WriterSettings
 from eventlog.consumer import Received, Reject, StopFlag
+from eventlog.processing.clock import BlockClock
 from eventlog.processing.loop import TimedLoop
 from eventlog.processing.restore import committed_positions, read_up_to
 from eventlog.producer import EventProducer
@@ -34,12 +45,20 @@ class ViewStage(Generic[View]):
 
     group: str = ""
     topics: tuple[str, ...] = ()
+    uses_chain_time: bool = False
 
-    def __init__(self, settings: WriterSettings, *, stop: StopFlag | None = None, poll_seconds: float = 0.2) -> None:
+    def __init__(self, settings: WriterSettings, *, stop: StopFlag | None = None, poll_seconds: float = 0.2,
+                 concurrency: int = 1) -> None:
         self.settings = settings
         self.views: dict[int, View] = {}
         self.partition_of: dict[int, int] = {}
         self.retry_at: dict[int, float] = {}  # challenge id -> monotonic time of its next try
+        self.concurrency = max(1, concurrency)
+        self.in_flight: dict[int, Future[None]] = {}  # challenge id -> its work on the pool
+        self._executor: ThreadPoolExecutor | None = None
+        self._lock = threading.RLock()  # views, partition_of and retry_at: the consumer thread and the pool
+        self.clock = BlockClock(settings, self.group) if self.uses_chain_time else None
+        self.chain_time: int | None = None  # newest confirmed block time (chain time), never the wall clock
         self.producer = EventProducer(settings, self.group)
         self.loop = TimedLoop(
             settings, self.group, self.topics, stop=stop, on_assign=self._on_assign, on_revoke=self._on_revoke,
@@ -58,11 +77,12 @@ class ViewStage(Generic[View]):
         raise NotImplementedError
 
     def reconcile(self, challenge_id: int, view: View) -> None:
-        """Act on one view (send, publish); may call `retry_later`."""
+        """Decide for one view; send and publish through `act` (or directly when concurrency is 1);
+        may call `retry_later`."""
         raise NotImplementedError
 
     def before_reconcile(self) -> None:
-        """Called once per pass (e.g. to read chain time)."""
+        """Called once per pass, after chain time was read."""
 
     # ---------------------------------------------------------------- folding
 
@@ -73,11 +93,12 @@ class ViewStage(Generic[View]):
     def fold(self, partition: int, challenge_id: int, item: object) -> None:
         if not self.accepts(item):
             return
-        view = self.views.get(challenge_id)
-        if view is None:
-            view = self.initial_view(challenge_id)
-        self.views[challenge_id] = self.apply(view, item)
-        self.partition_of[challenge_id] = partition
+        with self._lock:
+            view = self.views.get(challenge_id)
+            if view is None:
+                view = self.initial_view(challenge_id)
+            self.views[challenge_id] = self.apply(view, item)
+            self.partition_of[challenge_id] = partition
 
     def handle(self, batch: Sequence[Received], reject: Reject) -> None:
         for received in batch:
@@ -89,37 +110,91 @@ class ViewStage(Generic[View]):
             if read is not None:
                 self.fold(received.partition, *read)
 
+    def view(self, challenge_id: int) -> View:
+        with self._lock:
+            return self.views[challenge_id]
+
     def publish(self, challenge_id: int, event_type: str, payload: dict[str, Any], event_id: str,
-                item: object | None = None) -> None:
-        """Publish one event to lc.jobs (flushed: it is durable before anything else is sent) and fold
-        its typed form into the view."""
-        self.producer.publish(JOBS, str(challenge_id), event_type, payload, event_id=event_id)
+                item: object | None = None, *, topic: str = JOBS) -> None:
+        """Publish one event (flushed: it is durable before anything else is sent) and fold its typed
+        form into the view."""
+        self.producer.publish(topic, str(challenge_id), event_type, payload, event_id=event_id)
         self.producer.flush()
         if item is not None:
-            self.views[challenge_id] = self.apply(self.views[challenge_id], item)
+            with self._lock:
+                self.views[challenge_id] = self.apply(self.views[challenge_id], item)
         log.info("%s: challenge %d %s %s", self.group, challenge_id, event_type,
                  {k: v for k, v in payload.items() if k not in ("job_id", "challenge_id")})
 
     # ---------------------------------------------------------------- acting
 
     def retry_later(self, challenge_id: int, delay: float) -> None:
-        self.retry_at[challenge_id] = time.monotonic() + delay
+        with self._lock:
+            self.retry_at[challenge_id] = time.monotonic() + delay
+
+    def retry_now(self, challenge_id: int) -> None:
+        with self._lock:
+            self.retry_at.pop(challenge_id, None)
+
+    def act(self, challenge_id: int, work: Callable[[], None]) -> bool:
+        """Run one challenge's chain work: inline with concurrency 1, else on the pool when a slot is
+        free (False: no slot now, the next pass decides again)."""
+        if self.concurrency == 1:
+            work()
+            return True
+        if challenge_id in self.in_flight or len(self.in_flight) >= self.concurrency:
+            return False
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(self.concurrency, thread_name_prefix=self.group)
+        self.in_flight[challenge_id] = self._executor.submit(self._guarded, challenge_id, work)
+        return True
+
+    def _guarded(self, challenge_id: int, work: Callable[[], None]) -> None:
+        try:
+            work()
+        except Exception:  # the work reports its own failures; this is a bug: keep the stage alive
+            log.exception("%s: challenge %d: unexpected error; retrying later", self.group, challenge_id)
+            self.retry_later(challenge_id, self.settings.writer_backoff_max_seconds)
+
+    def _reap(self) -> None:
+        for challenge_id in [c for c, f in self.in_flight.items() if f.done()]:
+            self.in_flight.pop(challenge_id)
+
+    def _read_chain_time(self) -> None:
+        if self.clock is None:
+            return
+        self.clock.poll()
+        for entry in self.clock.blocks:
+            stamp = entry.item.timestamp
+            self.chain_time = stamp if self.chain_time is None else max(self.chain_time, stamp)
+        self.clock.blocks.clear()  # only the newest time matters here; do not keep every header
 
     def reconcile_all(self) -> None:
+        self._reap()
+        self._read_chain_time()
         self.before_reconcile()
         now = time.monotonic()
-        for challenge_id in sorted(self.views):
+        with self._lock:
+            ready = [(c, self.views[c]) for c in sorted(self.views)
+                     if self.retry_at.get(c, 0.0) <= now and c not in self.in_flight and self._caught_up(c)]
+        for challenge_id, view in ready:
             if self.stop.is_set():
                 return
-            if self.retry_at.get(challenge_id, 0.0) > now or not self._caught_up(challenge_id):
-                continue
-            self.retry_at.pop(challenge_id, None)
-            self.reconcile(challenge_id, self.views[challenge_id])
+            self.retry_now(challenge_id)
+            self.reconcile(challenge_id, view)
 
     def _caught_up(self, challenge_id: int) -> bool:
         """Whether every input partition of the challenge has been read to its end (the view is current)."""
         partition = self.partition_of.get(challenge_id)
         return partition is not None and all(self.loop.at_end.get((topic, partition), False) for topic in self.topics)
+
+    def _finish_in_flight(self, challenge_ids: Sequence[int] | None = None) -> None:
+        """Wait for the pool's work (of these challenges, or all of it)."""
+        chosen = list(self.in_flight) if challenge_ids is None else [c for c in challenge_ids if c in self.in_flight]
+        futures = [self.in_flight.pop(c) for c in chosen]
+        if futures:
+            log.info("%s: waiting for the chain work of %d challenge(s) to finish", self.group, len(futures))
+            wait_all(futures)
 
     def run(self, until: Callable[[], bool] | None = None) -> None:
         def tick() -> bool:
@@ -129,6 +204,11 @@ class ViewStage(Generic[View]):
         try:
             self.loop.run(self.handle, tick)
         finally:
+            self._finish_in_flight()
+            if self._executor is not None:
+                self._executor.shutdown(wait=True)
+            if self.clock is not None:
+                self.clock.close()
             self.producer.close()
 
     # ---------------------------------------------------------------- assignment
@@ -150,7 +230,11 @@ class ViewStage(Generic[View]):
         lost = {tp.partition for tp in partitions}
         for tp in partitions:
             self.loop.at_end.pop((self.loop.catalogue_topic(tp.topic), tp.partition), None)
-        for challenge_id in [c for c, p in self.partition_of.items() if p in lost]:
-            self.views.pop(challenge_id, None)
-            self.partition_of.pop(challenge_id, None)
-            self.retry_at.pop(challenge_id, None)
+        with self._lock:
+            leaving = [c for c, p in self.partition_of.items() if p in lost]
+        self._finish_in_flight(leaving)  # the next owner must not overlap with work still running here
+        with self._lock:
+            for challenge_id in leaving:
+                self.views.pop(challenge_id, None)
+                self.partition_of.pop(challenge_id, None)
+                self.retry_at.pop(challenge_id, None)

@@ -3,7 +3,9 @@
 Inputs, all stored as facts first: lc.chain.events into `chain_events` (a retraction flips
 `removed` on the same event id); from lc.challenges.registered, ChallengeRegistered into
 `challenge_registrations` (the newest registration per challenge) and the registry writer's
-RegistryWriteRecorded into `challenge_registry_writes` (its newest outcome per challenge). Then every challenge the batch touched is derived again from its
+RegistryWriteRecorded into `challenge_registry_writes` (its newest outcome per challenge; an operator's
+RegistryRetryRequested is stored there too, as `pending` until the writer's next outcome, with who, why
+and when kept). Then every challenge the batch touched is derived again from its
 registration and its live facts (`projections.chain.derive`) and its rows replaced. Rows therefore
 depend only on which facts hold, never on the order the topics were read in or on what was retracted
 on the way, so the live projector and `lc rebuild` end at the same rows.
@@ -28,6 +30,7 @@ from projections.chain.derive import RegistryWrite, derive
 from projections.chain.facts import DERIVING_CONTRACTS, ChainFact, newest_per_event_id, read_fact
 from projections.chain.store import (
     RegistrationUpsert,
+    RegistryRetry,
     RegistryWriteFact,
     fact_copy_line,
     load_live_facts,
@@ -50,6 +53,7 @@ class RegistrationFact(NamedTuple):
 
 
 REGISTRY_WRITE = "RegistryWriteRecorded"
+REGISTRY_RETRY = "RegistryRetryRequested"
 REGISTRY_WRITE_STATUSES = ("success", "failed", "skipped")
 
 
@@ -80,8 +84,28 @@ def read_registry_write(received: Received) -> RegistryWriteFact:
     return RegistryWriteFact(challenge_id, received.event.event_id, write, p["attempt"], p["final"])
 
 
+def read_registry_retry(received: Received) -> RegistryWriteFact:
+    """An operator's RegistryRetryRequested as the write's newest fact: `pending` until the writer tries
+    again. ValueError with the reason it is refused."""
+    p = received.event.payload
+    challenge_id = p["challenge_id"]
+    if not isinstance(challenge_id, int) or challenge_id <= 0 or received.key != str(challenge_id):
+        raise ValueError(f"challenge_id {challenge_id!r} is not a positive id matching the key {received.key!r}")
+    at = received.event.occurred_at
+    retry = RegistryRetry(str(p["operator"])[:200], str(p["reason"])[:500], at)
+    return RegistryWriteFact(challenge_id, received.event.event_id, RegistryWrite("pending", None, None, at),
+                             p["after_attempt"], False, retry)
+
+
 def newest_per_challenge(writes: Sequence[RegistryWriteFact]) -> list[RegistryWriteFact]:
-    return list({w.challenge_id: w for w in writes}.values())
+    """The newest fact per challenge, carrying the newest retry of the batch if a later outcome followed it."""
+    newest: dict[int, RegistryWriteFact] = {}
+    for w in writes:
+        before = newest.get(w.challenge_id)
+        if w.retry is None and before is not None and before.retry is not None:
+            w = w._replace(retry=before.retry)
+        newest[w.challenge_id] = w
+    return list(newest.values())
 
 
 def reduce_registrations(facts: Sequence[RegistrationFact]) -> list[RegistrationUpsert]:
@@ -112,11 +136,12 @@ class ChallengesProjection:
             if received.topic == CHAIN_EVENTS:
                 facts.append(read_fact(received))
                 continue
-            if received.event.event_type == REGISTRY_WRITE:
+            if received.event.event_type in (REGISTRY_WRITE, REGISTRY_RETRY):
+                write = received.event.event_type == REGISTRY_WRITE
                 try:
-                    registry_writes.append(read_registry_write(received))
+                    registry_writes.append(read_registry_write(received) if write else read_registry_retry(received))
                 except (ValueError, KeyError) as exc:
-                    reject(received, f"invalid registry write: {exc}")
+                    reject(received, f"invalid registry {'write' if write else 'retry'}: {exc}")
                 continue
             if received.event.event_type != REGISTERED:
                 reject(received, f"unexpected event type {received.event.event_type} on {CHALLENGES_REGISTERED}")

@@ -1,14 +1,19 @@
-"""Chain time: every instance of a stage reads lc.chain.blocks (one partition) whole, outside its group."""
+"""Chain time: every instance of a stage reads lc.chain.blocks (one partition) whole, outside its group.
+
+A blocks message the clock cannot admit halts the stage (`StageHalted`): chain time must not skip a
+block, and a stage that went on would decide deadlines on a clock that is not the chain's.
+"""
 
 from __future__ import annotations
 
 from confluent_kafka import OFFSET_BEGINNING, KafkaError, KafkaException, TopicPartition
 
 from domain.chain_time import ChainTime
+from eventlog.admission import Inadmissible, admit, halt_at
 from eventlog.config import CoreSettings
 from eventlog.processing.merge import BLOCKS, Timed
 from eventlog.processing.restore import reader
-from eventlog.serde import EventSerde, UndecodableMessage
+from eventlog.serde import EventSerde
 from eventlog.topics import CHAIN_BLOCKS
 
 
@@ -40,9 +45,9 @@ class BlockClock:
                     raise KafkaException(error)
                 self.at_end = False
                 try:
-                    event = self.serde.decode(message.value())
-                except UndecodableMessage:
-                    continue
+                    _key, event = admit(self.serde, CHAIN_BLOCKS, message.key(), message.value())
+                except Inadmissible as exc:
+                    raise halt_at(CHAIN_BLOCKS, message.partition(), message.offset(), f"chain clock: {exc}") from None
                 if event.event_type == "BlockConfirmed":
                     self.blocks.append(Timed(message.timestamp()[1], BLOCKS, message.offset(),
                                              ChainTime(int(event.payload["timestamp"]))))

@@ -13,9 +13,10 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
+from eventlog.admission import Inadmissible, admit
 from eventlog.config import CoreSettings
 from eventlog.consumer import Received
-from eventlog.serde import EventSerde, UndecodableMessage
+from eventlog.serde import EventSerde
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +43,8 @@ def committed_positions(consumer: Consumer, partitions: list[TopicPartition]) ->
 def read_up_to(
     settings: CoreSettings, ends: list[TopicPartition], to_catalogue: Callable[[str], str], purpose: str
 ) -> Iterator[tuple[Received, int]]:
-    """Every decodable message of each partition from offset 0 up to (excluding) its end offset, with
-    its Kafka timestamp (epoch ms)."""
+    """Every admissible message of each partition from offset 0 up to (excluding) its end offset, with
+    its Kafka timestamp (epoch ms); the others were dead-lettered when the stage first consumed them."""
     wanted = {(tp.topic, tp.partition): tp.offset for tp in ends if tp.offset > 0}
     if not wanted:
         return
@@ -63,12 +64,12 @@ def read_up_to(
                 end = remaining.get(key)
                 if end is None or message.offset() >= end:
                     continue
+                topic = to_catalogue(message.topic())
                 try:
-                    event = serde.decode(message.value())
-                except UndecodableMessage:
+                    text_key, event = admit(serde, topic, message.key(), message.value())
+                except Inadmissible:
                     continue  # dead-lettered when it was first consumed
-                yield Received(to_catalogue(message.topic()), message.partition(), message.offset(),
-                               message.key().decode() if message.key() is not None else None, event,
+                yield Received(topic, message.partition(), message.offset(), text_key, event,
                                message.value()), message.timestamp()[1]
             for tp in consumer.position([TopicPartition(t, p) for (t, p) in remaining]):
                 if tp.offset >= remaining[(tp.topic, tp.partition)]:

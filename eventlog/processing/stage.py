@@ -8,7 +8,8 @@ has been processed and published, and state restored on assignment from the inpu
   may reject it to lc.dlq. Items wait in the partition's `PartitionMerge` until their order is
   certain, then `apply` folds them and publishes the outputs.
 - After a drain the outputs are flushed, then the offsets of the processed inputs are committed: a
-  crash repeats outputs (same ids), never loses one.
+  crash repeats outputs (same ids), never loses one. A partition's messages the loop dead-lettered
+  count as processed once nothing read before them is still waiting in the merge.
 - On assignment the newly assigned partitions are read from offset 0 up to the committed position
   and applied with `emit=False`: the state is rebuilt from the topics, not kept in a store.
 """
@@ -22,6 +23,7 @@ from typing import Generic, TypeVar
 from confluent_kafka import TopicPartition
 
 from domain.chain_time import ChainTime
+from eventlog.admission import halts_logged
 from eventlog.config import CoreSettings
 from eventlog.consumer import Received, Reject, StopFlag
 from eventlog.processing.clock import BlockClock
@@ -51,6 +53,7 @@ class MergedStage(Generic[Item]):
         self.producer = EventProducer(settings, self.group)
         self.merges: dict[int, PartitionMerge[Item | ChainTime | None]] = {}
         self._processed: dict[tuple[str, int], int] = {}
+        self._read_to: dict[tuple[str, int], int] = {}  # next offset after the last message read, dead letters too
         self._floor: dict[tuple[str, int], int] = {}  # committed at assignment: never commit below it
         self.loop = TimedLoop(
             settings, self.group, self.inputs, stop=stop, on_assign=self._on_assign, on_revoke=self._on_revoke,
@@ -85,7 +88,8 @@ class MergedStage(Generic[Item]):
             return until() if until is not None else False
 
         if self.clock is not None:
-            self.clock.catch_up()
+            with halts_logged(self.group):
+                self.clock.catch_up()
         try:
             self.loop.run(self.handle, tick)
         finally:
@@ -96,6 +100,7 @@ class MergedStage(Generic[Item]):
     def handle(self, batch: Sequence[Received], reject: Reject) -> None:
         for received in batch:
             self._push(received, self.loop.timestamp_of(received), reject)
+        self._read_to.update(self.loop.batch_positions)
         self._drain(emit=True)
 
     def _push(self, received: Received, timestamp: int, reject: Reject) -> None:
@@ -116,9 +121,21 @@ class MergedStage(Generic[Item]):
                     self._processed[(entry.source, p)] = entry.offset + 1
                 if entry.item is not None:
                     self.apply(p, entry, emit)  # type: ignore[arg-type]
+            if emit:
+                self._count_read_beyond_the_queue(merge, p)
         if emit and self._processed:
             self.producer.flush()  # outputs first, then the offsets of what produced them
             self._commit()
+
+    def _count_read_beyond_the_queue(self, merge: PartitionMerge[Item | ChainTime | None], partition: int) -> None:
+        """A topic with nothing left in the partition's queue has processed all it read: its offset
+        may move past the messages the loop dead-lettered after the last item (they never enter)."""
+        for topic in self.inputs:
+            read_to = self._read_to.get((topic, partition))
+            if read_to is not None and not merge.queues[topic]:
+                del self._read_to[(topic, partition)]
+                if read_to > self._processed.get((topic, partition), self._floor.get((topic, partition), 0)):
+                    self._processed[(topic, partition)] = read_to
 
     def _commit(self) -> None:
         offsets = [TopicPartition(self.settings.topic(topic), p, max(offset, self._floor.get((topic, p), 0)))
@@ -151,3 +168,4 @@ class MergedStage(Generic[Item]):
             key = (self.loop.catalogue_topic(tp.topic), tp.partition)
             self.loop.at_end.pop(key, None)
             self._floor.pop(key, None)
+            self._read_to.pop(key, None)

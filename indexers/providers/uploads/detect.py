@@ -20,12 +20,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from domain.evidence import EvidenceTooLarge, check_size
 from indexers.providers.evidence_hash import ZERO_HASH, js_stringify, keccak256_hex, locale_sorted
 from indexers.providers.uploads import apple, garmin, googlefit
 from indexers.providers.uploads.errors import (
     CorruptArchive,
     MalformedUpload,
     NoRecords,
+    TooMuchEvidence,
     UnpackedTooLarge,
     WrongKind,
 )
@@ -50,10 +52,18 @@ class ParsedUpload:
 
 
 def upload_evidence_hash(records: Sequence[Record]) -> str:
-    if not records:
-        return ZERO_HASH
-    ordered = locale_sorted(records, lambda record: str(record.get("activity_id") or ""))
-    return keccak256_hex(js_stringify(ordered).encode("utf-8"))
+    """The evidence hash; TooMuchEvidence when the records exceed what one evidence fact may carry
+    (the hashed text is their JSON re-ordered: as many bytes as the published records_json)."""
+    try:
+        check_size(len(records), 0)
+        if not records:
+            return ZERO_HASH
+        ordered = locale_sorted(records, lambda record: str(record.get("activity_id") or ""))
+        text = js_stringify(ordered).encode("utf-8")
+        check_size(len(records), len(text))
+    except EvidenceTooLarge as exc:
+        raise TooMuchEvidence(f"the file holds more evidence than one upload may carry: {exc}") from None
+    return keccak256_hex(text)
 
 
 def upload_provider(provider: str) -> str:
