@@ -127,11 +127,8 @@ def end_to_end(base: Settings, rpc: ChainRpc, table, addresses: dict[str, str], 
         tune_garbage_collector()  # as `lc run indexer` does
         indexer.workers.warm_up()  # a long-running indexer starts its worker processes once
         with psycopg.connect(settings.pg_dsn, autocommit=True) as conn:
-            backends = [pid for (pid,) in conn.execute(
-                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")]
             cpu = CpuMeter(node_pid, [p.pid for p in multiprocessing.active_children()])
-            others = {"projector": projector.pid, **{f"pg{pid}": pid for pid in backends}}
-            others_before = {name: proc_cpu(pid) for name, pid in others.items()}
+            projector_before = proc_cpu(projector.pid)
             started = time.perf_counter()
             while indexer.step() is not Step.IDLE:
                 pass
@@ -145,7 +142,11 @@ def end_to_end(base: Settings, rpc: ChainRpc, table, addresses: dict[str, str], 
             spent = cpu.spent()
             # bulk_events draws its metadata ids at random; beyond bigint they touch no challenge (facts only)
             touched = conn.execute("SELECT count(DISTINCT challenge_id) FROM chain_events").fetchone()[0]
-            others_spent = {name: proc_cpu(pid) - others_before[name] for name, pid in others.items()}
+            projector_spent = proc_cpu(projector.pid) - projector_before
+            # the projector's backends: all their CPU so far (the writer connects on its first batch; the
+            # consumer's connection only read the offsets on assignment); this polling connection left out
+            pg = sum(proc_cpu(pid) for (pid,) in conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"))
         indexer.close()
         producer.close()
     finally:
@@ -160,9 +161,8 @@ def end_to_end(base: Settings, rpc: ChainRpc, table, addresses: dict[str, str], 
     print(f"end to end (rows committed): {seconds:6.2f} s  {rate:10,.0f} events/s  (indexer done after "
           f"{indexed:.2f} s; {rows} rows in chain_events, {touched} challenges)")
     print(f"ratio end to end / bare: {rate / bare_rate:.2f} (target >= 0.25)")
-    pg = sum(v for name, v in others_spent.items() if name.startswith("pg"))
     per_event = {"indexer process (incl. Kafka client threads)": spent["self"], "range workers": spent["workers"],
-                 "projector process": others_spent["projector"], "projector's PostgreSQL backends": pg,
+                 "projector process": projector_spent, "projector's PostgreSQL backends": pg,
                  "anvil": spent["node"]}
     print(f"CPU per event ({os.cpu_count()} CPUs): " + ", ".join(
         f"{name} {1e6 * value / events:.1f} us" for name, value in per_event.items())

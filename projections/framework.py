@@ -35,6 +35,10 @@ from eventlog.consumer import ConsumerLoop, Received, Reject, StopFlag
 log = logging.getLogger(__name__)
 
 PROJECTOR_GROUP = "lc-projector"
+# Longest wait of a consume() for a full batch. While events arrive faster than they are written the
+# batches fill up anyway; when they trickle in (or the last few of a burst), a long wait only adds
+# latency: a batch short of `batch_size` waits this long before it is written.
+POLL_SECONDS = 0.05
 # Every projector transaction holds this advisory lock shared; `lc rebuild` takes it exclusively to
 # swap schemas. Taken first, before any table, so the swap can never deadlock with a writer.
 SWAP_LOCK_KEY = 0x1C_0002
@@ -139,7 +143,7 @@ class Projector:
                 self.by_topic[topic].append(projection)
         self.loop = ConsumerLoop(
             settings, group_id, sorted(self.by_topic), stop=stop, on_assign=self._on_assign,
-            on_revoke=self._on_revoke, batch_size=batch_size, commit_to_kafka=False,
+            on_revoke=self._on_revoke, batch_size=batch_size, commit_to_kafka=False, poll_timeout=POLL_SECONDS,
         )
         self._generation = 0
         self._queue: queue.Queue[PreparedBatch | None] = queue.Queue(maxsize=1)
