@@ -130,8 +130,13 @@ class Projector:
         group_id: str = PROJECTOR_GROUP,
         stop: StopFlag | None = None,
         batch_size: int = 5000,
+        swap_lock: bool = True,
     ) -> None:
+        """`swap_lock=False`: this projector's transactions do not take the swap lock. Only for `lc
+        rebuild`'s own projector, which writes a scratch schema no swap touches, and which must go on
+        writing while its rebuild holds the lock (the final catch-up before the swap)."""
         self.settings = settings
+        self.swap_lock = swap_lock
         self.projections = list(projections)
         self.name = PROJECTOR_GROUP  # offsets rows are keyed by the projector, not by a rebuild's group
         self.schema = schema
@@ -251,7 +256,8 @@ class Projector:
 
     def _write(self, conn: psycopg.Connection, batch: PreparedBatch) -> None:
         with conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock_shared(%s)", (SWAP_LOCK_KEY,))
+            if self.swap_lock:
+                conn.execute("SELECT pg_advisory_xact_lock_shared(%s)", (SWAP_LOCK_KEY,))
             for projection, prepared in batch.writes:
                 projection.write(conn, prepared)
             store_offsets(conn, self.name, self.fence, batch.new_offsets)
