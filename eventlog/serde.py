@@ -23,6 +23,7 @@ from fastavro import parse_schema, schemaless_reader, schemaless_writer
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
 from eventlog.avro_reader import BodyReader, compile_reader
+from eventlog.avro_writer import BodyWriter, NotFast, compile_writer
 from schemas import SCHEMAS_DIR
 
 SINGLE_OBJECT_MAGIC = b"\xc3\x01"
@@ -58,6 +59,8 @@ class SchemaVersion:
     document: str = ""
     # the body reader generated for this schema (eventlog.avro_reader); None = fastavro's reader
     reader: BodyReader | None = field(default=None, compare=False, repr=False)
+    # the body writer generated for this schema (eventlog.avro_writer); None = fastavro's writer
+    writer: BodyWriter | None = field(default=None, compare=False, repr=False)
 
 
 class Event(NamedTuple):
@@ -102,6 +105,7 @@ class SchemaCatalogue:
                 fingerprint=struct.pack("<Q", int(fingerprint(canonical, "CRC-64-AVRO"), 16)),
                 document=json.dumps(raw, separators=(",", ":")),
                 reader=compile_reader(_without_logical_types(raw)),
+                writer=compile_writer(raw),
             )
             self.versions.setdefault(event_type, {})[version.version] = version
             self.by_fingerprint[version.fingerprint] = version
@@ -134,6 +138,11 @@ class EventSerde:
     def encode(self, topic: str, event_type: str, envelope: dict[str, Any], payload: dict[str, Any]) -> bytes:
         version = self.catalogue.latest(event_type)
         record = {"envelope": {**envelope, "event_type": event_type, "schema_version": version.version}, **payload}
+        if version.writer is not None:
+            try:
+                return self._frame(topic, version) + version.writer(record)
+            except NotFast:
+                pass  # an unusual value (a datetime, a bool for a long, a missing field...): fastavro decides
         body = io.BytesIO()
         body.write(self._frame(topic, version))
         schemaless_writer(body, version.writable, record)
