@@ -32,6 +32,11 @@ _TABLE_SIZE = 4096
 
 
 def _varint(value: int) -> bytes:
+    """Zigzag varint of a long. Large values repeat (an event's time in its envelope and its payload, a
+    batch's events of one moment): the last few thousand are kept."""
+    encoded = _RECENT.get(value)
+    if encoded is not None:
+        return encoded
     n = (value << 1) ^ (value >> 63)
     if not 0 <= n < 1 << 64:
         raise NotFast("out of the long range")
@@ -40,7 +45,14 @@ def _varint(value: int) -> bytes:
         out.append((n & 0x7F) | 0x80)
         n >>= 7
     out.append(n)
-    return bytes(out)
+    if len(_RECENT) >= _RECENT_LIMIT:
+        _RECENT.clear()
+    encoded = _RECENT[value] = bytes(out)
+    return encoded
+
+
+_RECENT: dict[int, bytes] = {}
+_RECENT_LIMIT = 4096
 
 
 _SMALL = [_varint(n) for n in range(_TABLE_SIZE)]  # counts, lengths and small numbers
