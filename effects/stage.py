@@ -26,8 +26,11 @@ from typing import Any, Generic, TypeVar
 
 from confluent_kafka import TopicPartition
 
+from effects.chain import ChainWriter
 from effects.inputs import read_input
 from effects.settings import WriterSettings
+from eventlog import metrics
+from eventlog.config import redact_url
 from eventlog.consumer import Received, Reject, StopFlag
 from eventlog.processing.clock import BlockClock
 from eventlog.processing.loop import TimedLoop
@@ -201,6 +204,7 @@ class ViewStage(Generic[View]):
             self.reconcile_all()
             return until() if until is not None else False
 
+        self.announce_chain()
         try:
             self.loop.run(self.handle, tick)
         finally:
@@ -210,6 +214,21 @@ class ViewStage(Generic[View]):
             if self.clock is not None:
                 self.clock.close()
             self.producer.close()
+
+    def announce_chain(self) -> None:
+        """Say at start whether the chain node answers (a writer otherwise says nothing until it has work),
+        and serve the wallet's balance as a metric."""
+        chain = getattr(self, "chain", None)
+        if not isinstance(chain, ChainWriter):  # a writer without a chain (unconfigured), or a test's stand-in
+            return
+        problem = chain.node_problem()
+        if problem is not None:
+            log.error("%s: the chain node at %s does not answer (%s); transactions wait and are retried until it "
+                      "does: check the node and LC_RPC_URL", self.group, redact_url(chain.rpc_url),
+                      self.settings.scrub(problem))
+        else:
+            log.info("%s: chain node at %s answers; wallet %s", self.group, redact_url(chain.rpc_url), chain.address)
+        metrics.WALLET_BALANCE.set_source(chain.address, lambda: [((chain.address,), chain.balance())])
 
     # ---------------------------------------------------------------- assignment
 

@@ -6,6 +6,10 @@ block, and a stage that went on would decide deadlines on a clock that is not th
 
 from __future__ import annotations
 
+import logging
+import time
+from typing import Protocol
+
 from confluent_kafka import OFFSET_BEGINNING, KafkaError, KafkaException, TopicPartition
 
 from domain.chain_time import ChainTime
@@ -16,6 +20,13 @@ from eventlog.processing.restore import reader
 from eventlog.serde import EventSerde
 from eventlog.topics import CHAIN_BLOCKS
 
+log = logging.getLogger(__name__)
+WAITING_REPORT_SECONDS = 30.0
+
+
+class Stop(Protocol):
+    def is_set(self) -> bool: ...
+
 
 class BlockClock:
     """The confirmed blocks in topic order, as merge entries (`Timed[ChainTime]`), and whether the
@@ -25,7 +36,8 @@ class BlockClock:
     def __init__(self, settings: CoreSettings, purpose: str) -> None:
         self.serde = EventSerde(settings.schema_registry_url)
         self.consumer = reader(settings, purpose, {"enable.partition.eof": True})
-        self.consumer.assign([TopicPartition(settings.topic(CHAIN_BLOCKS), 0, OFFSET_BEGINNING)])
+        self.topic = settings.topic(CHAIN_BLOCKS)
+        self.consumer.assign([TopicPartition(self.topic, 0, OFFSET_BEGINNING)])
         self.blocks: list[Timed[ChainTime]] = []
         self.at_end = False
 
@@ -55,10 +67,16 @@ class BlockClock:
                 break
         return len(self.blocks) > before
 
-    def catch_up(self) -> None:
-        """Block until the topic has been read to its end once."""
-        while not self.at_end:
+    def catch_up(self, stop: Stop | None = None) -> None:
+        """Block until the topic has been read to its end once, or until `stop` is set (a stage that cannot
+        read the blocks must still end on SIGTERM); says every half minute what it is waiting for."""
+        started = reported = time.monotonic()
+        while not self.at_end and not (stop is not None and stop.is_set()):
             self.poll(0.5)
+            if not self.at_end and time.monotonic() - reported >= WAITING_REPORT_SECONDS:
+                reported = time.monotonic()
+                log.warning("still reading %s to its end after %.0f s (%d blocks so far); the stage starts once "
+                            "it has; check Kafka if this persists", self.topic, reported - started, len(self.blocks))
 
     def close(self) -> None:
         self.consumer.close()

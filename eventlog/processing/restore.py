@@ -16,6 +16,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaExcepti
 from eventlog.admission import Inadmissible, admit
 from eventlog.config import CoreSettings
 from eventlog.consumer import Received
+from eventlog.failures import client_config
 from eventlog.serde import EventSerde
 
 log = logging.getLogger(__name__)
@@ -24,7 +25,7 @@ log = logging.getLogger(__name__)
 def reader(settings: CoreSettings, purpose: str, extra: dict[str, Any] | None = None) -> Consumer:
     """A consumer outside every group (assign only, never commits)."""
     return Consumer({
-        "bootstrap.servers": settings.kafka_bootstrap,
+        **client_config(settings.kafka_bootstrap, f"{purpose}-reader"),
         "group.id": f"{settings.topic_prefix}lc-reader-{purpose}-{uuid.uuid4().hex[:8]}",
         "enable.auto.commit": False,
         "auto.offset.reset": "earliest",

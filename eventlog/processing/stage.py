@@ -31,6 +31,7 @@ from eventlog.processing.loop import TimedLoop
 from eventlog.processing.merge import BLOCKS, PartitionMerge, Timed
 from eventlog.processing.restore import committed_positions, read_up_to
 from eventlog.producer import EventProducer
+from eventlog.topics import CHAIN_BLOCKS
 
 log = logging.getLogger(__name__)
 
@@ -88,8 +89,9 @@ class MergedStage(Generic[Item]):
             return until() if until is not None else False
 
         if self.clock is not None:
+            self.loop.require_topics(also=[CHAIN_BLOCKS])
             with halts_logged(self.group):
-                self.clock.catch_up()
+                self.clock.catch_up(self.stop)
         try:
             self.loop.run(self.handle, tick)
         finally:

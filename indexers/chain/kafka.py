@@ -82,7 +82,8 @@ def read_back(settings: ChainIndexerSettings, chain_id: int, rollback_cap: int, 
         if event.event_type == BLOCK_CONFIRMED:
             window.add(BlockHeader(payload["number"], payload["hash"], payload["parent_hash"], payload["timestamp"]))
         elif event.event_type == BLOCK_REVERTED:
-            window.revert(payload["number"], payload["hash"])
+            window.revert(payload["number"], payload["hash"], payload.get("ancestor_number"),
+                          payload.get("ancestor_hash"))
         blocks_read += 1
 
     keyer = ChainKeyer(challenge_pay_address)

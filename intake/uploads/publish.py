@@ -43,7 +43,7 @@ def make_publisher(settings: IntakeSettings) -> Publish:
 
 
 def dead_letter_with(producer: EventProducer) -> Refuse:
-    """A refuse callback: the refused upload's reason, origin and (first MiB of) bytes to lc.dlq."""
+    """A refuse callback: the refused upload's reason, origin and its first bytes (DEAD_LETTER_BYTES) to lc.dlq."""
 
     def refuse(upload: RefusedUpload) -> None:
         shown = "" if len(upload.head) == upload.size else f"; first {len(upload.head)} of {upload.size} bytes kept"
