@@ -121,6 +121,7 @@ def run(base: Settings, url: str, events: int, max_range: int, source: str, node
     safe_head = node.head() - 12
     rpc = ChainRpc(url, timeout=300)
     bare_cpu = CpuMeter(node_pid)
+    print(f"load average before: {'{:.2f} {:.2f} {:.2f}'.format(*os.getloadavg())}")
     bare_seconds = min(bare_get_logs(rpc, table, safe_head, max_range)[0] for _ in range(2))
     bare_cpu = bare_cpu.spent(runs=2)
 
@@ -156,6 +157,10 @@ def run(base: Settings, url: str, events: int, max_range: int, source: str, node
     print(f"CPU seconds, indexer:         this process {indexer_cpu['self']:.2f} (incl. Kafka client threads), "
           f"range workers {indexer_cpu['workers']:.2f}, node {indexer_cpu['node']:.2f}  "
           f"({os.cpu_count()} CPUs)")
+    print(f"CPU per event, indexer: this process {1e6 * indexer_cpu['self'] / events:.1f} us, range workers "
+          f"{1e6 * indexer_cpu['workers'] / events:.1f} us, node {1e6 * indexer_cpu['node'] / events:.1f} us; bare: this "
+          f"process {1e6 * bare_cpu['self'] / events:.1f} us, node {1e6 * bare_cpu['node'] / events:.1f} us")
+    print(f"load average after: {'{:.2f} {:.2f} {:.2f}'.format(*os.getloadavg())}")
     spent = indexer.timings
     print(f"indexer process time: waiting for prepared ranges (node, decode, Avro in the range workers) "
           f"{spent.fetch_wait:.2f} s, keying + batch {spent.decode:.2f} s, produce + commit {spent.publish:.2f} s")
