@@ -15,6 +15,13 @@ _FLOAT_MAX = sys.float_info.max
 def is_number(value: object) -> TypeGuard[int | float]:
     """A JSON number: bool is excluded (Python's bool is an int), so are NaN, infinities and integers
     too large for a float (`10**400`: Python's JSON reader returns them, float() of them raises)."""
+    cls = value.__class__  # the exact JSON types first: this runs several times per record
+    if cls is float:
+        return math.isfinite(value)  # type: ignore[arg-type]
+    if cls is int:
+        return -_FLOAT_MAX <= value <= _FLOAT_MAX  # type: ignore[operator]
+    if value is None or cls is str:
+        return False
     if isinstance(value, float):
         return math.isfinite(value)
     return isinstance(value, int) and not isinstance(value, bool) and -_FLOAT_MAX <= value <= _FLOAT_MAX
@@ -62,7 +69,7 @@ def parse_maybe_json(value: object) -> object:
 
 
 def as_mapping(value: object) -> Mapping[str, Any] | None:
-    return value if isinstance(value, Mapping) else None
+    return value if value.__class__ is dict or isinstance(value, Mapping) else None  # type: ignore[return-value]
 
 
 def round2(value: float) -> float:

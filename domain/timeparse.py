@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import re
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 
 from domain.jsvalues import is_number
 
@@ -27,6 +28,11 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 EARLIEST = EPOCH
 LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 _LATEST_SECONDS = (LATEST - EPOCH).total_seconds()
+_EARLIEST_DAY, _LATEST_DAY = EARLIEST.date(), LATEST.date()
+# Records repeat their dates and times (every evaluation of a subject reads all its records again):
+# short texts are parsed once per process. Only short ones, so the cache never pins a large string.
+_CACHED_TEXT_CHARS = 40
+_CACHE_ENTRIES = 8192
 
 
 NOT_A_TIME = "is not a time (ISO-8601 or Unix seconds, 1970..9000)"  # how a reason says a value is none
@@ -56,18 +62,30 @@ def from_unix_number(value: float) -> datetime | None:
 
 
 def parse_date_only(text: str) -> date | None:
+    """A `YYYY-MM-DD` text as a date from 1970 to 9000, else None."""
+    return _parse_date_only(text) if len(text) <= _CACHED_TEXT_CHARS else None  # longer never matches
+
+
+@lru_cache(maxsize=_CACHE_ENTRIES)
+def _parse_date_only(text: str) -> date | None:
     if not _DATE_ONLY.match(text):
         return None
     try:
         day = date.fromisoformat(text)
     except ValueError:
         return None
-    return day if EARLIEST.date() <= day < LATEST.date() else None
+    return day if _EARLIEST_DAY <= day < _LATEST_DAY else None
 
 
 def parse_instant_text(text: str) -> datetime | None:
     """ISO-8601 (with `Z`, an offset, or none = UTC), date-only (UTC midnight), Apple Health's
     `YYYY-MM-DD HH:MM:SS +HHMM`, or an all-digit Unix time."""
+    if len(text) <= _CACHED_TEXT_CHARS:
+        return _parse_short_instant_text(text)
+    return _parse_instant_text(text)
+
+
+def _parse_instant_text(text: str) -> datetime | None:
     text = text.strip()
     if not text:
         return None
@@ -84,6 +102,9 @@ def parse_instant_text(text: str) -> datetime | None:
         return parsed if in_range(parsed) else None
     except (ValueError, OverflowError):  # an offset pushing year 1 or 9999 over the edge overflows
         return None
+
+
+_parse_short_instant_text = lru_cache(maxsize=_CACHE_ENTRIES)(_parse_instant_text)
 
 
 def parse_instant(value: object) -> datetime | None:

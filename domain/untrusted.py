@@ -129,6 +129,8 @@ def check_value(value: Any, *, max_depth: int = MAX_DEPTH) -> None:
 def check_text(text: str, what: str = "a string") -> None:
     if "\x00" in text:
         raise UntrustedInput(f"{what} holds a NUL character")
+    if text.isascii():  # no surrogate, and no copy made to find out
+        return
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:

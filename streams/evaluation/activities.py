@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 from domain.jsvalues import as_mapping, brief, is_number
@@ -82,8 +83,12 @@ class Unusable(ValueError):
     """A record of a known activity type that cannot be counted; the message says why."""
 
 
+@lru_cache(maxsize=8192)
 def _day_start(day: date) -> datetime:
     return datetime.combine(day, time(0), tzinfo=UTC)
+
+
+_DAY_LESS_A_SECOND = timedelta(days=1, seconds=-1)
 
 
 def _instant(raw: Mapping[str, Any], key: str) -> datetime:
@@ -130,7 +135,7 @@ def _resolve_end(
     if duration_min is not None and duration_min > 0:
         return start + timedelta(minutes=duration_min)
     if local_day is not None:  # a daily total covers its whole day
-        return start + timedelta(days=1, seconds=-1)
+        return start + _DAY_LESS_A_SECOND
     return start
 
 
