@@ -103,3 +103,30 @@ def test_a_restarted_projector_resumes_from_its_stored_offsets(settings: Setting
         assert [r[4] for r in rows if r[0] == 3 and r[2] == "strava"] == ["tampered"]
     finally:
         worker.stop()
+
+
+def test_text_that_copy_must_escape_is_stored_as_sent(settings: Settings) -> None:
+    """Backslashes, tabs, newlines and carriage returns in every text field (the projector writes COPY's
+    text format itself), JSON whitespace between tokens included; both the plain insert and the upsert."""
+    records_json = '[\t{"note":"tab\\there, slash \\\\ \\"quoted\\" \\u00e9",\r\n"steps":\t7}]'
+    subject, provider = "0xAbC\\def\tX", "strava\\x"
+    raw_ref, evidence_hash = "s3://bucket/a\\b\tc\nd\re", "0x\\01\t"
+    with EventProducer(settings, "test") as producer:
+        for occurred_at, records in ((1_000, '[{"steps":1}]'), (2_000, records_json)):  # insert, then upsert
+            producer.publish(
+                EVIDENCE, "7", "EvidenceSubmitted",
+                {"challenge_id": 7, "subject": subject, "provider": provider, "records_json": records,
+                 "evidence_hash": f"{evidence_hash}{occurred_at}", "raw_ref": raw_ref},
+                event_id=f"escape-{occurred_at}", occurred_at=occurred_at,
+            )
+            producer.flush()
+            projector, worker = start_projector(settings)
+            try:
+                wait_for(lambda n=occurred_at // 1_000: stored_offset(settings) == n, what="the event projected")
+            finally:
+                worker.stop()
+    [row] = evidence_rows(settings.pg_dsn)
+    assert row[:3] == (7, subject.lower(), provider)
+    assert json.loads(row[3]) == json.loads(records_json)
+    assert (row[4], row[5]) == (f"{evidence_hash}2000", raw_ref)
+    assert not dead_letters(settings)
