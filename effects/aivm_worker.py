@@ -34,7 +34,7 @@ from effects.request_plan import (
 from effects.settings import WriterSettings
 from effects.stage import ViewStage
 from eventlog.consumer import StopFlag
-from eventlog.topics import CHAIN_EVENTS, CHALLENGES_REGISTERED, JOBS
+from eventlog.topics import CHAIN_EVENTS, CHALLENGES_REGISTERED, JOBS, STATE_AIVM_WORKER
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +52,8 @@ def describe_error(exc: BaseException) -> str:
 class AivmWorker(ViewStage[ws.WorkerView]):
     group = GROUP
     topics = (JOBS, CHALLENGES_REGISTERED, CHAIN_EVENTS)
+    changelog_topic = STATE_AIVM_WORKER
+    view_type = ws.WorkerView
 
     def __init__(self, settings: WriterSettings, *, stop: StopFlag | None = None, chain: ChainWriter | None = None) -> None:
         super().__init__(settings, stop=stop)

@@ -37,7 +37,7 @@ from effects.stage import ViewStage
 from effects.worker_state import BindingRecorded
 from eventlog.consumer import StopFlag
 from eventlog.processing.clock import BlockClock
-from eventlog.topics import CHAIN_EVENTS, CHALLENGES_REGISTERED, JOBS
+from eventlog.topics import CHAIN_EVENTS, CHALLENGES_REGISTERED, JOBS, STATE_FINALIZER
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,8 @@ FINALIZER_INPUTS = (
 class Finalizer(ViewStage[fs.FinalizerView]):
     group = GROUP
     topics = (JOBS, CHALLENGES_REGISTERED, CHAIN_EVENTS)
+    changelog_topic = STATE_FINALIZER
+    view_type = fs.FinalizerView
 
     def __init__(self, settings: WriterSettings, *, stop: StopFlag | None = None, chain: ChainWriter | None = None) -> None:
         super().__init__(settings, stop=stop)
@@ -62,6 +64,7 @@ class Finalizer(ViewStage[fs.FinalizerView]):
         )
         self.clock = BlockClock(settings, GROUP)
         self.chain_time: int | None = None  # newest confirmed block time (chain time), never the wall clock
+        self._blocks_from = 0  # where the clock starts reading: 0 unless a restored partition read further
         self.windows: dict[int, tuple[int | None, ChallengeOnChain]] = {}  # id -> (deadline fact, chain view)
 
     def initial_view(self, challenge_id: int) -> fs.FinalizerView:
@@ -82,11 +85,28 @@ class Finalizer(ViewStage[fs.FinalizerView]):
     # ---------------------------------------------------------------- chain time and windows
 
     def before_reconcile(self) -> None:
+        if self.clock.base is None:
+            if not self.loop.consumer.assignment():
+                return  # restored partitions say where to start reading (they may not be assigned yet)
+            self.clock.start(self._blocks_from)
         self.clock.poll()
         for entry in self.clock.blocks:
             stamp = entry.item.timestamp
             self.chain_time = stamp if self.chain_time is None else max(self.chain_time, stamp)
-        self.clock.blocks.clear()  # only the newest time matters here; do not keep every header
+        self.clock.trim(len(self.clock.blocks))  # only the newest time matters here; do not keep every header
+
+    # chain time is the same for every partition: each partition's meta entry holds it with the place in
+    # lc.chain.blocks it was read to, and a restart reads the blocks from the newest place stored
+
+    def partition_extra(self, partition: int) -> dict[str, Any]:
+        return {"chain_time": self.chain_time, "block_offset": self.clock.next_offset}
+
+    def load_partition_extra(self, partition: int, extra: dict[str, Any]) -> None:
+        stored, offset = extra.get("chain_time"), extra.get("block_offset")
+        if stored is not None:
+            self.chain_time = stored if self.chain_time is None else max(self.chain_time, stored)
+        if offset is not None:
+            self._blocks_from = max(self._blocks_from, int(offset))
 
     def _finalize_opens_at(self, view: fs.FinalizerView) -> int | None:
         """max(end, proof deadline) from the chain, read again after a VerificationConfigUpdated."""

@@ -1,17 +1,20 @@
-"""What the chain writers share: per-challenge views folded from co-partitioned topics, restored from
-the topics on assignment, and a reconcile pass after every poll that acts on the views.
+"""What the chain writers share: per-challenge views folded from co-partitioned topics, kept in the
+stage's changelog topic, and a reconcile pass after every poll that acts on the views.
 
-State lives only in the topics: on assignment a partition's history up to the group's committed
-position is folded again (nothing is sent while restoring); the reconcile pass then does what the
+After each batch one Kafka transaction writes the views it changed to the changelog (`v/<challenge>`
+-> the view, statecodec JSON) with the batch's input offsets (eventlog/processing/changelog.py). On
+assignment a partition's views are loaded from the changelog and the inputs are folded from the
+offsets they cover up to the group's position (nothing is sent while restoring); without a usable
+changelog they are folded from offset 0 and written whole. The reconcile pass then does what the
 views say is missing, checking the chain first. Events the stage publishes are folded into its views
-at once, and their redelivery is a no-op (deterministic ids).
+at once, and their redelivery (they come back on lc.jobs) is a no-op: every fold is idempotent.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
 from confluent_kafka import TopicPartition
@@ -19,8 +22,11 @@ from confluent_kafka import TopicPartition
 from effects.inputs import read_input
 from effects.settings import WriterSettings
 from eventlog.consumer import Received, Reject, StopFlag
+from eventlog.processing.changelog import PartitionPlan, StageChangelog
 from eventlog.processing.loop import TimedLoop
-from eventlog.processing.restore import committed_positions, read_up_to
+from eventlog.processing.restore import RangeReader, committed_positions
+from eventlog.processing.stage import TRANSACTIONS, Restored, instance_transactional_id
+from eventlog.processing.statecodec import StateCodec
 from eventlog.producer import EventProducer
 from eventlog.topics import JOBS
 
@@ -30,20 +36,31 @@ View = TypeVar("View")
 
 
 class ViewStage(Generic[View]):
-    """Subclasses give `initial_view`, `accepts`, `apply` and `reconcile`."""
+    """Subclasses give `view_type`, `initial_view`, `accepts`, `apply` and `reconcile`."""
 
     group: str = ""
     topics: tuple[str, ...] = ()
+    changelog_topic: str = ""
+    view_type: type[View]
+    state_version: int = 1  # bump when a stored view can no longer be read as the view (statecodec)
 
     def __init__(self, settings: WriterSettings, *, stop: StopFlag | None = None, poll_seconds: float = 0.2) -> None:
         self.settings = settings
         self.views: dict[int, View] = {}
         self.partition_of: dict[int, int] = {}
         self.retry_at: dict[int, float] = {}  # challenge id -> monotonic time of its next try
-        self.producer = EventProducer(settings, self.group)
+        self.restored: Restored | None = None
+        self.producer = EventProducer(settings, self.group)  # what the stage reports, each flushed at once
+        self.state_producer = EventProducer(settings, f"{self.group}-state",
+                                            transactional_id=instance_transactional_id(self.group),
+                                            extra_config=TRANSACTIONS)
+        self.changelog = StageChangelog(settings, self.changelog_topic, self.group, self.topics, self.state_version,
+                                        from_zero=settings.restore_from_zero)
+        self.codec = StateCodec(self.view_type)
+        self._floor: dict[tuple[str, int], int] = {}
         self.loop = TimedLoop(
             settings, self.group, self.topics, stop=stop, on_assign=self._on_assign, on_revoke=self._on_revoke,
-            poll_timeout=poll_seconds, extra_config={"group.remote.assignor": "range"},
+            poll_timeout=poll_seconds, commit_to_kafka=False, extra_config={"group.remote.assignor": "range"},
         )
 
     # ---------------------------------------------------------------- subclass API
@@ -64,6 +81,13 @@ class ViewStage(Generic[View]):
     def before_reconcile(self) -> None:
         """Called once per pass (e.g. to read chain time)."""
 
+    def partition_extra(self, partition: int) -> dict[str, Any]:
+        """What the stage keeps besides its views (stored in the meta entry of each partition it commits)."""
+        return {}
+
+    def load_partition_extra(self, partition: int, extra: dict[str, Any]) -> None:
+        return None
+
     # ---------------------------------------------------------------- folding
 
     @property
@@ -78,9 +102,12 @@ class ViewStage(Generic[View]):
             view = self.initial_view(challenge_id)
         self.views[challenge_id] = self.apply(view, item)
         self.partition_of[challenge_id] = partition
+        self.changelog.changed(partition, f"v/{challenge_id}")
 
     def handle(self, batch: Sequence[Received], reject: Reject) -> None:
+        processed: dict[tuple[str, int], int] = {}
         for received in batch:
+            processed[(received.topic, received.partition)] = received.offset + 1
             try:
                 read = read_input(received)
             except (ValueError, KeyError, TypeError) as exc:
@@ -88,6 +115,26 @@ class ViewStage(Generic[View]):
                 continue
             if read is not None:
                 self.fold(received.partition, *read)
+        self._commit(processed)
+
+    def _commit(self, processed: Mapping[tuple[str, int], int]) -> None:
+        """One transaction: the changed views, each touched partition's meta entry, the input offsets."""
+        offsets = []
+        for (topic, p), next_offset in processed.items():
+            offset = max(next_offset, self._floor.get((topic, p), 0))
+            self.changelog.advanced(topic, p, offset)
+            offsets.append(TopicPartition(self.settings.topic(topic), p, offset))
+        if not offsets and not self.changelog.pending:
+            return
+        self.changelog.write(self.state_producer, self._encode, self.partition_extra)
+        self.state_producer.commit(offsets, self.loop.consumer.consumer_group_metadata())
+
+    def _encode(self, _partition: int, key: str) -> bytes | None:
+        view = self.views.get(int(key[2:]))
+        return self.codec.encode(view) if view is not None else None
+
+    def _keys(self, partition: int) -> Iterator[str]:
+        return (f"v/{cid}" for cid, p in self.partition_of.items() if p == partition)
 
     def publish(self, challenge_id: int, event_type: str, payload: dict[str, Any], event_id: str,
                 item: object | None = None) -> None:
@@ -97,6 +144,9 @@ class ViewStage(Generic[View]):
         self.producer.flush()
         if item is not None:
             self.views[challenge_id] = self.apply(self.views[challenge_id], item)
+            partition = self.partition_of.get(challenge_id)
+            if partition is not None:
+                self.changelog.changed(partition, f"v/{challenge_id}")
         log.info("%s: challenge %d %s %s", self.group, challenge_id, event_type,
                  {k: v for k, v in payload.items() if k not in ("job_id", "challenge_id")})
 
@@ -130,26 +180,60 @@ class ViewStage(Generic[View]):
             self.loop.run(self.handle, tick)
         finally:
             self.producer.close()
+            self.state_producer.close()
 
     # ---------------------------------------------------------------- assignment
 
-    def _on_assign(self, partitions: list[TopicPartition]) -> None:
-        restored = 0
-        ends = committed_positions(self.loop.consumer, partitions)
-        for received, _timestamp in read_up_to(self.settings, ends, self.loop.catalogue_topic, self.group):
-            try:
-                read = read_input(received)
-            except (ValueError, KeyError, TypeError):
-                continue  # dead-lettered when it was first consumed
-            if read is not None:
-                self.fold(received.partition, *read)
-                restored += 1
-        log.info("%s restored %d input events for %d partitions", self.group, restored, len(partitions))
+    def _on_assign(self, partitions: list[TopicPartition]) -> list[TopicPartition]:
+        committed = {(self.loop.catalogue_topic(tp.topic), tp.partition): tp.offset
+                     for tp in committed_positions(self.loop.consumer, partitions)}
+        plans = self.changelog.plan({tp.partition for tp in partitions}, committed)
+        entries = 0
+        for plan in plans:
+            if plan.values is not None:
+                for key, value in plan.values.items():
+                    challenge_id = int(key[2:])
+                    self.views[challenge_id] = self.codec.decode(value)
+                    self.partition_of[challenge_id] = plan.partition
+                entries += len(plan.values)
+                self.load_partition_extra(plan.partition, plan.extra)
+        replayed = self._replay(plans)
+        for plan in plans:
+            self.changelog.assigned(plan, self._keys(plan.partition))
+            for topic, offset in plan.ends.items():
+                self._floor[(topic, plan.partition)] = offset
+        self._commit({})  # a rebuilt partition's views, written whole
+        self.restored = Restored(len(plans), entries, replayed, sum(plan.rebuilt for plan in plans))
+        log.info("%s restored %d partitions: %d views loaded, %d input events replayed, %d rebuilt from offset 0",
+                 self.group, len(plans), entries, replayed, self.restored.rebuilt)
+        ends = {(plan.partition, topic): offset for plan in plans for topic, offset in plan.ends.items()}
+        return [TopicPartition(tp.topic, tp.partition, ends[(tp.partition, self.loop.catalogue_topic(tp.topic))])
+                for tp in partitions]
+
+    def _replay(self, plans: list[PartitionPlan]) -> int:
+        """Fold the inputs of the plans' ranges while reading them (nothing is sent)."""
+        reader = RangeReader(self.settings, {(topic, plan.partition): (plan.starts[topic], plan.ends[topic])
+                                             for plan in plans for topic in self.topics}, self.group)
+        count = 0
+        for batch in reader.batches():
+            for received, _timestamp in batch:
+                try:
+                    read = read_input(received)
+                except (ValueError, KeyError, TypeError):
+                    continue  # dead-lettered when it was first consumed
+                if read is not None:
+                    self.fold(received.partition, *read)
+            count += len(batch)
+        return count
 
     def _on_revoke(self, partitions: list[TopicPartition]) -> None:
         lost = {tp.partition for tp in partitions}
         for tp in partitions:
-            self.loop.at_end.pop((self.loop.catalogue_topic(tp.topic), tp.partition), None)
+            key = (self.loop.catalogue_topic(tp.topic), tp.partition)
+            self.loop.at_end.pop(key, None)
+            self._floor.pop(key, None)
+        for p in lost:
+            self.changelog.forget(p)
         for challenge_id in [c for c, p in self.partition_of.items() if p in lost]:
             self.views.pop(challenge_id, None)
             self.partition_of.pop(challenge_id, None)

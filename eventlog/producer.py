@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import KafkaError, Message, Producer, TopicPartition
 
 from eventlog.config import CoreSettings
 from eventlog.serde import EventSerde
@@ -21,8 +21,9 @@ class DeliveryFailed(RuntimeError):
 class EventProducer:
     """Publishes events (Avro, with the common envelope) to catalogue topics.
 
-    With `transactional_id`, publishes inside Kafka transactions (`transaction()`); without, every
-    message is still idempotent per partition. Delivery errors are collected by the delivery
+    With `transactional_id`, publishes inside Kafka transactions (`transaction()`, or `begin()` ...
+    `commit()`, which also commits a consumer group's offsets); without, every message is still
+    idempotent per partition. Delivery errors are collected by the delivery
     callback and raised by the next `flush()` (also on leaving a transaction or the context).
     """
 
@@ -53,6 +54,7 @@ class EventProducer:
         self._producer = Producer(config)
         self._errors: list[str] = []
         self._transactional = bool(transactional_id)
+        self._in_transaction = False
         if self._transactional:
             self._producer.init_transactions(30)
 
@@ -118,14 +120,20 @@ class EventProducer:
                      "lc-source-partition": str(source_partition), "lc-source-offset": str(source_offset)},
         )
 
-    def _produce(self, topic: str, key: str, value: bytes, headers: dict[str, str | bytes] | None,
-                 timestamp_ms: int | None = None) -> None:
+    def publish_raw(self, topic: str, partition: int, key: str, value: bytes | None) -> None:
+        """A record that is not an event (a state changelog entry; None = a tombstone) to one partition."""
+        self._produce(self.settings.topic(topic), key, value, None, partition=partition)
+
+    def _produce(self, topic: str, key: str, value: bytes | None, headers: dict[str, str | bytes] | None,
+                 timestamp_ms: int | None = None, partition: int = -1) -> None:
         self._raise_collected_errors()
+        if self._transactional and not self._in_transaction:
+            self.begin()
         while True:
             try:
                 self._producer.produce(
                     topic, value=value, key=key.encode(), headers=headers, on_delivery=self._on_delivery,
-                    timestamp=timestamp_ms or 0,
+                    timestamp=timestamp_ms or 0, partition=partition,
                 )
                 break
             except BufferError:
@@ -150,19 +158,48 @@ class EventProducer:
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """Everything published inside becomes visible to read_committed consumers together, or not at all."""
-        if not self._transactional:
-            raise RuntimeError("transaction() needs a producer created with transactional_id")
-        self._producer.begin_transaction()
+        self.begin()
         try:
             yield
-            self._producer.flush(60)
-            self._raise_collected_errors()
-            self._producer.commit_transaction(60)
+            self.commit()
         except BaseException:
-            self._producer.abort_transaction(60)
+            self.abort()
             raise
 
+    @property
+    def in_transaction(self) -> bool:
+        return self._in_transaction
+
+    def begin(self) -> None:
+        """Open a transaction (publishing on a transactional producer opens one when none is open)."""
+        if not self._transactional:
+            raise RuntimeError("transactions need a producer created with transactional_id")
+        if not self._in_transaction:
+            self._producer.begin_transaction()
+            self._in_transaction = True
+
+    def commit(self, offsets: Sequence[TopicPartition] = (), group_metadata: object | None = None) -> None:
+        """Commit the open transaction, with `offsets` committed for the consumer group of `group_metadata`
+        in it: the published records and the consumed offsets count together, or not at all."""
+        if not self._in_transaction and not offsets:
+            return
+        self.begin()
+        self._producer.flush(60)
+        self._raise_collected_errors()
+        if offsets:
+            self._producer.send_offsets_to_transaction(list(offsets), group_metadata, 60)
+        self._producer.commit_transaction(60)
+        self._in_transaction = False
+
+    def abort(self) -> None:
+        if self._in_transaction:
+            self._in_transaction = False
+            self._producer.abort_transaction(60)
+
     def close(self) -> None:
+        """Flush; an open transaction is aborted (what it holds was never committed, so never counted)."""
+        if self._in_transaction:
+            self.abort()
         self.flush()
 
     def __enter__(self) -> EventProducer:

@@ -1,57 +1,88 @@
 """What the evaluator and the dispatcher share: a consumer group over co-partitioned input topics,
-merged per partition by Kafka timestamp, processed in that order, offsets committed only up to what
-has been processed and published, and state restored on assignment from the inputs.
+merged per partition by Kafka timestamp, processed in that order, and committed together with the
+state they change (eventlog/processing/changelog.py).
 
 - Inputs are co-partitioned (same key, same partition count); the range assignor gives partition p
-  of every input topic to the same instance.
+  of every input topic to the same instance, and partition p of the stage's changelog holds its state.
 - `read` turns a message into the stage's item (None: nothing to do; the offset still advances) and
   may reject it to lc.dlq. Items wait in the partition's `PartitionMerge` until their order is
-  certain, then `apply` folds them and publishes the outputs.
-- After a drain the outputs are flushed, then the offsets of the processed inputs are committed: a
-  crash repeats outputs (same ids), never loses one.
-- On assignment the newly assigned partitions are read from offset 0 up to the committed position
-  and applied with `emit=False`: the state is rebuilt from the topics, not kept in a store.
+  certain, then `apply` folds them, publishes the outputs and names the state keys it changed.
+- After a drain, one Kafka transaction commits the outputs, the changed state entries, each touched
+  partition's meta entry (covered offsets, block position) and the input offsets: a crash repeats a
+  whole drain or nothing of it.
+- On assignment a partition's state is loaded from the changelog and its inputs are read from the
+  offsets the state covers up to the group's position (nothing, normally), applied with `emit=False`
+  while they are read. Without a usable changelog (a new stage, another state format, or
+  `--restore-from-zero`) the state is rebuilt from offset 0 the same way, and written whole.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
-from typing import Generic, TypeVar
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 from confluent_kafka import TopicPartition
 
 from domain.chain_time import ChainTime
 from eventlog.config import CoreSettings
 from eventlog.consumer import Received, Reject, StopFlag
+from eventlog.processing.changelog import PartitionPlan, StageChangelog
 from eventlog.processing.clock import BlockClock
 from eventlog.processing.loop import TimedLoop
 from eventlog.processing.merge import BLOCKS, PartitionMerge, Timed
-from eventlog.processing.restore import committed_positions, read_up_to
+from eventlog.processing.restore import PartitionKey, RangeReader, committed_positions
 from eventlog.producer import EventProducer
 
 log = logging.getLogger(__name__)
 
 Item = TypeVar("Item")
 CO_PARTITIONED = {"group.remote.assignor": "range"}
+# an instance killed inside a transaction holds back read_committed readers of its outputs until the
+# broker aborts it: well before the group hands its partitions to another member (45 s session timeout)
+TRANSACTIONS = {"transaction.timeout.ms": 20_000}
+QUEUE_HIGH, QUEUE_LOW = 5000, 1000  # replay: pause a partition whose merge queue holds more than HIGH items
 
 
 def _ignore(_received: Received, _reason: str) -> None:
     return None
 
 
+def instance_transactional_id(group: str) -> str:
+    """Each instance its own: zombies are fenced by the group's generation (KIP-447), not by the id."""
+    return f"{group}-{uuid.uuid4().hex[:12]}"
+
+
+@dataclass(frozen=True)
+class Restored:
+    """What the last assignment restored (logged; read by tests and the benchmark)."""
+
+    partitions: int
+    entries: int  # state entries loaded from the changelog
+    replayed: int  # input events read and applied to catch up
+    rebuilt: int  # partitions rebuilt from offset 0
+
+
 class MergedStage(Generic[Item]):
     group: str
     inputs: tuple[str, ...]
+    changelog_topic: str  # catalogue topic of the stage's state
+    state_version: int = 1  # bump when a stored state can no longer be read as the state (statecodec)
 
     def __init__(self, settings: CoreSettings, *, stop: StopFlag | None = None, batch_size: int = 1000,
                  clock: BlockClock | None = None) -> None:
         self.settings = settings
         self.clock = clock
-        self.producer = EventProducer(settings, self.group)
+        self.producer = EventProducer(settings, self.group, transactional_id=instance_transactional_id(self.group),
+                                      extra_config=TRANSACTIONS)
+        self.changelog = StageChangelog(settings, self.changelog_topic, self.group, self.inputs, self.state_version,
+                                    from_zero=settings.restore_from_zero)
         self.merges: dict[int, PartitionMerge[Item | ChainTime | None]] = {}
+        self.restored: Restored | None = None
         self._processed: dict[tuple[str, int], int] = {}
-        self._floor: dict[tuple[str, int], int] = {}  # committed at assignment: never commit below it
+        self._floor: dict[tuple[str, int], int] = {}  # the position at assignment: never commit below it
         self.loop = TimedLoop(
             settings, self.group, self.inputs, stop=stop, on_assign=self._on_assign, on_revoke=self._on_revoke,
             batch_size=batch_size, poll_timeout=settings.stream_poll_seconds, commit_to_kafka=False,
@@ -64,12 +95,32 @@ class MergedStage(Generic[Item]):
         raise NotImplementedError
 
     def apply(self, partition: int, entry: Timed[Item | ChainTime], emit: bool) -> None:
-        """Fold one merged entry (an item, or a block when the stage has a clock); publish if `emit`."""
+        """Fold one merged entry (an item, or a block when the stage has a clock); publish if `emit`;
+        `self.changelog.changed(partition, key)` for every state key it changes."""
         raise NotImplementedError
 
     def forget(self, partition: int) -> None:
         """Drop the state of a partition this instance no longer owns."""
         raise NotImplementedError
+
+    def state_keys(self, partition: int) -> Iterable[str]:
+        """Every key of the partition's state."""
+        raise NotImplementedError
+
+    def encode_state(self, partition: int, key: str) -> bytes | None:
+        """The stored form of one key's value (None: the key is gone)."""
+        raise NotImplementedError
+
+    def load_state(self, partition: int, key: str, value: bytes) -> None:
+        """Install one stored value."""
+        raise NotImplementedError
+
+    def partition_extra(self, partition: int) -> dict[str, Any]:
+        """What the stage keeps per partition besides its keys (stored in the partition's meta entry)."""
+        return {}
+
+    def load_partition_extra(self, partition: int, extra: dict[str, Any]) -> None:
+        return None
 
     # --- the machinery ------------------------------------------------------------------------
 
@@ -81,11 +132,9 @@ class MergedStage(Generic[Item]):
         def tick() -> bool:
             if self.clock is not None:
                 self.clock.poll()
-            self._drain(emit=True)
+            self._drain()
             return until() if until is not None else False
 
-        if self.clock is not None:
-            self.clock.catch_up()
         try:
             self.loop.run(self.handle, tick)
         finally:
@@ -96,57 +145,144 @@ class MergedStage(Generic[Item]):
     def handle(self, batch: Sequence[Received], reject: Reject) -> None:
         for received in batch:
             self._push(received, self.loop.timestamp_of(received), reject)
-        self._drain(emit=True)
+        self._drain()
 
     def _push(self, received: Received, timestamp: int, reject: Reject) -> None:
         merge = self.merges.get(received.partition)
         if merge is not None:
             merge.push(Timed(timestamp, received.topic, received.offset, self.read(received, reject)))
 
-    def _drain(self, emit: bool, only: set[int] | None = None) -> None:
-        """Process what the merges can order; `emit=False` (a restore) replays the committed prefix."""
-        blocks = self.clock.blocks if self.clock is not None else []
-        blocks_at_end = self.clock.at_end if self.clock is not None else True
-        for p in sorted(self.merges if only is None else only & set(self.merges)):
+    def _blocks(self) -> tuple[list[Timed[ChainTime]], bool]:
+        return (self.clock.blocks, self.clock.at_end) if self.clock is not None else ([], True)
+
+    def _take(self, partition: int, entries: Iterator[Timed[Item | ChainTime | None]], emit: bool) -> None:
+        for entry in entries:
+            if entry.source == BLOCKS:
+                self.changelog.touched(partition)  # its block position moved
+            else:
+                self._processed[(entry.source, partition)] = entry.offset + 1
+            if entry.item is not None:
+                self.apply(partition, entry, emit)  # type: ignore[arg-type]
+
+    def _drain(self) -> None:
+        """Process what the merges can order, then commit it."""
+        blocks, blocks_at_end = self._blocks()
+        for p in sorted(self.merges):
             merge = self.merges[p]
             for topic in self.inputs:
-                merge.mark_end(topic, self.loop.at_end.get((topic, p), False) if emit else True)
-            for entry in merge.drain(blocks, blocks_at_end, stop_when_topics_empty=not emit):
-                if entry.source != BLOCKS:
-                    self._processed[(entry.source, p)] = entry.offset + 1
-                if entry.item is not None:
-                    self.apply(p, entry, emit)  # type: ignore[arg-type]
-        if emit and self._processed:
-            self.producer.flush()  # outputs first, then the offsets of what produced them
-            self._commit()
+                merge.mark_end(topic, self.loop.at_end.get((topic, p), False))
+            self._take(p, merge.drain(blocks, blocks_at_end), emit=True)
+        if self.clock is not None and self.merges:
+            taken = min(merge.blocks_taken for merge in self.merges.values())
+            if taken >= 1000:  # every partition is past them
+                self.clock.trim(taken)
+                for merge in self.merges.values():
+                    merge.blocks_taken -= taken
+        self._commit()
 
     def _commit(self) -> None:
-        offsets = [TopicPartition(self.settings.topic(topic), p, max(offset, self._floor.get((topic, p), 0)))
-                   for (topic, p), offset in self._processed.items()]
+        """One transaction: the outputs published since the last commit, the changed state, the offsets."""
+        if not self._processed and not self.changelog.pending and not self.producer.in_transaction:
+            return
+        offsets = []
+        for (topic, p), processed in self._processed.items():
+            offset = max(processed, self._floor.get((topic, p), 0))
+            self.changelog.advanced(topic, p, offset)
+            offsets.append(TopicPartition(self.settings.topic(topic), p, offset))
         self._processed.clear()
-        self.loop.consumer.commit(offsets=offsets, asynchronous=False)
+        self.changelog.write(self.producer, self.encode_state, self._meta_extra)
+        self.producer.commit(offsets, self.loop.consumer.consumer_group_metadata())
 
-    def _on_assign(self, partitions: list[TopicPartition]) -> None:
-        committed = committed_positions(self.loop.consumer, partitions)
-        for tp in committed:
-            topic = self.loop.catalogue_topic(tp.topic)
-            self._floor[(topic, tp.partition)] = max(tp.offset, 0)
-            self.merges.setdefault(tp.partition, PartitionMerge(self.inputs))
-        restored = 0
-        for received, timestamp in read_up_to(self.settings, committed, self.loop.catalogue_topic, self.group):
-            self._push(received, timestamp, _ignore)
-            restored += 1
-        self._drain(emit=False, only={tp.partition for tp in partitions})
-        self._processed.clear()
-        log.info("%s restored %d input events for %d partitions", self.group, restored, len(partitions))
+    def _meta_extra(self, partition: int) -> dict[str, Any]:
+        extra = self.partition_extra(partition)
+        merge = self.merges.get(partition)
+        if self.clock is not None and merge is not None:
+            extra["block_offset"] = self.clock.offset_of(merge.blocks_taken)
+        return extra
+
+    # --- assignment ---------------------------------------------------------------------------
+
+    def _on_assign(self, partitions: list[TopicPartition]) -> list[TopicPartition]:
+        committed = {(self.loop.catalogue_topic(tp.topic), tp.partition): tp.offset
+                     for tp in committed_positions(self.loop.consumer, partitions)}
+        plans = self.changelog.plan({tp.partition for tp in partitions}, committed)
+        entries = 0
+        for plan in plans:
+            p = plan.partition
+            self.merges[p] = PartitionMerge(self.inputs)
+            if plan.values is not None:
+                for key, value in plan.values.items():
+                    self.load_state(p, key, value)
+                entries += len(plan.values)
+                self.load_partition_extra(p, plan.extra)
+        if self.clock is not None:
+            self._position_blocks(plans)
+        replayed = self._replay(plans)
+        for plan in plans:
+            self.changelog.assigned(plan, self.state_keys(plan.partition))
+            for topic, offset in plan.ends.items():
+                self._floor[(topic, plan.partition)] = offset
+        self._processed.clear()  # what the replay processed is covered by the positions below
+        self._commit()  # a rebuilt partition's state, written whole
+        self.restored = Restored(len(plans), entries, replayed, sum(plan.rebuilt for plan in plans))
+        log.info("%s restored %d partitions: %d state entries loaded, %d input events replayed, %d rebuilt from "
+                 "offset 0", self.group, len(plans), entries, replayed, self.restored.rebuilt)
+        ends = {(plan.partition, topic): offset for plan in plans for topic, offset in plan.ends.items()}
+        return [TopicPartition(tp.topic, tp.partition, ends[(tp.partition, self.loop.catalogue_topic(tp.topic))])
+                for tp in partitions]
+
+    def _position_blocks(self, plans: list[PartitionPlan]) -> None:
+        """Where each partition's merge is in the blocks: stored, or the first block for a rebuild."""
+        assert self.clock is not None
+        clock = self.clock
+        wanted = {plan.partition: 0 if plan.rebuilt else int(plan.extra.get("block_offset", 0)) for plan in plans}
+        held = {p: clock.offset_of(merge.blocks_taken) for p, merge in self.merges.items() if p not in wanted}
+        clock.start(min(wanted.values(), default=0))
+        for p, offset in {**held, **wanted}.items():
+            self.merges[p].blocks_taken = clock.index_of(offset)
+
+    def _replay(self, plans: list[PartitionPlan]) -> int:
+        """Apply the inputs of the plans' ranges (emit=False) while reading them."""
+        ranges: dict[PartitionKey, tuple[int, int]] = {
+            (topic, plan.partition): (plan.starts[topic], plan.ends[topic]) for plan in plans for topic in self.inputs}
+        reader = RangeReader(self.settings, ranges, self.group)
+        parts = [plan.partition for plan in plans]
+        count = 0
+
+        def drain() -> None:
+            # a replay stops after the last input: blocks after it are taken live (and publish)
+            blocks, blocks_at_end = self._blocks()
+            for p in parts:
+                merge = self.merges[p]
+                for topic in self.inputs:
+                    merge.mark_end(topic, reader.done((topic, p)))
+                self._take(p, merge.drain(blocks, blocks_at_end, stop_when_topics_empty=True), emit=False)
+
+        def unblock() -> None:
+            drain()
+            for key in ranges:
+                reader.resume(key)
+
+        for batch in reader.batches(on_idle=unblock):
+            for received, timestamp in batch:
+                self._push(received, timestamp, _ignore)
+            count += len(batch)
+            drain()
+            for (topic, p) in ranges:
+                queued = len(self.merges[p].queues[topic])
+                if queued > QUEUE_HIGH:
+                    reader.pause((topic, p))
+                elif queued < QUEUE_LOW:
+                    reader.resume((topic, p))
+        drain()
+        return count
 
     def _on_revoke(self, partitions: list[TopicPartition]) -> None:
-        if self._processed:
-            self.producer.flush()
-            self._commit()
+        self._commit()  # the new owner restores from what is committed
         for p in sorted({tp.partition for tp in partitions}):
             if self.merges.pop(p, None) is not None:
                 self.forget(p)
+            self.changelog.forget(p)
         for tp in partitions:
             key = (self.loop.catalogue_topic(tp.topic), tp.partition)
             self.loop.at_end.pop(key, None)

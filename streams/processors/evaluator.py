@@ -1,13 +1,18 @@
 """`lc run evaluator`: lc.evidence + lc.challenges.registered → VerdictIssued on lc.verdicts.
 
 Plain confluent-kafka (`MergedStage` on the foundation's `ConsumerLoop`), consumer group
-`lc-evaluator`, at least once with deterministic verdict ids (`evaluator_core`). Evidence and
-registrations of a partition are processed in Kafka-timestamp order, so evidence published after a
-registration is always evaluated with that rule; each verdict carries its input's timestamp.
+`lc-evaluator`, verdicts, state and offsets committed in one transaction, with deterministic verdict
+ids (`evaluator_core`). Evidence and registrations of a partition are processed in Kafka-timestamp
+order, so evidence published after a registration is always evaluated with that rule; each verdict
+carries its input's timestamp.
+
+State in lc.state.evaluator (statecodec JSON): `r/<challenge>` -> the challenge's rule (ChallengeRule),
+`s/<challenge>/<subject, lower-cased>` -> that subject's evidence (SubjectEvidence).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -17,11 +22,15 @@ from eventlog.consumer import Received, Reject, StopFlag
 from eventlog.processing.inputs import EvidenceFact, evidence_fact, registration
 from eventlog.processing.merge import Timed
 from eventlog.processing.stage import MergedStage
-from eventlog.topics import CHALLENGES_REGISTERED, EVIDENCE, VERDICTS
-from streams.processors.evaluator_core import EvaluatorState
+from eventlog.processing.statecodec import StateCodec
+from eventlog.topics import CHALLENGES_REGISTERED, EVIDENCE, STATE_EVALUATOR, VERDICTS
+from streams.evaluation import ChallengeRule
+from streams.processors.evaluator_core import ChallengeEvidence, EvaluatorState, SubjectEvidence
 from streams.settings import StreamSettings
 
 GROUP = "lc-evaluator"
+RULES = StateCodec(ChallengeRule)
+SUBJECTS = StateCodec(SubjectEvidence)
 
 
 class EvidenceInput(NamedTuple):
@@ -40,6 +49,7 @@ class RegistrationInput:
 class Evaluator(MergedStage[EvidenceInput | RegistrationInput]):
     group = GROUP
     inputs = (EVIDENCE, CHALLENGES_REGISTERED)
+    changelog_topic = STATE_EVALUATOR
 
     def __init__(self, settings: StreamSettings, *, stop: StopFlag | None = None, batch_size: int = 1000) -> None:
         super().__init__(settings, stop=stop, batch_size=batch_size)
@@ -65,12 +75,15 @@ class Evaluator(MergedStage[EvidenceInput | RegistrationInput]):
     def apply(self, partition: int, entry: Timed[EvidenceInput | RegistrationInput | ChainTime], emit: bool) -> None:
         item = entry.item
         if isinstance(item, EvidenceInput):
-            self.partition_of[item.fact.challenge_id] = partition
+            challenge_id = item.fact.challenge_id
+            self.partition_of[challenge_id] = partition
             out = self.state.on_evidence(item.fact, item.records, item.event_id, emit=emit)
+            self.changelog.changed(partition, f"s/{challenge_id}/{item.fact.subject.strip().lower()}")
             outs = [out] if out is not None else []
         elif isinstance(item, RegistrationInput):
             self.partition_of[item.fact.challenge_id] = partition
             outs = self.state.on_registration(item.fact, item.event_id, item.occurred_at, emit=emit)
+            self.changelog.changed(partition, f"r/{item.fact.challenge_id}")
         else:
             return
         for out in outs:
@@ -81,6 +94,42 @@ class Evaluator(MergedStage[EvidenceInput | RegistrationInput]):
         kept = {cid for cid, p in self.partition_of.items() if p != partition}
         self.state.drop_challenges(kept)
         self.partition_of = {cid: p for cid, p in self.partition_of.items() if cid in kept}
+
+    # --- the state in lc.state.evaluator ------------------------------------------------------------
+
+    def state_keys(self, partition: int) -> Iterator[str]:
+        for challenge_id, challenge in self.state.challenges.items():
+            if self.partition_of.get(challenge_id) == partition:
+                if challenge.rule is not None:
+                    yield f"r/{challenge_id}"
+                for subject in challenge.subjects:
+                    yield f"s/{challenge_id}/{subject}"
+
+    def encode_state(self, partition: int, key: str) -> bytes | None:
+        kind, challenge_id, subject = _parse_key(key)
+        challenge = self.state.challenges.get(challenge_id)
+        if challenge is None:
+            return None
+        if kind == "r":
+            return RULES.encode(challenge.rule) if challenge.rule is not None else None
+        found = challenge.subjects.get(subject)
+        return SUBJECTS.encode(found) if found is not None else None
+
+    def load_state(self, partition: int, key: str, value: bytes) -> None:
+        kind, challenge_id, subject = _parse_key(key)
+        challenge = self.state.challenges.setdefault(challenge_id, ChallengeEvidence())
+        self.partition_of[challenge_id] = partition
+        if kind == "r":
+            challenge.rule = RULES.decode(value)
+        else:
+            challenge.subjects[subject] = SUBJECTS.decode(value)
+
+
+def _parse_key(key: str) -> tuple[str, int, str]:
+    """`r/<challenge>` or `s/<challenge>/<subject>` -> (kind, challenge id, subject or "")."""
+    kind, _, rest = key.partition("/")
+    challenge, _, subject = rest.partition("/")
+    return kind, int(challenge), subject
 
 
 def run_evaluator(settings: StreamSettings, stop: StopFlag) -> None:

@@ -1,0 +1,217 @@
+"""A stateful stage's changelog: a compacted topic holding its state, key -> current value, partition p
+of the changelog holding the state of input partition p (as Kafka Streams keeps a store's changelog).
+
+Written in step with the outputs and the offsets: every commit of a stage is one Kafka transaction
+holding the outputs it published, the changelog entries it changed (a tombstone for a removed key),
+one `@meta` entry per partition it touched (the state format version, the input offsets the state
+covers, and what the stage keeps per partition), and the group's input offsets. A crash at any point
+leaves either the whole commit or none of it, so the changelog is never ahead of or behind the
+committed offsets; readers of the changelog read `read_committed`.
+
+On assignment the stage reads its partitions of the changelog (proportional to the state: compaction
+keeps one value per key), loads the values, and reads its inputs only from the covered offsets on.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from confluent_kafka import OFFSET_BEGINNING, KafkaError, KafkaException, TopicPartition
+
+from eventlog.config import CoreSettings
+from eventlog.processing.restore import reader
+from eventlog.producer import EventProducer
+
+META_KEY = "@meta"  # state keys of a stage never start with "@"
+META_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class Meta:
+    """What one changelog partition's state covers."""
+
+    version: int  # the stage's state format (`state_version`)
+    offsets: dict[str, int]  # catalogue input topic -> next input offset the state has applied
+    extra: dict[str, Any] = field(default_factory=dict)  # kept per partition by the stage and its kit
+
+    def encode(self) -> bytes:
+        return json.dumps({"format": META_FORMAT, "version": self.version, "offsets": self.offsets,
+                           "extra": self.extra}, separators=(",", ":"), sort_keys=True).encode()
+
+    @classmethod
+    def decode(cls, data: bytes) -> Meta | None:
+        """None for a format this code does not know (the state is then rebuilt from the inputs)."""
+        value = json.loads(data)
+        if value.get("format") != META_FORMAT:
+            return None
+        return cls(int(value["version"]), {t: int(o) for t, o in value["offsets"].items()}, value.get("extra") or {})
+
+
+@dataclass
+class StoredPartition:
+    """One changelog partition as read back: its meta entry and the newest value of every live key."""
+
+    meta: Meta | None = None
+    values: dict[str, bytes] = field(default_factory=dict)
+
+
+class Changelog:
+    def __init__(self, settings: CoreSettings, topic: str, purpose: str) -> None:
+        self.settings = settings
+        self.topic = topic  # catalogue name
+        self.purpose = purpose
+
+    def read(self, partitions: Iterable[int]) -> dict[int, StoredPartition]:
+        """Every committed entry of the partitions, to their end, folded to the newest value per key."""
+        wanted = sorted(set(partitions))
+        stored = {p: StoredPartition() for p in wanted}
+        if not wanted:
+            return stored
+        physical = self.settings.topic(self.topic)
+        consumer = reader(self.settings, f"{self.purpose}-changelog",
+                          {"enable.partition.eof": True, "queued.max.messages.kbytes": 16384})
+        try:
+            metadata = consumer.list_topics(physical, timeout=10).topics.get(physical)
+            if metadata is None or metadata.error is not None:
+                raise KafkaException(metadata.error if metadata is not None else
+                                     KafkaError(KafkaError.UNKNOWN_TOPIC_OR_PART, f"no topic {physical}"))
+            missing = [p for p in wanted if p not in metadata.partitions]
+            if missing:
+                raise RuntimeError(f"{physical} has {len(metadata.partitions)} partitions, the inputs have more "
+                                   f"(no changelog partition {missing}); create it with as many as the inputs")
+            consumer.assign([TopicPartition(physical, p, OFFSET_BEGINNING) for p in wanted])
+            reading = set(wanted)
+            while reading:
+                for message in consumer.consume(1000, 1.0):
+                    error = message.error()
+                    if error is not None:
+                        if error.code() == KafkaError._PARTITION_EOF:
+                            reading.discard(message.partition())
+                            continue
+                        raise KafkaException(error)
+                    key = (message.key() or b"").decode()
+                    value = message.value()
+                    partition = stored[message.partition()]
+                    if key == META_KEY:
+                        partition.meta = Meta.decode(value) if value is not None else None
+                    elif value is None:
+                        partition.values.pop(key, None)
+                    else:
+                        partition.values[key] = value
+        finally:
+            consumer.close()
+        return stored
+
+    def put(self, producer: EventProducer, partition: int, key: str, value: bytes | None) -> None:
+        """One entry (None: the key is removed) in the producer's open transaction."""
+        producer.publish_raw(self.topic, partition, key, value)
+
+    def put_meta(self, producer: EventProducer, partition: int, meta: Meta) -> None:
+        producer.publish_raw(self.topic, partition, META_KEY, meta.encode())
+
+
+def covered(meta: Meta | None, version: int, inputs: Iterable[str]) -> Mapping[str, int] | None:
+    """The input offsets a stored state covers, or None when it cannot be used (absent, another format)."""
+    if meta is None or meta.version != version:
+        return None
+    return {topic: meta.offsets.get(topic, 0) for topic in inputs}
+
+
+@dataclass
+class PartitionPlan:
+    """How one newly assigned partition is restored: from its stored state (`values`), or from offset 0
+    (`values` None), then by replaying each input from `starts` up to `ends`, where it resumes."""
+
+    partition: int
+    values: dict[str, bytes] | None
+    extra: dict[str, Any]
+    starts: dict[str, int]
+    ends: dict[str, int]
+    stale: set[str]  # keys stored now; a rebuild removes those its state no longer has
+
+    @property
+    def rebuilt(self) -> bool:
+        return self.values is None
+
+
+class StageChangelog:
+    """The changelog side of one instance of a stage: what to restore on assignment, what each commit
+    writes. The stage folds, publishes and tells this object which state keys it changed."""
+
+    def __init__(self, settings: CoreSettings, topic: str, group: str, inputs: tuple[str, ...], version: int,
+                 *, from_zero: bool = False) -> None:
+        self.changelog = Changelog(settings, topic, group)
+        self.inputs = inputs
+        self.version = version
+        self.from_zero = from_zero
+        self.positions: dict[tuple[str, int], int] = {}  # next input offset the state of a partition covers
+        self._dirty: dict[int, set[str]] = {}
+        self._touched: set[int] = set()
+
+    def plan(self, partitions: Iterable[int], committed: Mapping[tuple[str, int], int]) -> list[PartitionPlan]:
+        """`committed`: the group's committed offset per (input topic, partition), negative when none."""
+        stored = self.changelog.read(partitions)
+        plans = []
+        for p, found in sorted(stored.items()):
+            usable = None if self.from_zero else covered(found.meta, self.version, self.inputs)
+            starts = dict(usable) if usable is not None else dict.fromkeys(self.inputs, 0)
+            # resume where both the group and the state have got to: a group behind the state (its offsets
+            # expired) must not publish again what the state's own commits published
+            ends = {t: max(committed.get((t, p), 0), starts[t]) for t in self.inputs}
+            plans.append(PartitionPlan(
+                p, found.values if usable is not None else None,
+                found.meta.extra if usable is not None and found.meta is not None else {},
+                starts, ends, set(found.values) if usable is None else set(),
+            ))
+        return plans
+
+    def assigned(self, plan: PartitionPlan, keys: Iterable[str]) -> None:
+        """The partition is restored (state loaded and replayed to `plan.ends`). A rebuilt one is written
+        whole in the next commit, with the stale keys removed."""
+        for topic, offset in plan.ends.items():
+            self.positions[(topic, plan.partition)] = offset
+        if plan.rebuilt:
+            current = set(keys)
+            self._dirty.setdefault(plan.partition, set()).update(current | plan.stale)
+            self._touched.add(plan.partition)
+
+    def changed(self, partition: int, key: str) -> None:
+        self._dirty.setdefault(partition, set()).add(key)
+
+    def touched(self, partition: int) -> None:
+        """Something the meta entry holds changed (offsets, or the stage's per-partition `extra`)."""
+        self._touched.add(partition)
+
+    def advanced(self, topic: str, partition: int, next_offset: int) -> None:
+        key = (topic, partition)
+        if next_offset > self.positions.get(key, 0):
+            self.positions[key] = next_offset
+            self._touched.add(partition)
+
+    @property
+    def pending(self) -> bool:
+        return bool(self._dirty or self._touched)
+
+    def write(self, producer: EventProducer, encoded: Any, extra: Any) -> int:
+        """Put every changed entry and the meta entry of every touched partition in the producer's open
+        transaction. `encoded(partition, key)` -> bytes, or None when the key is gone; `extra(partition)`
+        -> the stage's per-partition values. Returns the number of entries written."""
+        written = 0
+        for p in sorted(self._touched | set(self._dirty)):
+            for key in sorted(self._dirty.get(p, ())):
+                self.changelog.put(producer, p, key, encoded(p, key))
+                written += 1
+            offsets = {t: self.positions.get((t, p), 0) for t in self.inputs}
+            self.changelog.put_meta(producer, p, Meta(self.version, offsets, extra(p)))
+        self._dirty.clear()
+        self._touched.clear()
+        return written
+
+    def forget(self, partition: int) -> None:
+        self._dirty.pop(partition, None)
+        self._touched.discard(partition)
+        for topic in self.inputs:
+            self.positions.pop((topic, partition), None)
