@@ -59,7 +59,7 @@ class ViewStage(Generic[View]):
         self.codec = StateCodec(self.view_type)
         self._floor: dict[tuple[str, int], int] = {}
         self.loop = TimedLoop(
-            settings, self.group, self.topics, stop=stop, on_assign=self._on_assign, on_revoke=self._on_revoke,
+            settings, self.group, self.topics, stop=stop, on_assign=self.restore, on_revoke=self._on_revoke,
             poll_timeout=poll_seconds, commit_to_kafka=False, extra_config={"group.remote.assignor": "range"},
         )
 
@@ -184,7 +184,8 @@ class ViewStage(Generic[View]):
 
     # ---------------------------------------------------------------- assignment
 
-    def _on_assign(self, partitions: list[TopicPartition]) -> list[TopicPartition]:
+    def restore(self, partitions: list[TopicPartition]) -> list[TopicPartition]:
+        """The assignment callback: restore the partitions' state; returns them positioned where to resume."""
         committed = {(self.loop.catalogue_topic(tp.topic), tp.partition): tp.offset
                      for tp in committed_positions(self.loop.consumer, partitions)}
         plans = self.changelog.plan({tp.partition for tp in partitions}, committed)

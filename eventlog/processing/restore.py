@@ -42,7 +42,7 @@ def committed_positions(consumer: Consumer, partitions: list[TopicPartition]) ->
     reads `read_committed`, so offsets of a transaction still open are waited for (KIP-447)."""
     if not partitions:
         return []
-    return list(consumer.committed(partitions, timeout=30))
+    return list(consumer.committed(partitions, timeout=60))
 
 
 class RangeReader:

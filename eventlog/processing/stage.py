@@ -84,7 +84,7 @@ class MergedStage(Generic[Item]):
         self._processed: dict[tuple[str, int], int] = {}
         self._floor: dict[tuple[str, int], int] = {}  # the position at assignment: never commit below it
         self.loop = TimedLoop(
-            settings, self.group, self.inputs, stop=stop, on_assign=self._on_assign, on_revoke=self._on_revoke,
+            settings, self.group, self.inputs, stop=stop, on_assign=self.restore, on_revoke=self._on_revoke,
             batch_size=batch_size, poll_timeout=settings.stream_poll_seconds, commit_to_kafka=False,
             extra_config=CO_PARTITIONED,
         )
@@ -202,7 +202,8 @@ class MergedStage(Generic[Item]):
 
     # --- assignment ---------------------------------------------------------------------------
 
-    def _on_assign(self, partitions: list[TopicPartition]) -> list[TopicPartition]:
+    def restore(self, partitions: list[TopicPartition]) -> list[TopicPartition]:
+        """The assignment callback: restore the partitions' state; returns them positioned where to resume."""
         committed = {(self.loop.catalogue_topic(tp.topic), tp.partition): tp.offset
                      for tp in committed_positions(self.loop.consumer, partitions)}
         plans = self.changelog.plan({tp.partition for tp in partitions}, committed)
