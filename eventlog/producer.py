@@ -120,9 +120,10 @@ class EventProducer:
                      "lc-source-partition": str(source_partition), "lc-source-offset": str(source_offset)},
         )
 
-    def publish_raw(self, topic: str, partition: int, key: str, value: bytes | None) -> None:
+    def publish_raw(self, topic: str, partition: int, key: str, value: bytes | None,
+                    headers: dict[str, str | bytes] | None = None) -> None:
         """A record that is not an event (a state changelog entry; None = a tombstone) to one partition."""
-        self._produce(self.settings.topic(topic), key, value, None, partition=partition)
+        self._produce(self.settings.topic(topic), key, value, headers, partition=partition)
 
     def _produce(self, topic: str, key: str, value: bytes | None, headers: dict[str, str | bytes] | None,
                  timestamp_ms: int | None = None, partition: int = -1) -> None:
