@@ -25,10 +25,14 @@ import time
 import zipfile
 from pathlib import Path
 
+# run as a script, bench/ comes first on sys.path and bench/streams.py would shadow the streams package
+if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
+    sys.path.pop(0)
+
 from eventlog.config import PROJECT_ROOT
 
-sys.path.insert(0, str(PROJECT_ROOT / "tests" / "uploads"))
-from apple_export_gen import write_export_xml, write_export_zip
+sys.path.insert(0, str(PROJECT_ROOT / "tests"))
+from kits.apple_export import write_export_xml, write_export_zip
 
 MEMBER = "apple_health_export/export.xml"
 

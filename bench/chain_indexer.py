@@ -31,6 +31,10 @@ import time
 import uuid
 from pathlib import Path
 
+# run as a script, bench/ comes first on sys.path and bench/streams.py would shadow the streams package
+if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
+    sys.path.pop(0)
+
 from cli.settings import Settings
 from devstack.anvil import free_port, start_anvil
 from devstack.process import kill_group, process_table
@@ -47,8 +51,8 @@ from indexers.chain.ranges import AdaptiveRange
 from indexers.chain.reorg import ReorgWindow
 from indexers.chain.rpc import ChainRpc
 
-sys.path.insert(0, str(PROJECT_ROOT / "tests" / "chain"))
-from chainkit import Anvil  # the test emitter lives with the tests
+sys.path.insert(0, str(PROJECT_ROOT / "tests"))
+from kits.chain import Anvil  # the test emitter lives with the tests
 
 USER = "0x" + "ab" * 20
 PER_TX = 500

@@ -21,8 +21,13 @@ import sys
 import time
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 
 import psycopg
+
+# run as a script, bench/ comes first on sys.path and bench/streams.py would shadow the streams package
+if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
+    sys.path.pop(0)
 
 from cli.settings import Settings
 from eventlog.admin import create_topics, delete_prefixed_topics

@@ -25,9 +25,14 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource
+
+# run as a script, bench/ comes first on sys.path and bench/streams.py would shadow the streams package
+if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
+    sys.path.pop(0)
 
 from cli.settings import Settings
 from eventlog.admin import create_topics

@@ -25,9 +25,15 @@ def cmd_contracts(settings: Settings, args: argparse.Namespace) -> int:
             print(problem)
         print("artifacts match the sources" if not problems else f"{len(problems)} artifact(s) out of date")
         return 1 if problems else 0
-    from devchain.deploy import write_deployments
+    from devchain.deploy import deployment_mismatches, write_deployments
     from devchain.system import LightChallenge
 
+    if args.if_missing:
+        mismatches = deployment_mismatches(settings.rpc_url, settings.deployments_path)
+        if not mismatches:
+            print(f"{settings.deployments_path} matches the chain: nothing to deploy")
+            return 0
+        print("deploying: " + "; ".join(mismatches))
     system = LightChallenge.deploy(settings.rpc_url)
     path = write_deployments(settings.deployments_path, system.addresses, system.client.chain_id, system.roles)
     print(json.dumps(system.addresses, indent=2))

@@ -83,6 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
     contracts = command("contracts", dev.cmd_contracts, "the project's test contracts: `build` (solc from npm), `check` "
                         "(artifacts match sources), `deploy` (to LC_RPC_URL, writes the deployments JSON)")
     contracts.add_argument("action", choices=["build", "check", "deploy"])
+    contracts.add_argument("--if-missing", action="store_true",
+                           help="deploy: only when the deployments file does not match the chain (no file, another "
+                                "chain id, or a recorded contract without code)")
     upload = command("upload", cmd_upload, "upload a file (Apple Health ZIP, Garmin TCX/GPX/JSON, Google Fit Takeout) "
                      "to the uploads API, signed with the wallet key in $LC_UPLOADER_PRIVATE_KEY")
     upload.add_argument("file", type=Path)

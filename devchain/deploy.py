@@ -2,9 +2,13 @@
 
     python -m devchain.deploy --rpc http://127.0.0.1:8545 --out .lc/deployments.json
 
-Wiring (spec §2.7): Treasury OPERATOR_ROLE -> ChallengePay; ChallengePay dispatchers -> worker and
-finalizer; ChallengeTaskRegistry dispatcher -> worker; the verifier reads the AIVM and the task
-registry; the simulator's validators are registered (and so active) in the validator registry.
+Constructors and wiring are the real contracts' (spec §0, §2.7): Treasury(admin, operator) with the
+operator granted afterwards (Treasury OPERATOR_ROLE -> ChallengePay, which needs the Treasury's address
+first); ChallengePay(treasury, protocol); AIVMInferenceV2(validatorRegistry), whose fee treasury is then
+set to the protocol wallet with setTreasury; ChallengeTaskRegistry(owner);
+ChallengePayAivmPoiVerifier(owner, aivm, taskRegistry); MetadataRegistry(owner). ChallengePay
+dispatchers -> worker and finalizer; ChallengeTaskRegistry dispatcher -> worker; the simulator's
+validators are registered (and so active) in the validator registry.
 """
 
 from __future__ import annotations
@@ -16,11 +20,13 @@ from pathlib import Path
 
 from eth_utils import keccak
 
+from chain.deployments import read_deployments
 from devchain.client import DevChainClient
 from devchain.roles import Roles, anvil_roles
 from domain.contracts import (
     AIVM,
     CHALLENGE_PAY,
+    DEPLOYED_CONTRACTS,
     METADATA_REGISTRY,
     TASK_REGISTRY,
     TREASURY,
@@ -31,6 +37,7 @@ from domain.contracts import (
 TEST_TOKEN = "TestToken"
 
 OPERATOR_ROLE = keccak(text="OPERATOR_ROLE")
+ZERO_ADDRESS = "0x" + "00" * 20
 
 
 @dataclass(frozen=True)
@@ -56,11 +63,11 @@ def deploy_all(rpc_url: str, roles: Roles | None = None, options: DeployOptions 
     admin = roles.admin
 
     validator_registry = client.deploy(VALIDATOR_REGISTRY, sender=admin)
-    treasury = client.deploy(TREASURY, admin.address, sender=admin)
+    treasury = client.deploy(TREASURY, admin.address, ZERO_ADDRESS, sender=admin)
     pay = client.deploy(CHALLENGE_PAY, treasury, roles.protocol.address, sender=admin)
-    aivm = client.deploy(AIVM, validator_registry, roles.protocol.address, sender=admin)
-    task_registry = client.deploy(TASK_REGISTRY, sender=admin)
-    verifier = client.deploy(VERIFIER, aivm, task_registry, sender=admin)
+    aivm = client.deploy(AIVM, validator_registry, sender=admin)
+    task_registry = client.deploy(TASK_REGISTRY, admin.address, sender=admin)
+    verifier = client.deploy(VERIFIER, admin.address, aivm, task_registry, sender=admin)
     metadata = client.deploy(METADATA_REGISTRY, admin.address, sender=admin)
     token = client.deploy(TEST_TOKEN, "LightChallenge Test USD", "LTUSD", sender=admin)
 
@@ -68,11 +75,12 @@ def deploy_all(rpc_url: str, roles: Roles | None = None, options: DeployOptions 
     pay_contract = client.contract(CHALLENGE_PAY, pay)
     for dispatcher in (roles.worker, roles.finalizer):
         client.send(pay_contract, "setDispatcher", dispatcher.address, True, sender=admin)
-    client.send(pay_contract, "setFeeConfig", options.forfeit_fee_bps, options.protocol_bps, options.creator_bps,
-                options.cashback_bps, sender=admin)
+    client.send(pay_contract, "setFeeConfig", (options.forfeit_fee_bps, options.protocol_bps, options.creator_bps,
+                                               options.cashback_bps), sender=admin)
     client.send(client.contract(TASK_REGISTRY, task_registry), "setDispatcher", roles.worker.address, True,
                 sender=admin)
     aivm_contract = client.contract(AIVM, aivm)
+    client.send(aivm_contract, "setTreasury", roles.protocol.address, sender=admin)
     client.send(aivm_contract, "setProtocolFee", options.aivm_protocol_fee_bps, sender=admin)
     client.send(aivm_contract, "setPoIQuorum", options.poi_quorum, sender=admin)
     client.send(aivm_contract, "setTimeouts", *options.aivm_timeouts, sender=admin)
@@ -102,6 +110,32 @@ def write_deployments(path: Path | str, addresses: dict[str, str], chain_id: int
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(document, indent=2) + "\n")
     return path
+
+
+def deployment_mismatches(rpc_url: str, path: Path | str) -> list[str]:
+    """Why the deployments file does not describe the chain at `rpc_url`; empty when it does (every
+    contract of a dev deployment is recorded and has code at its address, on the recorded chain id). A
+    chain restarted without its state, or another chain, shows here: `lc contracts deploy --if-missing`
+    deploys again then."""
+    path = Path(path)
+    if not path.is_file():
+        return [f"{path} does not exist"]
+    try:
+        document = json.loads(path.read_text())
+        addresses = read_deployments(path)
+    except (ValueError, AttributeError) as exc:
+        return [f"{path} is not a deployments file ({type(exc).__name__})"]
+    client = DevChainClient(rpc_url)
+    recorded_chain = document.get("chainId") if isinstance(document, dict) else None
+    if recorded_chain is not None and recorded_chain != client.chain_id:
+        return [f"{path} is for chain {recorded_chain}, the node is chain {client.chain_id}"]
+    problems = []
+    for name in (*DEPLOYED_CONTRACTS, TEST_TOKEN):
+        if name not in addresses:
+            problems.append(f"no {name} address in {path}")
+        elif not client.w3.eth.get_code(addresses[name]):
+            problems.append(f"no code at {name} {addresses[name]}")
+    return problems
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -245,13 +245,13 @@ class Scenario:
     def treasury_claim_eth(self, bucket_id: int, user: LocalAccount, amount: int | None = None) -> TxReceipt:
         """Withdraw `user`'s ETH allowance of the bucket (all of it by default)."""
         if amount is None:
-            amount = self.client.call(self.system.treasury, "allowanceETH", bucket_id, user.address)
+            amount = self.client.call(self.system.treasury, "ethAllowanceOf", bucket_id, user.address)
         return self._send("Treasury", "claimETH", bucket_id, amount, sender=user)
 
     def treasury_claim_erc20(self, bucket_id: int, user: LocalAccount, amount: int | None = None) -> TxReceipt:
         token = self.system.token.address
         if amount is None:
-            amount = self.client.call(self.system.treasury, "allowanceERC20", bucket_id, token, user.address)
+            amount = self.client.call(self.system.treasury, "allowanceOf", token, bucket_id, user.address)
         return self._send("Treasury", "claimERC20", bucket_id, token, amount, sender=user)
 
     # ---------------------------------------------------------------- MetadataRegistry

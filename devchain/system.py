@@ -7,6 +7,7 @@ from pathlib import Path
 
 from web3.contract import Contract
 
+from chain.deployments import read_deployments
 from devchain import deploy as d
 from devchain.client import DevChainClient
 from devchain.roles import Roles, anvil_roles
@@ -25,7 +26,7 @@ class LightChallenge:
 
     @classmethod
     def from_deployments(cls, rpc_url: str, path: Path | str, roles: Roles | None = None) -> LightChallenge:
-        return cls.attach(rpc_url, d.read_deployments(path), roles)
+        return cls.attach(rpc_url, read_deployments(path), roles)
 
     @classmethod
     def deploy(cls, rpc_url: str, options: d.DeployOptions | None = None) -> LightChallenge:

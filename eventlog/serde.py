@@ -22,9 +22,8 @@ from typing import Any, NamedTuple
 from fastavro import parse_schema, schemaless_reader, schemaless_writer
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
-from eventlog.config import PROJECT_ROOT
+from schemas import SCHEMAS_DIR
 
-SCHEMAS_DIR = PROJECT_ROOT / "schemas"
 SINGLE_OBJECT_MAGIC = b"\xc3\x01"
 CONFLUENT_MAGIC = b"\x00"
 ENVELOPE_REF = "lc.Envelope"

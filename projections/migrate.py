@@ -14,9 +14,8 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from eventlog.config import PROJECT_ROOT
+from migrations import MIGRATIONS_DIR
 
-MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
 ADVISORY_LOCK_KEY = 0x1C_0001  # any constant shared by every runner
 
 

@@ -71,7 +71,7 @@ contract AIVMInferenceV2 is Owned {
     uint256 public finalizeTimeoutSecs = 3600;
     uint256 public minWorkerBondWei;
     mapping(address => uint256) public workerBond;
-    mapping(address => uint256) public lockedBond;
+    mapping(address => uint256) public workerBondLocked;
     mapping(uint256 => uint256) private bondLockedFor;
 
     event InferenceRequestedV2(
@@ -128,10 +128,12 @@ contract AIVMInferenceV2 is Owned {
     error ECDSAInvalidSignatureLength(uint256 length);
     error ECDSAInvalidSignatureS(bytes32 s);
 
-    constructor(address validatorRegistry_, address treasury_) Owned(msg.sender) {
-        if (validatorRegistry_ == address(0) || treasury_ == address(0)) revert InvalidParams();
+    /// As the real constructor: only the validator registry; the protocol fee goes to the deployer until
+    /// the owner calls setTreasury.
+    constructor(address validatorRegistry_) Owned(msg.sender) {
+        if (validatorRegistry_ == address(0)) revert InvalidParams();
         validatorRegistry = validatorRegistry_;
-        treasury = treasury_;
+        treasury = msg.sender;
     }
 
     // ---------------------------------------------------------------- requests
@@ -183,8 +185,8 @@ contract AIVMInferenceV2 is Owned {
         if (block.timestamp > r.commitDeadline) revert DeadlinePassed();
         if (commitment == 0) revert InvalidParams();
         if (minWorkerBondWei > 0) {
-            if (workerBond[msg.sender] - lockedBond[msg.sender] < minWorkerBondWei) revert InsufficientBond();
-            lockedBond[msg.sender] += minWorkerBondWei;
+            if (workerBond[msg.sender] - workerBondLocked[msg.sender] < minWorkerBondWei) revert InsufficientBond();
+            workerBondLocked[msg.sender] += minWorkerBondWei;
             bondLockedFor[requestId] = minWorkerBondWei;
         }
         r.worker = msg.sender;
@@ -326,7 +328,7 @@ contract AIVMInferenceV2 is Owned {
         uint256 slashed = bondLockedFor[requestId];
         if (slashed > 0) {
             bondLockedFor[requestId] = 0;
-            lockedBond[r.worker] -= slashed;
+            workerBondLocked[r.worker] -= slashed;
             workerBond[r.worker] -= slashed;
             emit WorkerSlashed(requestId, r.worker, slashed, r.requester);
         }
@@ -353,7 +355,7 @@ contract AIVMInferenceV2 is Owned {
     }
 
     function withdrawWorkerBond(uint256 amountWei) external {
-        if (amountWei == 0 || workerBond[msg.sender] - lockedBond[msg.sender] < amountWei) revert InsufficientBond();
+        if (amountWei == 0 || workerBond[msg.sender] - workerBondLocked[msg.sender] < amountWei) revert InsufficientBond();
         workerBond[msg.sender] -= amountWei;
         _pay(msg.sender, amountWei);
         emit WorkerBondWithdrawn(msg.sender, amountWei);
@@ -382,6 +384,11 @@ contract AIVMInferenceV2 is Owned {
         minWorkerBondWei = minBondWei;
     }
 
+    function setTreasury(address treasury_) external onlyOwner {
+        if (treasury_ == address(0)) revert InvalidParams();
+        treasury = treasury_;
+    }
+
     function setProtocolFee(uint256 bps) external onlyOwner {
         if (bps > 10_000) revert InvalidParams();
         protocolFeeBps = bps;
@@ -397,7 +404,7 @@ contract AIVMInferenceV2 is Owned {
         uint256 locked = bondLockedFor[requestId];
         if (locked > 0) {
             bondLockedFor[requestId] = 0;
-            lockedBond[worker] -= locked;
+            workerBondLocked[worker] -= locked;
         }
     }
 

@@ -200,15 +200,13 @@ contract ChallengePay {
         emit GlobalPaused(paused_);
     }
 
-    function setFeeConfig(uint16 forfeitFeeBps, uint16 protocolBps, uint16 creatorBps, uint16 cashbackBps)
-        external
-        onlyAdmin
-    {
-        if (forfeitFeeBps > BPS || cashbackBps > BPS || uint256(protocolBps) + creatorBps > forfeitFeeBps) {
+    /// One struct, as the real contract takes it (its members are FeeConfigSet's).
+    function setFeeConfig(FeeConfig calldata f) external onlyAdmin {
+        if (f.forfeitFeeBps > BPS || f.cashbackBps > BPS || uint256(f.protocolBps) + f.creatorBps > f.forfeitFeeBps) {
             revert InvalidBounds();
         }
-        feeConfig = FeeConfig(forfeitFeeBps, protocolBps, creatorBps, cashbackBps);
-        emit FeeConfigSet(forfeitFeeBps, protocolBps, creatorBps, cashbackBps);
+        feeConfig = f;
+        emit FeeConfigSet(f.forfeitFeeBps, f.protocolBps, f.creatorBps, f.cashbackBps);
     }
 
     function pauseChallenge(uint256 id, bool paused_) external onlyAdmin {

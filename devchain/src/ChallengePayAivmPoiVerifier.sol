@@ -53,7 +53,14 @@ contract ChallengePayAivmPoiVerifier is Owned {
     IAivmForVerifier public immutable aivm;
     ITaskRegistryForVerifier public immutable taskRegistry;
 
-    constructor(address aivm_, address taskRegistry_) Owned(msg.sender) {
+    error InvalidOwner();
+    error InvalidAivm();
+    error InvalidRegistry();
+
+    constructor(address initialOwner, address aivm_, address taskRegistry_) Owned(initialOwner) {
+        if (initialOwner == address(0)) revert InvalidOwner();
+        if (aivm_ == address(0)) revert InvalidAivm();
+        if (taskRegistry_ == address(0)) revert InvalidRegistry();
         aivm = IAivmForVerifier(aivm_);
         taskRegistry = ITaskRegistryForVerifier(taskRegistry_);
     }

@@ -39,7 +39,7 @@ contract ChallengeTaskRegistry is Owned {
     error InvalidModelDigest();
     error InvalidSchemaVersion();
 
-    constructor() Owned(msg.sender) {}
+    constructor(address initialOwner) Owned(initialOwner) {}
 
     modifier onlyOwnerOrDispatcher() {
         if (msg.sender != owner && !dispatchers[msg.sender]) revert NotAuthorized();

@@ -78,10 +78,16 @@ contract MetadataRegistry {
         return bytes(uris[challengeContract][challengeId]).length != 0;
     }
 
-    function getMany(address challengeContract, uint256[] calldata challengeIds) external view returns (string[] memory out) {
+    /// One (challengeContract, challengeId) pair per index, as the real registry reads them.
+    function getMany(address[] calldata challengeContracts, uint256[] calldata challengeIds)
+        external
+        view
+        returns (string[] memory out)
+    {
+        if (challengeContracts.length != challengeIds.length) revert LenMismatch();
         out = new string[](challengeIds.length);
         for (uint256 i = 0; i < challengeIds.length; i++) {
-            out[i] = uris[challengeContract][challengeIds[i]];
+            out[i] = uris[challengeContracts[i]][challengeIds[i]];
         }
     }
 

@@ -17,11 +17,13 @@ contract Treasury {
 
     mapping(bytes32 => mapping(address => bool)) private roles;
 
-    /// Unallocated funds per bucket; granting moves them into allowances.
-    mapping(uint256 => uint256) public bucketBalanceETH;
-    mapping(uint256 => mapping(address => uint256)) public bucketBalanceERC20;
-    mapping(uint256 => mapping(address => uint256)) public allowanceETH;
-    mapping(uint256 => mapping(address => mapping(address => uint256))) public allowanceERC20;
+    /// Unallocated funds per bucket; granting moves them into allowances. The views keep the real
+    /// contract's names and key order: bucketEthBalance(bucketId), bucketErc20Balance(token, bucketId),
+    /// ethAllowanceOf(bucketId, to), allowanceOf(token, bucketId, to).
+    mapping(uint256 => uint256) public bucketEthBalance;
+    mapping(address => mapping(uint256 => uint256)) public bucketErc20Balance;
+    mapping(uint256 => mapping(address => uint256)) public ethAllowanceOf;
+    mapping(address => mapping(uint256 => mapping(address => uint256))) public allowanceOf;
 
     bool private entered;
 
@@ -44,9 +46,12 @@ contract Treasury {
     error AllowanceTooLow();
     error ReentrancyGuardReentrantCall();
 
-    constructor(address admin) {
+    /// As the real constructor: the admin also sweeps; the operator (ChallengePay) may be granted later.
+    constructor(address admin, address initialOperator) {
         if (admin == address(0)) revert ZeroAddress();
         _grant(DEFAULT_ADMIN_ROLE, admin);
+        _grant(SWEEPER_ROLE, admin);
+        if (initialOperator != address(0)) _grant(OPERATOR_ROLE, initialOperator);
     }
 
     modifier onlyRole(bytes32 role) {
@@ -98,7 +103,7 @@ contract Treasury {
 
     function depositETH(uint256 bucketId) external payable onlyRole(OPERATOR_ROLE) validBucket(bucketId) {
         if (msg.value == 0) revert AmountZero();
-        bucketBalanceETH[bucketId] += msg.value;
+        bucketEthBalance[bucketId] += msg.value;
         emit BucketCreditedETH(bucketId, msg.sender, msg.value);
     }
 
@@ -111,7 +116,7 @@ contract Treasury {
         if (token == address(0) || from == address(0)) revert ZeroAddress();
         if (amount == 0) revert AmountZero();
         require(IERC20Minimal(token).transferFrom(from, address(this), amount), "ERC20_TRANSFER_FAILED");
-        bucketBalanceERC20[bucketId][token] += amount;
+        bucketErc20Balance[token][bucketId] += amount;
         emit BucketCreditedERC20(bucketId, token, from, amount);
         emit ReceivedERC20(token, from, amount);
     }
@@ -121,9 +126,9 @@ contract Treasury {
     function grantETH(uint256 bucketId, address to, uint256 amount) external onlyRole(OPERATOR_ROLE) validBucket(bucketId) {
         if (to == address(0)) revert ZeroAddress();
         if (amount == 0) revert AmountZero();
-        if (bucketBalanceETH[bucketId] < amount) revert InsufficientBucketBalance();
-        bucketBalanceETH[bucketId] -= amount;
-        allowanceETH[bucketId][to] += amount;
+        if (bucketEthBalance[bucketId] < amount) revert InsufficientBucketBalance();
+        bucketEthBalance[bucketId] -= amount;
+        ethAllowanceOf[bucketId][to] += amount;
         emit GrantETH(bucketId, to, amount, msg.sender);
     }
 
@@ -134,9 +139,9 @@ contract Treasury {
     {
         if (to == address(0) || token == address(0)) revert ZeroAddress();
         if (amount == 0) revert AmountZero();
-        if (bucketBalanceERC20[bucketId][token] < amount) revert InsufficientBucketBalance();
-        bucketBalanceERC20[bucketId][token] -= amount;
-        allowanceERC20[bucketId][token][to] += amount;
+        if (bucketErc20Balance[token][bucketId] < amount) revert InsufficientBucketBalance();
+        bucketErc20Balance[token][bucketId] -= amount;
+        allowanceOf[token][bucketId][to] += amount;
         emit GrantERC20(bucketId, token, to, amount, msg.sender);
     }
 
@@ -162,8 +167,8 @@ contract Treasury {
     function _claimETH(uint256 bucketId, address to, uint256 amount) private nonReentrant validBucket(bucketId) {
         if (to == address(0)) revert ZeroAddress();
         if (amount == 0) revert AmountZero();
-        if (allowanceETH[bucketId][to] < amount) revert AllowanceTooLow();
-        allowanceETH[bucketId][to] -= amount;
+        if (ethAllowanceOf[bucketId][to] < amount) revert AllowanceTooLow();
+        ethAllowanceOf[bucketId][to] -= amount;
         (bool ok,) = to.call{value: amount}("");
         require(ok, "ETH_TRANSFER_FAILED");
         emit ClaimedETH(bucketId, to, amount);
@@ -176,8 +181,8 @@ contract Treasury {
     {
         if (to == address(0) || token == address(0)) revert ZeroAddress();
         if (amount == 0) revert AmountZero();
-        if (allowanceERC20[bucketId][token][to] < amount) revert AllowanceTooLow();
-        allowanceERC20[bucketId][token][to] -= amount;
+        if (allowanceOf[token][bucketId][to] < amount) revert AllowanceTooLow();
+        allowanceOf[token][bucketId][to] -= amount;
         require(IERC20Minimal(token).transfer(to, amount), "ERC20_TRANSFER_FAILED");
         emit ClaimedERC20(bucketId, token, to, amount);
     }

@@ -40,7 +40,7 @@ def test_create_and_join_book_contributions_and_fund_the_bucket(drive: Scenario)
     view = _challenge(drive, c.id)
     assert (view["status"], view["pool"], view["participantsCount"]) == (ACTIVE, 7 * ETHER, 3)
     assert drive.client.call(drive.system.pay, "contribOf", c.id, p[1].address) == 2 * ETHER
-    assert drive.client.call(drive.system.treasury, "bucketBalanceETH", c.id) == 7 * ETHER
+    assert drive.client.call(drive.system.treasury, "bucketEthBalance", c.id) == 7 * ETHER
     assert drive.client.w3.eth.get_balance(drive.system.treasury.address) == 7 * ETHER
 
 
@@ -134,12 +134,12 @@ def test_no_winner_means_outcome_fail_and_the_forfeit_goes_to_the_protocol(drive
     view = _challenge(drive, c.id)
     assert (view["status"], view["outcome"], view["payoutsDone"], view["pool"]) == (FINALIZED, FAIL, True, 0)
     expected = payout(2 * ETHER, 0, FEES.forfeit_fee_bps, FEES.protocol_bps, FEES.creator_bps, FEES.cashback_bps)
-    allowance = drive.client.call(drive.system.treasury, "allowanceETH", c.id, roles.protocol.address)
+    allowance = drive.client.call(drive.system.treasury, "ethAllowanceOf", c.id, roles.protocol.address)
     assert allowance == expected.protocol_amt + expected.distributable
     with reverts("NotEligible"):
         drive.claim_winner(c.id, p[1])
     drive.claim_loser(c.id, p[1])  # cashback only
-    assert drive.client.call(drive.system.treasury, "allowanceETH", c.id, p[1].address) == expected.loser(ETHER)
+    assert drive.client.call(drive.system.treasury, "ethAllowanceOf", c.id, p[1].address) == expected.loser(ETHER)
 
 
 def test_one_winner_means_success_and_claims_pay_the_spec_amounts(drive: Scenario):
@@ -160,8 +160,8 @@ def test_one_winner_means_success_and_claims_pay_the_spec_amounts(drive: Scenari
     expected = payout(5 * ETHER, 2 * ETHER, FEES.forfeit_fee_bps, FEES.protocol_bps, FEES.creator_bps,
                       FEES.cashback_bps)
     treasury = drive.system.treasury
-    assert drive.client.call(treasury, "allowanceETH", c.id, roles.protocol.address) == expected.protocol_amt
-    assert drive.client.call(treasury, "allowanceETH", c.id, p[0].address) == expected.creator_amt
+    assert drive.client.call(treasury, "ethAllowanceOf", c.id, roles.protocol.address) == expected.protocol_amt
+    assert drive.client.call(treasury, "ethAllowanceOf", c.id, p[0].address) == expected.creator_amt
 
     claimed = args_of(drive.system.pay.events.WinnerClaimed, drive.claim_winner(c.id, p[1]))[0]
     assert claimed["amount"] == expected.winner(2 * ETHER) > 2 * ETHER
@@ -277,7 +277,7 @@ def test_finalize_of_a_never_created_id_is_tolerated_like_the_original(drive: Sc
 def test_fees_are_snapshotted_at_creation_and_no_cashback_means_no_loser_claim(drive: Scenario):
     p = drive.players
     c = drive.create_challenge(creator=p[0], stake=ETHER)
-    drive.client.send(drive.system.pay, "setFeeConfig", 1_000, 600, 300, 0, sender=drive.roles.admin)
+    drive.client.send(drive.system.pay, "setFeeConfig", (1_000, 600, 300, 0), sender=drive.roles.admin)
     no_cashback = drive.create_challenge(creator=p[0], stake=ETHER)
     # created a block or more later, so its deadline can be a second or more after the first one's
     drive.advance_to(max(c.proof_deadline_ts, no_cashback.proof_deadline_ts))
@@ -287,7 +287,7 @@ def test_fees_are_snapshotted_at_creation_and_no_cashback_means_no_loser_claim(d
     with reverts("NotEligible"):
         drive.claim_loser(no_cashback.id, p[0])
     with reverts("InvalidBounds"):  # protocol + creator shares must fit in the forfeit fee
-        drive.client.send(drive.system.pay, "setFeeConfig", 1_000, 600, 500, 0, sender=drive.roles.admin)
+        drive.client.send(drive.system.pay, "setFeeConfig", (1_000, 600, 500, 0), sender=drive.roles.admin)
 
 
 def test_external_id_is_single_use(drive: Scenario):

@@ -44,7 +44,11 @@ def test_metadata_batch_is_all_or_nothing(drive: Scenario):
     with reverts("LenMismatch"):
         drive.client.send(registry, "ownerSetBatch", [pay], [1, 3], ["a", "b"], sender=admin)
     drive.client.send(registry, "ownerSetBatch", [pay, pay], [1, 3], ["a", "c"], sender=admin)
-    assert drive.client.call(registry, "getMany", pay, [1, 2, 3]) == ["a", "taken", "c"]
+    assert drive.client.call(registry, "getMany", [pay, pay, pay], [1, 2, 3]) == ["a", "taken", "c"]
+    # one contract per id: a pair under another contract address is a different (empty) entry
+    assert drive.client.call(registry, "getMany", [pay, admin.address], [1, 1]) == ["a", ""]
+    with reverts("LenMismatch"):
+        drive.client.call(registry, "getMany", [pay], [1, 3])
 
 
 def _inference(request_id: int = 1) -> Inference:

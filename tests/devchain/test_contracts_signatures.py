@@ -275,6 +275,7 @@ SPEC_SELECTORS: tuple[tuple[str, str, str], ...] = (
     ("MetadataRegistry", "EmptyUri()", "0xd64becfd"),
     ("MetadataRegistry", "LenMismatch()", "0x8b140a81"),
     ("MetadataRegistry", "NotOwner()", "0x30cd7471"),
+    ("MetadataRegistry", "getMany(address[],uint256[])", "0x5390448a"),
     ("MetadataRegistry", "hasUri(address,uint256)", "0x5db8fcef"),
     ("MetadataRegistry", "ownerClear(address,uint256)", "0x05e42715"),
     ("MetadataRegistry", "ownerForceSet(address,uint256,string)", "0x60b80b62"),
@@ -432,3 +433,78 @@ def test_every_spec_error_is_declared_with_its_selector(contract: str):
     for signature, selector in SPEC_ERRORS[contract].items():
         assert signature in declared, f"{contract} lacks {signature}"
         assert "0x" + keccak(text=signature)[:4].hex() == selector, signature
+
+
+# Functions an operator, a script or a stage calls whose signature the spec gives without a selector, or
+# which the spec only names: pinned here with their selector (keccak of the canonical signature, written
+# out so a typo in either shows) and where the real signature comes from.
+REAL_FUNCTIONS: tuple[tuple[str, str, str, str], ...] = (
+    ("ChallengePay", "setFeeConfig((uint16,uint16,uint16,uint16))", "0x3548f279",
+     "one FeeConfig struct; members as FeeConfigSet and the per-challenge fee snapshot (spec §1.1, §3.1)"),
+    ("Treasury", "ethAllowanceOf(uint256,address)", "0x3de6147a", "Treasury.sol: allowance per (bucket, recipient)"),
+    ("Treasury", "bucketEthBalance(uint256)", "0xe68b3b6e", "Treasury.sol: unallocated ETH per bucket"),
+    ("Treasury", "allowanceOf(address,uint256,address)", "0x1af7f414", "Treasury.sol: (token, bucket, recipient)"),
+    ("Treasury", "bucketErc20Balance(address,uint256)", "0x4153cc5b", "Treasury.sol: (token, bucket)"),
+    ("AIVMInferenceV2", "setTreasury(address)", "0xf0f44260",
+     "AIVMInferenceV2.sol: the fee treasury (spec §4.2) is the deployer until the owner sets it"),
+    ("AIVMInferenceV2", "treasury()", "0x61d027b3", "AIVMInferenceV2.sol"),
+    ("AIVMInferenceV2", "workerBondLocked(address)", "0x7f262c03", "AIVMInferenceV2.sol"),
+)
+
+# Names this project's contracts used before they matched the real ones: none may come back.
+FORMER_NAMES: dict[str, tuple[str, ...]] = {
+    "Treasury": ("allowanceETH", "bucketBalanceETH", "allowanceERC20", "bucketBalanceERC20"),
+    "AIVMInferenceV2": ("lockedBond",),
+}
+
+# Constructor parameter types of the real contracts (what a deploy script passes): ChallengePay(treasury,
+# protocol) (spec §0: the protocol recipient is a constructor argument), Treasury(admin, initialOperator),
+# AIVMInferenceV2(validatorRegistry), ChallengeTaskRegistry(initialOwner),
+# ChallengePayAivmPoiVerifier(initialOwner, aivm, taskRegistry), MetadataRegistry(initialOwner); the
+# validator registry takes none. Which address goes where is checked on a deployment
+# (test_contracts_deploy.py).
+REAL_CONSTRUCTORS: dict[str, tuple[str, ...]] = {
+    "ChallengePay": ("address", "address"),
+    "Treasury": ("address", "address"),
+    "AIVMInferenceV2": ("address",),
+    "ChallengeTaskRegistry": ("address",),
+    "ChallengePayAivmPoiVerifier": ("address", "address", "address"),
+    "MetadataRegistry": ("address",),
+    "LCAIValidatorRegistry": (),
+}
+
+
+def _functions_named(contract: str, name: str) -> list[str]:
+    return [f"{e['name']}({','.join(_param_type(i) for i in e['inputs'])})"
+            for e in _artifact_abi(contract) if e["type"] == "function" and e["name"] == name]
+
+
+@pytest.mark.parametrize(("contract", "signature", "selector", "source"), REAL_FUNCTIONS,
+                         ids=[f"{c}.{s}" for c, s, _, _ in REAL_FUNCTIONS])
+def test_functions_callers_use_have_the_real_signature_and_no_other(contract: str, signature: str, selector: str,
+                                                                    source: str):
+    name = signature.split("(")[0]
+    assert _functions_named(contract, name) == [signature], f"{contract}.{name} must be {signature} ({source})"
+    assert "0x" + keccak(text=signature)[:4].hex() == selector
+
+
+def test_spec_functions_have_no_second_overload():
+    """A pinned spec signature next to a leftover variant of it (e.g. the former getMany(address,uint256[]))
+    would still let callers use the wrong one."""
+    for contract, signature, _selector in SPEC_SELECTORS:
+        name = signature.split("(")[0]
+        if name[0].islower():
+            assert _functions_named(contract, name) == [signature], f"{contract}.{name}"
+
+
+@pytest.mark.parametrize("contract", sorted(FORMER_NAMES))
+def test_former_names_are_gone(contract: str):
+    declared = {e.get("name") for e in _artifact_abi(contract)}
+    assert not declared & set(FORMER_NAMES[contract])
+
+
+@pytest.mark.parametrize("contract", sorted(REAL_CONSTRUCTORS))
+def test_constructor_takes_the_real_parameters(contract: str):
+    constructors = [e for e in _artifact_abi(contract) if e["type"] == "constructor"]
+    types = tuple(_param_type(i) for i in constructors[0]["inputs"]) if constructors else ()
+    assert types == REAL_CONSTRUCTORS[contract]

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import subprocess
+from pathlib import Path
 
+import pytest
 import yaml
 
 from cli.settings import documented_settings
@@ -52,3 +57,142 @@ def test_compose_publishes_the_default_ports_of_the_settings() -> None:
     assert defaults["LC_KAFKA_BOOTSTRAP"].rsplit(":", 1)[1] in ports
     assert defaults["LC_PG_DSN"].rsplit(":", 1)[1].split("/")[0] in ports
     assert defaults["LC_RPC_URL"].rsplit(":", 1)[1] in ports
+
+
+# ---------------------------------------------------------------- compose.yaml as a Docker user meets it
+
+COMPOSE_TEXT = (PROJECT_ROOT / "compose.yaml").read_text()
+PIPELINE_SERVICES = {name: s for name, s in COMPOSE["services"].items() if s.get("image") == "lightchallenge-pipeline"}
+# each chain writer's key setting and the devchain role whose account signs for it
+WRITER_KEYS = {"aivm-worker": ("LC_PRIVATE_KEY", "worker"), "finalizer": ("LC_FINALIZER_PRIVATE_KEY", "finalizer"),
+               "registry-writer": ("LC_REGISTRY_PRIVATE_KEY", "admin")}
+
+
+def _compose_command() -> list[str]:
+    """A compose implementation: the Docker CLI's plugin, else Debian's docker-compose (.ci/run installs it)."""
+    if shutil.which("docker") and subprocess.run(["docker", "compose", "version"], capture_output=True,
+                                                 check=False).returncode == 0:
+        return ["docker", "compose"]
+    if shutil.which("docker-compose"):
+        return ["docker-compose"]
+    pytest.skip("no compose implementation: neither `docker compose` nor `docker-compose` (Debian package "
+                "docker-compose, installed by .ci/run) is available")
+
+
+def _compose_config(path: Path) -> subprocess.CompletedProcess[str]:
+    # no engine is needed for `config`; the shell's LC_* keys must not change what is checked
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LC_")}
+    return subprocess.run([*_compose_command(), "-f", str(path), "config"], capture_output=True, text=True,
+                          env=env, cwd=path.parent, timeout=120, check=False)
+
+
+def _named_volume_mounts(service: dict) -> dict[str, str]:
+    """container path -> named volume."""
+    mounts = {}
+    for entry in service.get("volumes", []):
+        source, target = entry.split(":")[:2]
+        if source in COMPOSE["volumes"]:
+            mounts[target] = source
+    return mounts
+
+
+def test_compose_file_is_valid_for_a_compose_implementation() -> None:
+    result = _compose_config(PROJECT_ROOT / "compose.yaml")
+    assert result.returncode == 0, result.stderr
+    assert "lightchallenge-pipeline" in result.stdout
+
+
+def test_compose_validation_rejects_an_invalid_file(tmp_path: Path) -> None:
+    broken = yaml.safe_load(COMPOSE_TEXT)
+    broken["services"]["kafka"]["ports"] = 9092  # must be a list
+    broken["services"]["kafka"]["not_an_option"] = True
+    (tmp_path / "compose.yaml").write_text(yaml.safe_dump(broken))
+    result = _compose_config(tmp_path / "compose.yaml")
+    assert result.returncode != 0 and "kafka" in result.stderr, result.stderr
+
+
+def test_compose_state_lives_on_named_volumes() -> None:
+    services = COMPOSE["services"]
+    kafka = services["kafka"]
+    assert _named_volume_mounts(kafka).get(kafka["environment"]["KAFKA_LOG_DIRS"]) == "kafka-data"
+    assert _named_volume_mounts(services["postgres"]).get("/var/lib/postgresql/data") == "pg-data"
+    anvil = services["anvil"]
+    state = anvil["entrypoint"][anvil["entrypoint"].index("--state") + 1]
+    assert any(state.startswith(target + "/") for target in _named_volume_mounts(anvil)), state
+    assert anvil["stop_signal"] == "SIGINT"  # anvil dumps its state on SIGINT
+    for name, service in PIPELINE_SERVICES.items():
+        home = service["environment"]["LC_HOME"]
+        assert _named_volume_mounts(service).get(home) == "lc-home", name
+        assert "LC_DEPLOYMENTS_FILE" not in service["environment"], f"{name}: the deployments file stays in LC_HOME"
+
+
+def test_compose_setup_redeploys_when_the_chain_lacks_the_recorded_contracts() -> None:
+    setup = COMPOSE["services"]["setup"]
+    assert "lc contracts deploy --if-missing" in setup["command"][-1]
+    assert setup["restart"] == "no"
+
+
+def test_compose_services_wait_for_healthy_dependencies() -> None:
+    services = COMPOSE["services"]
+    for name in ("kafka", "schema-registry", "postgres", "anvil"):
+        assert services[name]["healthcheck"]["test"], name
+        assert services["setup"]["depends_on"][name] == {"condition": "service_healthy"}, name
+    assert services["kafka-ui"]["depends_on"]["schema-registry"] == {"condition": "service_healthy"}
+
+
+def test_compose_images_have_pinned_tags() -> None:
+    for name, service in COMPOSE["services"].items():
+        image = service["image"]
+        if image == "lightchallenge-pipeline":
+            assert service["build"] == ".", name
+            continue
+        tag = image.rsplit(":", 1)[1] if ":" in image.rsplit("/", 1)[-1] else ""
+        assert re.fullmatch(r"v?\d+(\.\d+)+[\w.-]*", tag), f"{name}: {image} is not pinned to a version"
+
+
+def test_compose_publishes_every_port_on_loopback_only() -> None:
+    published = [(name, p) for name, s in COMPOSE["services"].items() for p in s.get("ports", [])]
+    assert {name for name, _ in published} >= {"uploads-api", "registrations-api", "kafka-ui"}
+    for name, port in published:
+        assert port.startswith("127.0.0.1:"), f"{name}: {port}"
+
+
+def test_compose_writer_keys_are_the_dev_chain_roles_and_marked_dev_only() -> None:
+    from eth_account import Account
+
+    from devchain.roles import anvil_roles
+
+    roles = anvil_roles()
+    for stage, (variable, role) in WRITER_KEYS.items():
+        value = COMPOSE["services"][stage]["environment"][variable]
+        match = re.fullmatch(r"\$\{(\w+):-(0x[0-9a-f]{64})\}", value)
+        assert match and match.group(1) == variable, f"{stage}: {value} (the shell's own key must take precedence)"
+        assert Account.from_key(match.group(2)).address == getattr(roles, role).address, stage
+    assert "DEV ONLY" in COMPOSE_TEXT and "well-known" in COMPOSE_TEXT
+    assert "DEV ONLY" in README.split("## With Docker", 1)[1]
+
+
+def test_no_service_compose_starts_by_default_lacks_a_required_key() -> None:
+    for name, service in COMPOSE["services"].items():
+        if service.get("profiles"):
+            continue
+        for variable, value in service.get("environment", {}).items():
+            if variable.startswith("LC_") and variable.endswith("KEY"):
+                assert str(value).strip() not in ("", f"${{{variable}:-}}", f"${{{variable}}}"), f"{name}: {variable}"
+    assert COMPOSE["services"]["collector"]["profiles"] == ["providers"]  # needs LC_OAUTH_ENCRYPTION_KEY
+
+
+def test_dockerfile_installs_dependencies_before_the_source_and_runs_unprivileged() -> None:
+    lines = [line.strip() for line in (PROJECT_ROOT / "Dockerfile").read_text().splitlines()
+             if line.strip() and not line.strip().startswith("#")]
+    copy_manifest = lines.index("COPY pyproject.toml ./")
+    copy_source = lines.index("COPY . .")
+    dependencies = next(i for i, line in enumerate(lines) if "pip install -r" in line or "requirements" in line)
+    assert copy_manifest < dependencies < copy_source
+    installs = [line for line in lines if "pip install" in line]
+    assert not any(" -e " in line or "--editable" in line for line in installs)
+    users = [line.split()[1] for line in lines if line.startswith("USER ")]
+    assert users and users[-1] not in ("root", "0"), users
+    assert lines.index(f"USER {users[-1]}") < next(i for i, line in enumerate(lines) if line.startswith("CMD"))
+    ignored = set((PROJECT_ROOT / ".dockerignore").read_text().split())
+    assert {".git", ".venv", ".lc", "node_modules"} <= ignored
