@@ -21,9 +21,10 @@ STATE_REGISTRY_WRITER = "lc.state.registry-writer"
 CHAIN_CHECKPOINTS = "lc.chain.checkpoints"
 
 KEEP_FOREVER = -1
-# A state topic is read whole on every assignment: small segments get compacted soon (only closed
-# segments are), and a low dirty ratio keeps the uncompacted share of what a restore reads small.
-STATE_CONFIG = {"segment.bytes": str(16 * 1024 * 1024), "min.cleanable.dirty.ratio": "0.2"}
+# A state topic is read whole on every assignment. Only closed segments are compacted, so the open one
+# is read uncompacted: the smallest segment Kafka allows (1 MiB) bounds that tail, and a low dirty
+# ratio bounds the share of superseded values in the rest, so a restore reads about the state's size.
+STATE_CONFIG = {"segment.bytes": str(1024 * 1024), "min.cleanable.dirty.ratio": "0.2"}
 
 
 @dataclass(frozen=True)

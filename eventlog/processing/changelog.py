@@ -72,7 +72,8 @@ class Changelog:
             return stored
         physical = self.settings.topic(self.topic)
         consumer = reader(self.settings, f"{self.purpose}-changelog",
-                          {"enable.partition.eof": True, "queued.max.messages.kbytes": 16384})
+                          {"enable.partition.eof": True, "queued.max.messages.kbytes": 4096,
+                           "queued.min.messages": 10000})
         try:
             metadata = consumer.list_topics(physical, timeout=10).topics.get(physical)
             if metadata is None or metadata.error is not None:

@@ -48,8 +48,9 @@ def committed_positions(consumer: Consumer, partitions: list[TopicPartition]) ->
 class RangeReader:
     """Every decodable message of each partition from its start up to (excluding) its end offset."""
 
-    # librdkafka's prefetch queue is bounded too (64 MB by default); a reader needs far less
-    PREFETCH = {"queued.max.messages.kbytes": 16384}
+    # librdkafka prefetches up to 100,000 messages or 64 MiB per partition by default: a long history
+    # would fill that; a reader needs far less ahead of what it applies
+    PREFETCH = {"queued.max.messages.kbytes": 2048, "queued.min.messages": 2000}
 
     def __init__(self, settings: CoreSettings, ranges: Mapping[PartitionKey, tuple[int, int]], purpose: str,
                  batch_size: int = 1000) -> None:

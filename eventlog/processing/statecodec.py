@@ -60,6 +60,9 @@ def _default(value: Any) -> Any:
 _ENCODER = json.JSONEncoder(default=_default, separators=(",", ":"), check_circular=False)
 
 
+_DECODER = json.JSONDecoder()
+
+
 def encode_json(value: object) -> bytes:
     return _ENCODER.encode(value).encode()
 
@@ -85,8 +88,15 @@ def _mapping(key: Convert, value: Convert) -> Convert:
 def _dataclass(cls: type) -> Convert:
     hints = typing.get_type_hints(cls)
     converters = {f.name: converter(hints[f.name]) for f in dataclasses.fields(cls) if f.init}
+    names = frozenset(converters)
+    special = [(name, conv) for name, conv in converters.items() if conv is not _identity]
 
-    def convert(value: Mapping[str, Any]) -> Any:
+    def convert(value: dict[str, Any]) -> Any:
+        if value.keys() <= names:  # the usual case (no field unknown to this version): convert in place
+            for name, conv in special:
+                if name in value:
+                    value[name] = conv(value[name])
+            return cls(**value)
         return cls(**{name: conv(value[name]) for name, conv in converters.items() if name in value})
 
     return convert
@@ -160,4 +170,4 @@ class StateCodec(Generic[T]):
         return encode_json(value)
 
     def decode(self, data: bytes) -> T:
-        return typing.cast(T, self._decode(json.loads(data)))
+        return typing.cast(T, self._decode(_DECODER.decode(data.decode())))

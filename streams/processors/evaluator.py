@@ -7,7 +7,9 @@ order, so evidence published after a registration is always evaluated with that 
 carries its input's timestamp.
 
 State in lc.state.evaluator (statecodec JSON): `r/<challenge>` -> the challenge's rule (ChallengeRule),
-`s/<challenge>/<subject, lower-cased>` -> that subject's evidence (SubjectEvidence).
+`s/<challenge>/<subject, lower-cased>` -> that subject's evidence (SubjectEvidence). A restore keeps
+the stored bytes and decodes a challenge when an input first touches it (decoding every subject up
+front was most of a restart's time), so `challenges()` is the whole state.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ class Evaluator(MergedStage[EvidenceInput | RegistrationInput]):
         super().__init__(settings, stop=stop, batch_size=batch_size)
         self.state = EvaluatorState()
         self.partition_of: dict[int, int] = {}  # challenge id -> partition
+        self.stored: dict[int, dict[str, bytes]] = {}  # restored, not decoded yet: challenge -> key -> value
 
     def read(self, received: Received, reject: Reject) -> EvidenceInput | RegistrationInput | None:
         event = received.event
@@ -77,11 +80,15 @@ class Evaluator(MergedStage[EvidenceInput | RegistrationInput]):
         if isinstance(item, EvidenceInput):
             challenge_id = item.fact.challenge_id
             self.partition_of[challenge_id] = partition
+            if challenge_id in self.stored:
+                self._decode(challenge_id)
             out = self.state.on_evidence(item.fact, item.records, item.event_id, emit=emit)
             self.changelog.changed(partition, f"s/{challenge_id}/{item.fact.subject.strip().lower()}")
             outs = [out] if out is not None else []
         elif isinstance(item, RegistrationInput):
             self.partition_of[item.fact.challenge_id] = partition
+            if item.fact.challenge_id in self.stored:
+                self._decode(item.fact.challenge_id)
             outs = self.state.on_registration(item.fact, item.event_id, item.occurred_at, emit=emit)
             self.changelog.changed(partition, f"r/{item.fact.challenge_id}")
         else:
@@ -94,11 +101,18 @@ class Evaluator(MergedStage[EvidenceInput | RegistrationInput]):
         kept = {cid for cid, p in self.partition_of.items() if p != partition}
         self.state.drop_challenges(kept)
         self.partition_of = {cid: p for cid, p in self.partition_of.items() if cid in kept}
+        self.stored = {cid: values for cid, values in self.stored.items() if cid in kept}
+
+    def challenges(self) -> dict[int, ChallengeEvidence]:
+        """The whole state, every restored challenge decoded."""
+        for challenge_id in list(self.stored):
+            self._decode(challenge_id)
+        return self.state.challenges
 
     # --- the state in lc.state.evaluator ------------------------------------------------------------
 
     def state_keys(self, partition: int) -> Iterator[str]:
-        for challenge_id, challenge in self.state.challenges.items():
+        for challenge_id, challenge in self.challenges().items():
             if self.partition_of.get(challenge_id) == partition:
                 if challenge.rule is not None:
                     yield f"r/{challenge_id}"
@@ -107,6 +121,8 @@ class Evaluator(MergedStage[EvidenceInput | RegistrationInput]):
 
     def encode_state(self, partition: int, key: str) -> bytes | None:
         kind, challenge_id, subject = _parse_key(key)
+        if challenge_id in self.stored:
+            self._decode(challenge_id)
         challenge = self.state.challenges.get(challenge_id)
         if challenge is None:
             return None
@@ -116,13 +132,18 @@ class Evaluator(MergedStage[EvidenceInput | RegistrationInput]):
         return SUBJECTS.encode(found) if found is not None else None
 
     def load_state(self, partition: int, key: str, value: bytes) -> None:
-        kind, challenge_id, subject = _parse_key(key)
-        challenge = self.state.challenges.setdefault(challenge_id, ChallengeEvidence())
+        challenge_id = int(key.split("/", 2)[1])
+        self.stored.setdefault(challenge_id, {})[key] = value
         self.partition_of[challenge_id] = partition
-        if kind == "r":
-            challenge.rule = RULES.decode(value)
-        else:
-            challenge.subjects[subject] = SUBJECTS.decode(value)
+
+    def _decode(self, challenge_id: int) -> None:
+        challenge = self.state.challenges.setdefault(challenge_id, ChallengeEvidence())
+        for key, value in self.stored.pop(challenge_id).items():
+            kind, _, subject = _parse_key(key)
+            if kind == "r":
+                challenge.rule = RULES.decode(value)
+            else:
+                challenge.subjects[subject] = SUBJECTS.decode(value)
 
 
 def _parse_key(key: str) -> tuple[str, int, str]:

@@ -77,7 +77,7 @@ def check_changelog(settings: Settings) -> None:
     try:
         assert restore_all(settings, from_changelog).replayed == 0
         restore_all(settings, from_zero)
-        assert from_changelog.state.challenges == from_zero.state.challenges
+        assert from_changelog.challenges() == from_zero.challenges()
     finally:
         close(from_changelog)
         close(from_zero)
