@@ -22,10 +22,10 @@ from confluent_kafka import TopicPartition
 from effects.inputs import read_input
 from effects.settings import WriterSettings
 from eventlog.consumer import Received, Reject, StopFlag
-from eventlog.processing.changelog import PartitionPlan, StageChangelog
+from eventlog.processing.changelog import PartitionPlan, Restored, StageChangelog
 from eventlog.processing.loop import TimedLoop
-from eventlog.processing.restore import RangeReader, committed_positions
-from eventlog.processing.stage import TRANSACTIONS, Restored, instance_transactional_id
+from eventlog.processing.restore import RangeReader
+from eventlog.processing.stage import TRANSACTIONS, instance_transactional_id
 from eventlog.processing.statecodec import StateCodec
 from eventlog.producer import EventProducer
 from eventlog.topics import JOBS
@@ -57,7 +57,6 @@ class ViewStage(Generic[View]):
         self.changelog = StageChangelog(settings, self.changelog_topic, self.group, self.topics, self.state_version,
                                         from_zero=settings.restore_from_zero)
         self.codec = StateCodec(self.view_type)
-        self._floor: dict[tuple[str, int], int] = {}
         self.loop = TimedLoop(
             settings, self.group, self.topics, stop=stop, on_assign=self.restore, on_revoke=self._on_revoke,
             poll_timeout=poll_seconds, commit_to_kafka=False, extra_config={"group.remote.assignor": "range"},
@@ -119,11 +118,8 @@ class ViewStage(Generic[View]):
 
     def _commit(self, processed: Mapping[tuple[str, int], int]) -> None:
         """One transaction: the changed views, each touched partition's meta entry, the input offsets."""
-        offsets = []
-        for (topic, p), next_offset in processed.items():
-            offset = max(next_offset, self._floor.get((topic, p), 0))
-            self.changelog.advanced(topic, p, offset)
-            offsets.append(TopicPartition(self.settings.topic(topic), p, offset))
+        offsets = [TopicPartition(self.settings.topic(topic), p, self.changelog.advanced(topic, p, next_offset))
+                   for (topic, p), next_offset in processed.items()]
         if not offsets and not self.changelog.pending:
             return
         self.changelog.write(self.state_producer, self._encode, self.partition_extra)
@@ -186,9 +182,8 @@ class ViewStage(Generic[View]):
 
     def restore(self, partitions: list[TopicPartition]) -> list[TopicPartition]:
         """The assignment callback: restore the partitions' state; returns them positioned where to resume."""
-        committed = {(self.loop.catalogue_topic(tp.topic), tp.partition): tp.offset
-                     for tp in committed_positions(self.loop.consumer, partitions)}
-        plans = self.changelog.plan({tp.partition for tp in partitions}, committed)
+        to_catalogue = self.loop.catalogue_topic
+        plans = self.changelog.plan_assignment(self.loop.consumer, partitions, to_catalogue)
         entries = 0
         for plan in plans:
             if plan.values is not None:
@@ -201,15 +196,9 @@ class ViewStage(Generic[View]):
         replayed = self._replay(plans)
         for plan in plans:
             self.changelog.assigned(plan, self._keys(plan.partition))
-            for topic, offset in plan.ends.items():
-                self._floor[(topic, plan.partition)] = offset
         self._commit({})  # a rebuilt partition's views, written whole
-        self.restored = Restored(len(plans), entries, replayed, sum(plan.rebuilt for plan in plans))
-        log.info("%s restored %d partitions: %d views loaded, %d input events replayed, %d rebuilt from offset 0",
-                 self.group, len(plans), entries, replayed, self.restored.rebuilt)
-        ends = {(plan.partition, topic): offset for plan in plans for topic, offset in plan.ends.items()}
-        return [TopicPartition(tp.topic, tp.partition, ends[(tp.partition, self.loop.catalogue_topic(tp.topic))])
-                for tp in partitions]
+        self.restored = self.changelog.report(self.group, plans, entries, replayed)
+        return self.changelog.resume_at(plans, partitions, to_catalogue)
 
     def _replay(self, plans: list[PartitionPlan]) -> int:
         """Fold the inputs of the plans' ranges while reading them (nothing is sent)."""
@@ -230,9 +219,7 @@ class ViewStage(Generic[View]):
     def _on_revoke(self, partitions: list[TopicPartition]) -> None:
         lost = {tp.partition for tp in partitions}
         for tp in partitions:
-            key = (self.loop.catalogue_topic(tp.topic), tp.partition)
-            self.loop.at_end.pop(key, None)
-            self._floor.pop(key, None)
+            self.loop.at_end.pop((self.loop.catalogue_topic(tp.topic), tp.partition), None)
         for p in lost:
             self.changelog.forget(p)
         for challenge_id in [c for c, p in self.partition_of.items() if p in lost]:

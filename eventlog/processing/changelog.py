@@ -15,15 +15,18 @@ keeps one value per key), loads the values, and reads its inputs only from the c
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+import logging
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
 from eventlog.config import CoreSettings
-from eventlog.processing.restore import reader
+from eventlog.processing.restore import committed_positions, reader
 from eventlog.producer import EventProducer
+
+log = logging.getLogger(__name__)
 
 META_KEY = "@meta"  # state keys of a stage never start with "@"
 META_FORMAT = 1
@@ -121,6 +124,16 @@ def covered(meta: Meta | None, version: int, inputs: Iterable[str]) -> Mapping[s
     return {topic: meta.offsets.get(topic, 0) for topic in inputs}
 
 
+@dataclass(frozen=True)
+class Restored:
+    """What an assignment restored (logged; read by tests and the benchmark)."""
+
+    partitions: int
+    entries: int  # state entries loaded from the changelog
+    replayed: int  # input events read and applied to catch up
+    rebuilt: int  # partitions rebuilt from offset 0
+
+
 @dataclass
 class PartitionPlan:
     """How one newly assigned partition is restored: from its stored state (`values`), or from offset 0
@@ -152,6 +165,14 @@ class StageChangelog:
         self._dirty: dict[int, set[str]] = {}
         self._touched: set[int] = set()
 
+    def plan_assignment(self, consumer: Consumer, partitions: list[TopicPartition],
+                        to_catalogue: Callable[[str], str]) -> list[PartitionPlan]:
+        """The plans of newly assigned partitions: the group's committed offsets first (read_committed:
+        a transaction still open on them is waited for), then the changelog."""
+        committed = {(to_catalogue(tp.topic), tp.partition): tp.offset
+                     for tp in committed_positions(consumer, partitions)}
+        return self.plan({tp.partition for tp in partitions}, committed)
+
     def plan(self, partitions: Iterable[int], committed: Mapping[tuple[str, int], int]) -> list[PartitionPlan]:
         """`committed`: the group's committed offset per (input topic, partition), negative when none."""
         stored = self.changelog.read(partitions)
@@ -170,14 +191,30 @@ class StageChangelog:
         return plans
 
     def assigned(self, plan: PartitionPlan, keys: Iterable[str]) -> None:
-        """The partition is restored (state loaded and replayed to `plan.ends`). A rebuilt one is written
-        whole in the next commit, with the stale keys removed."""
+        """The partition is restored (state loaded and replayed to `plan.ends`, where it resumes and below
+        which nothing is ever committed). A rebuilt one is written whole in the next commit, with the stale
+        keys removed."""
         for topic, offset in plan.ends.items():
             self.positions[(topic, plan.partition)] = offset
         if plan.rebuilt:
             current = set(keys)
             self._dirty.setdefault(plan.partition, set()).update(current | plan.stale)
             self._touched.add(plan.partition)
+
+    @staticmethod
+    def resume_at(plans: list[PartitionPlan], partitions: list[TopicPartition],
+                  to_catalogue: Callable[[str], str]) -> list[TopicPartition]:
+        """The assigned partitions positioned where their plans end."""
+        ends = {(plan.partition, topic): offset for plan in plans for topic, offset in plan.ends.items()}
+        return [TopicPartition(tp.topic, tp.partition, ends[(tp.partition, to_catalogue(tp.topic))])
+                for tp in partitions]
+
+    @staticmethod
+    def report(group: str, plans: list[PartitionPlan], entries: int, replayed: int) -> Restored:
+        restored = Restored(len(plans), entries, replayed, sum(plan.rebuilt for plan in plans))
+        log.info("%s restored %d partitions: %d state entries loaded, %d input events replayed, %d rebuilt from "
+                 "offset 0", group, restored.partitions, entries, replayed, restored.rebuilt)
+        return restored
 
     def changed(self, partition: int, key: str) -> None:
         self._dirty.setdefault(partition, set()).add(key)
@@ -186,17 +223,20 @@ class StageChangelog:
         """Something the meta entry holds changed (offsets, or the stage's per-partition `extra`)."""
         self._touched.add(partition)
 
-    def advanced(self, topic: str, partition: int, next_offset: int) -> None:
+    def advanced(self, topic: str, partition: int, next_offset: int) -> int:
+        """Inputs processed up to `next_offset`; returns the offset to commit (never below the position)."""
         key = (topic, partition)
         if next_offset > self.positions.get(key, 0):
             self.positions[key] = next_offset
             self._touched.add(partition)
+        return self.positions[key]
 
     @property
     def pending(self) -> bool:
         return bool(self._dirty or self._touched)
 
-    def write(self, producer: EventProducer, encoded: Any, extra: Any) -> int:
+    def write(self, producer: EventProducer, encoded: Callable[[int, str], bytes | None],
+              extra: Callable[[int], dict[str, Any]]) -> int:
         """Put every changed entry and the meta entry of every touched partition in the producer's open
         transaction. `encoded(partition, key)` -> bytes, or None when the key is gone; `extra(partition)`
         -> the stage's per-partition values. Returns the number of entries written."""

@@ -21,7 +21,6 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from confluent_kafka import TopicPartition
@@ -29,11 +28,11 @@ from confluent_kafka import TopicPartition
 from domain.chain_time import ChainTime
 from eventlog.config import CoreSettings
 from eventlog.consumer import Received, Reject, StopFlag
-from eventlog.processing.changelog import PartitionPlan, StageChangelog
+from eventlog.processing.changelog import PartitionPlan, Restored, StageChangelog
 from eventlog.processing.clock import BlockClock
 from eventlog.processing.loop import TimedLoop
 from eventlog.processing.merge import BLOCKS, PartitionMerge, Timed
-from eventlog.processing.restore import PartitionKey, RangeReader, committed_positions
+from eventlog.processing.restore import PartitionKey, RangeReader
 from eventlog.producer import EventProducer
 
 log = logging.getLogger(__name__)
@@ -55,16 +54,6 @@ def instance_transactional_id(group: str) -> str:
     return f"{group}-{uuid.uuid4().hex[:12]}"
 
 
-@dataclass(frozen=True)
-class Restored:
-    """What the last assignment restored (logged; read by tests and the benchmark)."""
-
-    partitions: int
-    entries: int  # state entries loaded from the changelog
-    replayed: int  # input events read and applied to catch up
-    rebuilt: int  # partitions rebuilt from offset 0
-
-
 class MergedStage(Generic[Item]):
     group: str
     inputs: tuple[str, ...]
@@ -82,7 +71,6 @@ class MergedStage(Generic[Item]):
         self.merges: dict[int, PartitionMerge[Item | ChainTime | None]] = {}
         self.restored: Restored | None = None
         self._processed: dict[tuple[str, int], int] = {}
-        self._floor: dict[tuple[str, int], int] = {}  # the position at assignment: never commit below it
         self.loop = TimedLoop(
             settings, self.group, self.inputs, stop=stop, on_assign=self.restore, on_revoke=self._on_revoke,
             batch_size=batch_size, poll_timeout=settings.stream_poll_seconds, commit_to_kafka=False,
@@ -184,11 +172,8 @@ class MergedStage(Generic[Item]):
         """One transaction: the outputs published since the last commit, the changed state, the offsets."""
         if not self._processed and not self.changelog.pending and not self.producer.in_transaction:
             return
-        offsets = []
-        for (topic, p), processed in self._processed.items():
-            offset = max(processed, self._floor.get((topic, p), 0))
-            self.changelog.advanced(topic, p, offset)
-            offsets.append(TopicPartition(self.settings.topic(topic), p, offset))
+        offsets = [TopicPartition(self.settings.topic(topic), p, self.changelog.advanced(topic, p, processed))
+                   for (topic, p), processed in self._processed.items()]
         self._processed.clear()
         self.changelog.write(self.producer, self.encode_state, self._meta_extra)
         self.producer.commit(offsets, self.loop.consumer.consumer_group_metadata())
@@ -204,9 +189,8 @@ class MergedStage(Generic[Item]):
 
     def restore(self, partitions: list[TopicPartition]) -> list[TopicPartition]:
         """The assignment callback: restore the partitions' state; returns them positioned where to resume."""
-        committed = {(self.loop.catalogue_topic(tp.topic), tp.partition): tp.offset
-                     for tp in committed_positions(self.loop.consumer, partitions)}
-        plans = self.changelog.plan({tp.partition for tp in partitions}, committed)
+        to_catalogue = self.loop.catalogue_topic
+        plans = self.changelog.plan_assignment(self.loop.consumer, partitions, to_catalogue)
         entries = 0
         for plan in plans:
             p = plan.partition
@@ -221,16 +205,10 @@ class MergedStage(Generic[Item]):
         replayed = self._replay(plans)
         for plan in plans:
             self.changelog.assigned(plan, self.state_keys(plan.partition))
-            for topic, offset in plan.ends.items():
-                self._floor[(topic, plan.partition)] = offset
-        self._processed.clear()  # what the replay processed is covered by the positions below
+        self._processed.clear()  # what the replay processed is covered by the positions it resumes at
         self._commit()  # a rebuilt partition's state, written whole
-        self.restored = Restored(len(plans), entries, replayed, sum(plan.rebuilt for plan in plans))
-        log.info("%s restored %d partitions: %d state entries loaded, %d input events replayed, %d rebuilt from "
-                 "offset 0", self.group, len(plans), entries, replayed, self.restored.rebuilt)
-        ends = {(plan.partition, topic): offset for plan in plans for topic, offset in plan.ends.items()}
-        return [TopicPartition(tp.topic, tp.partition, ends[(tp.partition, self.loop.catalogue_topic(tp.topic))])
-                for tp in partitions]
+        self.restored = self.changelog.report(self.group, plans, entries, replayed)
+        return self.changelog.resume_at(plans, partitions, to_catalogue)
 
     def _position_blocks(self, plans: list[PartitionPlan]) -> None:
         """Where each partition's merge is in the blocks: stored, or the first block for a rebuild."""
@@ -285,6 +263,4 @@ class MergedStage(Generic[Item]):
                 self.forget(p)
             self.changelog.forget(p)
         for tp in partitions:
-            key = (self.loop.catalogue_topic(tp.topic), tp.partition)
-            self.loop.at_end.pop(key, None)
-            self._floor.pop(key, None)
+            self.loop.at_end.pop((self.loop.catalogue_topic(tp.topic), tp.partition), None)

@@ -7,8 +7,7 @@ from typing import Any, Protocol
 from confluent_kafka import Consumer, TopicPartition
 
 from cli.settings import Settings
-from eventlog.processing.changelog import Changelog, Meta
-from eventlog.processing.stage import Restored
+from eventlog.processing.changelog import Changelog, Meta, Restored
 from kits.background import Background, wait_for
 
 
