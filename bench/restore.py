@@ -29,9 +29,10 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-# run as a script, bench/ comes first on sys.path and bench/streams.py would shadow the streams package
+# run as a script, bench/ comes first on sys.path and bench/streams.py would shadow the streams package;
+# the project root takes its place (as in the other bench scripts)
 if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
-    sys.path.pop(0)
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 from confluent_kafka import Consumer, TopicPartition
 
