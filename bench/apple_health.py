@@ -25,9 +25,11 @@ import time
 import zipfile
 from pathlib import Path
 
-# run as a script, bench/ comes first on sys.path and bench/streams.py would shadow the streams package
+# run as a script, bench/ comes first on sys.path and bench/streams.py would shadow the streams package;
+# the project root takes its place, so the packages also win over the test folders named like them
+# (tests/indexers, ...) once tests/ is on the path for the kits, in spawned worker processes too
 if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
-    sys.path.pop(0)
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 from eventlog.config import PROJECT_ROOT
 

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from collections.abc import Mapping
 from typing import Any, TypeGuard
 
+_FLOAT_MAX = sys.float_info.max
+
 
 def is_number(value: object) -> TypeGuard[int | float]:
-    """A JSON number: bool is excluded (Python's bool is an int), so are NaN and infinities."""
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    """A JSON number: bool is excluded (Python's bool is an int), so are NaN, infinities and integers
+    too large for a float (`10**400`: Python's JSON reader returns them, float() of them raises)."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return isinstance(value, int) and not isinstance(value, bool) and -_FLOAT_MAX <= value <= _FLOAT_MAX
 
 
 def first_number(record: Mapping[str, Any], *keys: str) -> float | None:
@@ -26,8 +32,10 @@ def js_truthy(value: object) -> bool:
     """JavaScript truthiness: 0, "", null, NaN and false are falsy; every object and array is truthy."""
     if value is None or value is False:
         return False
-    if isinstance(value, int | float) and not isinstance(value, bool):
+    if isinstance(value, float):
         return value != 0 and not math.isnan(value)
+    if isinstance(value, int):
+        return value != 0
     if isinstance(value, str):
         return value != ""
     return True
@@ -46,7 +54,7 @@ def parse_maybe_json(value: object) -> object:
     if isinstance(value, str):
         try:
             return json.loads(value)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nesting deeper than the interpreter allows
             return None
     return value
 
@@ -63,3 +71,9 @@ def round2(value: float) -> float:
 def clean_number(value: float) -> float | int:
     """Integral floats as int, so metadata reads 3 rather than 3.0 (as JSON.stringify would print it)."""
     return int(value) if float(value).is_integer() else value
+
+
+def brief(value: object, limit: int = 60) -> str:
+    """A value as a reason shows it: repr, cut to `limit` characters."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

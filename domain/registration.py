@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from domain.jsvalues import as_mapping, is_number, parse_maybe_json
+from domain.jsvalues import parse_maybe_json
 from domain.rules import parse_challenge_rule
 from domain.timeline import parse_timeline
 
@@ -194,30 +194,13 @@ def _check_timeline(raw: dict[str, Any]) -> None:
         raise InvalidRegistration("timeline.joinClosesAt must not be after startsAt")
 
 
-def _rule_candidates(params: dict[str, Any], proof: dict[str, Any] | None) -> list[Mapping[str, Any]]:
-    """proof.params.rule, proof.params, params.rule, params (spec/evaluation.md §1.6)."""
-    candidates: list[Mapping[str, Any]] = []
-    proof_params = as_mapping(parse_maybe_json(proof.get("params"))) if proof else None
-    for container in (proof_params, params):
-        if container is None:
-            continue
-        rule = as_mapping(parse_maybe_json(container.get("rule")))
-        if rule is not None:
-            candidates.append(rule)
-        candidates.append(container)
-    return candidates
-
-
 def _mode_and_top_n(params: dict[str, Any], proof: dict[str, Any] | None, timeline: dict[str, Any],
                     options: dict[str, Any] | None) -> tuple[str, int]:
+    # A rule the evaluator could not act on (unreadable, unknown names, numbers out of range, a string
+    # or zero topN the original silently read as 1) is refused here rather than evaluated into a pass.
     rule = parse_challenge_rule(params, proof, timeline)
     if rule.problems:
         raise InvalidRegistration(f"rule: {'; '.join(rule.problems)}")
-    for candidate in _rule_candidates(params, proof):
-        top_n = candidate.get("topN")
-        # the original ignored a string or zero topN and silently ranked one winner (spec §1.6)
-        if top_n is not None and not (is_number(top_n) and top_n >= 1 and float(top_n).is_integer()):
-            raise InvalidRegistration(f"topN must be a positive whole number, got {top_n!r}")
     declared = options.get("mode") if options else None
     if declared is not None:
         if declared not in MODES:

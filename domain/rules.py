@@ -1,39 +1,56 @@
 """Reading a challenge's rule from its stored `params` / `proof` / `timeline` (spec/evaluation.md §1).
 
-Parsing never raises: whatever is not recognised is simply absent from the result, and anything
-suspicious is listed in `ChallengeRule.problems` so a stage can report it.
+One precedence over every place a rule can be stored, each as an object or a JSON string of one:
+
+- the full rule (fitness `challengeType` rules, gaming rules, `mode`, `topN`, `competitiveMetric`):
+  `proof.params.rule`, then `proof.params`, then `params.rule`, then `params` (the original's chain);
+- the simplified rules (`{type, metric, threshold, period}`): `params.rules`, then `proof.params.rules`.
+
+The places are merged key by key: each key comes from the first place that sets it (not null), so a
+place that holds part of a rule (`{"competitiveMetric": "kills"}`) no longer hides the `period` and
+`rankedOnly` another place holds. Nested objects (`period`, `dailyTarget`, ...) are taken whole.
+A complete simplified rule wins over a full rule (R11, as in the original).
+
+Parsing never raises. Whatever cannot be acted on (a place that is not a JSON object, an unknown
+challenge type, metric, period, operator or mode, a number that is not finite or out of range, a time
+that cannot be read) is listed in `ChallengeRule.problems` with its JSON path: a registration with
+problems is refused, and a rule with problems fails every verdict instead of passing structurally.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from domain.jsvalues import as_mapping, flag, is_number, parse_maybe_json
-from domain.timeline import Timeline, parse_timeline
-from domain.timeparse import from_unix_seconds, parse_instant
+from domain.jsvalues import as_mapping, brief, flag, is_number, parse_maybe_json
+from domain.rule_vocabulary import (
+    ACCUMULATING_FITNESS_METRICS,
+    CONDITION_OPS,
+    FITNESS_CHALLENGE_TYPES,
+    FITNESS_METRIC_ALIASES,
+    FITNESS_METRICS,
+    GAMING_COMPETITIVE_METRICS,
+    MODES,
+    SIMPLE_FITNESS_METRICS,
+    SIMPLE_FITNESS_PERIODS,
+    SIMPLE_GAMING_METRICS,
+    SIMPLE_GAMING_PERIODS,
+    amount,
+    canonical_challenge_type,
+    canonical_fitness_metric,
+    count,
+    one_of,
+)
+from domain.timeline import Timeline, parse_timeline, timeline_problems
+from domain.timeparse import NOT_A_TIME, from_unix_seconds, parse_instant
 
-SIMPLE_FITNESS_METRICS = frozenset({
-    "steps", "distance_km", "walking_km", "active_minutes", "cycling_km", "swimming_km", "hiking_km",
-    "rowing_km", "strength_sessions", "yoga_min", "hiit_min", "exercise_time", "calories",
-})
-SIMPLE_GAMING_METRICS = frozenset({"wins", "kills", "headshots", "kda"})
-GAMING_COMPETITIVE_METRICS = frozenset({"wins", "kills", "assists", "deaths", "kda", "damage"})
-FITNESS_CHALLENGE_TYPES = frozenset({
-    "run", "walk", "cycle", "swim", "steps", "strength", "hike", "yoga", "crossfit", "rowing",
-    "exercise_time", "calories",
-})
-# Spellings the web and iOS templates store that the original did not recognise (spec §8.3, §8.4).
-CHALLENGE_TYPE_ALIASES = {
-    "walking": "walk", "running": "run", "cycling": "cycle", "hiking": "hike", "swimming": "swim",
-    "hiit": "crossfit", "strength_training": "strength",
-}
 _GAMING_RULE_KEYS = ("minWins", "hero", "rankedOnly", "period", "streakLength")
+_FULL_RULE_PLACES = ("proof.params.rule", "proof.params", "params.rule", "params")
+_SIMPLE_RULE_PLACES = ("params.rules", "proof.params.rules")
 
 
 @dataclass(frozen=True)
@@ -131,218 +148,331 @@ class ChallengeRule:
         )
 
 
-@dataclass(frozen=True)
-class _Sources:
-    """The parsed JSON containers the look-up chains of spec §1 read from."""
+class _Merged:
+    """The places of one rule kind merged key by key, remembering where each key came from."""
 
-    params: Mapping[str, Any] | None
-    proof_params: Mapping[str, Any] | None
+    def __init__(self, places: list[tuple[str, Mapping[str, Any]]]) -> None:
+        self.values: dict[str, Any] = {}
+        self.origin: dict[str, str] = {}
+        for name, place in places:
+            for key, value in place.items():
+                if value is not None and key not in self.values:
+                    self.values[key] = value
+                    self.origin[key] = name
 
-    def candidates(self) -> list[Mapping[str, Any]]:
-        """proof.params.rule, proof.params, params.rule, params (spec §1.4 / §1.6)."""
-        found: list[Mapping[str, Any]] = []
-        for container in (self.proof_params, self.params):
-            if container is None:
-                continue
-            rule = as_mapping(parse_maybe_json(container.get("rule")))
-            if rule is not None:
-                found.append(rule)
-            found.append(container)
-        return found
+    def get(self, key: str) -> Any:
+        return self.values.get(key)
 
-    def simple_rules(self) -> list[Mapping[str, Any]]:
-        """params.rules, then proof.params.rules (spec §1.2)."""
-        found = []
-        for container in (self.params, self.proof_params):
-            rules = as_mapping(parse_maybe_json(container.get("rules"))) if container else None
-            if rules is not None:
-                found.append(rules)
-        return found
+    def has(self, key: str) -> bool:
+        return key in self.values
+
+    def where(self, key: str) -> str:
+        return f"{self.origin.get(key, 'rule')}.{key}"
 
 
-def _number(value: object) -> float | None:
-    return float(value) if is_number(value) else None
-
-
-def _lenient_number(value: object, default: float) -> float:
-    """A number, or a numeric string (the original compared `minDays` loosely); else the default."""
-    if is_number(value):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            parsed = float(value)
-        except ValueError:
-            return default
-        return parsed if math.isfinite(parsed) else default
-    return default
-
-
-def _parse_simple_fitness(rules: Mapping[str, Any]) -> SimpleFitnessRules | None:
-    metric, threshold, period = rules.get("metric"), rules.get("threshold"), rules.get("period")
-    if rules.get("type") != "fitness" or metric not in SIMPLE_FITNESS_METRICS:
+def _place(value: object, name: str, problems: list[str]) -> Mapping[str, Any] | None:
+    """One stored place: an object, a JSON string of one, or absent (null, empty string)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
         return None
-    if not is_number(threshold) or not isinstance(period, str):
-        return None
-    return SimpleFitnessRules(str(metric), float(threshold), period, _lenient_number(rules.get("minDays"), 1))
+    parsed = parse_maybe_json(value)
+    mapping = as_mapping(parsed)
+    if mapping is None:
+        what = "is not valid JSON" if isinstance(value, str) and parsed is None else "is not a JSON object"
+        problems.append(f"{name} {what}: {brief(value)}")
+    return mapping
 
 
-def _parse_simple_gaming(rules: Mapping[str, Any]) -> SimpleGamingRules | None:
-    metric, threshold, period = rules.get("metric"), rules.get("threshold"), rules.get("period")
-    if rules.get("type") != "gaming" or metric not in SIMPLE_GAMING_METRICS:
-        return None
-    if not is_number(threshold) or not isinstance(period, str):
-        return None
-    return SimpleGamingRules(
-        str(metric), float(threshold), period, _lenient_number(rules.get("minMatches"), 1)
-    )
-
-
-def _parse_conditions(raw: object) -> tuple[Condition, ...]:
-    if not isinstance(raw, list):
-        return ()
-    conditions = []
-    for item in raw:
-        item = as_mapping(item)
-        if item is None or not isinstance(item.get("metric"), str):
+def _places(params: object, proof: object, problems: list[str]) -> dict[str, Mapping[str, Any]]:
+    found: dict[str, Mapping[str, Any]] = {}
+    containers = {"params": _place(params, "params", problems)}
+    proof_map = _place(proof, "proof", problems)
+    containers["proof.params"] = _place(proof_map.get("params"), "proof.params", problems) if proof_map else None
+    for name, container in containers.items():
+        if container is None:
             continue
-        conditions.append(Condition(item["metric"], str(item.get("op")), _number(item.get("value"))))
-    return tuple(conditions)
+        found[name] = container
+        for leaf in ("rule", "rules"):
+            place = _place(container.get(leaf), f"{name}.{leaf}", problems)
+            if place is not None:
+                found[f"{name}.{leaf}"] = place
+    return found
 
 
-def _parse_period(raw: Mapping[str, Any]) -> Period:
-    return Period(start=parse_instant(raw.get("start")), end=parse_instant(raw.get("end")))
+def _instant(raw: Mapping[str, Any], key: str, where: str, problems: list[str]) -> datetime | None:
+    value = raw.get(key)
+    if value is None:
+        return None
+    instant = parse_instant(value)
+    if instant is None:
+        problems.append(f"{where}.{key} {brief(value)} {NOT_A_TIME}")
+    return instant
 
 
-def _parse_zone(name: object, problems: list[str]) -> ZoneInfo:
-    if isinstance(name, str) and name:
+def _period(value: object, where: str, problems: list[str]) -> Period | None:
+    raw = as_mapping(value)
+    if raw is None:
+        problems.append(f"{where} must be an object {{start, end}}, got {brief(value)}")
+        return None
+    period = Period(start=_instant(raw, "start", where, problems), end=_instant(raw, "end", where, problems))
+    if period.start is not None and period.end is not None and period.end < period.start:
+        problems.append(f"{where}.end is before {where}.start")
+    return period
+
+
+def _zone(name: object, where: str, problems: list[str]) -> ZoneInfo:
+    if name is None or name == "":
+        return ZoneInfo("UTC")
+    if isinstance(name, str):
         try:
             return ZoneInfo(name)
         except (ZoneInfoNotFoundError, ValueError):
-            problems.append(f'Unknown time zone "{name}" in rule period; UTC used')
+            pass
+    problems.append(f"{where}: unknown time zone {brief(name)}")
     return ZoneInfo("UTC")
 
 
-def _canonical_challenge_type(value: object) -> str | None:
-    if not isinstance(value, str):
+def _conditions(raw: object, where: str, problems: list[str]) -> tuple[Condition, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        problems.append(f"{where} must be a list of {{metric, op, value}}, got {brief(raw)}")
+        return ()
+    conditions = []
+    for index, item in enumerate(raw):
+        at = f"{where}[{index}]"
+        condition = as_mapping(item)
+        if condition is None:
+            problems.append(f"{at} must be an object {{metric, op, value}}, got {brief(item)}")
+            continue
+        metric = canonical_fitness_metric(condition.get("metric"))
+        if metric is None:
+            problems.append(f"{at}.metric: unknown metric {brief(condition.get('metric'))} "
+                            f"(known: {', '.join(sorted(FITNESS_METRICS))})")
+        op = one_of(condition.get("op"), CONDITION_OPS, f"{at}.op", problems)
+        value = amount(condition.get("value"), f"{at}.value", problems)
+        if condition.get("value") is None:
+            problems.append(f"{at}.value is missing")
+        if metric is not None and op is not None and value is not None:
+            conditions.append(Condition(metric, op, value))
+    return tuple(conditions)
+
+
+def _object(merged: _Merged, key: str, problems: list[str]) -> Mapping[str, Any] | None:
+    value = merged.get(key)
+    if value is None:
         return None
-    lowered = value.strip().lower()
-    lowered = CHALLENGE_TYPE_ALIASES.get(lowered, lowered)
-    return lowered if lowered in FITNESS_CHALLENGE_TYPES else None
+    mapping = as_mapping(value)
+    if mapping is None:
+        problems.append(f"{merged.where(key)} must be an object, got {brief(value)}")
+    return mapping
 
 
-def _parse_fitness_rule(candidate: Mapping[str, Any], problems: list[str]) -> FitnessRule | None:
-    challenge_type = _canonical_challenge_type(candidate.get("challengeType"))
-    period = as_mapping(candidate.get("period"))
+def _fitness_rule(merged: _Merged, problems: list[str]) -> FitnessRule | None:
+    raw_type = merged.get("challengeType")
+    challenge_type = canonical_challenge_type(raw_type)
+    if challenge_type is None:
+        problems.append(f"{merged.where('challengeType')}: unknown challenge type {brief(raw_type)} "
+                        f"(known: {', '.join(sorted(FITNESS_CHALLENGE_TYPES))})")
+    if not merged.has("period"):
+        problems.append(f"{merged.where('challengeType')}: a fitness rule needs a period {{start, end}}")
+        return None
+    period = _period(merged.get("period"), merged.where("period"), problems)
+    zone = _zone(as_mapping(merged.get("period")).get("timezone") if period else None,
+                 f"{merged.where('period')}.timezone", problems)
+    conditions = _conditions(merged.get("conditions"), merged.where("conditions"), problems)
+
+    daily = _object(merged, "dailyTarget", problems) or {}
+    streak_days = count(daily.get("consecutiveDays"), f"{merged.where('dailyTarget')}.consecutiveDays", problems,
+                        lowest=0) or 0
+    streak_conditions = _conditions(daily.get("conditions"), f"{merged.where('dailyTarget')}.conditions", problems)
+    if daily and (streak_days > 0) != bool(streak_conditions):
+        problems.append(f"{merged.where('dailyTarget')} needs both consecutiveDays and conditions")
+
+    weekly = _object(merged, "weeklyTarget", problems)
+    weekly_where = merged.where("weeklyTarget")
+    occurrences = weeks = None
+    if weekly is not None:
+        occurrences = count(weekly.get("minOccurrences"), f"{weekly_where}.minOccurrences", problems)
+        weeks = count(weekly.get("perWeeks"), f"{weekly_where}.perWeeks", problems)
+        if weekly.get("minOccurrences") is None or weekly.get("perWeeks") is None:
+            problems.append(f"{weekly_where} needs minOccurrences and perWeeks")
+
+    checks = _object(merged, "antiCheat", problems)
+    anti_cheat = None
+    if checks is not None:
+        at = merged.where("antiCheat")
+        anti_cheat = AntiCheat(
+            min_gps_continuity=amount(checks.get("minGpsContinuity"), f"{at}.minGpsContinuity", problems, upper=1),
+            min_hr_consistency=amount(checks.get("minHrConsistency"), f"{at}.minHrConsistency", problems, upper=1),
+            max_teleport_jumps=count(checks.get("maxTeleportJumps"), f"{at}.maxTeleportJumps", problems, lowest=0),
+        )
     if challenge_type is None or period is None:
         return None
-    daily = as_mapping(candidate.get("dailyTarget")) or {}
-    weekly = as_mapping(candidate.get("weeklyTarget"))
-    anti_cheat = as_mapping(candidate.get("antiCheat"))
-    streak_days = _number(daily.get("consecutiveDays")) or 0
     return FitnessRule(
-        challenge_type=challenge_type,
-        period=_parse_period(period),
-        zone=_parse_zone(period.get("timezone"), problems),
-        conditions=_parse_conditions(candidate.get("conditions")),
-        streak_days=max(0, math.ceil(streak_days)),
-        streak_conditions=_parse_conditions(daily.get("conditions")),
-        has_weekly_target=weekly is not None,
-        weekly_min_occurrences=(_number(weekly.get("minOccurrences")) or 0) if weekly else 0,
-        weekly_weeks=(_number(weekly.get("perWeeks")) or 0) if weekly else 0,
-        anti_cheat=(
-            AntiCheat(
-                min_gps_continuity=_number(anti_cheat.get("minGpsContinuity")),
-                min_hr_consistency=_number(anti_cheat.get("minHrConsistency")),
-                max_teleport_jumps=_number(anti_cheat.get("maxTeleportJumps")),
-            )
-            if anti_cheat is not None
-            else None
-        ),
+        challenge_type=challenge_type, period=period, zone=zone, conditions=conditions,
+        streak_days=streak_days, streak_conditions=streak_conditions,
+        has_weekly_target=weekly is not None, weekly_min_occurrences=occurrences or 0,
+        weekly_weeks=weeks or 0, anti_cheat=anti_cheat,
     )
 
 
-def _is_gaming_rule(candidate: Mapping[str, Any]) -> bool:
+def _is_gaming_rule(merged: _Merged) -> bool:
     """Key presence as in the original, but a key must carry a value, and `mode` alone no longer makes
     an object a gaming rule (spec §8.17): a gaming-only `competitiveMetric` does."""
-    if "challengeType" in candidate:
+    if merged.has("challengeType"):
         return False
-    if any(candidate.get(key) is not None for key in _GAMING_RULE_KEYS):
+    if any(merged.has(key) for key in _GAMING_RULE_KEYS):
         return True
-    return candidate.get("competitiveMetric") in GAMING_COMPETITIVE_METRICS
+    return merged.get("competitiveMetric") in GAMING_COMPETITIVE_METRICS
 
 
-def _parse_gaming_rule(candidate: Mapping[str, Any]) -> GamingRule:
-    period = as_mapping(candidate.get("period"))
-    hero = candidate.get("hero")
-    streak = _number(candidate.get("streakLength"))
-    min_wins = _number(candidate.get("minWins"))
+def _ranked_only(value: object, where: str, problems: list[str]) -> bool:
+    if value is None or isinstance(value, bool | str) or is_number(value):
+        return flag(value)
+    problems.append(f"{where} must be true or false, got {brief(value)}")
+    return False
+
+
+def _gaming_rule(merged: _Merged, problems: list[str]) -> GamingRule:
+    hero = merged.get("hero")
+    if hero is not None and not isinstance(hero, str):
+        problems.append(f"{merged.where('hero')} must be a string, got {brief(hero)}")
+        hero = None
+    min_wins = count(merged.get("minWins"), merged.where("minWins"), problems)
+    streak = count(merged.get("streakLength"), merged.where("streakLength"), problems, lowest=0)
     return GamingRule(
         min_wins=1 if min_wins is None else min_wins,
-        hero=hero.strip() if isinstance(hero, str) and hero.strip() else None,
-        ranked_only=flag(candidate.get("rankedOnly")),
-        period=_parse_period(period) if period is not None else None,
-        streak_length=streak if streak is not None and streak > 0 else 0,
+        hero=hero.strip() if hero and hero.strip() else None,
+        ranked_only=_ranked_only(merged.get("rankedOnly"), merged.where("rankedOnly"), problems),
+        period=_period(merged.get("period"), merged.where("period"), problems) if merged.has("period") else None,
+        streak_length=streak or 0,
     )
 
 
-def _top_n(candidates: list[Mapping[str, Any]], sources: _Sources) -> int:
-    for candidate in candidates:
-        value = candidate.get("topN")
-        if is_number(value) and value >= 1:
-            return math.floor(value)
+def _simple_rules(merged: _Merged, problems: list[str]) -> SimpleFitnessRules | SimpleGamingRules | None:
+    kind = one_of(merged.get("type"), ("fitness", "gaming"), merged.where("type"), problems)
+    if kind is None:
+        return None
+    fitness = kind == "fitness"
+    metric = one_of(merged.get("metric"), SIMPLE_FITNESS_METRICS if fitness else SIMPLE_GAMING_METRICS,
+                    merged.where("metric"), problems)
+    period = one_of(merged.get("period"), SIMPLE_FITNESS_PERIODS if fitness else SIMPLE_GAMING_PERIODS,
+                    merged.where("period"), problems)
+    threshold = amount(merged.get("threshold"), merged.where("threshold"), problems)
+    if not merged.has("threshold"):
+        problems.append(f"{merged.where('threshold')} is missing")
+    minimum_key = "minDays" if fitness else "minMatches"
+    minimum = count(merged.get(minimum_key), merged.where(minimum_key), problems, numeric_text=True)
+    if metric is None or period is None or threshold is None:
+        return None
+    if fitness:
+        return SimpleFitnessRules(metric, threshold, period, 1 if minimum is None else minimum)
+    return SimpleGamingRules(metric, threshold, period, 1 if minimum is None else minimum)
+
+
+def _top_n(merged: _Merged, places: dict[str, Mapping[str, Any]], problems: list[str]) -> int:
+    if merged.has("topN"):
+        return count(merged.get("topN"), merged.where("topN"), problems) or 1
     # iOS templates keep topN only in the form values (spec §8.19).
-    for container in (sources.proof_params, sources.params):
-        form = as_mapping(container.get("form")) if container else None
-        value = _lenient_number(form.get("topN"), 0) if form else 0
-        if value >= 1:
-            return math.floor(value)
+    for name in ("proof.params", "params"):
+        form = as_mapping(places[name].get("form")) if name in places else None
+        if form is not None and form.get("topN") is not None:
+            return count(form["topN"], f"{name}.form.topN", problems, numeric_text=True) or 1
     return 1
 
 
-def _competitive_metric(candidates: list[Mapping[str, Any]]) -> str | None:
-    for key in ("competitiveMetric", "metric"):  # iOS stores `metric` (spec §8.19)
-        for candidate in candidates:
-            value = candidate.get(key)
-            if isinstance(value, str) and value:
-                return value
-    return None
+def _competitive_metric(merged: _Merged, fitness: bool, gaming: bool, problems: list[str]) -> str | None:
+    key = "competitiveMetric" if merged.has("competitiveMetric") else "metric"  # iOS stores `metric` (§8.19)
+    value = merged.get(key)
+    if value is None:
+        return None
+    known = ACCUMULATING_FITNESS_METRICS if fitness else GAMING_COMPETITIVE_METRICS if gaming else (
+        ACCUMULATING_FITNESS_METRICS | GAMING_COMPETITIVE_METRICS)
+    name = value if gaming or not isinstance(value, str) else FITNESS_METRIC_ALIASES.get(value, value)
+    if not isinstance(name, str) or name not in known:
+        problems.append(f"{merged.where(key)}: unknown competitive metric {brief(value)} "
+                        f"(known: {', '.join(sorted(known))})")
+        return None
+    return name
 
 
-def parse_challenge_rule(params: object, proof: object = None, timeline: object = None) -> ChallengeRule:
-    """The rule of a challenge from its `params`, `proof` and `timeline` (objects or JSON strings)."""
+def _check_challenge_type(value: object, where: str, problems: list[str]) -> None:
+    if canonical_challenge_type(value) is None:
+        problems.append(f"{where}: unknown challenge type {brief(value)}")
+
+
+# Scalar keys whose value in a place the merge does not read is still checked: a bad value must not
+# hide behind a good one in a place read earlier.
+_SHADOWED_CHECKS: dict[str, Callable[[object, str, list[str]], object]] = {
+    "challengeType": _check_challenge_type,
+    "topN": count,
+    "minWins": count,
+    "streakLength": lambda value, where, problems: count(value, where, problems, lowest=0),
+    "mode": lambda value, where, problems: one_of(value, MODES, where, problems),
+    "rankedOnly": _ranked_only,
+    "type": lambda value, where, problems: one_of(value, ("fitness", "gaming"), where, problems),
+    "metric": lambda value, where, problems: one_of(value, SIMPLE_FITNESS_METRICS | SIMPLE_GAMING_METRICS, where,
+                                                    problems),
+    "threshold": amount,
+    "minDays": lambda value, where, problems: count(value, where, problems, numeric_text=True),
+    "minMatches": lambda value, where, problems: count(value, where, problems, numeric_text=True),
+}
+_SIMPLE_ONLY_KEYS = ("type", "metric", "threshold", "minDays", "minMatches")
+
+
+def _check_shadowed(merged: _Merged, places: list[tuple[str, Mapping[str, Any]]], simple: bool,
+                    problems: list[str]) -> None:
+    for name, place in places:
+        for key, check in _SHADOWED_CHECKS.items():
+            if (key in _SIMPLE_ONLY_KEYS) != simple:
+                continue
+            value = place.get(key)
+            if value is not None and merged.origin.get(key) != name:
+                check(value, f"{name}.{key}", problems)
+
+
+def _parse(params: object, proof: object, timeline: object) -> ChallengeRule:
     problems: list[str] = []
-    params_map = as_mapping(parse_maybe_json(params))
-    if params is not None and params_map is None:
-        problems.append("params is neither an object nor a JSON object string")
-    proof_map = as_mapping(parse_maybe_json(proof))
-    proof_params = as_mapping(parse_maybe_json(proof_map.get("params"))) if proof_map else None
-    sources = _Sources(params=params_map, proof_params=proof_params)
-    candidates = sources.candidates()
+    places = _places(params, proof, problems)
+    full = _Merged([(name, places[name]) for name in _FULL_RULE_PLACES if name in places])
+    simple_places = [(name, places[name]) for name in _SIMPLE_RULE_PLACES if name in places and places[name]]
 
-    simple_fitness = simple_gaming = None
-    for rules in sources.simple_rules():
-        simple_fitness = simple_fitness or _parse_simple_fitness(rules)
-        simple_gaming = simple_gaming or _parse_simple_gaming(rules)
+    simple_merged = _Merged(simple_places)
+    simple = _simple_rules(simple_merged, problems) if simple_places else None
+    fitness = _fitness_rule(full, problems) if full.has("challengeType") else None
+    gaming = _gaming_rule(full, problems) if _is_gaming_rule(full) else None
+    _check_shadowed(simple_merged, simple_places, True, problems)
+    _check_shadowed(full, [(name, places[name]) for name in _FULL_RULE_PLACES if name in places], False, problems)
 
-    fitness = None
-    for candidate in candidates:
-        fitness = _parse_fitness_rule(candidate, problems)
-        if fitness is not None:
-            break
-    gaming = next((_parse_gaming_rule(c) for c in candidates if _is_gaming_rule(c)), None)
-    competitive = any(candidate.get("mode") == "competitive" for candidate in candidates)
-
+    mode = full.get("mode")
+    if mode is not None:
+        mode = one_of(mode, MODES, full.where("mode"), problems)
+    competitive = mode == "competitive"
+    top_n = _top_n(full, places, problems)
+    metric = None
+    if competitive:
+        metric = _competitive_metric(full, full.has("challengeType"), gaming is not None, problems)
+    problems.extend(timeline_problems(timeline))
     return ChallengeRule(
-        simple_fitness=simple_fitness,
-        simple_gaming=simple_gaming,
+        simple_fitness=simple if isinstance(simple, SimpleFitnessRules) else None,
+        simple_gaming=simple if isinstance(simple, SimpleGamingRules) else None,
         fitness=fitness,
         gaming=gaming,
         competitive=competitive,
-        top_n=_top_n(candidates, sources),
-        competitive_metric=_competitive_metric(candidates) if competitive else None,
+        top_n=top_n,
+        competitive_metric=metric,
         timeline=parse_timeline(timeline),
         problems=tuple(problems),
     )
+
+
+def parse_challenge_rule(params: object, proof: object = None, timeline: object = None) -> ChallengeRule:
+    """The rule of a challenge from its `params`, `proof` and `timeline` (objects or JSON strings).
+    Never raises: a rule nobody foresaw becomes a rule with a problem."""
+    try:
+        return _parse(params, proof, timeline)
+    except Exception as error:  # the stages must not stop on a registration nobody foresaw
+        return ChallengeRule(problems=(f"rule could not be read: {type(error).__name__}: {error}",))
 
 
 __all__ = [

@@ -6,12 +6,12 @@ rewritten providers add (offset-bearing `start`/`startTime`, `calories_kcal`, Fi
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, NamedTuple
 
-from domain.jsvalues import as_mapping, is_number
-from domain.timeparse import from_unix_seconds, parse_date_only, parse_instant_text
+from domain.jsvalues import as_mapping, brief, is_number
+from domain.timeparse import parse_date_only, parse_instant_text, unix_instant
 
 _KJ_PER_KCAL = 4.184
 
@@ -56,6 +56,10 @@ class Activity(NamedTuple):
     sessions: float | None = None
     exercise_minutes: float | None = None
     gps_path: tuple[tuple[float, float], ...] | None = None
+    provider: str = ""
+    record_id: str | None = None
+    # A day's total (`period: "day"`, or a date-only record): it already holds the day's activities.
+    daily_total: bool = False
 
     @property
     def day_key(self) -> date:
@@ -74,18 +78,35 @@ def canonical_type(raw: Mapping[str, Any]) -> str | None:
     return None
 
 
+class Unusable(ValueError):
+    """A record of a known activity type that cannot be counted; the message says why."""
+
+
 def _day_start(day: date) -> datetime:
     return datetime.combine(day, time(0), tzinfo=UTC)
+
+
+def _instant(raw: Mapping[str, Any], key: str) -> datetime:
+    instant = parse_instant_text(raw[key])
+    if instant is None:
+        raise Unusable(f"{key} {brief(raw[key])} is not a time from 1970 to 9000")
+    return instant
+
+
+def _unix(raw: Mapping[str, Any], key: str) -> datetime:
+    instant = unix_instant(float(raw[key]))
+    if instant is None:
+        raise Unusable(f"{key} {brief(raw[key])} is not Unix seconds from 1970 to 9000")
+    return instant
 
 
 def _resolve_start(raw: Mapping[str, Any]) -> tuple[datetime, date | None] | None:
     for key in ("start", "startTime"):
         if isinstance(raw.get(key), str):
-            instant = parse_instant_text(raw[key])
-            return (instant, None) if instant is not None else None
+            return _instant(raw, key), None
     start_ts = raw.get("start_ts")
     if is_number(start_ts) and start_ts > 0:
-        return from_unix_seconds(float(start_ts)), None
+        return _unix(raw, "start_ts"), None
     for key in ("date", "dateTime"):
         text = raw.get(key)
         if not isinstance(text, str):
@@ -93,8 +114,7 @@ def _resolve_start(raw: Mapping[str, Any]) -> tuple[datetime, date | None] | Non
         day = parse_date_only(text)
         if day is not None:
             return _day_start(day), day
-        instant = parse_instant_text(text)
-        return (instant, None) if instant is not None else None
+        return _instant(raw, key), None
     return None
 
 
@@ -103,12 +123,10 @@ def _resolve_end(
 ) -> datetime:
     for key in ("end", "endTime"):
         if isinstance(raw.get(key), str):
-            instant = parse_instant_text(raw[key])
-            if instant is not None:
-                return instant
+            return _instant(raw, key)
     end_ts = raw.get("end_ts")
     if is_number(end_ts) and end_ts > 0:
-        return from_unix_seconds(float(end_ts))
+        return _unix(raw, "end_ts")
     if duration_min is not None and duration_min > 0:
         return start + timedelta(minutes=duration_min)
     if local_day is not None:  # a daily total covers its whole day
@@ -126,14 +144,29 @@ def _gps_path(value: object) -> tuple[tuple[float, float], ...] | None:
     return tuple(points)
 
 
-def normalize_activity(raw: object) -> Activity | None:
-    """One record as an Activity, or None when it has no recognised type or no parsable start."""
+def _record_id(record: Mapping[str, Any]) -> str | None:
+    for key in ("activity_id", "logId", "id"):
+        value = record.get(key)
+        if isinstance(value, str) and value:
+            return value
+        if value.__class__ is int:
+            return str(value)
+    return None
+
+
+def read_activity(raw: object, provider: str = "") -> Activity | None:
+    """One record as an Activity; None when it is no activity (no object, no recognised type, no
+    start at all). Raises `Unusable` for an activity that cannot be counted: a time that cannot be
+    read or lies outside 1970..9000 (a millisecond `start_ts`), a number that is not finite or not in
+    0..1e9."""
     record = as_mapping(raw)
     if record is None:
         return None
     activity_type = canonical_type(record)
-    resolved = _resolve_start(record) if activity_type else None
-    if activity_type is None or resolved is None:
+    if activity_type is None:
+        return None
+    resolved = _resolve_start(record)
+    if resolved is None:
         return None
     start, local_day = resolved
 
@@ -151,6 +184,9 @@ def normalize_activity(raw: object) -> Activity | None:
     if steps is None and record.get("type") is None:
         steps = numbers.get("value")
 
+    period = record.get("period")
+    if period == "day" and isinstance(record.get("date"), str):
+        local_day = parse_date_only(record["date"]) or local_day
     return Activity(
         type=activity_type,
         start=start,
@@ -166,7 +202,18 @@ def normalize_activity(raw: object) -> Activity | None:
         sessions=numbers.get("sessions"),
         exercise_minutes=numbers.get("exercise_minutes"),
         gps_path=_gps_path(record.get("gps_path")),
+        provider=provider,
+        record_id=_record_id(record),
+        daily_total=period == "day" or (period != "activity" and local_day is not None),
     )
+
+
+def normalize_activity(raw: object) -> Activity | None:
+    """One record as an Activity, or None when it is no activity or cannot be counted."""
+    try:
+        return read_activity(raw)
+    except Unusable:
+        return None
 
 
 # every numeric field an activity reads; a record has a few of them, so it is read once (a hot path)
@@ -175,17 +222,23 @@ _NUMERIC_FIELDS = frozenset({
     "steps_count", "steps", "value", "avg_hr_bpm", "average_heartrate", "max_hr_bpm", "max_heartrate",
     "elev_gain_m", "total_elevation_gain", "sessions", "exercise_minutes",
 })
+# No step count, distance in metres, duration in seconds or energy of one record is larger; bounding
+# them keeps every sum finite (two 1e308 step values would add up to infinity).
+MAX_RECORD_NUMBER = 1e9
 
 
 def _numbers(record: Mapping[str, Any]) -> dict[str, float]:
     """The record's numeric fields that hold a JSON number (numeric strings do not count), as floats."""
-    return {key: float(value) for key, value in record.items() if key in _NUMERIC_FIELDS and is_number(value)}
+    numbers = {}
+    for key, value in record.items():
+        if key not in _NUMERIC_FIELDS or value.__class__ not in (int, float):  # bool is not counted
+            continue
+        if not (is_number(value) and 0 <= value <= MAX_RECORD_NUMBER):
+            raise Unusable(f"{key} {brief(value)} is not a number from 0 to {MAX_RECORD_NUMBER:g}")
+        numbers[key] = float(value)
+    return numbers
 
 
 def _first(numbers: dict[str, float], preferred: str, fallback: str) -> float | None:
     value = numbers.get(preferred)
     return value if value is not None else numbers.get(fallback)
-
-
-def normalize_activities(records: Sequence[object]) -> list[Activity]:
-    return [activity for activity in map(normalize_activity, records) if activity is not None]

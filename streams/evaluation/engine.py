@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from domain.rules import ChallengeRule
+from streams.evaluation import matches
 from streams.evaluation.fitness import evaluate_fitness
 from streams.evaluation.gaming import evaluate_gaming
 from streams.evaluation.verdict import Outcome, Verdict
@@ -17,13 +20,19 @@ NO_EVALUATOR = "unknown:no-evaluator"
 _EVALUATOR_SUFFIX = "stream"
 
 
-def _passthrough(_rule: ChallengeRule | None, records: Sequence[object]) -> Outcome:
-    if not records:
+RecordsByProvider = Mapping[str, Sequence[object]]
+
+
+def _passthrough(_rule: ChallengeRule | None, records_by_provider: RecordsByProvider) -> Outcome:
+    """Manual evidence: passes with the number of distinct records."""
+    distinct = {matches.canonical(r) if isinstance(r, Mapping) else repr(r)
+                for records in records_by_provider.values() for r in records}
+    if not distinct:
         return Outcome(False, None, ("No records in manual evidence",))
-    return Outcome(True, len(records), (), {"count": len(records)})
+    return Outcome(True, len(distinct), (), {"count": len(distinct)})
 
 
-_FAMILIES: dict[str, tuple[frozenset[str], Callable[[ChallengeRule | None, Sequence[object]], Outcome]]] = {
+_FAMILIES: dict[str, tuple[frozenset[str], Callable[[ChallengeRule | None, RecordsByProvider], Outcome]]] = {
     "fitness": (FITNESS_PROVIDERS, evaluate_fitness),
     "gaming": (GAMING_PROVIDERS, evaluate_gaming),
     "manual": (MANUAL_PROVIDERS, _passthrough),
@@ -46,34 +55,65 @@ def _choose_family(rule: ChallengeRule | None, present: set[str]) -> str:
     return next(name for name in _FAMILIES if name in present)
 
 
+def _provider_name(provider: object) -> str:
+    return provider.strip().lower() if isinstance(provider, str) else repr(provider)
+
+
+def _by_provider(evidence_by_provider: object) -> dict[str, list[object]]:
+    """Provider names normalised (any case; a name that is no string never matches a provider) and
+    records as lists (a missing or non-list batch holds no records)."""
+    by_provider: dict[str, list[object]] = {}
+    if not isinstance(evidence_by_provider, Mapping):
+        return by_provider
+    for provider, records in evidence_by_provider.items():
+        batch = by_provider.setdefault(_provider_name(provider), [])
+        if isinstance(records, list | tuple):
+            batch.extend(records)
+    return by_provider if len(by_provider) < 2 else dict(sorted(by_provider.items()))
+
+
 def evaluate(rule: ChallengeRule | None, evidence_by_provider: Mapping[str, Sequence[object]]) -> Verdict:
     """Evaluate all current evidence of one subject for one challenge, across every provider.
 
     `evidence_by_provider` maps a provider name (any case) to that provider's current records.
     `rule` is the challenge's parsed rule, or None when the challenge has no registered metadata.
-    Never raises: an unknown provider or an evaluator error becomes a failing verdict with the reason.
+    Never raises, whatever the input: an unknown provider, a rule with problems, a score that is not
+    finite or an evaluator error becomes a failing verdict with the reason.
     """
-    by_provider: dict[str, list[object]] = {}
-    for provider, records in evidence_by_provider.items():
-        by_provider.setdefault(provider.strip().lower(), []).extend(records)
+    try:
+        return _evaluate(rule, evidence_by_provider)
+    except Exception as error:  # a shape nobody foresaw must not stop the stage
+        return Verdict(False, None, (f"Evaluator internal error: {type(error).__name__}: {error}",), None,
+                       NO_EVALUATOR)
+
+
+def _evaluate(rule: ChallengeRule | None, evidence_by_provider: object) -> Verdict:
+    by_provider = _by_provider(evidence_by_provider)
     families = {name: family_of(name) for name in by_provider}
     present = {family for family in families.values() if family is not None}
     if not present:
-        names = ", ".join(f'"{name}"' for name in sorted(by_provider)) or '""'
+        names = ", ".join(f'"{name}"' for name in by_provider) or '""'
         return Verdict(False, None, (f"No evaluator registered for provider {names}",), None, NO_EVALUATOR)
 
     family = _choose_family(rule, present)
-    used = sorted(name for name, fam in families.items() if fam == family)
-    ignored = sorted(name for name, fam in families.items() if fam != family)
-    records = [record for name in used for record in by_provider[name]]
+    used = [name for name, fam in families.items() if fam == family]
+    ignored = [name for name, fam in families.items() if fam != family]
     evaluator = f"{'+'.join(used) or family}:{_EVALUATOR_SUFFIX}"
+    metadata_extra: dict[str, Any] = {"providers": used}
+    if ignored:
+        metadata_extra["ignoredProviders"] = ignored
+    if rule is not None and rule.problems:
+        reason = f"Challenge rule cannot be used: {'; '.join(rule.problems)}"
+        return Verdict(False, None, (reason,), metadata_extra, evaluator)
     try:
-        outcome = _FAMILIES[family][1](rule, records)
+        outcome = _FAMILIES[family][1](rule, {name: by_provider[name] for name in used})
     except Exception as error:  # a rule or record shape nobody foresaw must not stop the stage
         outcome = Outcome(False, None, (f"Evaluator internal error: {error}",))
-    metadata = {**(outcome.metadata or {}), "providers": used}
-    if ignored:
-        metadata["ignoredProviders"] = ignored
+    metadata = {**(outcome.metadata or {}), **metadata_extra}
+    if outcome.score is not None and not math.isfinite(outcome.score):
+        # never ranked, never passed: a score of infinity would win every ranking
+        reason = f"Score {outcome.score} is not a finite number"
+        return Verdict(False, None, (*outcome.reasons, reason), metadata, evaluator)
     return Verdict(outcome.pass_, outcome.score, outcome.reasons, metadata, evaluator)
 
 

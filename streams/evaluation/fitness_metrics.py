@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable
 
+from domain.rule_vocabulary import ACCUMULATING_FITNESS_METRICS
 from domain.rules import Condition
 from streams.evaluation.activities import Activity
 
@@ -15,11 +16,7 @@ _OTHER_HR_BAND = (70, 200)
 
 # Metrics that accumulate over activities: a ">=" / ">" condition on them is a target for the whole
 # period (summed), not a bar every single activity has to clear (spec §8.3).
-ADDITIVE_METRICS = frozenset({
-    "distance_km", "walking_km", "hiking_km", "rowing_km", "cycling_km", "swimming_km",
-    "swim_distance_km", "duration_min", "yoga_min", "hiit_min", "crossfit_min", "active_minutes",
-    "exercise_time", "elev_gain_m", "steps_count", "calories", "strength_sessions",
-})
+ADDITIVE_METRICS = ACCUMULATING_FITNESS_METRICS
 ACCUMULATING_OPS = frozenset({">=", ">"})
 
 _TYPED_DISTANCE = {
@@ -65,7 +62,7 @@ def hr_consistency(activity: Activity) -> float:
 def _duration(activity: Activity) -> float | None:
     if activity.duration_min is not None:
         return activity.duration_min
-    if activity.end > activity.start:
+    if activity.end > activity.start and not activity.daily_total:  # a day total spans its day, it lasts nothing
         return float(math.trunc((activity.end - activity.start).total_seconds() / 60))
     return None
 

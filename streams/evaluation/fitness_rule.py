@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 from domain.jsvalues import clean_number, round2
 from domain.rules import Condition, FitnessRule
 from streams.evaluation.activities import Activity
+from streams.evaluation.dedup import count_once
 from streams.evaluation.fitness_metrics import (
     ADDITIVE_METRICS,
     compare,
@@ -72,9 +73,10 @@ def _best_streak(rule: FitnessRule, days: list[date], activities: list[Activity]
     best = current = 0
     for day in days:
         day_activities = by_day.get(day, [])
-        passed = bool(day_activities) and all(
-            holds(_day_summary(rule.challenge_type, day_activities), c) for c in rule.streak_conditions
-        )
+        passed = False
+        if day_activities:
+            summary = _day_summary(rule.challenge_type, count_once(day_activities, lambda _a, day=day: day))
+            passed = all(holds(summary, c) for c in rule.streak_conditions)
         current = current + 1 if passed else 0
         best = max(best, current)
     return best
@@ -132,7 +134,7 @@ def _weekly_reason(rule: FitnessRule, eligible: list[Activity]) -> str | None:
 def evaluate_fitness_rule(rule: FitnessRule, activities: list[Activity], total_records: int) -> Outcome:
     types = in_scope_types(rule.challenge_type)
     in_scope = [a for a in activities if a.type in types and rule.period.overlaps(a.start, a.end)]
-    score = sum(a.steps_count or 0.0 for a in in_scope)
+    score = sum(a.steps_count or 0.0 for a in count_once(in_scope))
     metadata = {"validActivityCount": len(activities), "totalRecords": total_records,
                 "challengeType": rule.challenge_type, "inScopeCount": len(in_scope)}
 
@@ -156,8 +158,9 @@ def evaluate_fitness_rule(rule: FitnessRule, activities: list[Activity], total_r
     eligible = [a for a in in_scope if all(holds(a, c) for c in per_activity)]
     if per_activity and not eligible:
         reasons.append("No activity met the required conditions")
+    counted = count_once(eligible)
     for condition in totals:
-        total = metric_total(eligible, condition.metric)
+        total = metric_total(counted, condition.metric)
         metadata[f"total_{condition.metric}"] = clean_number(round2(total))
         if not compare(total, condition.op, condition.value):
             required = clean_number(condition.value) if condition.value is not None else None
@@ -180,7 +183,7 @@ def score_fitness_competitive(
     metric = competitive_fitness_metric(requested_metric)
     types = in_scope_types(rule.challenge_type)
     in_scope = [a for a in activities if a.type in types and rule.period.overlaps(a.start, a.end)]
-    score = sum(metric_value(a, metric) or 0.0 for a in in_scope)
+    score = sum(metric_value(a, metric) or 0.0 for a in count_once(in_scope))
     metadata = {"mode": "competitive", "metric": metric, "validActivityCount": len(activities),
                 "totalRecords": total_records, "challengeType": rule.challenge_type,
                 "inScopeCount": len(in_scope)}

@@ -8,6 +8,7 @@ from datetime import date
 from domain.jsvalues import clean_number, round2
 from domain.rules import SimpleFitnessRules
 from streams.evaluation.activities import Activity
+from streams.evaluation.dedup import count_once
 from streams.evaluation.verdict import Outcome
 
 _ANY = None
@@ -48,10 +49,11 @@ def evaluate_simple_fitness(rules: SimpleFitnessRules, activities: list[Activity
             {**base, "totalActivities": len(activities)},
         )
 
+    counted = count_once(relevant)
     per_day: dict[date, float] = {}
-    for activity in relevant:
+    for activity in counted:
         per_day[activity.day_key] = per_day.get(activity.day_key, 0.0) + value_of(activity)
-    total = sum(value_of(a) for a in relevant)
+    total = sum(value_of(a) for a in counted)
 
     if competitive:
         # A ranked challenge scores the period total; the threshold does not decide who passes.

@@ -6,9 +6,10 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from domain.jsvalues import as_mapping, clean_number, round2
+from domain.rule_vocabulary import GAMING_COMPETITIVE_METRICS
 from domain.rules import ChallengeRule, GamingRule, Period, SimpleGamingRules
 from streams.evaluation import matches
-from streams.evaluation.verdict import Outcome
+from streams.evaluation.verdict import Outcome, record_label, with_problems
 
 Match = Mapping[str, Any]
 
@@ -88,13 +89,13 @@ def _competitive_score(metric: str, eligible: list[Match]) -> float:
 
 
 def _competitive_metric(requested: str | None) -> str:
-    return requested if requested in ("wins", "kills", "assists", "deaths", "kda", "damage") else "wins"
+    return requested if requested in GAMING_COMPETITIVE_METRICS else "wins"
 
 
 def _longest_win_streak(eligible: list[Match]) -> int:
-    def order(record: Match) -> float:
+    def order(record: Match) -> tuple[float, str]:
         instant = matches.match_time(record)
-        return instant.timestamp() if instant is not None else 0.0
+        return (instant.timestamp() if instant is not None else 0.0), matches.identity(record)
 
     best = current = 0
     for record in sorted(eligible, key=order):
@@ -149,11 +150,37 @@ def _structural(records: list[Match], total_records: int) -> Outcome:
                                     "note": "No challenge gaming rule config found — structural pass applied"})
 
 
-def evaluate_gaming(rule: ChallengeRule | None, records: Sequence[object]) -> Outcome:
-    games = [m for m in (as_mapping(r) for r in records) if m is not None]
+def _distinct_matches(records_by_provider: Mapping[str, Sequence[object]], problems: list[str]) -> list[Match]:
+    """Each match once (the same match id, or the same record, delivered twice counts once), without
+    the records whose numbers cannot be counted."""
+    kept: dict[str, Match] = {}
+    for provider in sorted(records_by_provider):
+        for raw in records_by_provider[provider]:
+            record = as_mapping(raw)
+            if record is None:
+                continue
+            unusable = matches.unusable_number(record)
+            if unusable is not None:
+                problems.append(f"{provider} {record_label(record)}: {unusable}; not counted")
+                continue
+            key = matches.identity(record)
+            found = kept.get(key)
+            if found is None or matches.canonical(record) < matches.canonical(found):
+                kept[key] = record
+    return [kept[key] for key in sorted(kept)]
+
+
+def evaluate_gaming(rule: ChallengeRule | None, records_by_provider: Mapping[str, Sequence[object]]) -> Outcome:
+    problems: list[str] = []
+    games = _distinct_matches(records_by_provider, problems)
+    readable = sum(1 for records in records_by_provider.values() for r in records if as_mapping(r) is not None)
+    duplicates = readable - len(games) - len(problems)
     if not games:
-        return Outcome(False, None, ("No game records in evidence",))
-    rule = rule or ChallengeRule()
+        return with_problems(Outcome(False, None, ("No game records in evidence",)), problems)
+    return with_problems(_evaluate(rule or ChallengeRule(), games), problems, duplicates)
+
+
+def _evaluate(rule: ChallengeRule, games: list[Match]) -> Outcome:
     if rule.simple_gaming is not None:
         return _evaluate_simple(rule.simple_gaming, _in_period(games, rule.window), rule.competitive)
     if rule.gaming is not None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from domain.jsvalues import first_number, is_number
-from domain.timeparse import from_unix_number, from_unix_seconds, parse_instant_text
+from domain.jsvalues import brief, first_number, is_number
+from domain.timeparse import from_unix_number, parse_instant_text, unix_instant
 
 _RESULT_KEYS = ("result_for_player", "team_result", "result")
 _HERO_KEYS = ("hero_name", "hero", "champion", "hero_champion")
@@ -53,7 +54,7 @@ def match_time(record: Mapping[str, Any]) -> datetime | None:
     for key in ("start_time", "start_ts"):
         value = record.get(key)
         if is_number(value):
-            return from_unix_seconds(float(value))
+            return unix_instant(float(value))
     return None
 
 
@@ -80,3 +81,34 @@ def damage(record: Mapping[str, Any]) -> float:
 def match_kda(record: Mapping[str, Any]) -> float:
     contribution = kills(record) + assists(record)
     return contribution / deaths(record) if deaths(record) else contribution
+
+
+_STAT_FIELDS = frozenset({
+    "kills", "kill_count", "k", "deaths", "death_count", "d", "assists", "assist_count", "a", "headshots",
+    "headshot_count", "hs_count", "hero_damage", "damage_dealt", "total_damage_dealt",
+})
+MAX_STAT = 1e9  # bounded so that no sum of them overflows to infinity
+
+
+def unusable_number(record: Mapping[str, Any]) -> str | None:
+    """Why a match cannot be counted: a stat that is a number but not finite or not in 0..MAX_STAT."""
+    for key, value in record.items():
+        if key in _STAT_FIELDS and value.__class__ in (int, float) and not (is_number(value) and 0 <= value <= MAX_STAT):
+            return f"{key} {brief(value)} is not a number from 0 to {MAX_STAT:g}"
+    return None
+
+
+def canonical(record: Mapping[str, Any]) -> str:
+    """The record as sorted JSON: equal for equal records, a total order for the others."""
+    try:
+        return json.dumps(record, sort_keys=True, separators=(",", ":"), default=repr)
+    except (TypeError, ValueError, RecursionError):
+        return repr(sorted(record.items(), key=repr))
+
+
+def identity(record: Mapping[str, Any]) -> str:
+    """What makes two records one match: its match id, else the whole record."""
+    match_id = record.get("match_id")
+    if isinstance(match_id, str) or match_id.__class__ is int:
+        return f"id:{match_id}"
+    return "record:" + canonical(record)

@@ -27,3 +27,31 @@ class Verdict(NamedTuple):
     reasons: tuple[str, ...]
     metadata: Mapping[str, Any] | None
     evaluator: str
+
+
+MAX_PROBLEMS = 20
+
+
+def with_problems(outcome: Outcome, problems: list[str], duplicates: int = 0) -> Outcome:
+    """The outcome with `metadata.problems` (records left out and why: sorted, at most MAX_PROBLEMS,
+    then how many more) and `metadata.duplicates` (records counted as another record)."""
+    if not problems and not duplicates:
+        return outcome
+    metadata = dict(outcome.metadata or {})
+    if problems:
+        distinct = sorted(set(problems))
+        extra = len(distinct) - MAX_PROBLEMS
+        metadata["problems"] = distinct[:MAX_PROBLEMS] + ([f"... and {extra} more"] if extra > 0 else [])
+    if duplicates:
+        metadata["duplicates"] = duplicates
+    return outcome._replace(metadata=metadata)
+
+
+def record_label(raw: object) -> str:
+    """How a problem names a record: its id when it has one."""
+    if isinstance(raw, dict):
+        for key in ("activity_id", "logId", "id", "match_id"):
+            value = raw.get(key)
+            if isinstance(value, str | int) and not isinstance(value, bool):
+                return f"record {str(value)[:40]!r}"
+    return "record without id"

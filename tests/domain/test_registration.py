@@ -72,8 +72,8 @@ def test_a_published_payload_reads_back_to_the_same_registration() -> None:
     ({"timeline": {"endsAt": "2026-01-01T00:00:00Z"}}, "timeline needs startsAt and endsAt"),
     ({"timeline": {**TIMELINE, "proofDeadline": "2026-01-02T00:00:00Z"}}, "proofDeadline must not be before endsAt"),
     ({"timeline": {**TIMELINE, "joinClosesAt": "2026-01-05T00:00:00Z"}}, "joinClosesAt must not be after startsAt"),
-    ({"params": {"rule": {**RULE, "mode": "competitive", "topN": "3"}}}, "topN must be a positive whole number"),
-    ({"params": {"rule": {**RULE, "mode": "competitive", "topN": 0}}}, "topN must be a positive whole number"),
+    ({"params": {"rule": {**RULE, "mode": "competitive", "topN": "3"}}}, "topN must be a whole number from 1"),
+    ({"params": {"rule": {**RULE, "mode": "competitive", "topN": 0}}}, "topN must be a whole number from 1"),
     ({"options": {"mode": "competitive"}}, "options.mode says competitive but the rule is threshold"),
     ({"options": {"mode": "ranked"}}, "options.mode must be one of"),
     ({"params": {"rule": {**RULE, "mode": "competitive"}}, "timeline": {k: v for k, v in TIMELINE.items()

@@ -67,10 +67,10 @@ def test_fitness_rule_needs_a_period_object():
     assert parse_challenge_rule({"challengeType": "dance", "period": {}}).fitness is None
 
 
-def test_unknown_time_zone_is_reported_and_utc_used():
+def test_unknown_time_zone_is_a_problem():
     rule = parse_challenge_rule({"challengeType": "run", "period": {"timezone": "Mars/Olympus"}})
     assert rule.fitness.zone.key == "UTC"
-    assert rule.problems == ('Unknown time zone "Mars/Olympus" in rule period; UTC used',)
+    assert rule.problems == ("params.period.timezone: unknown time zone 'Mars/Olympus'",)
 
 
 def test_gaming_rule_fields_and_defaults():
@@ -103,14 +103,18 @@ def test_competitive_mode_and_top_n_on_each_path(where):
         True, "competitive", 3, "distance_km")
 
 
-@pytest.mark.parametrize(("top_n", "expected"), [("3", 1), (0, 1), (-2, 1), (True, 1), (2.7, 2), (5, 5)])
-def test_top_n_must_be_a_positive_number(top_n, expected):
-    assert parse_challenge_rule({"mode": "competitive", "topN": top_n}).top_n == expected
+@pytest.mark.parametrize(("top_n", "expected"), [("3", 1), (0, 1), (-2, 1), (True, 1), (2.7, 1), (1e300, 1), (5, 5)])
+def test_top_n_must_be_a_positive_whole_number(top_n, expected):
+    rule = parse_challenge_rule({"mode": "competitive", "topN": top_n})
+    assert rule.top_n == expected
+    assert bool(rule.problems) is (top_n != 5)
 
 
 def test_threshold_by_default():
+    assert parse_challenge_rule({}).mode == "threshold"
     rule = parse_challenge_rule({"mode": "Competitive"})
     assert (rule.competitive, rule.mode, rule.top_n) == (False, "threshold", 1)
+    assert rule.problems == ("params.mode must be one of competitive, threshold, got 'Competitive'",)
 
 
 def test_params_as_json_string_and_garbage():
@@ -118,7 +122,7 @@ def test_params_as_json_string_and_garbage():
     assert rule.fitness is not None
     garbage = parse_challenge_rule("{not json")
     assert garbage.fitness is None
-    assert garbage.problems == ("params is neither an object nor a JSON object string",)
+    assert garbage.problems == ("params is not valid JSON: '{not json'",)
 
 
 @pytest.mark.parametrize(("raw", "expected"), [

@@ -83,9 +83,12 @@ def test_simple_metric_with_no_matching_activity():
 
 
 def test_s7_unknown_period():
+    # Differs from the original (false / 0 / `Unknown period type "weekly"`): such a rule is refused at
+    # registration; one that reaches the evaluator anyway fails with the rule's problem.
     verdict = run_fitness(D, simple("steps", 1, "weekly"))
-    assert (verdict.pass_, verdict.score) == (False, 0)
-    assert verdict.reasons == ('Unknown period type "weekly" in simplified fitness rules',)
+    assert (verdict.pass_, verdict.score) == (False, None)
+    assert verdict.reasons == ("Challenge rule cannot be used: params.rules.period must be one of average, daily, "
+                               "total, got 'weekly'",)
 
 
 def test_s8_calories_from_kilojoules():
@@ -107,9 +110,11 @@ def test_s9_strength_sessions_default_to_one():
 
 
 def test_s10_day_is_the_date_the_start_was_written_in():
+    # The original's S10 has both records at the same instant; one provider's two step records of one
+    # instant are now one record, so the second is a minute later.
     records = [
         {"type": "steps", "start": "2025-03-01T23:30:00-05:00", "steps": 10000},
-        {"type": "steps", "start_ts": 1740889800, "steps": 10000},  # 2025-03-02T04:30Z
+        {"type": "steps", "start_ts": 1740889860, "steps": 10000},  # 2025-03-02T04:31Z
     ]
     verdict = run_fitness(records, simple("steps", 10000, "daily", minDays=2))
     assert (verdict.pass_, verdict.score) == (True, 2)
@@ -433,14 +438,15 @@ def test_competitive_sums_are_unrounded():
 
 @pytest.mark.parametrize(("values", "expected"), [((5000, 3000, 2500), 10500), ((5000, None, 2000), 7000)])
 def test_acceptance_10_12_competitive_steps(values, expected):
-    records = [{"type": "steps", "start": "2025-03-02T07:00:00Z", "steps": v} if v is not None else {}
-               for v in values]
+    records = [{"type": "steps", "start": f"2025-03-02T0{hour}:00:00Z", "steps": v} if v is not None else {}
+               for hour, v in enumerate(values)]
     verdict = run_fitness(records, None, full_rule("steps", mode="competitive", competitiveMetric="steps_count"))
     assert verdict.score == expected
 
 
 def test_acceptance_11_13_competitive_distance():
-    runs = [{"type": "run", "start": "2025-03-02T07:00:00Z", "distance_km": km} for km in (5.2, 3.8)]
+    runs = [{"type": "run", "start": f"2025-03-02T0{hour}:00:00Z", "distance_km": km}
+            for hour, km in ((7, 5.2), (8, 3.8))]
     proof = full_rule("run", mode="competitive", competitiveMetric="distance_km")
     assert run_fitness(runs, None, proof).score == pytest.approx(9.0)
     assert run_fitness([{"type": "walk", "start": "2025-03-02T07:00:00Z"}], None, proof).score == 0
@@ -541,8 +547,7 @@ WEEKLY_NEEDS_PERIOD = "Weekly target needs a period with start and end, at most 
 
 @pytest.mark.parametrize(("period", "weekly_reason"), [
     ({"start": "2025-03-01T00:00:00Z"}, WEEKLY_NEEDS_PERIOD),
-    ({"start": "2025-03-08T00:00:00Z", "end": "2025-03-01T00:00:00Z"}, "No activities in period for challengeType"),
-    ({"start": "2025-03-01T00:00:00Z", "end": "9999-12-31T00:00:00Z"}, WEEKLY_NEEDS_PERIOD),
+    ({"start": "2025-03-01T00:00:00Z", "end": "8999-12-31T00:00:00Z"}, WEEKLY_NEEDS_PERIOD),
 ])
 def test_streak_and_weekly_targets_need_a_sane_period(period, weekly_reason):
     streak = {"challengeType": "steps", "period": period, "dailyTarget": {
@@ -563,7 +568,7 @@ COMPETITIVE_METRIC_CASES = [
     ("active_minutes", {"duration_s": 600}, 20),
     ("exercise_time", {"exercise_minutes": 12, "duration_min": 99}, 24),
     ("walking_km", {"distance_km": 1}, 0),  # typed distance of a run challenge: no walks
-    ("avg_hr_bpm", {"steps": 10, "avg_hr_bpm": 150}, 20),  # not accumulating: falls back to steps
+    ("steps", {"steps": 4000}, 8000),  # the templates' name for steps_count
 ]
 
 
@@ -574,6 +579,23 @@ def test_every_competitive_fitness_metric(metric, fields, expected):
     verdict = run_fitness(runs, None, full_rule("run", mode="competitive", competitiveMetric=metric))
     assert verdict.pass_ is True
     assert verdict.score == pytest.approx(expected)
+
+
+def test_a_period_ending_before_it_starts_or_out_of_range_is_refused():
+    backwards = {"challengeType": "steps", "period": {"start": "2025-03-08T00:00:00Z", "end": "2025-03-01T00:00:00Z"}}
+    assert run_fitness(D, backwards).reasons == (
+        "Challenge rule cannot be used: params.period.end is before params.period.start",)
+    far = {"challengeType": "steps", "period": {"start": "2025-03-01T00:00:00Z", "end": "9999-12-31T00:00:00Z"}}
+    assert run_fitness(D, far).reasons == ("Challenge rule cannot be used: params.period.end '9999-12-31T00:00:00Z' "
+                                           "is not a time (ISO-8601 or Unix seconds, 1970..9000)",)
+
+
+@pytest.mark.parametrize("metric", ["avg_hr_bpm", "floors"])
+def test_a_competitive_metric_that_cannot_be_summed_is_refused(metric):
+    # Differs from the original, which ranked such challenges by steps.
+    verdict = run_fitness(D, None, full_rule("run", mode="competitive", competitiveMetric=metric))
+    assert (verdict.pass_, verdict.score) == (False, None)
+    assert f"unknown competitive metric '{metric}'" in verdict.reasons[0]
 
 
 def test_a_daily_total_covers_its_whole_day_in_the_window():

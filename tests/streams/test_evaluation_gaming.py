@@ -72,8 +72,10 @@ def test_simple_failure_reasons():
         "Average kills per match: 8, required: 100",)
     assert run_gaming(G, simple("kills", 100, "best_match")).reasons == (
         "Best single-match kills: 12, required: 100",)
+    # Differs from the original (`Unknown period type "season"`): refused at registration.
     assert run_gaming(G, simple("kills", 1, "season")).reasons == (
-        'Unknown period type "season" in simplified gaming rules',)
+        "Challenge rule cannot be used: params.rules.period must be one of best_match, per_match, total, "
+        "got 'season'",)
 
 
 def test_g5_ranked_wins_in_period():
@@ -206,19 +208,23 @@ def test_g23_competitive_damage():
     assert verdict.score == 1500
 
 
-def test_g24_unknown_competitive_metric_scores_wins():
+def test_g24_unknown_competitive_metric_is_refused():
+    # Differs from the original (true / 2: scored as wins): refused at registration.
     records = [G[0], G[1], G[2]]
     verdict = run_gaming(records, {"mode": "competitive", "competitiveMetric": "mvps"})
-    assert (verdict.pass_, verdict.score) == (True, 2)
+    assert (verdict.pass_, verdict.score) == (False, None)
+    assert verdict.reasons[0].startswith("Challenge rule cannot be used: params.competitiveMetric: unknown "
+                                         "competitive metric 'mvps'")
 
 
 def test_acceptance_14_to_17():
-    kills = [{"kills": k, "deaths": d, "win": True} for k, d in ((10, 2), (7, 3), (15, 1))]
+    # the original's inline records, each with a match id: identical records without one are one record
+    kills = [{"match_id": n, "kills": k, "deaths": d, "win": True} for n, (k, d) in enumerate(((10, 2), (7, 3), (15, 1)))]
     assert run_gaming(kills, {"mode": "competitive", "competitiveMetric": "kills"}).score == 32
     kda = {"mode": "competitive", "competitiveMetric": "kda"}
     assert run_gaming([{"kills": 10, "deaths": 5, "assists": 5}], kda).score == 3.0
     assert run_gaming([{"kills": 10, "deaths": 0, "assists": 5}], kda).score == 15
-    wins = [{"win": w} for w in (True, False, True, True)]
+    wins = [{"match_id": n, "win": w} for n, w in enumerate((True, False, True, True))]
     assert run_gaming(wins, {"mode": "competitive", "competitiveMetric": "wins"}).score == 3
 
 

@@ -1,16 +1,17 @@
 """Apple Health `export.xml` (spec/evidence.md §5.3), parsed in one streaming pass.
 
-A real export.xml is often over 1 GB: it is fed to expat in chunks and nothing per element is
-kept. Step, distance and active-energy samples are summed per local day (the day written in the
-sample's own `startDate` offset) and per source; each day keeps the source with the largest total,
-because an iPhone and a Watch record the same steps and the Health app itself de-duplicates by
-source. Samples that start after the export's own `ExportDate` are dropped (real exports contain
-future-dated outliers). Each `Workout` becomes one activity record, read from its attributes or,
+A real export.xml is often over 1 GB: it is fed to expat in chunks. Step, distance and
+active-energy samples are kept as compact (start, end, value) arrays per local day (the day written in
+the sample's own `startDate` offset) and source, and each day's total is de-duplicated across sources
+as the Health app does (apple_days.py: where two sources' samples overlap, the higher-priority one
+counts; every sample nothing overlaps counts). Samples that start after the export's own `ExportDate`
+are dropped (real exports contain future-dated outliers). Each `Workout` becomes one activity record, read from its attributes or,
 in iOS 16+ exports, from its `WorkoutStatistics` children.
 """
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
@@ -18,12 +19,12 @@ from typing import BinaryIO
 from xml.parsers import expat
 
 from indexers.providers.uploads import safexml
+from indexers.providers.uploads.apple_days import COMPACT_ENTRIES, DaySamples, compact, day_records
 from indexers.providers.uploads.record import (
     DAY,
     KCAL_PER_UNIT,
     METRES_PER_UNIT,
     Record,
-    local_midnight,
     make_record,
     to_kcal,
     to_metres,
@@ -86,6 +87,20 @@ def _hour_start(key: str) -> int:
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
 
+_clock_seconds: dict[str, int] = {}  # "HH:MM:SS" -> seconds; at most 86,400 entries (invalid ones are not kept)
+
+
+def clock_seconds(text: str) -> int:
+    """Seconds of a `HH:MM:SS` clock (cached: a dict hit is cheaper than three int() per sample)."""
+    if len(text) != 8 or text[2] != ":" or text[5] != ":" or not text.replace(":", "").isdigit():
+        raise AppleDateError(text)
+    seconds = int(text[0:2]) * 3600 + int(text[3:5]) * 60 + int(text[6:8])
+    if seconds >= 86_400:
+        raise AppleDateError(text)
+    _clock_seconds[text] = seconds
+    return seconds
+
+
 def apple_epoch(text: str) -> int:
     """Unix seconds of `YYYY-MM-DD HH:MM:SS ±HHMM`; called for millions of samples, so the start of
     each local hour is computed once and cached (a cheap dict hit for every other sample)."""
@@ -113,10 +128,6 @@ class AppleParse:
     export_date: str | None
 
 
-# (record type, local day, UTC offset, source) -> [sum of values, samples]; a flat dict keyed by the raw
-# strings keeps the per-sample work to one lookup.
-DaySums = dict[tuple[str, str, str, str], list[float]]
-
 
 class _ExportHandler:
     """Expat callbacks. The Record branch runs millions of times, so it is a closure over plain
@@ -126,7 +137,7 @@ class _ExportHandler:
 
     def __init__(self, parser: expat.XMLParserType) -> None:
         self.parser = parser
-        self.sums: DaySums = {}
+        self.samples: DaySamples = {}
         self.workouts: list[Record] = []
         self.export_epoch: int | None = None
         self.export_date: str | None = None
@@ -144,8 +155,10 @@ class _ExportHandler:
         kinds = DAILY_KINDS
         metres_per_unit = METRES_PER_UNIT
         kcal_per_unit = KCAL_PER_UNIT
-        sums = self.sums
+        samples = self.samples
         epoch = apple_epoch
+        clock = _clock_seconds
+        compact_at = COMPACT_ENTRIES
         other_start = self._other_start
 
         def start(name: str, attrs: dict[str, str]) -> None:
@@ -163,22 +176,30 @@ class _ExportHandler:
                     unit = attrs["unit"]
                     factors = metres_per_unit if measure == "distance" else kcal_per_unit
                     value *= factors[unit] if unit in factors else factors[unit.lower()]
+                end_text = attrs["endDate"]
                 if len(start_text) != 25:  # `YYYY-MM-DD HH:MM:SS ±HHMM`; day and offset are checked per day
                     raise AppleDateError(start_text)
                 day = start_text[:10]
                 if day >= check_from_day and epoch(start_text) > export_epoch:
                     self.skipped += 1
                     return
+                # seconds since the local midnight of `day`, in the start's offset
+                begin = clock.get(start_text[11:19]) or clock_seconds(start_text[11:19])
+                offset = start_text[20:]
+                if end_text.startswith(day) and end_text.endswith(offset):
+                    end = clock.get(end_text[11:19]) or clock_seconds(end_text[11:19])
+                else:  # past midnight or in another offset: rare
+                    end = begin + epoch(end_text) - epoch(start_text)
             except (KeyError, ValueError):
                 self.skipped += 1
                 return
-            key = (record_type, day, start_text[20:], attrs.get("sourceName", ""))
-            found = sums.get(key)
+            key = (record_type, day, offset, attrs.get("sourceName", ""))
+            found = samples.get(key)
             if found is None:
-                sums[key] = [value, 1]
-            else:
-                found[0] += value
-                found[1] += 1
+                found = samples[key] = array("d")
+            found.extend((begin, end, value))  # an end before the start is read as the start (apple_days)
+            if len(found) >= compact_at:
+                compact(found)
 
         return start
 
@@ -243,47 +264,6 @@ class _ExportHandler:
             self._leave_nested()
             if self.workout is None and self.nested_depth == 0:
                 self.parser.EndElementHandler = None
-
-
-def day_records(sums: DaySums) -> tuple[list[Record], int]:
-    """One record per (type, local day): the total of the day's largest source; the day starts at
-    local midnight in the offset of its first sample. Samples whose day or offset cannot be read
-    are left out here (the hot path only checked the timestamp's length) and counted as skipped."""
-    by_day: dict[tuple[str, str], tuple[str, dict[str, float]]] = {}
-    skipped = 0
-    for (record_type, day_text, offset_text, source), (value, samples) in sums.items():
-        if not _valid_day_and_offset(day_text, offset_text):
-            skipped += int(samples)
-            continue
-        _offset_text, by_source = by_day.setdefault((record_type, day_text), (offset_text, {}))
-        by_source[source] = by_source.get(source, 0.0) + value
-    records = []
-    for (record_type, day_text), (offset_text, by_source) in sorted(by_day.items(), key=lambda item: (item[0][1], item[0][0])):
-        # the largest total; a tie goes to the alphabetically first source
-        source, value = min(by_source.items(), key=lambda item: (-item[1], item[0]))
-        day = date.fromisoformat(day_text)
-        offset = timezone(timedelta(seconds=_offset_seconds(offset_text)))
-        start = local_midnight(day, offset)
-        is_distance = record_type in ("distance", "cycle", "swim")
-        records.append(make_record(
-            provider=PROVIDER, activity_id=f"day:{record_type}:{day_text}", activity_type=record_type,
-            start=start, end=start + DAY - timedelta(seconds=1),
-            duration_s=None, source_device=source or None,
-            period="day", day=day,
-            steps=value if record_type == "steps" else None,
-            distance_m=value if is_distance else None,
-            calories_kcal=value if record_type == "active_energy" else None,
-        ))
-    return records, skipped
-
-
-def _valid_day_and_offset(day_text: str, offset_text: str) -> bool:
-    try:
-        date.fromisoformat(day_text)
-        _offset_seconds(offset_text)
-    except ValueError:
-        return False
-    return True
 
 
 def _quantity(attrs: dict[str, str] | None, value_key: str) -> tuple[float, str] | None:
@@ -364,5 +344,5 @@ def parse_export_xml(stream: BinaryIO, what: str = "export.xml") -> AppleParse:
     parser = safexml.hardened_parser()
     handler = _ExportHandler(parser)
     safexml.feed(parser, stream, what)
-    days, unreadable_days = day_records(handler.sums)
-    return AppleParse(days + handler.workouts, handler.skipped + unreadable_days, handler.export_date)
+    days, unreadable = day_records(handler.samples, PROVIDER, _offset_seconds)
+    return AppleParse(days + handler.workouts, handler.skipped + unreadable, handler.export_date)

@@ -117,7 +117,7 @@ def test_ios16_workout_statistics_and_activities(tmp_path: Path) -> None:
     assert workout["start"] == "2024-03-09T08:00:00+01:00"
 
 
-def test_sources_are_not_added_together_and_correlations_do_not_count_twice(tmp_path: Path) -> None:
+def test_overlapping_sources_count_once_and_correlations_do_not_count_twice(tmp_path: Path) -> None:
     body = "\n".join([
         _record("StepCount", "iPhone", "2024-03-09 10:00:00 +0100", "2024-03-09 10:10:00 +0100", "800", "count"),
         _record("StepCount", "iPhone", "2024-03-09 23:50:00 +0100", "2024-03-10 00:05:00 +0100", "100", "count"),
@@ -133,9 +133,10 @@ def test_sources_are_not_added_together_and_correlations_do_not_count_twice(tmp_
     ])
     parsed = detect_and_parse(_write(tmp_path, body), "apple")
     records = _by_id(parsed.records)
-    # iPhone 900 (a sample crossing midnight counts on its start day) beats the Watch's 850
-    assert records["day:steps:2024-03-09"]["steps"] == 900
-    assert records["day:steps:2024-03-09"]["source_device"] == "iPhone"
+    # the Watch's 850 counts where both recorded 10:00-10:10 (the Watch comes first), the iPhone's sample
+    # nothing else covers counts too (crossing midnight, on its start day): 950, not the larger 900 alone
+    assert records["day:steps:2024-03-09"]["steps"] == 950
+    assert records["day:steps:2024-03-09"]["source_device"] == "Watch + iPhone"
     assert records["day:swim:2024-03-09"]["distance_m"] == pytest.approx(914.4)
     assert records["day:active_energy:2024-03-09"]["calories_kcal"] == 250
     assert "day:steps:2024-03-11" not in records  # after the export date
@@ -181,4 +182,4 @@ def test_unreadable_samples_are_skipped_not_fatal(tmp_path: Path) -> None:
     path.write_text(path.read_text().replace("2024-03-10 12:00:00 +0100", "someday"))  # unreadable export date
     parsed = detect_and_parse(path, "apple")
     assert [(r["activity_id"], r["steps"]) for r in parsed.records] == [("day:steps:2024-03-09", 26)]
-    assert parsed.skipped == 5  # the unreadable day and offset are dropped when the days are built
+    assert parsed.skipped == 5

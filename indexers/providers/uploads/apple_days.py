@@ -1,0 +1,151 @@
+"""Apple Health daily totals, de-duplicated across sources as the Health app does.
+
+An iPhone and an Apple Watch both count steps and distance; the Health app does not add them up, nor
+does it keep only one source per day. Where samples of two sources overlap in time, it counts the
+sample of the source first in its priority list; a sample no higher-priority sample overlaps counts
+in full. So a day where the phone recorded the morning and the watch the afternoon gets both.
+
+Priority (the export does not carry the user's own order): a source named like a Watch, then one named
+like a phone, then every other source (apps), alphabetically within each group.
+
+Samples are kept per (record type, local day, UTC offset, source) as flat (start, end, value) arrays
+of doubles (24 bytes a sample), times in seconds since the day's local midnight. Where one key gathers more than `COMPACT_AT` samples, the array
+is compacted: samples that touch or overlap merge into one (their values summed), and if that is not
+enough, samples closer than a growing gap merge too. A merged sample only ever counts less (its
+larger span overlaps more), never more, so memory stays bounded without overcounting.
+"""
+
+from __future__ import annotations
+
+from array import array
+from bisect import bisect_right
+from collections.abc import Callable
+from datetime import date, timedelta, timezone
+
+from indexers.providers.uploads.record import DAY, Record, local_midnight, make_record
+
+# (record type, local day, UTC offset, source) -> [start, end, value, start, end, value, ...], times in
+# seconds since the local midnight of the day in that offset (the parser's hot path reads them straight
+# from `HH:MM:SS`; `day_records` makes them comparable across offsets)
+DaySamples = dict[tuple[str, str, str, str], array]
+
+COMPACT_AT = 4096  # samples of one key before it is compacted
+COMPACT_ENTRIES = 3 * COMPACT_AT
+_FIRST_GAP = 60.0  # seconds
+
+
+def _triples(samples: array) -> list[tuple[float, float, float]]:
+    """(start, end, value) sorted; an end before its start is the start."""
+    return sorted((s, e if e > s else s, v) for s, e, v in zip(samples[0::3], samples[1::3], samples[2::3], strict=True))
+
+
+def _merge_close(triples: list[tuple[float, float, float]], gap: float) -> list[tuple[float, float, float]]:
+    merged: list[list[float]] = []
+    for start, end, value in triples:
+        if merged and start <= merged[-1][1] + gap:
+            last = merged[-1]
+            last[1] = max(last[1], end)
+            last[2] += value
+        else:
+            merged.append([start, end, value])
+    return [(s, e, v) for s, e, v in merged]
+
+
+def compact(samples: array) -> None:
+    """Merge touching samples, then samples within a doubling gap, until at most half of COMPACT_AT remain."""
+    triples = _merge_close(_triples(samples), 0.0)
+    gap = _FIRST_GAP
+    while len(triples) > COMPACT_AT // 2:
+        triples = _merge_close(triples, gap)
+        gap *= 2
+    samples[:] = array("d", [x for triple in triples for x in triple])
+
+
+def source_rank(source: str) -> tuple[int, str]:
+    name = source.lower()
+    return (0 if "watch" in name else 1 if "phone" in name else 2), source
+
+
+class _Covered:
+    """Disjoint, sorted time intervals: the time the higher-priority sources recorded."""
+
+    def __init__(self) -> None:
+        self.starts: list[float] = []
+        self.ends: list[float] = []
+
+    def overlaps(self, start: float, end: float) -> bool:
+        at = bisect_right(self.starts, start) - 1
+        if at >= 0 and self.ends[at] > start:  # an interval starting before `start` and reaching past it
+            return True
+        after = at + 1
+        return start < end and after < len(self.starts) and self.starts[after] < end
+
+    def add(self, intervals: list[tuple[float, float]]) -> None:
+        merged: list[list[float]] = []
+        for start, end in sorted([*zip(self.starts, self.ends, strict=True), *intervals]):
+            if end <= start:
+                continue
+            if merged and start <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], end)
+            else:
+                merged.append([start, end])
+        self.starts = [s for s, _e in merged]
+        self.ends = [e for _s, e in merged]
+
+
+def day_total(by_source: dict[str, list[tuple[float, float, float]]]) -> tuple[float, list[str]]:
+    """The day's value and the sources that contributed to it, in priority order."""
+    covered = _Covered()
+    total = 0.0
+    contributors = []
+    for source in sorted(by_source, key=source_rank):
+        samples = by_source[source]
+        counted = [value for start, end, value in samples if not covered.overlaps(start, end)]
+        if counted:
+            total += sum(counted)
+            contributors.append(source)
+        covered.add([(start, end) for start, end, _value in samples])
+    return total, contributors
+
+
+def _valid_day_and_offset(day_text: str, offset_text: str, offset_seconds: Callable[[str], int]) -> bool:
+    try:
+        date.fromisoformat(day_text)
+        offset_seconds(offset_text)
+    except ValueError:
+        return False
+    return True
+
+
+def day_records(samples: DaySamples, provider: str, offset_seconds: Callable[[str], int]) -> tuple[list[Record], int]:
+    """One record per (type, local day), and the number of samples whose day or offset cannot be read
+    (the hot path only checked the timestamp's length). The day starts at local midnight in the offset
+    of the day's first sample. Each day's samples are released once its record is built (peak memory
+    stays that of the arrays)."""
+    keys_by_day: dict[tuple[str, str], list[tuple[str, str, str, str]]] = {}
+    skipped = 0
+    for key in list(samples):
+        if not _valid_day_and_offset(key[1], key[2], offset_seconds):
+            skipped += len(samples.pop(key)) // 3
+            continue
+        keys_by_day.setdefault((key[0], key[1]), []).append(key)
+    records = []
+    for (record_type, day_text), keys in sorted(keys_by_day.items(), key=lambda item: (item[0][1], item[0][0])):
+        by_source: dict[str, list[tuple[float, float, float]]] = {}
+        for key in keys:
+            shift = offset_seconds(key[2])  # local seconds of the day -> seconds from its UTC midnight
+            by_source.setdefault(key[3], []).extend((s - shift, e - shift, v) for s, e, v in _triples(samples.pop(key)))
+        value, contributors = day_total(by_source)
+        day = date.fromisoformat(day_text)
+        start = local_midnight(day, timezone(timedelta(seconds=offset_seconds(keys[0][2]))))
+        is_distance = record_type in ("distance", "cycle", "swim")
+        records.append(make_record(
+            provider=provider, activity_id=f"day:{record_type}:{day_text}", activity_type=record_type,
+            start=start, end=start + DAY - timedelta(seconds=1),
+            duration_s=None, source_device=" + ".join(contributors) or None,
+            period="day", day=day,
+            steps=value if record_type == "steps" else None,
+            distance_m=value if is_distance else None,
+            calories_kcal=value if record_type == "active_energy" else None,
+        ))
+    return records, skipped
