@@ -76,7 +76,7 @@ class Changelog:
         physical = self.settings.topic(self.topic)
         consumer = reader(self.settings, f"{self.purpose}-changelog",
                           {"enable.partition.eof": True, "queued.max.messages.kbytes": 4096,
-                           "queued.min.messages": 10000})
+                           "queued.min.messages": 10000, "fetch.wait.max.ms": 50})  # the end is found sooner
         try:
             metadata = consumer.list_topics(physical, timeout=10).topics.get(physical)
             if metadata is None or metadata.error is not None:

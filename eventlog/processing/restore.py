@@ -49,8 +49,9 @@ class RangeReader:
     """Every decodable message of each partition from its start up to (excluding) its end offset."""
 
     # librdkafka prefetches up to 100,000 messages or 64 MiB per partition by default: a long history
-    # would fill that; a reader needs far less ahead of what it applies
-    PREFETCH = {"queued.max.messages.kbytes": 2048, "queued.min.messages": 2000}
+    # would fill that; a reader needs far less ahead of what it applies. It reads to an end it knows, so
+    # the broker need not hold an empty fetch long (500 ms by default)
+    PREFETCH = {"queued.max.messages.kbytes": 2048, "queued.min.messages": 2000, "fetch.wait.max.ms": 50}
 
     def __init__(self, settings: CoreSettings, ranges: Mapping[PartitionKey, tuple[int, int]], purpose: str,
                  batch_size: int = 1000) -> None:

@@ -43,6 +43,7 @@ CO_PARTITIONED = {"group.remote.assignor": "range"}
 # broker aborts it: well before the group hands its partitions to another member (45 s session timeout)
 TRANSACTIONS = {"transaction.timeout.ms": 20_000}
 QUEUE_HIGH, QUEUE_LOW = 5000, 1000  # replay: pause a partition whose merge queue holds more than HIGH items
+COMMIT_EVERY = 2000  # entries applied in one transaction at most (a drain can hold a long backlog)
 
 
 def _ignore(_received: Received, _reason: str) -> None:
@@ -144,6 +145,7 @@ class MergedStage(Generic[Item]):
         return (self.clock.blocks, self.clock.at_end) if self.clock is not None else ([], True)
 
     def _take(self, partition: int, entries: Iterator[Timed[Item | ChainTime | None]], emit: bool) -> None:
+        taken = 0
         for entry in entries:
             if entry.source == BLOCKS:
                 self.changelog.touched(partition)  # its block position moved
@@ -151,6 +153,10 @@ class MergedStage(Generic[Item]):
                 self._processed[(entry.source, partition)] = entry.offset + 1
             if entry.item is not None:
                 self.apply(partition, entry, emit)  # type: ignore[arg-type]
+            taken += 1
+            if emit and taken % COMMIT_EVERY == 0:
+                # a backlog drains in many transactions: one open longer than its timeout is aborted
+                self._commit()
 
     def _drain(self) -> None:
         """Process what the merges can order, then commit it."""
