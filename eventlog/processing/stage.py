@@ -7,9 +7,10 @@ state they change (eventlog/processing/changelog.py).
 - `read` turns a message into the stage's item (None: nothing to do; the offset still advances) and
   may reject it to lc.dlq. Items wait in the partition's `PartitionMerge` until their order is
   certain, then `apply` folds them, publishes the outputs and names the state keys it changed.
-- After a drain, one Kafka transaction commits the outputs, the changed state entries, each touched
-  partition's meta entry (covered offsets, block position) and the input offsets: a crash repeats a
-  whole drain or nothing of it.
+- One Kafka transaction commits the outputs, the changed state entries, each touched partition's
+  meta entry (covered offsets, block position) and the input offsets, after a drain once
+  COMMIT_SECONDS have passed since the last commit (and every COMMIT_EVERY entries of a long one):
+  a crash repeats a whole transaction's work or nothing of it.
 - On assignment a partition's state is loaded from the changelog and its inputs are read from the
   offsets the state covers up to the group's position (nothing, normally), applied with `emit=False`
   while they are read. Without a usable changelog (a new stage, another state format, or
@@ -19,6 +20,7 @@ state they change (eventlog/processing/changelog.py).
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Generic, TypeVar
@@ -43,7 +45,8 @@ CO_PARTITIONED = {"group.remote.assignor": "range"}
 # broker aborts it: well before the group hands its partitions to another member (45 s session timeout)
 TRANSACTIONS = {"transaction.timeout.ms": 20_000}
 QUEUE_HIGH, QUEUE_LOW = 5000, 1000  # replay: pause a partition whose merge queue holds more than HIGH items
-COMMIT_EVERY = 2000  # entries applied in one transaction at most (a drain can hold a long backlog)
+COMMIT_EVERY = 5000  # entries applied in one transaction at most (a drain can hold a long backlog)
+COMMIT_SECONDS = 0.05  # longest a drain's outputs wait for the next commit
 
 
 def _ignore(_received: Received, _reason: str) -> None:
@@ -72,6 +75,8 @@ class MergedStage(Generic[Item]):
         self.merges: dict[int, PartitionMerge[Item | ChainTime | None]] = {}
         self.restored: Restored | None = None
         self._processed: dict[tuple[str, int], int] = {}
+        self._taken = 0  # entries applied since the last commit
+        self._committed_at = time.monotonic()
         self.loop = TimedLoop(
             settings, self.group, self.inputs, stop=stop, on_assign=self.restore, on_revoke=self._on_revoke,
             batch_size=batch_size, poll_timeout=settings.stream_poll_seconds, commit_to_kafka=False,
@@ -127,7 +132,7 @@ class MergedStage(Generic[Item]):
         try:
             self.loop.run(self.handle, tick)
         finally:
-            self.producer.close()
+            self.producer.close()  # (the consumer's close revoked the partitions: everything was committed)
             if self.clock is not None:
                 self.clock.close()
 
@@ -145,7 +150,6 @@ class MergedStage(Generic[Item]):
         return (self.clock.blocks, self.clock.at_end) if self.clock is not None else ([], True)
 
     def _take(self, partition: int, entries: Iterator[Timed[Item | ChainTime | None]], emit: bool) -> None:
-        taken = 0
         for entry in entries:
             if entry.source == BLOCKS:
                 self.changelog.touched(partition)  # its block position moved
@@ -153,8 +157,8 @@ class MergedStage(Generic[Item]):
                 self._processed[(entry.source, partition)] = entry.offset + 1
             if entry.item is not None:
                 self.apply(partition, entry, emit)  # type: ignore[arg-type]
-            taken += 1
-            if emit and taken % COMMIT_EVERY == 0:
+            self._taken += 1
+            if emit and self._taken >= COMMIT_EVERY:
                 # a backlog drains in many transactions: one open longer than its timeout is aborted
                 self._commit()
 
@@ -172,7 +176,9 @@ class MergedStage(Generic[Item]):
                 self.clock.trim(taken)
                 for merge in self.merges.values():
                     merge.blocks_taken -= taken
-        self._commit()
+        # a commit costs the broker round trips: outputs wait up to COMMIT_SECONDS to share one
+        if self._taken >= COMMIT_EVERY or time.monotonic() - self._committed_at >= COMMIT_SECONDS:
+            self._commit()
 
     def _commit(self) -> None:
         """One transaction: the outputs published since the last commit, the changed state, the offsets."""
@@ -181,6 +187,8 @@ class MergedStage(Generic[Item]):
         offsets = [TopicPartition(self.settings.topic(topic), p, self.changelog.advanced(topic, p, processed))
                    for (topic, p), processed in self._processed.items()]
         self._processed.clear()
+        self._taken = 0
+        self._committed_at = time.monotonic()
         self.changelog.write(self.producer, self.encode_state, self._meta_extra)
         self.producer.commit(offsets, self.loop.consumer.consumer_group_metadata())
 
