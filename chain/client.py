@@ -8,12 +8,23 @@ transactions signed locally by the writers' own keys.
 Reverts surface as `TxReverted` carrying the custom error's name (looked up across the deployed
 contracts' ABIs), so callers can check `err.error == "BeforeDeadline"`. Keys are held by eth-account
 objects and never printed.
+
+Transactions of one client are numbered under one lock (the node's pending count, read and used
+before the next one is signed), so threads sharing a wallet never reuse a nonce; a nonce taken by
+another process meanwhile is retried with the next one. With `replace_after`, a transaction not mined
+after that many seconds is sent again with the same nonce and higher fees (every version's hash is
+watched; whichever is mined is the receipt), and one that left the pool unmined (evicted, or replaced
+by someone else) is sent again with a new nonce.
 """
 
 from __future__ import annotations
 
+import logging
+import math
+import threading
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
@@ -21,11 +32,23 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import keccak, to_checksum_address
 from web3 import HTTPProvider, Web3
 from web3.contract import Contract
-from web3.exceptions import ContractCustomError, ContractLogicError, Web3RPCError
+from web3.exceptions import (
+    ContractCustomError,
+    ContractLogicError,
+    TimeExhausted,
+    TransactionNotFound,
+    Web3RPCError,
+)
 from web3.types import TxReceipt
 
 from chain.abis import load_abi
 from domain.contracts import DEPLOYED_CONTRACTS
+
+log = logging.getLogger(__name__)
+
+FEE_BUMP = 1.125  # a replacement's fees over the replaced one's (nodes require at least +10%)
+NONCE_TAKEN = ("nonce too low", "already known", "replacement transaction underpriced")
+NONCE_RETRIES = 5
 
 
 class TxReverted(RuntimeError):
@@ -70,15 +93,31 @@ def abi_type(param: dict[str, Any]) -> str:
 
 
 
+@dataclass
+class SentTx:
+    """A transaction of ours in flight: its fields, nonce, current fees and every hash it was sent as."""
+
+    tx: dict[str, Any]  # to, data, value, gas (no nonce, no fees)
+    nonce: int
+    fees: dict[str, int]
+    hashes: list[str] = field(default_factory=list)
+    sent_at: float = 0.0  # monotonic time of the newest broadcast
+
+
 class ChainClient:
     """One RPC endpoint: contracts by name and address, calls, signed transactions, chain time."""
 
-    def __init__(self, rpc_url: str, accounts: Sequence[LocalAccount] = (), *, receipt_timeout: float = 120.0) -> None:
+    def __init__(self, rpc_url: str, accounts: Sequence[LocalAccount] = (), *, receipt_timeout: float = 120.0,
+                 replace_after: float = 0.0) -> None:
         self.rpc_url = rpc_url
         self.w3 = Web3(HTTPProvider(rpc_url, request_kwargs={"timeout": 60}))
         self.accounts: tuple[LocalAccount, ...] = tuple(accounts)
         self.chain_id = self.w3.eth.chain_id
         self.receipt_timeout = receipt_timeout
+        self.replace_after = replace_after  # 0: never replace a pending transaction
+        self._nonce_lock = threading.Lock()
+        self._own_pending: set[int] = set()  # nonces of this client's transactions not mined yet
+        self.replacements = 0  # transactions sent again (same nonce, higher fees), for tests and metrics
 
     def abi(self, name: str) -> list[dict[str, Any]]:
         return load_abi(name)
@@ -99,8 +138,11 @@ class ChainClient:
 
     def wait(self, tx_hash: str, *, context: str = "transaction") -> TxReceipt:
         receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=self.receipt_timeout, poll_latency=0.05)
+        return self._checked(receipt, context)
+
+    def _checked(self, receipt: TxReceipt, context: str) -> TxReceipt:
         if receipt["status"] != 1:
-            raise TxReverted(self._replay_reason(tx_hash), "", context)
+            raise TxReverted(self._replay_reason(receipt["transactionHash"]), "", context)
         return receipt
 
     def call(self, contract: Contract, function: str, *args: Any) -> Any:
@@ -116,7 +158,14 @@ class ChainClient:
     def _transact(self, tx: dict[str, Any], sender: LocalAccount, *, context: str) -> TxReceipt:
         if "gas" not in tx:
             tx["gas"] = self._estimate(tx, sender, context)
-        return self.wait(self._broadcast(tx, sender), context=context)
+        sent = self._send_new(tx, sender)
+        self._own_pending.add(sent.nonce)
+        try:
+            if self.replace_after <= 0:
+                return self.wait(sent.hashes[-1], context=context)
+            return self._await_replacing(sent, sender, context)
+        finally:
+            self._own_pending.discard(sent.nonce)
 
     def _estimate(self, tx: dict[str, Any], sender: LocalAccount, context: str) -> int:
         try:
@@ -127,17 +176,122 @@ class ChainClient:
         return estimate + estimate // 5 + 10_000
 
     def _broadcast(self, tx: dict[str, Any], sender: LocalAccount) -> str:
-        # the nonce is asked from the node each time (pending pool included) rather than cached: a cache
-        # goes stale whenever the chain is rewound (evm_revert, reorgs), and a too-high nonce just hangs
-        nonce = self.w3.eth.get_transaction_count(sender.address, "pending")
-        signed = sender.sign_transaction({"chainId": self.chain_id, "nonce": nonce, **self._fees(), **tx})
-        return "0x" + self.w3.eth.send_raw_transaction(signed.raw_transaction).hex().removeprefix("0x")
+        return self._send_new(tx, sender).hashes[-1]
+
+    def _send_new(self, tx: dict[str, Any], sender: LocalAccount) -> SentTx:
+        """Sign and send with the next nonce. The nonce is asked from the node each time (pending pool
+        included) rather than cached: a cache goes stale whenever the chain is rewound (evm_revert,
+        reorgs), and a too-high nonce just hangs. The lock keeps this client's threads from reading the
+        same count; another process sharing the wallet is met with a retry at the next nonce."""
+        for tries in range(NONCE_RETRIES):
+            with self._nonce_lock:
+                nonce = self.w3.eth.get_transaction_count(sender.address, "pending")
+                sent = SentTx(dict(tx), nonce, self._fees())
+                try:
+                    self._sign_and_send(sent, sender)
+                    return sent
+                except Web3RPCError as err:
+                    if not _nonce_taken(err) or tries == NONCE_RETRIES - 1:
+                        raise
+            time.sleep(0.1 * (tries + 1))
+        raise AssertionError("unreachable")
+
+    def _sign_and_send(self, sent: SentTx, sender: LocalAccount) -> None:
+        signed = sender.sign_transaction({"chainId": self.chain_id, "nonce": sent.nonce, **sent.fees, **sent.tx})
+        tx_hash = "0x" + self.w3.eth.send_raw_transaction(signed.raw_transaction).hex().removeprefix("0x")
+        sent.hashes.append(tx_hash)
+        sent.sent_at = time.monotonic()
 
     def _fees(self) -> dict[str, int]:
         """EIP-1559 fees: twice the latest base fee plus a 1 gwei tip (enough for the next blocks)."""
         base_fee = int(self.w3.eth.get_block("latest").get("baseFeePerGas", 0))
         tip = 10**9
         return {"maxFeePerGas": 2 * base_fee + tip, "maxPriorityFeePerGas": tip}
+
+    def _bumped(self, fees: dict[str, int]) -> dict[str, int]:
+        """Fees for a replacement: at least FEE_BUMP times the replaced ones, and at least the market's."""
+        market = self._fees()
+        tip = max(math.ceil(fees["maxPriorityFeePerGas"] * FEE_BUMP), market["maxPriorityFeePerGas"])
+        return {"maxPriorityFeePerGas": tip,
+                "maxFeePerGas": max(math.ceil(fees["maxFeePerGas"] * FEE_BUMP), market["maxFeePerGas"], tip)}
+
+    def _receipt_of(self, sent: SentTx) -> TxReceipt | None:
+        for tx_hash in reversed(sent.hashes):
+            try:
+                return self.w3.eth.get_transaction_receipt(tx_hash)
+            except TransactionNotFound:
+                continue
+        return None
+
+    def _await_replacing(self, sent: SentTx, sender: LocalAccount, context: str) -> TxReceipt:
+        deadline = time.monotonic() + self.receipt_timeout
+        while True:
+            receipt = self._receipt_of(sent)
+            if receipt is not None:
+                return self._checked(receipt, context)
+            now = time.monotonic()
+            if now > deadline:
+                raise TimeExhausted(f"{context}: no receipt for {sent.hashes} after {self.receipt_timeout:.0f} s")
+            if now - sent.sent_at >= self.replace_after:
+                receipt = self._resend(sent, sender, context)
+                if receipt is not None:
+                    return self._checked(receipt, context)
+            time.sleep(0.05)
+
+    def _resend(self, sent: SentTx, sender: LocalAccount, context: str) -> TxReceipt | None:
+        """A transaction not mined in time. Its nonce used by another transaction (ours would have a
+        receipt, checked again after reading the count): send it anew with a new nonce. Nothing pending
+        at its nonce (evicted): send it anew. Else it waits in the pool: the same nonce, higher fees."""
+        eth = self.w3.eth
+        if eth.get_transaction_count(sender.address, "latest") > sent.nonce:
+            receipt = self._receipt_of(sent)
+            if receipt is not None:
+                return receipt
+            self._send_again(sent, sender, context, "its nonce was used by another transaction")
+            return None
+        if eth.get_transaction_count(sender.address, "pending") <= sent.nonce:
+            self._send_again(sent, sender, context, "it left the pool unmined")
+            return None
+        previous = sent.hashes[-1]
+        sent.fees = self._bumped(sent.fees)
+        try:
+            self._sign_and_send(sent, sender)
+        except Web3RPCError as err:
+            if _nonce_taken(err):  # mined meanwhile (the receipt shows next round) or outbid: look again later
+                sent.sent_at = time.monotonic()
+                return None
+            raise
+        self.replacements += 1
+        log.warning("%s: transaction %s not mined after %.1f s; replaced by %s (nonce %d, max fee %d)", context,
+                    previous, self.replace_after, sent.hashes[-1], sent.nonce, sent.fees["maxFeePerGas"])
+        return None
+
+    def _send_again(self, sent: SentTx, sender: LocalAccount, context: str, why: str) -> None:
+        log.warning("%s: transaction %s was not mined and %s; sending it again", context, sent.hashes[-1], why)
+        fresh = self._send_new(sent.tx, sender)
+        self._own_pending.discard(sent.nonce)
+        self._own_pending.add(fresh.nonce)
+        sent.nonce, sent.fees, sent.sent_at = fresh.nonce, fresh.fees, fresh.sent_at
+        sent.hashes = [*sent.hashes, *fresh.hashes]
+
+    def unstick(self, sender: LocalAccount) -> str | None:
+        """Replace the wallet's lowest pending transaction, when it is not one of this client's (a
+        predecessor's, left by a killed process, or another process's), with a no-op transfer to itself
+        at the same nonce and twice the market fees; returns the no-op's hash (None when it is ours or
+        the node refused it: tried again later)."""
+        nonce = self.w3.eth.get_transaction_count(sender.address, "latest")
+        if nonce in self._own_pending:
+            return None  # ours: its sender replaces it
+        market = self._fees()
+        fees = {k: v * 2 for k, v in market.items()}
+        sent = SentTx({"to": sender.address, "value": 0, "gas": 21_000, "data": b""}, nonce, fees)
+        try:
+            self._sign_and_send(sent, sender)
+        except Web3RPCError as err:
+            log.warning("no-op replacement of nonce %d refused: %s", nonce, err)
+            return None
+        log.warning("nonce %d of %s was stuck; replaced by the no-op %s", nonce, sender.address, sent.hashes[-1])
+        return sent.hashes[-1]
 
     def _replay_reason(self, tx_hash: str) -> str:
         tx = self.w3.eth.get_transaction(tx_hash)
@@ -167,6 +321,11 @@ class ChainClient:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"block {number} not reached within {timeout} s")
             time.sleep(0.05)
+
+
+def _nonce_taken(err: Exception) -> bool:
+    text = str(err).lower()
+    return any(marker in text for marker in NONCE_TAKEN)
 
 
 def _error_data(err: Exception) -> str | None:

@@ -39,6 +39,23 @@ def main(argv: list[str] | None = None) -> int:
     except PrerequisiteMissing as exc:
         print(f"lc: {exc}", file=sys.stderr)
         return 3
+    except ConfigError as exc:  # a setting, or the stack it names, does not fit: one line, no traceback
+        print(f"lc: {exc}", file=sys.stderr)
+        return 2
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except Exception as exc:
+        # every command's error is one line; a stage (`lc run`) and the test runner keep their traceback,
+        # and so does any command at LC_LOG_LEVEL=DEBUG
+        if args.func in (cmd_run, cmd_test) or settings.log_level.upper() == "DEBUG":
+            raise
+        print(f"lc: {one_line(exc)}  (LC_LOG_LEVEL=DEBUG shows the traceback)", file=sys.stderr)
+        return 1
+
+
+def one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 500 else text[:497] + "..."
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,7 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
         sub.set_defaults(func=func)
         return sub
 
-    command("up", cmd_up, "start the local stack (Kafka, PostgreSQL, anvil), create topics, migrate")
+    up = command("up", cmd_up, "start the local stack (Kafka, PostgreSQL, anvil), create topics, migrate")
+    up.add_argument("--brokers", type=int, default=1, help="Kafka nodes (3: a KRaft cluster, topics replicated)")
+    up.add_argument("--registry", action="store_true", help="also run a schema registry (Apicurio, Confluent API)")
     command("down", cmd_down, "stop the local stack")
     command("status", cmd_status, "show which local services answer")
     config = command("config", cmd_config, "print every LC_* setting with its current value")
@@ -91,11 +110,25 @@ def build_parser() -> argparse.ArgumentParser:
     upload.add_argument("file", type=Path)
     upload.add_argument("--challenge", type=int, required=True)
     upload.add_argument("--provider", required=True, choices=["apple", "garmin", "googlefit"])
-    upload.add_argument("--url", default="", help="uploads API base URL; default http://127.0.0.1:$LC_UPLOAD_PORT")
+    upload.add_argument("--url", default="", help="uploads API base URL; default: the local $LC_UPLOAD_LISTEN")
     tail = command("tail", cmd_tail, "print a topic's events, decoded, as JSON lines")
     tail.add_argument("topic")
     tail.add_argument("--max", type=int, default=0, help="stop after this many events")
     tail.add_argument("--no-follow", action="store_true", help="stop at the end of the topic")
+    jobs = command("jobs", cmd_jobs, "operator commands on an AIVM job, published as events: `requeue` (a dead or "
+                   "failed job back to queued), `run` (work on it now), `cancel`")
+    jobs.add_argument("action", choices=["requeue", "run", "cancel"])
+    jobs.add_argument("challenge", type=int)
+    jobs.add_argument("--reason", required=True, help="why (recorded with who and when)")
+    jobs.add_argument("--dry-run", action="store_true", help="print what would be published, publish nothing")
+    registry = command("registry", cmd_registry, "operator command: `retry` re-arms MetadataRegistry writes that gave "
+                       "up, for one challenge or (--failed) a batch of them, published as events")
+    registry.add_argument("action", choices=["retry"])
+    registry.add_argument("challenge", type=int, nargs="?")
+    registry.add_argument("--failed", action="store_true", help="every write that gave up, oldest challenge first")
+    registry.add_argument("--batch", type=int, default=50, help="with --failed: at most this many (default 50)")
+    registry.add_argument("--reason", required=True, help="why (recorded with who and when)")
+    registry.add_argument("--dry-run", action="store_true", help="print what would be published, publish nothing")
     command("lag", cmd_lag, "how far each stage (consumer group, and the projector) is behind its topics")
     command("health", cmd_health, "services up, stage lag and dead letters, in one look; exit 1 if something is down")
     command("rebuild", cmd_rebuild, "replay every topic into a fresh schema and swap it in")
@@ -110,16 +143,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def cmd_up(settings: Settings, _args: argparse.Namespace) -> int:
-    from devstack.stack import up
+def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
+    from devstack.stack import stack_settings, up
     from eventlog.admin import create_topics
     from projections.migrate import migrate
 
-    for line in up(settings):
+    brokers, registry = getattr(args, "brokers", 1), getattr(args, "registry", False)
+    stacked = stack_settings(settings, brokers=brokers, registry=registry)
+    for line in up(stacked, brokers=brokers, registry=registry):
         print(line)
-    created = create_topics(settings)
+    changed = [(name, value) for name, value, _doc, source in stacked.describe() if source == "override"]
+    if changed:
+        print("settings for the other commands: export " + " ".join(f"{name}={value}" for name, value in changed))
+    created = create_topics(stacked)
     print(f"topics: {len(created)} created" if created else "topics: all present")
-    applied = migrate(settings.pg_dsn)
+    applied = migrate(stacked.pg_dsn)
     print(f"migrations: {', '.join(applied)} applied" if applied else "migrations: up to date")
     return 0
 
@@ -180,12 +218,19 @@ def cmd_topics(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
-    from cli.evidence_file import publish_evidence, read_evidence_file
+    from cli.evidence_file import EvidenceFileError, publish_evidence, read_evidence_file
     from eventlog.producer import EventProducer
 
-    inputs = read_evidence_file(args.file)
+    try:
+        inputs = read_evidence_file(args.file)
+    except EvidenceFileError as exc:
+        print(f"lc: {exc}", file=sys.stderr)
+        return 1
     with EventProducer(settings, "lc-ingest") as producer:
         for evidence in inputs:
+            for note in evidence.dropped:
+                print(f"left out (impossible) from challenge {evidence.challenge_id}, {evidence.subject}: {note}",
+                      file=sys.stderr)
             publish_evidence(producer, evidence)
     print(f"published {len(inputs)} evidence event(s) to {settings.topic('lc.evidence')}")
     return 0
@@ -246,6 +291,10 @@ def cmd_indexer(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_upload(settings: Settings, args: argparse.Namespace) -> int:
+    import httpx
+    from eth_account import Account
+
+    from intake.settings import local_url
     from intake.uploads.client import UploadFailed, upload_file
 
     key = os.environ.get("LC_UPLOADER_PRIVATE_KEY", "")
@@ -253,10 +302,22 @@ def cmd_upload(settings: Settings, args: argparse.Namespace) -> int:
         print("lc: set LC_UPLOADER_PRIVATE_KEY to the uploading wallet's private key (0x-hex)", file=sys.stderr)
         return 2
     try:
-        answer = upload_file(args.file, base_url=args.url or f"http://127.0.0.1:{settings.upload_port}",
-                             challenge_id=args.challenge, provider=args.provider, private_key=key)
+        Account.from_key(key)
+    except Exception:  # never echo what the variable holds: it is meant to be a secret
+        print("lc: LC_UPLOADER_PRIVATE_KEY is not a private key (0x and 64 hex digits)", file=sys.stderr)
+        return 2
+    base_url = args.url or local_url(settings.upload_listen, "LC_UPLOAD_LISTEN")
+    try:
+        answer = upload_file(args.file, base_url=base_url, challenge_id=args.challenge, provider=args.provider,
+                             private_key=key)
     except UploadFailed as exc:
-        print(f"lc: {exc}", file=sys.stderr)
+        print(f"lc: {one_line(exc)}", file=sys.stderr)
+        return 1
+    except httpx.HTTPError as exc:
+        print(f"lc: the uploads API at {base_url} did not answer: {one_line(exc)}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"lc: {args.file}: {exc.strerror or exc}", file=sys.stderr)
         return 1
     print(json.dumps(answer))
     return 0
@@ -267,6 +328,43 @@ def cmd_tail(settings: Settings, args: argparse.Namespace) -> int:
 
     for line in tail(settings, args.topic, limit=args.max, follow=not args.no_follow):
         print(line, flush=True)
+    return 0
+
+
+def cmd_jobs(settings: Settings, args: argparse.Namespace) -> int:
+    from cli.operator import Refused, job_command, publish
+
+    if not args.reason.strip():
+        print("lc: --reason must say why", file=sys.stderr)
+        return 2
+    try:
+        fact = job_command(settings, args.action, args.challenge, args.reason.strip())
+    except Refused as exc:
+        print(f"lc: {exc}", file=sys.stderr)
+        return 1
+    for line in publish(settings, [fact], dry_run=args.dry_run):
+        print(line)
+    return 0
+
+
+def cmd_registry(settings: Settings, args: argparse.Namespace) -> int:
+    from cli.operator import Refused, publish, registry_retry
+
+    if (args.challenge is None) == (not args.failed):
+        print("lc: name one CHALLENGE or --failed", file=sys.stderr)
+        return 2
+    if not args.reason.strip():
+        print("lc: --reason must say why", file=sys.stderr)
+        return 2
+    try:
+        facts = registry_retry(settings, args.challenge, max(1, args.batch), args.reason.strip())
+    except Refused as exc:
+        print(f"lc: {exc}", file=sys.stderr)
+        return 1
+    if not facts:
+        print("no registry write has given up: nothing to retry")
+    for line in publish(settings, facts, dry_run=args.dry_run):
+        print(line)
     return 0
 
 

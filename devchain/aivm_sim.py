@@ -6,7 +6,8 @@ the PoI verifier accepts, `{"challengeId":"<id>","verified":true}`; the challeng
 ChallengeTaskRegistry binding of the request's task (read from BindingRecorded logs, no database), so
 a request is only answered once it is bound. Each stage can wait a number of blocks or seconds of chain
 time after the previous one, and a stage can be skipped on purpose (`miss="reveal"` never reveals) to
-let a deadline pass.
+let a deadline pass, for every request or only the first `miss_count` ones (`miss="reveal",
+miss_count=1`: the first request is committed and never revealed, later ones go through).
 
     python -m devchain.aivm_sim --rpc http://127.0.0.1:8545 --deployments .lc/deployments.json
 
@@ -53,6 +54,7 @@ class SimConfig:
     miss: Stage | None = None
     from_block: int = 0
     poll_seconds: float = 0.5
+    miss_count: int | None = None  # miss the stage only for the first N requests (None: for every request)
 
     def delay(self, stage: Stage) -> int:
         return {"commit": self.commit_delay, "reveal": self.reveal_delay, "attest": self.attest_delay}[stage]
@@ -103,6 +105,7 @@ class AivmSimulator:
         self._next_block = self.config.from_block
         self._response_for = response_for or self._bound_response
         self._stop = threading.Event()
+        self.missed = 0  # requests whose `config.miss` stage was skipped
 
     # ---------------------------------------------------------------- loop
 
@@ -191,8 +194,9 @@ class AivmSimulator:
                 tracked.outcome = "expired"
                 log.info("request %s expired before commit", tracked.request_id)
                 break
-            if self.config.miss == stage:
+            if self.config.miss == stage and (self.config.miss_count is None or self.missed < self.config.miss_count):
                 tracked.outcome = "missed"
+                self.missed += 1
                 log.info("request %s: skipping %s on purpose", tracked.request_id, stage)
                 break
             if not self._ready(tracked, stage, now):
@@ -274,12 +278,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--delay-unit", choices=("blocks", "seconds"), default="blocks")
     parser.add_argument("--miss", choices=("commit", "reveal", "attest"), default=None,
                         help="never perform this stage (lets its deadline pass)")
+    parser.add_argument("--miss-count", type=int, default=None,
+                        help="with --miss: skip the stage only for the first N requests")
     parser.add_argument("--from-block", type=int, default=0)
     parser.add_argument("--poll", type=float, default=0.5, help="seconds between cycles")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     config = SimConfig(args.commit_delay, args.reveal_delay, args.attest_delay, args.delay_unit, args.miss,
-                       args.from_block, args.poll)
+                       args.from_block, args.poll, args.miss_count)
     simulator = AivmSimulator(LightChallenge.from_deployments(args.rpc, args.deployments), config)
     log.info("AIVM simulator on %s (workers %s, validators %s)", args.rpc,
              [w.address for w in simulator.workers], [v.address for v in simulator.validators])

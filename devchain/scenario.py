@@ -381,7 +381,7 @@ def bulk_events(system: LightChallenge, count: int, *, join_share: float = 0.1,
             sender = drive.players[i % len(drive.players)].address
             txs.append({"from": sender, "to": system.pay.address, "data": data, "value": 1, "gas": 300_000})
         produced += joins
-    base = random.getrandbits(48) << 16  # fresh ids: ownerSet is write-once per (contract, id)
+    base = metadata_id_base()  # fresh ids: ownerSet is write-once per (contract, id)
     remaining = max(0, count - produced)
     for offset in range(0, remaining, metadata_batch):
         size = min(metadata_batch, remaining - offset)
@@ -405,6 +405,12 @@ def bulk_events(system: LightChallenge, count: int, *, join_share: float = 0.1,
         client.rpc("anvil_setBlockGasLimit", [hex(gas_limit)])
         client.set_automine(automine)
     return BulkResult(produced, len(txs) + (1 if joins else 0), first_block, client.block_number())
+
+
+def metadata_id_base() -> int:
+    """A random first id for a run of MetadataSet ids, all within `challenges.id` (a signed 64-bit
+    bigint): 46 random bits shifted by 16 stay below 2^62, far below 2^63 - 1 with any run after it."""
+    return random.getrandbits(46) << 16
 
 
 def _rpc_batches(txs: Sequence[dict[str, Any]], max_count: int,

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import time
+from typing import TypeVar
 
 from devstack.anvil import rpc_ready, rpc_reply, start_anvil
-from devstack.kafka import KafkaBroker
+from devstack.kafka import REPLICAS, KafkaCluster, bootstrap_of, node_addresses, stop_local_kafka
 from devstack.postgres import PostgresServer
 from devstack.process import read_pid, stop_pid
+from devstack.registry import DEFAULT_URL, SchemaRegistryServer
 from eventlog.config import CoreSettings
 
 ANVIL_BLOCK_TIME_S = 1.0
+AnySettings = TypeVar("AnySettings", bound=CoreSettings)
 
 
 def anvil_up(settings: CoreSettings) -> str:
@@ -38,8 +41,28 @@ def keep_clock_monotonic(rpc_url: str) -> None:
         rpc_reply(rpc_url, "evm_mine")
 
 
-def up(settings: CoreSettings) -> list[str]:
-    return [KafkaBroker(settings).start(), PostgresServer(settings).start(), anvil_up(settings)]
+def stack_settings(settings: AnySettings, *, brokers: int = 1, registry: bool = False) -> AnySettings:
+    """The settings the stack runs with: on a cluster every node in the bootstrap list and topics
+    replicated (3 replicas, 2 in sync) unless the environment says otherwise; with `registry`, its
+    URL when none is set."""
+    changes: dict[str, object] = {}
+    from_env = settings.sources
+    if brokers > 1:
+        changes["kafka_bootstrap"] = bootstrap_of(node_addresses(settings.kafka_bootstrap, brokers))
+        if "topic_replication_factor" not in from_env:
+            changes["topic_replication_factor"] = min(brokers, REPLICAS)
+        if "topic_min_insync_replicas" not in from_env:
+            changes["topic_min_insync_replicas"] = max(1, min(brokers, REPLICAS) - 1)
+    if registry and not settings.schema_registry_url:
+        changes["schema_registry_url"] = DEFAULT_URL
+    return settings.replace(**changes) if changes else settings
+
+
+def up(settings: CoreSettings, *, brokers: int = 1, registry: bool = False) -> list[str]:
+    lines = [KafkaCluster(settings, brokers).start()]
+    if registry:
+        lines.append(SchemaRegistryServer(settings).start())
+    return [*lines, PostgresServer(settings).start(), anvil_up(settings)]
 
 
 def down(settings: CoreSettings) -> list[str]:
@@ -47,15 +70,21 @@ def down(settings: CoreSettings) -> list[str]:
     return [
         f"anvil {'stopped' if stop_pid(home / 'anvil' / 'anvil.pid') else 'was not running'}",
         f"PostgreSQL {'stopped' if PostgresServer(settings).stop() else 'was not running'}",
-        f"Kafka {'stopped' if KafkaBroker(settings).stop() else 'was not running'}",
+        f"schema registry {'stopped' if SchemaRegistryServer(settings).stop() else 'was not running'}",
+        f"Kafka {'stopped' if stop_local_kafka(settings) else 'was not running'}",
     ]
 
 
 def status(settings: CoreSettings) -> list[tuple[str, bool, str]]:
     home = settings.home_path
-    return [
-        ("kafka", KafkaBroker(settings).is_ready(), settings.kafka_bootstrap),
+    kafka = KafkaCluster(settings, len(settings.kafka_bootstrap.split(",")))
+    brokers = kafka.brokers_up()
+    rows = [
+        ("kafka", brokers > 0, f"{settings.kafka_bootstrap} ({brokers} broker{'' if brokers == 1 else 's'})"),
         ("postgres", PostgresServer(settings).is_ready(), settings.pg_dsn),
         ("anvil", rpc_ready(settings.rpc_url), settings.rpc_url),
         ("anvil pid", read_pid(home / "anvil" / "anvil.pid") is not None, str(home / "anvil" / "anvil.pid")),
     ]
+    if settings.schema_registry_url:
+        rows.append(("registry", SchemaRegistryServer(settings).is_ready(), settings.schema_registry_url))
+    return rows

@@ -143,6 +143,19 @@ def _ignore(state: ChallengeState, reason: str) -> ChallengeState:
     return replace(state, ignored=(*state.ignored, reason))
 
 
+def _owner_refusal(state: ChallengeState, fact: ChallengeRegistered) -> str | None:
+    """The id's owner rule (domain.registration.check_update) as this fold sees a registration: once
+    registered, another subject or a changed model, rule, proof or timeline is not applied."""
+    if not state.registered:
+        return None
+    if _lower(fact.subject) != state.subject:
+        return f"ChallengeRegistered by {_lower(fact.subject)}: the challenge is registered to {state.subject}"
+    fixed = (state.model_id, state.model_hash, state.params, state.proof, state.timeline_raw)
+    if (fact.model_id, fact.model_hash, fact.params, fact.proof, fact.timeline) != fixed:
+        return "ChallengeRegistered changing the model, rule, proof or timeline of a registered challenge"
+    return None
+
+
 def _set_status(state: ChallengeState, status: str, fact_name: str) -> ChallengeState:
     if state.is_terminal and status != state.status:
         return _ignore(state, f"{fact_name} after the challenge was {state.status}")
@@ -156,6 +169,9 @@ def apply_challenge_fact(state: ChallengeState | None, fact: ChallengeFact) -> C
         return _ignore(current, f"{type(fact).__name__} for challenge {fact.challenge_id}")
     match fact:
         case ChallengeRegistered():
+            refusal = _owner_refusal(current, fact)
+            if refusal is not None:
+                return _ignore(current, refusal)
             return replace(
                 current, registered=True, params=fact.params, proof=fact.proof, timeline_raw=fact.timeline,
                 rule=parse_challenge_rule(fact.params, fact.proof, fact.timeline), model_id=fact.model_id,

@@ -5,6 +5,14 @@ processing), and the terminal done, dead and canceled (spec/chain.md §5.1). Eve
 `event_id`; a redelivered event is a no-op. An event that does not fit (anything for a terminal
 job, a step back, an unknown job) is recorded in `ignored` with the reason and otherwise ignored;
 the fold never raises.
+
+Recovery (docs/operations.md, "AIVM recovery"): JobExpired says the job's request can no longer
+finalize; the job becomes failed, the request's task is retired (facts of a retired task are ignored
+whatever order they arrive in) and the worker's next attempt sends a new request. Operator facts:
+JobRequeued takes a dead or failed job back to queued and gives it a fresh budget of attempts and
+requests (`attempt_base`, `expired_requests`); JobRunRequested changes no state (it tells the worker
+to act now); a JobCanceled with an operator is an operator's cancel. The newest operator fact the
+fold accepted is kept (`operator_*`) for the projection.
 """
 
 from __future__ import annotations
@@ -79,9 +87,44 @@ class JobCanceled:
     event_id: str
     job_id: str
     reason: str
+    operator: str | None = None  # set when an operator canceled it (`lc jobs cancel`)
 
 
-JobEvent = JobQueued | ParticipantsAdded | JobProcessing | JobSubmitted | JobFailed | JobDead | JobCanceled
+@dataclass(frozen=True)
+class JobExpired:
+    """The job's AIVM request `task_id` can no longer reach InferenceFinalized (its deadline passed)."""
+
+    event_id: str
+    job_id: str
+    task_id: str
+    error: str
+    request_id: int | None = None
+
+
+@dataclass(frozen=True)
+class OperatorFact:
+    """What an operator's command on a job says: who and why (when is the event's time)."""
+
+    event_id: str
+    job_id: str
+    operator: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class JobRequeued(OperatorFact):
+    """Operator: a dead or failed job back to queued, with a fresh budget (`lc jobs requeue`)."""
+
+
+@dataclass(frozen=True)
+class JobRunRequested(OperatorFact):
+    """Operator: work on the job now, without waiting for a backoff (`lc jobs run`)."""
+
+
+JobEvent = (
+    JobQueued | ParticipantsAdded | JobProcessing | JobSubmitted | JobFailed | JobDead | JobCanceled | JobExpired
+    | JobRequeued | JobRunRequested
+)
 
 
 # --- AIVM chain facts (lc.chain.events) ----------------------------------------------------------
@@ -122,7 +165,10 @@ class InferenceFinalized:
 
 
 ChainFact = InferenceRequested | InferenceCommitted | InferenceRevealed | PoIAttested | InferenceFinalized
-JOB_EVENT_TYPES = (JobQueued, ParticipantsAdded, JobProcessing, JobSubmitted, JobFailed, JobDead, JobCanceled)
+JOB_EVENT_TYPES = (JobQueued, ParticipantsAdded, JobProcessing, JobSubmitted, JobFailed, JobDead, JobCanceled,
+                   JobExpired, JobRequeued, JobRunRequested)
+# what an operator's fact is called in the operator_command column
+OPERATOR_COMMANDS = {JobRequeued: "requeue", JobRunRequested: "run", JobCanceled: "cancel"}
 
 
 @dataclass(frozen=True)
@@ -145,12 +191,26 @@ class JobState:
     request_id: int | None = None
     worker_address: str | None = None
     poi_count: int = 0
+    retired_tasks: frozenset[str] = frozenset()  # tasks of requests that expired (JobExpired)
+    retired_requests: frozenset[int] = frozenset()
+    expired_requests: int = 0  # requests expired since the job was queued or requeued
+    attempt_base: int = 0  # attempts when the job was last requeued: the budget counts from here
+    requeues: int = 0
+    operator_command: str | None = None  # the newest operator fact accepted: requeue, run or cancel
+    operator: str | None = None
+    operator_reason: str | None = None
+    operator_event_id: str | None = None
     seen_event_ids: frozenset[str] = frozenset()
     ignored: tuple[IgnoredEvent, ...] = ()
 
     @property
     def is_terminal(self) -> bool:
         return self.status in TERMINAL
+
+    @property
+    def attempts_since_requeue(self) -> int:
+        """Attempts made since the job was queued or last requeued (what the worker's budget counts)."""
+        return self.attempts - self.attempt_base
 
 
 def _lower(value: str) -> str:
@@ -173,6 +233,23 @@ def _accept(job: JobState, event: JobEvent | ChainFact, **changes: Any) -> JobSt
     return replace(job, seen_event_ids=job.seen_event_ids | {event.event_id}, **changes)
 
 
+def _operator(job: JobState, event: JobEvent, operator: str, reason: str) -> dict[str, Any]:
+    """The operator columns for an accepted operator fact."""
+    return {"operator_command": OPERATOR_COMMANDS[type(event)], "operator": operator,
+            "operator_reason": reason[:MAX_ERROR_CHARS], "operator_event_id": event.event_id}
+
+
+def _expire(job: JobState, event: JobExpired) -> JobState:
+    task = _lower(event.task_id)
+    retired = {"retired_tasks": job.retired_tasks | {task}, "retired_requests": job.retired_requests | (
+        {event.request_id} if event.request_id is not None else set())}
+    if task != job.task_id or job.status not in (SUBMITTED, COMMITTED, REVEALED):
+        ignored = _ignore(job, event, f"request of task {task} is not the {job.status} job's current request")
+        return replace(ignored, **retired)
+    return _accept(job, event, status=FAILED, last_error=event.error[:MAX_ERROR_CHARS],
+                   expired_requests=job.expired_requests + 1, **retired)
+
+
 def _apply_job_event(job: JobState, event: JobEvent) -> JobState:
     match event:
         case JobQueued():
@@ -185,6 +262,8 @@ def _apply_job_event(job: JobState, event: JobEvent) -> JobState:
                 return _ignore(job, event, f"cannot start processing a {job.status} job")
             return _accept(job, event, status=PROCESSING, attempts=job.attempts + 1)
         case JobSubmitted():
+            if _lower(event.task_id) in job.retired_tasks:
+                return _ignore(job, event, f"task {_lower(event.task_id)} expired")
             return _advance(job, event, SUBMITTED, task_id=_lower(event.task_id),
                             request_id=event.request_id if event.request_id is not None else job.request_id,
                             worker_address=event.worker_address or job.worker_address)
@@ -197,11 +276,25 @@ def _apply_job_event(job: JobState, event: JobEvent) -> JobState:
                 return _ignore(job, event, f"a {job.status} job cannot die")
             return _accept(job, event, status=DEAD, last_error=event.error[:MAX_ERROR_CHARS])
         case JobCanceled():
-            return _accept(job, event, status=CANCELED, last_error=event.reason[:MAX_ERROR_CHARS])
+            extra = _operator(job, event, event.operator, event.reason) if event.operator else {}
+            return _accept(job, event, status=CANCELED, last_error=event.reason[:MAX_ERROR_CHARS], **extra)
+        case JobExpired():
+            return _expire(job, event)
+        case JobRequeued():
+            if job.status not in (DEAD, FAILED):
+                return _ignore(job, event, f"only a dead or failed job can be requeued, not a {job.status} one")
+            return _accept(job, event, status=QUEUED, attempt_base=job.attempts, expired_requests=0,
+                           requeues=job.requeues + 1, **_operator(job, event, event.operator, event.reason))
+        case JobRunRequested():
+            return _accept(job, event, **_operator(job, event, event.operator, event.reason))
     return _ignore(job, event, "unknown job event")
 
 
-def _apply_chain_fact(job: JobState, fact: ChainFact) -> JobState:
+def _apply_chain_fact(job: JobState, fact: ChainFact, task: str | None) -> JobState:
+    if task is not None and task in job.retired_tasks:
+        return _ignore(job, fact, f"task {task} expired")
+    if isinstance(fact, InferenceCommitted | InferenceRevealed) and fact.request_id in job.retired_requests:
+        return _ignore(job, fact, f"request {fact.request_id} expired")
     match fact:
         case InferenceRequested():
             if job.status == SUBMITTED:  # the worker already reported it; only learn the request id
@@ -218,8 +311,9 @@ def _apply_chain_fact(job: JobState, fact: ChainFact) -> JobState:
     return _ignore(job, fact, "unknown chain fact")
 
 
-def apply_to_job(job: JobState | None, event: JobEvent | ChainFact) -> JobState | None:
-    """Fold one event into one job. None in, JobQueued → a new job; None in, anything else → None."""
+def apply_to_job(job: JobState | None, event: JobEvent | ChainFact, task: str | None = None) -> JobState | None:
+    """Fold one event into one job. None in, JobQueued → a new job; None in, anything else → None.
+    `task`: the task of a chain fact that names only its request (commit, reveal), when known."""
     if job is None:
         if isinstance(event, JobQueued):
             participants = tuple(sorted({_lower(p) for p in event.participants}))
@@ -228,11 +322,13 @@ def apply_to_job(job: JobState | None, event: JobEvent | ChainFact) -> JobState 
         return None
     if event.event_id in job.seen_event_ids:
         return job
-    if job.is_terminal:
+    if job.is_terminal and not (isinstance(event, JobRequeued) and job.status == DEAD):
         return _ignore(job, event, f"job is {job.status}")
     if isinstance(event, JOB_EVENT_TYPES):
         return _apply_job_event(job, event)
-    return _apply_chain_fact(job, event)
+    if isinstance(event, InferenceRequested | PoIAttested | InferenceFinalized):
+        task = _lower(event.task_id)
+    return _apply_chain_fact(job, event, task)
 
 
 # --- routing many jobs ---------------------------------------------------------------------------
@@ -280,7 +376,7 @@ def _route_fact(book: JobBook, fact: ChainFact) -> JobBook:
     job_id = book.job_by_task.get(task) if task else None
     if job_id is None:
         return replace(book, pending=(*book.pending, fact)[-MAX_PENDING_CHAIN_FACTS:])
-    updated = apply_to_job(book.jobs[job_id], fact)
+    updated = apply_to_job(book.jobs[job_id], fact, task)
     return _with_job(book, updated) if updated is not None else book
 
 
@@ -308,9 +404,11 @@ def apply_to_book(book: JobBook, event: JobEvent | ChainFact) -> JobBook:
 
 
 def job_row(job: JobState) -> Mapping[str, Any]:
-    """The `aivm_jobs` columns this state determines (spec/schema.md §3.5)."""
+    """The `aivm_jobs` columns this state determines (spec/schema.md §3.5, plus the operator columns)."""
     return {"challenge_id": job.challenge_id, "status": job.status, "attempts": job.attempts,
-            "last_error": job.last_error, "worker_address": job.worker_address, "task_id": job.task_id}
+            "last_error": job.last_error, "worker_address": job.worker_address, "task_id": job.task_id,
+            "operator_command": job.operator_command, "operator_name": job.operator,
+            "operator_reason": job.operator_reason}
 
 
 def chain_fact_from_event(event_id: str, event: str, args: Mapping[str, Any]) -> ChainFact | None:

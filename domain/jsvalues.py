@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 from collections.abc import Mapping
 from typing import Any, TypeGuard
+
+from domain.untrusted import UntrustedInput, loads
 
 _FLOAT_MAX = sys.float_info.max
 
@@ -50,11 +51,12 @@ def flag(value: object) -> bool:
 
 
 def parse_maybe_json(value: object) -> object:
-    """Strings are parsed as JSON (unparsable strings become None); anything else passes through."""
+    """Strings are parsed as JSON (unparsable strings become None, and so do the values
+    `domain.untrusted` refuses: too deep, NaN, NUL, ...); anything else passes through."""
     if isinstance(value, str):
         try:
-            return json.loads(value)
-        except (ValueError, RecursionError):  # RecursionError: nesting deeper than the interpreter allows
+            return loads(value)
+        except UntrustedInput:
             return None
     return value
 

@@ -6,7 +6,16 @@ The input is a JSON object whose keys are the content columns of `challenges` (s
 original's clients did that); they are parsed here, once, so every later reader sees objects.
 The mode and topN are read from the rule paths (spec/evaluation.md §1.6) by the same parser the
 evaluator uses, and a registration whose rule or timeline the pipeline could not act on is refused
-with the reason rather than projected and silently mis-evaluated later.
+with the reason rather than projected and silently mis-evaluated later. The door checks what the house
+needs (domain.untrusted): bounded nesting and size, finite numbers, no NUL or lone surrogate, the id
+within a bigint; timeline instants within 1970..9000 (domain.timeparse), topN and the rule's other
+numbers are bounded by the rule parser (domain.rule_vocabulary), which runs first so a rule's own
+problem is named as such.
+
+An id has an owner: the subject of its first registration. `check_update` says what a later
+registration of the same id may change (docs/decisions.md, "Registrations have an owner"): only its
+owner may register it again, and only the descriptive fields (title, description, funds, options, a
+tx_hash not set before); the subject, model, rule, proof and timeline are fixed by the first one.
 
 Pure: no I/O, no clock.
 """
@@ -23,6 +32,7 @@ from typing import Any
 from domain.jsvalues import parse_maybe_json
 from domain.rules import parse_challenge_rule
 from domain.timeline import parse_timeline
+from domain.untrusted import UntrustedInput, check_value, loads
 
 REQUIRED = ("id", "subject", "model_id", "params", "timeline")
 OPTIONAL = ("title", "description", "tx_hash", "model_hash", "proof", "funds", "options")
@@ -30,6 +40,8 @@ EVENT_TYPE = "ChallengeRegistered"
 MAX_BYTES = 256 * 1024
 MAX_ID = 2**63 - 1
 MODES = ("threshold", "competitive")
+# fixed by the first registration of an id; a later one of the same owner may change only the others
+FROZEN_FIELDS = ("subject", "model_id", "model_hash", "params", "proof", "timeline")
 
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 _HASH32 = re.compile(r"^0x[0-9a-fA-F]{64}$")
@@ -37,6 +49,14 @@ _HASH32 = re.compile(r"^0x[0-9a-fA-F]{64}$")
 
 class InvalidRegistration(ValueError):
     """The registration cannot be accepted; the message is the reason, fit for a client and lc.dlq."""
+
+
+class NotOwner(InvalidRegistration):
+    """The id is registered to another subject (HTTP 403)."""
+
+
+class FrozenField(InvalidRegistration):
+    """The id's owner tries to change what the first registration fixed (HTTP 409)."""
 
 
 @dataclass(frozen=True)
@@ -93,12 +113,11 @@ def _compact(value: dict[str, Any] | None) -> str | None:
 
 def parse_registration_bytes(raw: bytes) -> Registration:
     """A registration from request or file bytes (one JSON object)."""
-    if len(raw) > MAX_BYTES:
-        raise InvalidRegistration(f"registration exceeds {MAX_BYTES} bytes")
     try:
-        document = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidRegistration(f"not JSON: {exc}") from exc
+        document = loads(raw, max_bytes=MAX_BYTES)
+    except UntrustedInput as exc:
+        reason = str(exc)
+        raise InvalidRegistration(reason if reason.startswith("not JSON") else f"not acceptable JSON: {reason}") from None
     return validate_registration(document)
 
 
@@ -134,19 +153,27 @@ def validate_registration(document: object) -> Registration:
         tx_hash=_hash32(document.get("tx_hash"), "tx_hash"), proof=proof,
         funds=_object(document.get("funds"), "funds"), options=options,
     )
-    if _has_nul(registration.content()):
-        raise InvalidRegistration("NUL characters are not allowed (PostgreSQL text and jsonb refuse them)")
+    try:  # everything else (funds, options, ...), and what objects sent as JSON strings held
+        check_value(registration.content())
+    except UntrustedInput as exc:
+        raise InvalidRegistration(f"not acceptable JSON: {exc}") from None
     return registration
 
 
-def _has_nul(value: object) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(item) for item in value)
-    return False
+def check_update(current: Registration | None, new: Registration) -> None:
+    """Refuse `new` when it may not follow `current`, the registration of the same id that stands:
+    NotOwner for another subject, FrozenField for a change of what the first registration fixed."""
+    if current is None:
+        return
+    if new.subject != current.subject:
+        raise NotOwner(f"challenge {new.challenge_id} is registered to {current.subject}; "
+                       f"{new.subject} may not register it")
+    changed = [name for name in FROZEN_FIELDS if new.content()[name] != current.content()[name]]
+    if current.tx_hash is not None and new.tx_hash != current.tx_hash:
+        changed.append("tx_hash")
+    if changed:
+        raise FrozenField(f"challenge {new.challenge_id} is registered; {', '.join(changed)} may not change "
+                          "(only title, description, funds, options, and a tx_hash not set before)")
 
 
 def _address(value: object, name: str) -> str:
@@ -183,7 +210,7 @@ def _object(value: object, name: str) -> dict[str, Any] | None:
 
 
 def _check_timeline(raw: dict[str, Any]) -> None:
-    timeline = parse_timeline(raw)
+    timeline = parse_timeline(raw)  # instants outside 1970..9000 read as absent (domain.timeparse)
     if timeline.starts_at is None or timeline.ends_at is None:
         raise InvalidRegistration("timeline needs startsAt and endsAt (ISO-8601 or Unix seconds)")
     if timeline.ends_at <= timeline.starts_at:
@@ -221,9 +248,9 @@ def registration_from_payload(payload: Mapping[str, Any]) -> Registration:
         if text is None:
             return None
         try:
-            return json.loads(text)
-        except ValueError as exc:
-            raise InvalidRegistration(f"{name} is not JSON: {exc}") from exc
+            return loads(text)
+        except UntrustedInput as exc:
+            raise InvalidRegistration(f"{name} is not acceptable JSON: {exc}") from None
 
     document = {
         "id": payload["challenge_id"], "subject": payload["subject"], "model_id": payload["model_id"],

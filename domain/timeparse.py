@@ -71,8 +71,8 @@ def parse_instant_text(text: str) -> datetime | None:
     text = text.strip()
     if not text:
         return None
-    if text.isdigit():
-        return from_unix_number(int(text)) if len(text) <= _MAX_DIGITS else None
+    if text.isdigit():  # ASCII only: str.isdigit() also takes superscripts, which int() refuses
+        return from_unix_number(int(text)) if text.isascii() and len(text) <= _MAX_DIGITS else None
     apple = _APPLE_FORMAT.match(text)
     if apple:
         day, clock, sign, hours, minutes = apple.groups()

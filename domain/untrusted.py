@@ -18,11 +18,15 @@ from typing import Any
 
 MAX_DEPTH = 64
 MAX_INT_DIGITS = 80  # a uint256 has 78 digits
-INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1  # Avro long, SQL bigint
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1  # Avro int
 
-# strings (with their escapes) and the brackets outside them; a lone `"` or `\` fails the parse later
-_DEPTH_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.DOTALL)
-_DEPTH_TOKENS_BYTES = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.DOTALL)
+# strings and the brackets outside them, once the escapes that could hide a quote are removed (`\\`
+# pairs first, then `\"`): a string is then `"[^"]*"`, a single-character repetition the regex engine
+# runs in constant memory (an alternation repeated per character costs ~100 bytes of stack per
+# character: 240 MB for a 2 MB string). A lone `"` or `\` fails the parse later.
+_DEPTH_TOKENS = re.compile(r'"[^"]*"|[\[\]{}]')
+_DEPTH_TOKENS_BYTES = re.compile(rb'"[^"]*"|[\[\]{}]')
 
 
 class UntrustedInput(ValueError):
@@ -33,10 +37,13 @@ def nesting_depth(text: str | bytes, limit: int = MAX_DEPTH) -> int:
     """The deepest array/object nesting of a JSON text, found without recursion; stops counting
     (and returns limit + 1) as soon as the limit is exceeded."""
     depth = deepest = 0
-    tokens = _DEPTH_TOKENS_BYTES if isinstance(text, bytes) else _DEPTH_TOKENS
-    for match in tokens.finditer(text):
-        token = match.group()
-        first = token[:1]
+    if isinstance(text, bytes):
+        tokens, unescaped = _DEPTH_TOKENS_BYTES, text.replace(b"\\\\", b"").replace(b'\\"', b"")
+    else:
+        tokens, unescaped = _DEPTH_TOKENS, text.replace("\\\\", "").replace('\\"', "")
+    for match in tokens.finditer(unescaped):
+        at = match.start()
+        first = unescaped[at:at + 1]  # not the token itself: a long string is not copied
         if first in ("[", "{", b"[", b"{"):
             depth += 1
             if depth > deepest:
@@ -123,8 +130,34 @@ def check_int(name: str, value: Any, low: int = INT64_MIN, high: int = INT64_MAX
     if isinstance(value, bool) or not isinstance(value, int):
         raise UntrustedInput(f"{name} must be an integer, got {type(value).__name__}")
     if not low <= value <= high:
-        raise UntrustedInput(f"{name} {value} is out of range [{low}, {high}]")
+        raise UntrustedInput(f"{name} {_short(value)} is out of range [{low}, {high}]")
     return value
+
+
+def ascii_decimal(text: str, *, max_digits: int) -> int | None:
+    """A non-negative decimal of ASCII digits only and at most `max_digits` of them, else None.
+
+    `str.isdigit()` accepts superscripts and other scripts' digits that `int()` refuses, and `int()`
+    refuses more than 4,300 digits: a header or query value must pass here before it is converted."""
+    if not 0 < len(text) <= max_digits or not text.isascii() or not text.isdigit():
+        return None
+    return int(text)
+
+
+def check_number(name: str, value: Any, low: float, high: float) -> float:
+    """A finite JSON number (not a bool) within [low, high]."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise UntrustedInput(f"{name} must be a number, got {type(value).__name__}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise UntrustedInput(f"{name} is not a finite number")
+    if not low <= value <= high:
+        raise UntrustedInput(f"{name} {_short(value)} is out of range [{_short(low)}, {_short(high)}]")
+    return float(value)
+
+
+def _short(value: float) -> str:
+    text = str(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _walk(value: Any) -> Iterator[tuple[Any, int]]:

@@ -17,15 +17,20 @@ from web3.types import TxReceipt
 
 from chain import aivm
 from chain.client import ChainClient, TxReverted
-from effects.request_plan import Binding, RequestRef, RequestSpec, matches_request
+from effects.request_plan import (
+    Binding,
+    RequestRef,
+    RequestSpec,
+    RequestState,
+    matches_request,
+    request_expiry,
+)
 
 REQUESTED_TOPIC = "0x" + keccak(
     text="InferenceRequestedV2(uint256,address,bytes32,string,bytes32,bytes32,bytes32,bytes32)").hex()
 FINALIZED_TOPIC = "0x" + keccak(text="Finalized(uint256,uint8,uint8)").hex()
 METADATA_SET_TOPIC = "0x" + keccak(text="MetadataSet(address,uint256,address,string)").hex()
 WINNER_MARKED_TOPIC = "0x" + keccak(text="WinnerMarked(uint256,address,uint256,uint256,uint32)").hex()
-USABLE_REQUEST_STATUSES = frozenset({aivm.STATUS_REQUESTED, aivm.STATUS_COMMITTED, aivm.STATUS_REVEALED,
-                                     aivm.STATUS_FINALIZED})
 CHALLENGE_ACTIVE, CHALLENGE_FINALIZED, CHALLENGE_CANCELED = 0, 1, 2
 
 __all__ = ["ChainBusy", "ChainWriter", "ChallengeOnChain", "SentRequest", "TxReverted", "load_account"]
@@ -87,9 +92,10 @@ class ChainWriter:
     """One wallet on one node, with the pipeline's contracts from the deployments."""
 
     def __init__(self, rpc_url: str, account: LocalAccount, addresses: dict[str, str], *,
-                 receipt_timeout: float = 120.0, max_block_range: int = 2000) -> None:
+                 receipt_timeout: float = 120.0, max_block_range: int = 2000, replace_after: float = 0.0) -> None:
         self.rpc_url = rpc_url
         self.receipt_timeout = receipt_timeout
+        self.replace_after = replace_after
         self.account = account
         self.address = account.address
         self.max_block_range = max_block_range
@@ -101,7 +107,8 @@ class ChainWriter:
         """Connected on first use (it asks the node for its chain id), so a writer started while the
         node is down retries like any other RPC failure instead of dying at start."""
         if self._client is None:
-            self._client = ChainClient(self.rpc_url, accounts=[self.account], receipt_timeout=self.receipt_timeout)
+            self._client = ChainClient(self.rpc_url, accounts=[self.account], receipt_timeout=self.receipt_timeout,
+                                       replace_after=self.replace_after)
         return self._client
 
     def contract(self, name: str) -> Contract:
@@ -110,12 +117,23 @@ class ChainWriter:
     # ---------------------------------------------------------------- wallet
 
     def wait_until_settled(self, timeout: float = 120.0) -> None:
-        """Wait until none of our transactions is pending, so the chain shows all we ever sent."""
+        """Wait until every transaction of our wallet sent before now is mined (or gone from the pool),
+        so the chain shows all we ever sent before this moment; later ones (other jobs in flight) do
+        not count. A predecessor's transaction blocking the wallet past `replace_after` is replaced by
+        a no-op (`ChainClient.unstick`)."""
         eth = self.client.w3.eth
-        deadline = time.monotonic() + timeout
-        while eth.get_transaction_count(self.address, "pending") > eth.get_transaction_count(self.address, "latest"):
-            if time.monotonic() > deadline:
+        mark = eth.get_transaction_count(self.address, "pending")
+        started = last_unstick = time.monotonic()
+        while True:
+            latest = eth.get_transaction_count(self.address, "latest")
+            if latest >= mark or eth.get_transaction_count(self.address, "pending") == latest:
+                return
+            now = time.monotonic()
+            if now - started > timeout:
                 raise ChainBusy(f"transactions of {self.address} still pending after {timeout:.0f} s")
+            if self.replace_after > 0 and now - last_unstick > self.replace_after:
+                self.client.unstick(self.account)
+                last_unstick = now
             time.sleep(0.2)
 
     def chain_time(self) -> int:
@@ -123,8 +141,10 @@ class ChainWriter:
 
     # ---------------------------------------------------------------- AIVM request
 
-    def find_request(self, spec: RequestSpec, from_block: int) -> SentRequest | None:
-        """The newest still usable request of our wallet for this job (spec), from its logs."""
+    def find_request(self, spec: RequestSpec, from_block: int,
+                     exclude_tasks: frozenset[str] = frozenset()) -> SentRequest | None:
+        """The newest still usable request of our wallet for this job (spec), from its logs; requests
+        of `exclude_tasks` (expired ones) are never reused."""
         aivm_contract = self.contract("AIVMInferenceV2")
         requester_topic = "0x" + bytes(12).hex() + self.address[2:].lower()
         head = self.client.block_number()
@@ -142,22 +162,26 @@ class ChainWriter:
                 if matches_request(spec, model, prompt_id, model_digest, det_config):
                     request_id = int.from_bytes(bytes(entry["topics"][1]), "big")
                     ref = RequestRef(request_id, _hex(entry["topics"][3]))
-                    found.append((request_id, ref, _hex(entry["transactionHash"])))
+                    if ref.task_id not in exclude_tasks:
+                        found.append((request_id, ref, _hex(entry["transactionHash"])))
             start = end + 1
         for request_id, ref, tx_hash in sorted(found, reverse=True):
             if self.request_usable(request_id):
                 return SentRequest(ref, tx_hash, recovered=True)
         return None
 
+    def request_state(self, request_id: int) -> RequestState:
+        """AIVMInferenceV2.requests(id) at the head: status and deadlines."""
+        request = self.client.call(self.contract("AIVMInferenceV2"), "requests", request_id)
+        return RequestState(status=int(request[12]), commit_deadline=int(request[9]),
+                            reveal_deadline=int(request[10]), finalize_deadline=int(request[11]))
+
     def request_usable(self, request_id: int) -> bool:
         """Whether a request can still reach (or has reached) InferenceFinalized."""
-        request = self.client.call(self.contract("AIVMInferenceV2"), "requests", request_id)
-        status, commit_deadline, reveal_deadline, finalize_deadline = request[12], request[9], request[10], request[11]
-        if status not in USABLE_REQUEST_STATUSES:
+        state = self.request_state(request_id)
+        if state.status == aivm.STATUS_NONE:
             return False
-        now = self.chain_time()
-        return {aivm.STATUS_REQUESTED: now <= commit_deadline, aivm.STATUS_COMMITTED: now <= reveal_deadline,
-                aivm.STATUS_REVEALED: now <= finalize_deadline}.get(status, True)
+        return request_expiry(state, self.chain_time()) is None
 
     def send_request(self, spec: RequestSpec, fee_wei: int) -> SentRequest:
         aivm_contract = self.contract("AIVMInferenceV2")

@@ -36,14 +36,13 @@ from effects.settings import WriterSettings
 from effects.stage import ViewStage
 from effects.worker_state import BindingRecorded
 from eventlog.consumer import StopFlag
-from eventlog.processing.clock import BlockClock
 from eventlog.topics import CHAIN_EVENTS, CHALLENGES_REGISTERED, JOBS, STATE_FINALIZER
 
 log = logging.getLogger(__name__)
 
 GROUP = "lc-finalizer"
 FINALIZER_INPUTS = (
-    js.JobQueued, js.ParticipantsAdded, js.JobSubmitted, js.JobCanceled, BindingRecorded, BindingFact,
+    js.JobQueued, js.ParticipantsAdded, js.JobSubmitted, js.JobCanceled, js.JobExpired, BindingRecorded, BindingFact,
     InferenceFinalizedFact, WinnerFact, ProofDone, ProofRefused, FinalizeDone, FinalizeRefused, *CHALLENGE_FACT_TYPES,
 )
 
@@ -53,6 +52,7 @@ class Finalizer(ViewStage[fs.FinalizerView]):
     topics = (JOBS, CHALLENGES_REGISTERED, CHAIN_EVENTS)
     changelog_topic = STATE_FINALIZER
     view_type = fs.FinalizerView
+    uses_chain_time = True
 
     def __init__(self, settings: WriterSettings, *, stop: StopFlag | None = None, chain: ChainWriter | None = None) -> None:
         super().__init__(settings, stop=stop)
@@ -60,11 +60,8 @@ class Finalizer(ViewStage[fs.FinalizerView]):
         self.chain = chain or ChainWriter(
             settings.rpc_url, load_account(key, "LC_FINALIZER_PRIVATE_KEY (or LC_PRIVATE_KEY)"),
             read_deployments(settings.deployments_path), receipt_timeout=settings.writer_receipt_timeout_seconds,
-            max_block_range=settings.chain_max_block_range,
+            max_block_range=settings.chain_max_block_range, replace_after=settings.writer_replace_after_seconds,
         )
-        self.clock = BlockClock(settings, GROUP)
-        self.chain_time: int | None = None  # newest confirmed block time (chain time), never the wall clock
-        self._blocks_from = 0  # where the clock starts reading: 0 unless a restored partition read further
         self.windows: dict[int, tuple[int | None, ChallengeOnChain]] = {}  # id -> (deadline fact, chain view)
 
     def initial_view(self, challenge_id: int) -> fs.FinalizerView:
@@ -76,37 +73,7 @@ class Finalizer(ViewStage[fs.FinalizerView]):
     def apply(self, view: fs.FinalizerView, item: object) -> fs.FinalizerView:
         return fs.apply_input(view, item)  # type: ignore[arg-type]
 
-    def run(self, until: Any = None) -> None:
-        try:
-            super().run(until)
-        finally:
-            self.clock.close()
-
-    # ---------------------------------------------------------------- chain time and windows
-
-    def before_reconcile(self) -> None:
-        if self.clock.base is None:
-            if not self.loop.consumer.assignment():
-                return  # restored partitions say where to start reading (they may not be assigned yet)
-            self.clock.start(self._blocks_from)
-        self.clock.poll()
-        for entry in self.clock.blocks:
-            stamp = entry.item.timestamp
-            self.chain_time = stamp if self.chain_time is None else max(self.chain_time, stamp)
-        self.clock.trim(len(self.clock.blocks))  # only the newest time matters here; do not keep every header
-
-    # chain time is the same for every partition: each partition's meta entry holds it with the place in
-    # lc.chain.blocks it was read to, and a restart reads the blocks from the newest place stored
-
-    def partition_extra(self, partition: int) -> dict[str, Any]:
-        return {"chain_time": self.chain_time, "block_offset": self.clock.next_offset}
-
-    def load_partition_extra(self, partition: int, extra: dict[str, Any]) -> None:
-        stored, offset = extra.get("chain_time"), extra.get("block_offset")
-        if stored is not None:
-            self.chain_time = stored if self.chain_time is None else max(self.chain_time, stored)
-        if offset is not None:
-            self._blocks_from = max(self._blocks_from, int(offset))
+    # ---------------------------------------------------------------- chain windows
 
     def _finalize_opens_at(self, view: fs.FinalizerView) -> int | None:
         """max(end, proof deadline) from the chain, read again after a VerificationConfigUpdated."""
@@ -192,7 +159,7 @@ class Finalizer(ViewStage[fs.FinalizerView]):
         ), event_id, ProofDone(event_id, action.participant, ok))
 
     def _proof_refused(self, view: fs.FinalizerView, action: fs.SubmitProof, error: str, *, final: bool) -> bool:
-        final = final or action.attempt >= self.settings.aivm_max_attempts
+        final = final or action.last_chance or action.attempt >= self.settings.aivm_max_attempts
         event_id = f"{view.job_id}:prooffail:{action.participant}:{action.task_id}:{action.attempt}"
         self.publish(view.challenge_id, "ProofFailed", self._payload(
             view, participant=action.participant, error=error, attempt=action.attempt, final=final,

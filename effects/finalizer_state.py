@@ -5,10 +5,16 @@
   job names gets `submitProofFor` as soon as its task binding is recorded, while chain time is before
   the proof deadline. Every participant ends with our ProofSubmitted (a participant already a winner on
   chain is reported, not proved again) or a final ProofFailed; a refused one is not tried again.
+- Only the job's current request counts: a request the worker found expired (JobExpired) is retired,
+  and the proofs wait for the re-request's InferenceFinalized and the bindings to its task.
 - Once chain time (lc.chain.blocks) reaches the moment ChallengePay accepts `finalize` (max(end, proof
   deadline), read from the chain), `finalize` is sent, for every challenge that has a job, even if its
-  inference never finalized (outcome Fail rather than a challenge stuck forever, §9 #19). After a
-  refusal it is tried again only once chain time has moved past the refused attempt's chain time.
+  inference never finalized (outcome Fail rather than a challenge stuck forever, §9 #19). A pending
+  re-request cannot help anyone any more then: ChallengePay accepts proofs only up to the proof
+  deadline, and finalize only from it. Proofs of a finalized inference still owed at that moment are
+  tried first, once each (`last_chance`: the chain's head may still be at the deadline second; a
+  closed window refuses the gas estimate, no transaction), then `finalize`. After a refusal,
+  finalize is tried again only once chain time has moved past the refused attempt's chain time.
 - A challenge finalized by someone else is reported once (FinalizeSent, already finalized, from the
   Finalized fact); a challenge Canceled on chain, or finalized by us, needs nothing more.
 """
@@ -36,7 +42,8 @@ from effects.worker_state import BindingRecorded
 FINAL_PROOF_ERRORS = frozenset({"ProofWindowClosed", "NotEligible", "NotActive", "AlreadyFinalized", "ZeroAddress"})
 
 FinalizerInput = (
-    js.JobQueued | js.ParticipantsAdded | js.JobSubmitted | js.JobCanceled | BindingRecorded | BindingFact
+    js.JobQueued | js.ParticipantsAdded | js.JobSubmitted | js.JobCanceled | js.JobExpired | BindingRecorded
+    | BindingFact
     | InferenceFinalizedFact | WinnerFact | ProofDone | ProofRefused | FinalizeDone | FinalizeRefused | ChallengeFact
 )
 
@@ -48,7 +55,8 @@ class FinalizerView:
     job_id: str | None = None
     job_canceled: bool = False
     participants: frozenset[str] = frozenset()
-    task_id: str | None = None
+    task_id: str | None = None  # the job's newest request (JobSubmitted)
+    retired_tasks: frozenset[str] = frozenset()  # requests that expired (JobExpired)
     bound: frozenset[tuple[str, str]] = frozenset()  # (subject, task id)
     inference_finalized: dict[str, tuple[str, int]] = field(default_factory=dict)  # event id -> (task, block ts)
     winners: frozenset[str] = frozenset()  # WinnerMarked seen on chain
@@ -64,9 +72,9 @@ class FinalizerView:
         return cls(challenge_id, ChallengeState(challenge_id=challenge_id))
 
     def finalized_task(self) -> tuple[str, int] | None:
-        """(task id, block time) of the job's finalized inference, if seen."""
+        """(task id, block time) of the job's finalized inference, if seen (never of an expired request)."""
         for task, at in self.inference_finalized.values():
-            if self.task_id is None or task == self.task_id:
+            if task not in self.retired_tasks and (self.task_id is None or task == self.task_id):
                 return task, at
         return None
 
@@ -81,6 +89,8 @@ def apply_input(view: FinalizerView, item: FinalizerInput) -> FinalizerView:
             return replace(view, task_id=item.task_id.lower())
         case js.JobCanceled():
             return replace(view, job_canceled=True)
+        case js.JobExpired():
+            return replace(view, retired_tasks=view.retired_tasks | {item.task_id.lower()})
         case BindingRecorded():
             return replace(view, bound=view.bound | {(item.subject, item.task_id)})
         case BindingFact():
@@ -119,6 +129,7 @@ class SubmitProof:
     task_id: str
     evaluated_at: int
     attempt: int
+    last_chance: bool = False  # chain time reached finalize: one try, a refusal is final
 
 
 @dataclass(frozen=True)
@@ -149,16 +160,23 @@ def next_actions(view: FinalizerView, chain_time: int | None, finalize_opens_at:
         return [ReportFinalized(view.challenge.chain_outcome or 0)]
     if not needs_chain_window(view):
         return []
-    if chain_time is not None and finalize_opens_at is not None and chain_time >= finalize_opens_at:
-        if view.refused_at is not None and chain_time <= view.refused_at:
-            return []  # wait for a later block
-        return [Finalize(view.finalize_attempts + 1, chain_time)]
+    finalize_now = chain_time is not None and finalize_opens_at is not None and chain_time >= finalize_opens_at
+    proofs = _owed_proofs(view, last_chance=finalize_now)
+    if not finalize_now:
+        return list(proofs)
+    if view.refused_at is not None and chain_time is not None and chain_time <= view.refused_at:
+        return []  # wait for a later block
+    return [*proofs, Finalize(view.finalize_attempts + 1, chain_time or 0)]
+
+
+def _owed_proofs(view: FinalizerView, *, last_chance: bool) -> list[SubmitProof]:
+    """A proof per participant bound to the finalized task (or a winner already) not yet reported."""
     finalized = view.finalized_task()
     if finalized is None:
         return []
     task, at = finalized
     return [
-        SubmitProof(p, task, at, view.proof_attempts.get(p, 0) + 1)
+        SubmitProof(p, task, at, view.proof_attempts.get(p, 0) + 1, last_chance)
         for p in sorted(view.participants)
         if ((p, task) in view.bound or p in view.winners) and p not in view.reported and p not in view.given_up
     ]

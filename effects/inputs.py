@@ -11,7 +11,7 @@ from typing import Any
 
 from domain import job_state as js
 from effects.request_plan import RequestRef
-from effects.worker_state import BindingRecorded, BindingRefused, RequestSent
+from effects.worker_state import BindingRecorded, BindingRefused, InferenceFinalizedFact, RequestSent
 from eventlog.consumer import Received
 from eventlog.processing.inputs import challenge_fact, registration
 from eventlog.topics import CHAIN_EVENTS, CHALLENGES_REGISTERED, JOBS
@@ -66,13 +66,13 @@ class RegistryWritten:
 
 
 @dataclass(frozen=True)
-class InferenceFinalizedFact:
-    """AIVMInferenceV2.InferenceFinalized under its challenge (removed: retracted after a reorg)."""
+class RegistryRetry:
+    """RegistryRetryRequested: an operator re-armed the registry write of a challenge."""
 
     event_id: str
-    task_id: str
-    block_timestamp: int
-    removed: bool
+    after_attempt: int
+    operator: str
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -111,13 +111,19 @@ def _job_event(event_type: str, event_id: str, p: dict[str, Any]) -> object | No
         case "JobDead":
             return js.JobDead(event_id, job_id, p["error"])
         case "JobCanceled":
-            return js.JobCanceled(event_id, job_id, p["reason"])
+            return js.JobCanceled(event_id, job_id, p["reason"], p.get("operator"))
+        case "JobExpired":
+            return js.JobExpired(event_id, job_id, p["task_id"].lower(), p["error"], int(p["request_id"]))
+        case "JobRequeued":
+            return js.JobRequeued(event_id, job_id, p["operator"], p["reason"])
+        case "JobRunRequested":
+            return js.JobRunRequested(event_id, job_id, p["operator"], p["reason"])
         case "AivmRequestSent":
             return RequestSent(event_id, job_id, RequestRef(int(p["request_id"]), p["task_id"].lower()))
         case "TaskBindingRecorded":
             return BindingRecorded(event_id, job_id, p["subject"].lower(), p["task_id"].lower())
         case "TaskBindingFailed":
-            return BindingRefused(event_id, job_id, p["subject"].lower(), int(p["attempt"]))
+            return BindingRefused(event_id, job_id, p["subject"].lower(), int(p["attempt"]), p["task_id"].lower())
         case "ProofSubmitted":
             return ProofDone(event_id, p["participant"].lower(), bool(p["ok"]))
         case "ProofFailed":
@@ -166,6 +172,9 @@ def read_input(received: Received) -> tuple[int, object] | None:
     elif received.topic == CHALLENGES_REGISTERED and event.event_type == "RegistryWriteRecorded":
         p = event.payload
         item = RegistryWritten(event.event_id, p["status"], int(p["attempt"]), bool(p["final"]))
+    elif received.topic == CHALLENGES_REGISTERED and event.event_type == "RegistryRetryRequested":
+        p = event.payload
+        item = RegistryRetry(event.event_id, int(p["after_attempt"]), p["operator"], p["reason"])
     if item is None:
         return None
     challenge_id = _challenge_of(received)

@@ -10,6 +10,10 @@ lc.challenges.registered (the `registry_status` of the challenge):
 - anything else -> `failed` with the message, retried with backoff; after LC_AIVM_MAX_ATTEMPTS the
   failure is final (unlike the original backfill, a `skipped` challenge is tried again once the writer
   is configured, since `skipped` is published only by an unconfigured writer).
+
+An operator re-arms a write that gave up with `lc registry retry` (RegistryRetryRequested on
+lc.challenges.registered): the writer tries again at once, with a fresh budget of attempts counted
+from the retry.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from chain.deployments import read_deployments
 from domain.challenge_state import ChallengeRegistered
 from effects.aivm_worker import describe_error
 from effects.chain import ChainWriter, TxReverted, load_account
-from effects.inputs import RegistryWritten
+from effects.inputs import RegistryRetry, RegistryWritten
 from effects.request_plan import retry_delay
 from effects.settings import WriterSettings
 from effects.stage import ViewStage
@@ -47,12 +51,21 @@ class RegistryView:
     status: str | None = None
     attempts: int = 0
     final: bool = False
+    attempt_base: int = 0  # the attempt an operator's retry re-armed after: the budget counts from here
 
 
-def apply_registry_input(view: RegistryView, item: ChallengeRegistered | RegistryWritten) -> RegistryView:
+def apply_registry_input(view: RegistryView, item: ChallengeRegistered | RegistryWritten | RegistryRetry) -> RegistryView:
+    """Fold one input. The writer folds its own outcomes when it publishes them and again when they
+    come back from the topic, so an outcome older than the newest seen changes nothing."""
     if isinstance(item, ChallengeRegistered):
         return replace(view, registered=True)
-    return replace(view, status=item.status, attempts=max(view.attempts, item.attempt), final=view.final or item.final)
+    if isinstance(item, RegistryRetry):
+        if view.status == SUCCESS:
+            return view  # nothing left to retry
+        return replace(view, final=False, attempt_base=max(view.attempt_base, view.attempts, item.after_attempt))
+    if item.attempt < view.attempts:
+        return view
+    return replace(view, status=item.status, attempts=item.attempt, final=item.final)
 
 
 def needs_write(view: RegistryView, configured: bool) -> bool:
@@ -77,13 +90,19 @@ class RegistryWriter(ViewStage[RegistryView]):
             self.chain = ChainWriter(
                 settings.rpc_url, load_account(settings.registry_private_key, "LC_REGISTRY_PRIVATE_KEY"),
                 read_deployments(settings.deployments_path), receipt_timeout=settings.writer_receipt_timeout_seconds,
+                replace_after=settings.writer_replace_after_seconds,
             )
 
     def initial_view(self, challenge_id: int) -> RegistryView:
         return RegistryView(challenge_id)
 
     def accepts(self, item: object) -> bool:
-        return isinstance(item, ChallengeRegistered | RegistryWritten)
+        return isinstance(item, ChallengeRegistered | RegistryWritten | RegistryRetry)
+
+    def fold(self, partition: int, challenge_id: int, item: object) -> None:
+        super().fold(partition, challenge_id, item)
+        if isinstance(item, RegistryRetry):  # an operator: try now, whatever the backoff said
+            self.retry_now(challenge_id)
 
     def apply(self, view: RegistryView, item: object) -> RegistryView:
         return apply_registry_input(view, item)  # type: ignore[arg-type]
@@ -112,7 +131,7 @@ class RegistryWriter(ViewStage[RegistryView]):
             self._failed(view, uri, attempt, describe_error(exc))
 
     def _failed(self, view: RegistryView, uri: str, attempt: int, error: str) -> None:
-        final = attempt >= self.settings.aivm_max_attempts
+        final = attempt - view.attempt_base >= self.settings.aivm_max_attempts
         self._record(view, FAILED, uri, attempt, error=error, final=final)
         if not final:
             self.retry_later(view.challenge_id,
@@ -122,15 +141,12 @@ class RegistryWriter(ViewStage[RegistryView]):
     def _record(self, view: RegistryView, status: str, uri: str, attempt: int, *, tx_hash: str | None = None,
                 error: str | None = None, final: bool = True, chain_uri: str | None = None) -> None:
         event_id = f"registry:{view.challenge_id}:{status}:{attempt}"
-        self.producer.publish(CHALLENGES_REGISTERED, str(view.challenge_id), "RegistryWriteRecorded", {
+        self.publish(view.challenge_id, "RegistryWriteRecorded", {
             "challenge_id": view.challenge_id, "status": status, "uri": uri, "tx_hash": tx_hash,
             "error": error[:MAX_ERROR_CHARS] if error else None, "attempt": attempt,
             "final": final and status != SKIPPED, "chain_uri": chain_uri,
-        }, event_id=event_id)
-        self.producer.flush()
-        self.views[view.challenge_id] = apply_registry_input(
-            view, RegistryWritten(event_id, status, attempt, final and status != SKIPPED))
-        log.info("%s: challenge %d registry %s (tx %s, error %s)", GROUP, view.challenge_id, status, tx_hash, error)
+        }, event_id, RegistryWritten(event_id, status, attempt, final and status != SKIPPED),
+            topic=CHALLENGES_REGISTERED)
 
 
 def run_registry_writer(settings: WriterSettings, stop: StopFlag) -> None:

@@ -6,6 +6,9 @@ names, ends with the sorted `participants` known when it is sent instead of one 
 wall-clock time in it). A retry or a restart recognises the job's request on chain by what cannot
 change, the prompt id (challenge, subject), model, model digest and params hash, not by the prompt
 hash. The verifier checks none of the prompt fields.
+
+Recovery (§4.1, §4.2): a request can still reach InferenceFinalized only while it makes each step
+before that step's deadline (commit, reveal, finalize); `request_expiry` says when it no longer can.
 """
 
 from __future__ import annotations
@@ -140,3 +143,48 @@ def retry_delay(attempt: int, base_seconds: float, max_seconds: float) -> float:
     if attempt < 1 or base_seconds <= 0:
         return 0.0
     return min(max_seconds, base_seconds * 2 ** min(attempt - 1, 30))
+
+
+_STATUS_NAMES = {aivm.STATUS_NONE: "unknown", aivm.STATUS_REQUESTED: "Requested", aivm.STATUS_COMMITTED: "Committed",
+                 aivm.STATUS_REVEALED: "Revealed", aivm.STATUS_FINALIZED: "Finalized",
+                 aivm.STATUS_CANCELLED: "Cancelled", aivm.STATUS_TIMED_OUT: "TimedOut",
+                 aivm.STATUS_DISPUTED: "Disputed"}
+# the deadline a request in each status must make its next step by
+_NEXT_DEADLINE = {aivm.STATUS_REQUESTED: "commit", aivm.STATUS_COMMITTED: "reveal", aivm.STATUS_REVEALED: "finalize",
+                  aivm.STATUS_DISPUTED: "finalize"}
+
+
+@dataclass(frozen=True)
+class RequestState:
+    """AIVMInferenceV2.requests(id), the parts recovery reads."""
+
+    status: int
+    commit_deadline: int
+    reveal_deadline: int
+    finalize_deadline: int
+
+    @property
+    def status_name(self) -> str:
+        return _STATUS_NAMES.get(self.status, str(self.status))
+
+    def next_deadline(self) -> tuple[str, int] | None:
+        """(name, Unix s) of the deadline the request must make its next step by; None once it finished."""
+        name = _NEXT_DEADLINE.get(self.status)
+        if name is None:
+            return None
+        return name, {"commit": self.commit_deadline, "reveal": self.reveal_deadline,
+                      "finalize": self.finalize_deadline}[name]
+
+
+def request_expiry(state: RequestState, chain_time: int) -> str | None:
+    """Why the request can no longer reach InferenceFinalized at `chain_time` (None: it still can, or
+    it did). Cancelled and TimedOut are final; a request still Requested after its commit deadline,
+    Committed after its reveal deadline, Revealed (or disputed) after its finalize deadline can make
+    no further step (AIVMInferenceV2 refuses each after its deadline)."""
+    if state.status in (aivm.STATUS_CANCELLED, aivm.STATUS_TIMED_OUT):
+        return f"AIVM request {state.status_name.lower()}"
+    deadline = state.next_deadline()
+    if deadline is None or chain_time <= deadline[1]:
+        return None
+    return (f"AIVM request still {state.status_name} after its {deadline[0]} deadline "
+            f"({deadline[1]}; chain time {chain_time})")

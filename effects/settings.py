@@ -1,4 +1,5 @@
-"""The chain writers' settings: their keys, the AIVM request, retries and receipts."""
+"""The chain writers' settings: their keys, the AIVM request and its recovery, concurrency, retries,
+receipts and stuck transactions, and who operator commands are recorded as."""
 
 from __future__ import annotations
 
@@ -18,6 +19,13 @@ class WriterSettings(CoreSettings):
     aivm_max_attempts: int = setting(
         10, "attempts of an AIVM job (request + bindings) before it is dead; also the finalizer's attempts per proof"
     )
+    aivm_max_requests: int = setting(
+        3, "AIVM requests per job (the first and the re-requests after one expired) before the job is dead"
+    )
+    aivm_request_min_window_seconds: int = setting(
+        0, "a job is (re-)requested only while chain time is at least this many seconds before its proof deadline"
+    )
+    aivm_worker_concurrency: int = setting(2, "AIVM jobs one worker instance works on at once")
     aivm_request_scan_from_block: int = setting(
         0, "first block searched for the worker wallet's earlier AIVM requests when a job is resumed or retried"
     )
@@ -30,3 +38,8 @@ class WriterSettings(CoreSettings):
     writer_backoff_seconds: float = setting(2.0, "chain writers: delay before the first retry; doubles per attempt")
     writer_backoff_max_seconds: float = setting(300.0, "chain writers: longest delay between two retries")
     writer_receipt_timeout_seconds: float = setting(120.0, "chain writers: how long to wait for a receipt")
+    writer_replace_after_seconds: float = setting(
+        60.0, "chain writers: a transaction still pending after this long is sent again with the same nonce and a "
+              "higher fee (0 = never)"
+    )
+    operator: str = setting("", "who operator commands (lc jobs, lc registry) are recorded as; empty = the OS user")

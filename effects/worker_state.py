@@ -1,9 +1,15 @@
 """The AIVM worker's view of one challenge and what it must do next; pure.
 
-The view folds the job events of lc.jobs (the job's status and attempts through
-`domain.job_state`, so attempts are counted as every other reader counts them), the worker's own
-facts (AivmRequestSent, TaskBindingRecorded) and the challenge's registration and lifecycle
-(`domain.challenge_state`). `next_step` turns the view into the one thing to do now.
+The view folds the job events of lc.jobs (the job's status, attempts, expired requests and operator
+facts through `domain.job_state`, so they are counted as every other reader counts them), the
+worker's own facts (AivmRequestSent, TaskBindingRecorded), the job's InferenceFinalized and the
+challenge's registration and lifecycle (`domain.challenge_state`). `next_step` turns the view into
+the one thing to do now.
+
+Every input folds idempotently and in any order: the worker folds what it publishes at once and
+again when the event comes back from the topic, possibly after newer events. So the view keeps sets
+(every request of the job, every binding, every finalized task) and derives the current request
+from them: the newest one whose task has not expired.
 """
 
 from __future__ import annotations
@@ -16,8 +22,18 @@ from effects.request_plan import RequestRef
 
 
 @dataclass(frozen=True)
+class InferenceFinalizedFact:
+    """AIVMInferenceV2.InferenceFinalized under its challenge (removed: retracted after a reorg)."""
+
+    event_id: str
+    task_id: str
+    block_timestamp: int
+    removed: bool
+
+
+@dataclass(frozen=True)
 class RequestSent:
-    """AivmRequestSent: the job's request is on chain."""
+    """AivmRequestSent: one of the job's requests is on chain."""
 
     event_id: str
     job_id: str
@@ -36,15 +52,24 @@ class BindingRecorded:
 
 @dataclass(frozen=True)
 class BindingRefused:
-    """TaskBindingFailed: recordBinding for `subject` failed (attempt n)."""
+    """TaskBindingFailed: recordBinding for `subject` to `task_id` failed (attempt n)."""
 
     event_id: str
     job_id: str
     subject: str
     attempt: int
+    task_id: str = ""
 
 
-WorkerInput = js.JobEvent | RequestSent | BindingRecorded | BindingRefused | ChallengeFact
+WorkerInput = js.JobEvent | RequestSent | BindingRecorded | BindingRefused | InferenceFinalizedFact | ChallengeFact
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The worker's budget per job (LC_AIVM_MAX_ATTEMPTS, LC_AIVM_MAX_REQUESTS)."""
+
+    max_attempts: int
+    max_requests: int
 
 
 @dataclass(frozen=True)
@@ -53,22 +78,33 @@ class WorkerView:
     challenge: ChallengeState
     job: js.JobState | None = None
     participants: frozenset[str] = frozenset()  # queued and added, lower-cased
-    request: RequestRef | None = None
+    requests: frozenset[RequestRef] = frozenset()  # every request of the job the worker reported
     bound: frozenset[tuple[str, str]] = frozenset()  # (subject, task id)
-    binding_attempts: tuple[tuple[str, int], ...] = ()  # (subject, failed recordBinding attempts), sorted
+    binding_attempts: tuple[tuple[tuple[str, str], int], ...] = ()  # ((subject, task), failed attempts), sorted
+    finalized: tuple[tuple[str, str], ...] = ()  # (InferenceFinalized event id, task id), sorted
 
     @classmethod
     def initial(cls, challenge_id: int) -> WorkerView:
         return cls(challenge_id, ChallengeState(challenge_id=challenge_id))
 
-    def binding_failures(self, subject: str) -> int:
-        return dict(self.binding_attempts).get(subject, 0)
+    @property
+    def current_request(self) -> RequestRef | None:
+        """The job's newest request whose task has not expired (request ids only grow on chain)."""
+        retired = self.job.retired_tasks if self.job is not None else frozenset()
+        live = [r for r in self.requests if r.task_id not in retired]
+        return max(live, key=lambda r: r.request_id) if live else None
+
+    def finalized_tasks(self) -> frozenset[str]:
+        return frozenset(task for _event, task in self.finalized)
+
+    def binding_failures(self, subject: str, task_id: str) -> int:
+        return dict(self.binding_attempts).get((subject, task_id), 0)
 
     def unbound(self) -> tuple[str, ...]:
-        if self.request is None:
+        request = self.current_request
+        if request is None:
             return ()
-        task = self.request.task_id
-        return tuple(sorted(p for p in self.participants if (p, task) not in self.bound))
+        return tuple(sorted(p for p in self.participants if (p, request.task_id) not in self.bound))
 
 
 def _lower(values: tuple[str, ...]) -> frozenset[str]:
@@ -79,23 +115,33 @@ def apply_input(view: WorkerView, item: WorkerInput) -> WorkerView:
     """Fold one input (redelivered job events are no-ops through the job fold's seen ids)."""
     match item:
         case RequestSent():
-            return replace(view, request=RequestRef(item.request.request_id, item.request.task_id.lower()))
+            request = RequestRef(item.request.request_id, item.request.task_id.lower())
+            return replace(view, requests=view.requests | {request})
         case BindingRecorded():
             return replace(view, bound=view.bound | {(item.subject.lower(), item.task_id.lower())})
         case BindingRefused():
             attempts = dict(view.binding_attempts)
-            attempts[item.subject] = max(attempts.get(item.subject, 0), item.attempt)
+            key = (item.subject, item.task_id.lower())
+            attempts[key] = max(attempts.get(key, 0), item.attempt)
             return replace(view, binding_attempts=tuple(sorted(attempts.items())))
+        case InferenceFinalizedFact():
+            finalized = {e: t for e, t in view.finalized}
+            if item.removed:
+                finalized.pop(item.event_id, None)
+            else:
+                finalized[item.event_id] = item.task_id.lower()
+            return replace(view, finalized=tuple(sorted(finalized.items())))
         case js.JobQueued() | js.ParticipantsAdded():
             job = js.apply_to_job(view.job, item)
             return replace(view, job=job, participants=view.participants | _lower(item.participants))
         case js.JobSubmitted():
             job = js.apply_to_job(view.job, item)
-            request = view.request
-            if request is None and item.request_id is not None:
-                request = RequestRef(item.request_id, item.task_id.lower())
-            return replace(view, job=job, request=request)
-        case js.JobProcessing() | js.JobFailed() | js.JobDead() | js.JobCanceled():
+            requests = view.requests
+            if item.request_id is not None:
+                requests = requests | {RequestRef(item.request_id, item.task_id.lower())}
+            return replace(view, job=job, requests=requests)
+        case (js.JobProcessing() | js.JobFailed() | js.JobDead() | js.JobCanceled() | js.JobExpired()
+              | js.JobRequeued() | js.JobRunRequested()):
             return replace(view, job=js.apply_to_job(view.job, item))
     return replace(view, challenge=apply_challenge_fact(view.challenge, item))
 
@@ -124,7 +170,7 @@ class ResumeAttempt:
 
 @dataclass(frozen=True)
 class GiveUp:
-    """Attempts are exhausted but JobDead was not published yet."""
+    """The job's budget is spent but JobDead was not published yet."""
 
     error: str
 
@@ -134,26 +180,40 @@ class BindParticipants:
     subjects: tuple[str, ...]
 
 
-Step = Wait | StartAttempt | ResumeAttempt | GiveUp | BindParticipants
+@dataclass(frozen=True)
+class WatchRequest:
+    """The job's request is out and not finalized: check it has not expired."""
+
+    request: RequestRef
 
 
-def next_step(view: WorkerView, max_attempts: int) -> Step:
+Step = Wait | StartAttempt | ResumeAttempt | GiveUp | BindParticipants | WatchRequest
+
+
+def next_step(view: WorkerView, limits: Limits) -> Step:
     job = view.job
     if job is None:
         return Wait("no job")
-    if job.status in (js.CANCELED, js.DEAD):
+    if job.status in js.TERMINAL:
         return Wait(f"job {job.status}")
     if view.challenge.is_terminal:
         return Wait(f"challenge {view.challenge.status}")
     if job.status == js.PROCESSING:
         return ResumeAttempt(job.attempts)
     if job.status in (js.QUEUED, js.FAILED):
-        if job.attempts >= max_attempts:
+        if job.attempts_since_requeue >= limits.max_attempts:
             return GiveUp(job.last_error or "attempts exhausted")
+        if job.expired_requests >= limits.max_requests:
+            return GiveUp(f"{job.expired_requests} AIVM request(s) expired; last: {job.last_error}")
         if not view.challenge.registered:
             return Wait("challenge not registered yet")
         return StartAttempt(job.attempts + 1)
-    missing = view.unbound()  # submitted and beyond: participants added later still need bindings
+    request = view.current_request
+    if request is None:
+        return Wait("submitted, but the request is not known yet")
+    missing = view.unbound()  # participants added later (or a new request) still need bindings
     if missing:
         return BindParticipants(missing)
-    return Wait("nothing to do")
+    if request.task_id in view.finalized_tasks():
+        return Wait("inference finalized")
+    return WatchRequest(request)

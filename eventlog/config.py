@@ -62,6 +62,12 @@ class CoreSettings:
     )
     topic_prefix: str = setting("", "prefix for every topic name (tests use it to isolate runs)")
     topic_partitions: int = setting(6, "partitions of the per-challenge topics when `lc topics create` makes them")
+    topic_replication_factor: int = setting(
+        1, "replicas of each topic when `lc topics create` makes them (1 on the one-broker dev stack, 3 on a cluster)"
+    )
+    topic_min_insync_replicas: int = setting(
+        1, "min.insync.replicas of each topic: replicas that must hold a write before acks=all succeeds (2 with 3 replicas)"
+    )
     stream_poll_seconds: float = setting(
         0.02, "longest wait of a stream processor's consume() for a batch (bounds the added latency)"
     )

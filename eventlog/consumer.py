@@ -1,10 +1,18 @@
-"""The one consumer loop: batches, decode, handle, then commit; bad input to lc.dlq; clean shutdown.
+"""The one consumer loop: batches, admit, handle, then commit; bad input to lc.dlq; clean shutdown.
 
 Offsets are committed only after the handler returned for the whole batch (at least once). A
-message that cannot be decoded, or that the handler refuses through its `reject` callback, goes to
-`lc.dlq` with the reason, the original bytes, topic, partition and offset (flushed before the handler
-carries on, so a crash can only repeat a dead letter, never lose one), and the loop keeps running. Any other
-exception from the handler stops the loop without committing: ordered facts must not be skipped.
+message the loop cannot admit (no key, undecodable, an event type its topic does not carry:
+`eventlog.admission`), or that the handler refuses through its `reject` callback, goes to `lc.dlq`
+with the reason, its origin (topic, partition, offset) and a bounded excerpt of its bytes (flushed
+before the handler carries on, so a crash can only repeat a dead letter, never lose one), and the
+loop keeps running; its offset is committed with the batch like any other. On an ordered chain-fact
+topic such a message halts the stage instead (`StageHalted`, logged CRITICAL): the messages before
+it are handled and committed, nothing from it on. Any other exception from the handler stops the
+loop without committing: ordered facts must not be skipped.
+
+`batch_positions` holds, while a batch is handled, the next offset of every (catalogue topic,
+partition) the batch read, dead letters included: the offsets a stage that stores its own (the
+projector, the merged stages) must store for the batch.
 """
 
 from __future__ import annotations
@@ -17,9 +25,11 @@ from typing import Any, NamedTuple
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
+from eventlog.admission import Inadmissible, StageHalted, admit, halt_at, halts_logged
 from eventlog.config import CoreSettings
 from eventlog.producer import EventProducer
-from eventlog.serde import Event, EventSerde, UndecodableMessage
+from eventlog.serde import Event, EventSerde
+from eventlog.topics import ordered_facts
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +100,7 @@ class ConsumerLoop:
         self._user_on_assign = on_assign
         self._user_on_revoke = on_revoke
         self._physical_to_catalogue = {settings.topic(t): t for t in self.topics}
+        self.batch_positions: dict[tuple[str, int], int] = {}
         config: dict[str, Any] = {
             "bootstrap.servers": settings.kafka_bootstrap,
             "group.id": f"{settings.topic_prefix}{group_id}",
@@ -123,51 +134,54 @@ class ConsumerLoop:
             on_lost=self._on_revoke,
         )
         try:
-            while not self.stop.is_set():
-                messages = self.consumer.consume(self.batch_size, self.poll_timeout)
-                if messages:
-                    self.process(messages, handle)
-                if until is not None and until():
-                    break
+            with halts_logged(self.group_id):
+                while not self.stop.is_set():
+                    messages = self.consumer.consume(self.batch_size, self.poll_timeout)
+                    if messages:
+                        self.process(messages, handle)
+                    if until is not None and until():
+                        break
         finally:
             self.close()
 
     def process(self, messages: list[Message], handle: BatchHandler) -> None:
         received: list[Received] = []
+        self.batch_positions = {}
         refused = 0
+        halted: StageHalted | None = None
         for message in messages:
             error = message.error()
             if error is not None:
                 if error.code() == KafkaError._PARTITION_EOF:
                     continue
                 raise KafkaException(error)
+            topic, partition, offset = self.catalogue_topic(message.topic()), message.partition(), message.offset()
             try:
-                event = self.serde.decode(message.value())
-            except UndecodableMessage as exc:
-                self._dead_letter(message.topic(), message.partition(), message.offset(), message.key(),
-                                  message.value(), f"undecodable: {exc}")
+                key, event = admit(self.serde, topic, message.key(), message.value())
+            except Inadmissible as exc:
+                if ordered_facts(topic):
+                    halted = halt_at(topic, partition, offset, str(exc))
+                    break  # the messages before it are still handled and committed
+                self._dead_letter(message.topic(), partition, offset, message.key(), message.value(), str(exc))
                 refused += 1
-                continue
-            received.append(
-                Received(
-                    topic=self._physical_to_catalogue.get(message.topic(), message.topic()),
-                    partition=message.partition(),
-                    offset=message.offset(),
-                    key=message.key().decode() if message.key() is not None else None,
-                    event=event,
-                    raw=message.value(),
-                )
-            )
+            else:
+                received.append(Received(topic, partition, offset, key, event, message.value()))
+            self.batch_positions[(topic, partition)] = offset + 1
         if refused:
             self.dlq.flush()
-        if received:
+        if self.batch_positions:  # a batch of end-of-partition events only has nothing to handle or commit
             handle(received, self.reject)
-        offsets = _next_offsets(messages) if self.commit_to_kafka else []
-        if offsets:  # a batch of end-of-partition events only has nothing to commit
-            self.consumer.commit(offsets=offsets, asynchronous=False)
+            if self.commit_to_kafka:
+                self.consumer.commit(offsets=[TopicPartition(self.settings.topic(t), p, o)
+                                              for (t, p), o in self.batch_positions.items()], asynchronous=False)
+        if halted is not None:
+            raise halted
 
     def reject(self, received: Received, reason: str) -> None:
-        """Send one decoded but invalid message to lc.dlq, durably, before the caller goes on."""
+        """Send one decoded but invalid message to lc.dlq, durably, before the caller goes on; on an
+        ordered chain-fact topic, halt the stage instead (`StageHalted`)."""
+        if ordered_facts(received.topic):
+            raise halt_at(received.topic, received.partition, received.offset, reason)
         key = received.key.encode() if received.key is not None else None
         self._dead_letter(self.settings.topic(received.topic), received.partition, received.offset, key,
                           received.raw, reason)
@@ -209,11 +223,3 @@ class ConsumerLoop:
             if self._dlq is not None:
                 self._dlq.close()
 
-
-def _next_offsets(messages: list[Message]) -> list[TopicPartition]:
-    highest: dict[tuple[str, int], int] = {}
-    for m in messages:
-        if m.error() is None:
-            key = (m.topic(), m.partition())
-            highest[key] = max(highest.get(key, -1), m.offset())
-    return [TopicPartition(t, p, o + 1) for (t, p), o in highest.items()]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -11,7 +12,15 @@ from confluent_kafka import KafkaError, Message, Producer, TopicPartition
 
 from eventlog.config import CoreSettings
 from eventlog.serde import EventSerde
-from eventlog.topics import DLQ
+from eventlog.topics import DLQ, LARGEST_MESSAGE_BYTES, RECORD_BATCH_OVERHEAD
+
+# A dead letter keeps at most this much of the refused bytes (their size and SHA-256 always), so it
+# fits on lc.dlq whatever was refused; the whole message stays on its source topic at its offset.
+DEAD_LETTER_EXCERPT_BYTES = 64 * 1024
+DEAD_LETTER_REASON_CHARS = 4000
+DEAD_LETTER_KEY_CHARS = 1000
+
+DURABILITY = {"enable.idempotence": True, "acks": "all"}
 
 
 class DeliveryFailed(RuntimeError):
@@ -42,14 +51,19 @@ class EventProducer:
         config: dict[str, Any] = {
             "bootstrap.servers": settings.kafka_bootstrap,
             "client.id": producer_name,
-            "enable.idempotence": True,
-            "acks": "all",
+            **DURABILITY,
             "linger.ms": 5,
             "compression.type": "lz4",
             "delivery.report.only.error": True,  # the delivery callback only records failures
+            # librdkafka checks a message's uncompressed size against this before sending; each topic's
+            # own max.message.bytes (the catalogue) is what the broker enforces
+            "message.max.bytes": LARGEST_MESSAGE_BYTES + RECORD_BATCH_OVERHEAD,
         }
         if transactional_id:
             config["transactional.id"] = f"{settings.topic_prefix}{transactional_id}"
+        weakened = DURABILITY.keys() & (extra_config or {}).keys()
+        if weakened:  # with min.insync.replicas, acks=all is what makes a write survive a node's loss
+            raise ValueError(f"{producer_name}: {sorted(weakened)} stay as the producer helper sets them")
         config.update(extra_config or {})
         self._producer = Producer(config)
         self._errors: list[str] = []
@@ -99,19 +113,22 @@ class EventProducer:
         source_key: str | None = None,
         original: bytes | None = None,
     ) -> None:
-        """Route refused input to lc.dlq with the reason, its origin and its original bytes."""
+        """Route refused input to lc.dlq with the reason, its origin and a bounded excerpt of its bytes
+        (with the size and SHA-256 of all of them): a dead letter never exceeds the topic's limit."""
         self.publish(
             DLQ,
             source_topic,
             "DeadLetter",
             {
                 "stage": stage,
-                "reason": reason[:4000],
+                "reason": reason[:DEAD_LETTER_REASON_CHARS],
                 "source_topic": source_topic,
                 "source_partition": source_partition,
                 "source_offset": source_offset,
-                "source_key": source_key,
-                "original": original,
+                "source_key": source_key[:DEAD_LETTER_KEY_CHARS] if source_key is not None else None,
+                "original": original[:DEAD_LETTER_EXCERPT_BYTES] if original is not None else None,
+                "original_size": len(original) if original is not None else -1,
+                "original_sha256": hashlib.sha256(original).hexdigest() if original is not None else None,
             },
             event_id=f"dlq:{stage}:{source_topic}:{source_partition}:{source_offset}"
             if source_offset >= 0

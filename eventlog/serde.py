@@ -37,6 +37,10 @@ class UndecodableMessage(ValueError):
     """The bytes are not an event this pipeline can read; the message says why."""
 
 
+class SchemaRefused(RuntimeError):
+    """The schema registry refused to register an event type's schema (an incompatible change)."""
+
+
 @dataclass(frozen=True)
 class SchemaVersion:
     event_type: str
@@ -48,6 +52,9 @@ class SchemaVersion:
     writable: dict[str, Any]
     canonical: str
     fingerprint: bytes  # 8 bytes, little-endian CRC-64-AVRO
+    # the schema as written (defaults kept, envelope inlined): what a registry gets, since the parsing
+    # canonical form drops defaults and a registry would then judge an added field with a default incompatible
+    document: str = ""
 
 
 class Event(NamedTuple):
@@ -89,6 +96,7 @@ class SchemaCatalogue:
                 writable=parse_schema(raw),
                 canonical=canonical,
                 fingerprint=struct.pack("<Q", int(fingerprint(canonical, "CRC-64-AVRO"), 16)),
+                document=json.dumps(raw, separators=(",", ":")),
             )
             self.versions.setdefault(event_type, {})[version.version] = version
             self.by_fingerprint[version.fingerprint] = version
@@ -146,10 +154,13 @@ class EventSerde:
         reader = self.catalogue.latest(writer.event_type)
         # resolution only when versions differ: reading with the writer's own schema is much faster
         reader_schema = None if reader.canonical == writer.canonical else reader.plain
+        stream = io.BytesIO(body)
         try:
-            record = schemaless_reader(io.BytesIO(body), writer.plain, reader_schema)
+            record = schemaless_reader(stream, writer.plain, reader_schema)
         except Exception as exc:  # fastavro raises several types on truncated or corrupt bodies
-            raise UndecodableMessage(f"corrupt {writer.event_type} body: {exc!r}") from exc
+            raise UndecodableMessage(f"corrupt {writer.event_type} body: {repr(exc)[:300]}") from exc
+        if stream.tell() != len(body):  # no writer appends bytes: they are not part of the event
+            raise UndecodableMessage(f"{len(body) - stream.tell()} bytes after the {writer.event_type} event")
         envelope = record.pop("envelope")
         return Event(
             event_type=writer.event_type,
@@ -165,8 +176,16 @@ class EventSerde:
         schema_id = self._ids_by_subject.get(subject)
         if schema_id is None:
             from confluent_kafka.schema_registry import Schema
+            from confluent_kafka.schema_registry.error import SchemaRegistryError
 
-            schema_id = self._registry.register_schema(subject, Schema(version.canonical, "AVRO"))
+            try:
+                schema_id = self._registry.register_schema(subject, Schema(version.document, "AVRO"))
+            except SchemaRegistryError as exc:
+                if exc.http_status_code not in (409, 422):  # 409 incompatible, 422 invalid; others are outages
+                    raise
+                raise SchemaRefused(f"the schema registry refused {version.event_type} v{version.version} for "
+                                    f"subject {subject}: {exc.error_message} (HTTP {exc.http_status_code}); "
+                                    f"schemas may only change BACKWARD_TRANSITIVE (add fields with defaults)") from exc
             self._ids_by_subject[subject] = schema_id
             self._writers_by_id[schema_id] = version
         return schema_id
@@ -188,7 +207,7 @@ class EventSerde:
         known = self.catalogue.versions.get(event_type, {})
         version_number = next((v.version for v in known.values() if v.canonical == canonical), 0)
         plain = parse_schema(_without_logical_types(raw))
-        writer = SchemaVersion(event_type, version_number, parsed, plain, parsed, canonical, b"")
+        writer = SchemaVersion(event_type, version_number, parsed, plain, parsed, canonical, b"", registered.schema_str)
         self._writers_by_id[schema_id] = writer
         return writer
 

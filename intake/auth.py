@@ -19,12 +19,14 @@ from eth_account import Account
 from eth_account.messages import encode_defunct
 from eth_utils import to_checksum_address
 
+from domain.untrusted import ascii_decimal
 from intake.replay import ReplayStore
 
 ADDRESS_HEADER = "x-lc-address"
 SIGNATURE_HEADER = "x-lc-signature"
 TIMESTAMP_HEADER = "x-lc-timestamp"
 DEFAULT_WINDOW_MS = 300_000
+TIMESTAMP_DIGITS = 16  # Unix ms has 13 digits until the year 2286
 MESSAGE_PREFIX = "lightchallenge:"
 _SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 
@@ -98,10 +100,13 @@ class SignatureVerifier:
         if not address or not signature or not timestamp:
             raise AuthError("missing", f"authentication required: send {ADDRESS_HEADER}, {SIGNATURE_HEADER} "
                                        f"and {TIMESTAMP_HEADER}")
-        if not timestamp.isdigit():
-            raise AuthError("malformed", f"{TIMESTAMP_HEADER} must be Unix milliseconds")
+        # ASCII digits of a bounded length only: str.isdigit() takes superscripts that int() refuses,
+        # and int() refuses more than 4,300 digits
+        signed_ms = ascii_decimal(timestamp, max_digits=TIMESTAMP_DIGITS)
+        if signed_ms is None:
+            raise AuthError("malformed", f"{TIMESTAMP_HEADER} must be Unix milliseconds (ASCII digits)")
         now_ms = self.clock()
-        if abs(now_ms - int(timestamp)) > self.window_ms:
+        if abs(now_ms - signed_ms) > self.window_ms:
             raise AuthError("expired", f"{TIMESTAMP_HEADER} is more than {self.window_ms // 1000} s from the "
                                        "server's time: sign again")
         parts = signature_parts(signature)
@@ -111,6 +116,6 @@ class SignatureVerifier:
             raise AuthError("bad_signature", "the signature cannot be recovered") from None
         if recovered.lower() != address.strip().lower():
             raise AuthError("bad_signature", f"the signature was not made by {address}")
-        if not self.replay_store.first_use(parts.replay_key, expires_ms=int(timestamp) + self.window_ms, now_ms=now_ms):
+        if not self.replay_store.first_use(parts.replay_key, expires_ms=signed_ms + self.window_ms, now_ms=now_ms):
             raise AuthError("replayed", "this signature was already used: sign again for every request")
         return to_checksum_address(recovered)

@@ -3,31 +3,40 @@
 Inputs, all stored as facts first: lc.chain.events into `chain_events` (a retraction flips
 `removed` on the same event id); from lc.challenges.registered, ChallengeRegistered into
 `challenge_registrations` (the newest registration per challenge) and the registry writer's
-RegistryWriteRecorded into `challenge_registry_writes` (its newest outcome per challenge). Then every challenge the batch touched is derived again from its
+RegistryWriteRecorded into `challenge_registry_writes` (its newest outcome per challenge; an operator's
+RegistryRetryRequested is stored there too, as `pending` until the writer's next outcome, with who, why
+and when kept). Then every challenge the batch touched is derived again from its
 registration and its live facts (`projections.chain.derive`) and its rows replaced. Rows therefore
 depend only on which facts hold, never on the order the topics were read in or on what was retracted
 on the way, so the live projector and `lc rebuild` end at the same rows.
 
 A chain fact that cannot be read halts the projector; a registration that fails validation (the topic
-is only as trusted as whoever writes to it) goes to lc.dlq with the reason.
+is only as trusted as whoever writes to it) goes to lc.dlq with the reason. A registration the id's
+owner rule refuses (`domain.registration.check_update`: another subject, or a change of what the first
+registration fixed) is not applied and is logged as a WARNING naming its event: the intakes refuse
+these at the door, so only a race between two API instances or another writer can put one on the
+topic, and the first registration stands, as in every reader of the topic. A challenge whose on-chain
+creator is not the registered subject gets no content from that registration and says why in
+`challenges.registration_conflict` (projections/chain/derive.py).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
 import psycopg
 
 from domain.registration import EVENT_TYPE as REGISTERED
-from domain.registration import InvalidRegistration, Registration, registration_from_payload
+from domain.registration import InvalidRegistration, Registration, check_update, registration_from_payload
 from eventlog.consumer import Received, Reject
 from eventlog.topics import CHAIN_EVENTS, CHALLENGES_REGISTERED
 from projections.chain.derive import RegistryWrite, derive
 from projections.chain.facts import ChainFact, newest_per_event_id, read_fact
 from projections.chain.store import (
     RegistrationUpsert,
+    RegistryRetry,
     RegistryWriteFact,
     load_live_facts,
     load_registrations,
@@ -49,18 +58,19 @@ class RegistrationFact(NamedTuple):
 
 
 REGISTRY_WRITE = "RegistryWriteRecorded"
+REGISTRY_RETRY = "RegistryRetryRequested"
 REGISTRY_WRITE_STATUSES = ("success", "failed", "skipped")
 
 
 class PreparedBatch(NamedTuple):
     facts: list[ChainFact]
-    registrations: list[RegistrationUpsert]
+    registrations: list[RegistrationFact]  # in topic order; folded against the stored ones when written
     registry_writes: list[RegistryWriteFact]
 
     @property
     def touched(self) -> list[int]:
         ids = {f.challenge_id for f in self.facts if f.consumed and f.challenge_id is not None}
-        ids.update(u.registration.challenge_id for u in self.registrations)
+        ids.update(r.registration.challenge_id for r in self.registrations)
         ids.update(w.challenge_id for w in self.registry_writes)
         return sorted(ids)
 
@@ -78,17 +88,44 @@ def read_registry_write(received: Received) -> RegistryWriteFact:
     return RegistryWriteFact(challenge_id, received.event.event_id, write, p["attempt"], p["final"])
 
 
+def read_registry_retry(received: Received) -> RegistryWriteFact:
+    """An operator's RegistryRetryRequested as the write's newest fact: `pending` until the writer tries
+    again. ValueError with the reason it is refused."""
+    p = received.event.payload
+    challenge_id = p["challenge_id"]
+    if not isinstance(challenge_id, int) or challenge_id <= 0 or received.key != str(challenge_id):
+        raise ValueError(f"challenge_id {challenge_id!r} is not a positive id matching the key {received.key!r}")
+    at = received.event.occurred_at
+    retry = RegistryRetry(str(p["operator"])[:200], str(p["reason"])[:500], at)
+    return RegistryWriteFact(challenge_id, received.event.event_id, RegistryWrite("pending", None, None, at),
+                             p["after_attempt"], False, retry)
+
+
 def newest_per_challenge(writes: Sequence[RegistryWriteFact]) -> list[RegistryWriteFact]:
-    return list({w.challenge_id: w for w in writes}.values())
+    """The newest fact per challenge, carrying the newest retry of the batch if a later outcome followed it."""
+    newest: dict[int, RegistryWriteFact] = {}
+    for w in writes:
+        before = newest.get(w.challenge_id)
+        if w.retry is None and before is not None and before.retry is not None:
+            w = w._replace(retry=before.retry)
+        newest[w.challenge_id] = w
+    return list(newest.values())
 
 
-def reduce_registrations(facts: Sequence[RegistrationFact]) -> list[RegistrationUpsert]:
+def reduce_registrations(facts: Sequence[RegistrationFact],
+                         stored: Mapping[int, Registration] | None = None) -> list[RegistrationUpsert]:
     """Per challenge, in topic order: the first registration's time, and the last one whose content
-    differs from the one before it (an equal re-registration changes nothing)."""
+    differs from the one before it (an equal re-registration changes nothing). A registration the owner
+    rule refuses against the one that stands (`stored`, then the batch's own) is left out, logged."""
     state: dict[int, RegistrationUpsert] = {}
     for fact in facts:
         challenge_id = fact.registration.challenge_id
         entry = state.get(challenge_id)
+        try:
+            check_update(entry.registration if entry else (stored or {}).get(challenge_id), fact.registration)
+        except InvalidRegistration as exc:
+            log.warning("registration %s not applied: %s", fact.event_id, exc)
+            continue
         if entry is None:
             state[challenge_id] = RegistrationUpsert(fact.registration, fact.event_id, fact.occurred_at,
                                                      fact.occurred_at, False)
@@ -110,11 +147,12 @@ class ChallengesProjection:
             if received.topic == CHAIN_EVENTS:
                 facts.append(read_fact(received))
                 continue
-            if received.event.event_type == REGISTRY_WRITE:
+            if received.event.event_type in (REGISTRY_WRITE, REGISTRY_RETRY):
+                write = received.event.event_type == REGISTRY_WRITE
                 try:
-                    registry_writes.append(read_registry_write(received))
+                    registry_writes.append(read_registry_write(received) if write else read_registry_retry(received))
                 except (ValueError, KeyError) as exc:
-                    reject(received, f"invalid registry write: {exc}")
+                    reject(received, f"invalid registry {'write' if write else 'retry'}: {exc}")
                 continue
             if received.event.event_type != REGISTERED:
                 reject(received, f"unexpected event type {received.event.event_type} on {CHALLENGES_REGISTERED}")
@@ -131,8 +169,7 @@ class ChallengesProjection:
                                                   received.event.occurred_at))
         if not facts and not registrations and not registry_writes:
             return None
-        return PreparedBatch(newest_per_event_id(facts), reduce_registrations(registrations),
-                             newest_per_challenge(registry_writes))
+        return PreparedBatch(newest_per_event_id(facts), registrations, newest_per_challenge(registry_writes))
 
     def write(self, conn: psycopg.Connection, prepared: PreparedBatch) -> None:
         touched = prepared.touched
@@ -140,7 +177,11 @@ class ChallengesProjection:
         if prepared.facts:
             store_facts(conn, prepared.facts)
         if prepared.registrations:
-            store_registrations(conn, prepared.registrations)
+            ids = sorted({r.registration.challenge_id for r in prepared.registrations})
+            standing = {cid: stored.registration for cid, stored in load_registrations(conn, ids).items()}
+            upserts = reduce_registrations(prepared.registrations, standing)
+            if upserts:
+                store_registrations(conn, upserts)
         if prepared.registry_writes:
             store_registry_writes(conn, prepared.registry_writes)
         if not touched:

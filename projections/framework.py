@@ -9,6 +9,11 @@ The offsets write is fenced: it only succeeds if the stored offset is still the 
 last wrote (or read on assignment). If another writer moved it (a stale owner after a rebalance, or
 `lc rebuild` swapping in a freshly built schema), the batch is rolled back and the projector
 re-seeks to what is stored. That keeps rows and offsets in agreement under every interleaving.
+
+A failed write is logged at once. A lost connection (or a serialization failure) is transient: the
+batch's transaction rolled back, so the writer reconnects and writes it again, backing off, for a
+bounded time. Any other database error (the data cannot be stored) stops the projector within one
+poll, non-zero, so a supervisor restarts it; its offsets are not moved past the batch.
 """
 
 from __future__ import annotations
@@ -33,6 +38,9 @@ PROJECTOR_GROUP = "lc-projector"
 # Every projector transaction holds this advisory lock shared; `lc rebuild` takes it exclusively to
 # swap schemas. Taken first, before any table, so the swap can never deadlock with a writer.
 SWAP_LOCK_KEY = 0x1C_0002
+# Waits before each new attempt at a batch whose connection was lost (about a minute in all); the
+# batch is given up, and the projector stops, when the database is still unreachable after the last.
+RECONNECT_DELAYS = (0.2, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
 
 
 class Projection(Protocol):
@@ -144,9 +152,12 @@ class Projector:
         return self.loop.stop
 
     def run(self, until: Callable[[], bool] | None = None) -> None:
+        def done() -> bool:  # a failed writer ends the loop at its next poll; drain() then raises
+            return self._writer_error is not None or (until is not None and until())
+
         self._writer.start()
         try:
-            self.loop.run(self.handle, until)
+            self.loop.run(self.handle, done)
             self.drain()
         finally:
             self._queue.put(None)
@@ -154,10 +165,11 @@ class Projector:
             self.conn.close()
 
     def handle(self, batch: Sequence[Received], reject: Reject) -> None:
-        new_offsets: dict[tuple[str, int], int] = {}
+        # every message the batch read, dead letters included, so they are not read (and refused) again
+        new_offsets = {(self.settings.topic(topic), partition): offset
+                       for (topic, partition), offset in self.loop.batch_positions.items()}
         by_projection: dict[int, list[Received]] = defaultdict(list)
         for received in batch:
-            new_offsets[(self.settings.topic(received.topic), received.partition)] = received.offset + 1
             for projection in self.by_topic.get(received.topic, ()):
                 by_projection[id(projection)].append(received)
         writes = []
@@ -190,28 +202,48 @@ class Projector:
     def _write_batches(self) -> None:
         conn: psycopg.Connection | None = None
         try:
-            conn = connect(self.settings.pg_dsn, self.schema)
-        except BaseException as exc:  # reported to the consumer thread; the queue keeps draining
-            self._writer_error = exc
-        try:
             while True:
                 batch = self._queue.get()
                 try:
                     if batch is None:
                         return
-                    if conn is not None and batch.generation == self._generation and not self._stale.is_set() \
+                    if batch.generation == self._generation and not self._stale.is_set() \
                             and self._writer_error is None:
-                        self._write(conn, batch)
+                        conn = self._write_reconnecting(conn, batch)
                 except StaleOffsets as exc:
                     log.warning("%s; re-reading from the stored offsets", exc)
                     self._stale.set()
                 except BaseException as exc:
+                    log.error("%s: a batch could not be written, the projector stops: %s: %s", self.name,
+                              type(exc).__name__, exc)
                     self._writer_error = exc
                 finally:
                     self._queue.task_done()
         finally:
             if conn is not None:
                 conn.close()
+
+    def _write_reconnecting(self, conn: psycopg.Connection | None, batch: PreparedBatch) -> psycopg.Connection:
+        """Write the batch, on a new connection (after a backoff) whenever the connection was lost."""
+        for attempt, delay in enumerate((0.0, *RECONNECT_DELAYS)):
+            if delay:
+                log.warning("%s: writing the batch again in %.1f s (attempt %d of %d)", self.name, delay,
+                            attempt + 1, len(RECONNECT_DELAYS) + 1)
+                if self.stop.wait(delay):
+                    break
+            try:
+                if conn is None or conn.closed:
+                    conn = connect(self.settings.pg_dsn, self.schema)
+                self._write(conn, batch)
+                return conn
+            except psycopg.Error as exc:
+                if not _transient(exc, conn) or attempt == len(RECONNECT_DELAYS):
+                    raise
+                log.warning("%s: database connection lost or transaction rolled back: %s: %s", self.name,
+                            type(exc).__name__, str(exc).strip())
+                if conn is not None and conn.broken:
+                    conn.close()
+        raise RuntimeError(f"{self.name}: stopped while waiting for the database")
 
     def _write(self, conn: psycopg.Connection, batch: PreparedBatch) -> None:
         with conn.transaction():
@@ -244,3 +276,11 @@ class Projector:
             offset = stored.get((topic, partition))
             self.fence.expected[(topic, partition)] = offset
             self.loop.consumer.seek(TopicPartition(topic, partition, OFFSET_BEGINNING if offset is None else offset))
+
+
+def _transient(exc: psycopg.Error, conn: psycopg.Connection | None) -> bool:
+    """A lost or refused connection, or a transaction the server rolled back for a conflict: the
+    batch can be written again as it is. Anything else is an error in what is being written."""
+    if conn is None or conn.broken or conn.closed:
+        return isinstance(exc, psycopg.OperationalError)
+    return isinstance(exc, psycopg.errors.TransactionRollback)

@@ -7,7 +7,8 @@ retraction after a reorg marks its fact removed). For every job a batch touches,
 again over that job's stored inputs in arrival order and the row is rewritten: replays, duplicates
 and retractions all end in the same row. created_at = the JobQueued time; updated_at = the newest
 time among the inputs the fold accepted (not the last in arrival order, which differs between a
-live run and a rebuild because lc.jobs and lc.chain.events interleave freely).
+live run and a rebuild because lc.jobs and lc.chain.events interleave freely). The operator columns
+show the newest operator fact the fold accepted (requeue, run, cancel), operator_at its time.
 """
 
 from __future__ import annotations
@@ -27,9 +28,12 @@ from domain.job_state import (
     JobCanceled,
     JobDead,
     JobEvent,
+    JobExpired,
     JobFailed,
     JobProcessing,
     JobQueued,
+    JobRequeued,
+    JobRunRequested,
     JobSubmitted,
     ParticipantsAdded,
     apply_to_book,
@@ -39,7 +43,7 @@ from eventlog.consumer import Received, Reject
 from eventlog.topics import CHAIN_EVENTS, JOBS
 
 JOB_EVENT_TYPES = frozenset({"JobQueued", "JobParticipantsAdded", "JobProcessing", "JobSubmitted", "JobFailed",
-                             "JobDead", "JobCanceled"})
+                             "JobDead", "JobCanceled", "JobExpired", "JobRequeued", "JobRunRequested"})
 
 
 @dataclass(frozen=True)
@@ -91,7 +95,13 @@ def to_fold_input(kind: str, event_id: str, p: dict[str, Any]) -> JobEvent | Cha
         case "JobDead":
             return JobDead(event_id, p["job_id"], p["error"])
         case "JobCanceled":
-            return JobCanceled(event_id, p["job_id"], p["reason"])
+            return JobCanceled(event_id, p["job_id"], p["reason"], p.get("operator"))
+        case "JobExpired":
+            return JobExpired(event_id, p["job_id"], p["task_id"], p["error"], int(p["request_id"]))
+        case "JobRequeued":
+            return JobRequeued(event_id, p["job_id"], p["operator"], p["reason"])
+        case "JobRunRequested":
+            return JobRunRequested(event_id, p["job_id"], p["operator"], p["reason"])
     return chain_fact_from_event(event_id, p["event"], p["args"])
 
 
@@ -151,7 +161,7 @@ def _rewrite_job(conn: psycopg.Connection, job_id: str) -> None:
            ORDER BY seq""",
         {"job": job_id},
     ).fetchall()
-    book, created_at, updated_at = JobBook.empty(), None, None
+    book, created_at, updated_at, operator_at = JobBook.empty(), None, None, None
     for event_id, kind, payload, occurred_at in rows:
         item = to_fold_input(kind, event_id, payload if isinstance(payload, dict) else json.loads(payload))
         if item is None:
@@ -165,16 +175,21 @@ def _rewrite_job(conn: psycopg.Connection, job_id: str) -> None:
             created_at = occurred_at
         if before is None or len(after.ignored) == len(before.ignored):
             updated_at = max(updated_at or occurred_at, occurred_at)  # accepted (not an illegal transition)
+        if after.operator_event_id == event_id:
+            operator_at = occurred_at
     job = book.jobs.get(job_id)
     if job is None:
         return
     conn.execute(
         """INSERT INTO aivm_jobs (challenge_id, status, attempts, last_error, worker_address, created_at, updated_at,
-                                  task_id)
-           VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
+                                  task_id, operator_command, operator_name, operator_reason, operator_at)
+           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
            ON CONFLICT (challenge_id) DO UPDATE SET status = EXCLUDED.status, attempts = EXCLUDED.attempts,
                last_error = EXCLUDED.last_error, worker_address = EXCLUDED.worker_address,
-               created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at, task_id = EXCLUDED.task_id""",
+               created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at, task_id = EXCLUDED.task_id,
+               operator_command = EXCLUDED.operator_command, operator_name = EXCLUDED.operator_name,
+               operator_reason = EXCLUDED.operator_reason, operator_at = EXCLUDED.operator_at""",
         (job.challenge_id, job.status, job.attempts, job.last_error, job.worker_address, created_at,
-         updated_at or created_at, job.task_id),
+         updated_at or created_at, job.task_id, job.operator_command, job.operator, job.operator_reason,
+         operator_at if job.operator_event_id else None),
     )

@@ -12,19 +12,16 @@ from __future__ import annotations
 
 import os
 import signal
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
+from kits.isolated import isolated_settings
 from kits.uploads import BILLION_LAUGHS
 
 from cli.settings import Settings
 from devstack.anvil import free_port, start_anvil
 from devstack.process import kill_group
-from eventlog.admin import create_topics, delete_prefixed_topics
-from projections.migrate import migrate
 
 SHARED_FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
 
@@ -63,20 +60,8 @@ def stack() -> Iterator[Settings]:
 @pytest.fixture
 def settings(stack: Settings, request: pytest.FixtureRequest) -> Iterator[Settings]:
     """Stack settings with a topic prefix and a fresh, migrated database of this test's own."""
-    tag = uuid.uuid4().hex[:10]
-    database = f"lc_test_{tag}"
-    base = psycopg.conninfo.conninfo_to_dict(stack.pg_dsn)
-    admin_dsn = psycopg.conninfo.make_conninfo(**{**base, "dbname": "postgres"})
-    with psycopg.connect(admin_dsn, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{database}"')
-    settings = stack.replace(topic_prefix=f"t{tag}.", pg_dsn=psycopg.conninfo.make_conninfo(**{**base, "dbname": database}))
-    migrate(settings.pg_dsn)
-    create_topics(settings)
-    yield settings
-    with psycopg.connect(admin_dsn, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-    # a broker holds open files per partition: a long suite would exhaust the file limit otherwise
-    delete_prefixed_topics(settings)
+    with isolated_settings(stack) as settings:
+        yield settings
 
 
 @pytest.fixture

@@ -1,5 +1,10 @@
 """Chain time: every instance of a stage reads lc.chain.blocks (one partition) outside its group, from
-the oldest block one of its partitions has still to take, not from the beginning."""
+the oldest block one of its partitions has still to take, not from the beginning.
+
+A blocks message the clock cannot admit halts the stage (`StageHalted`): chain time must not skip a
+block, and a stage that went on would decide deadlines on a clock that is not the chain's. The clock
+does not read past it, so no changelog stores a block position beyond it.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +13,11 @@ from bisect import bisect_left
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from domain.chain_time import ChainTime
+from eventlog.admission import Inadmissible, admit, halt_at
 from eventlog.config import CoreSettings
 from eventlog.processing.merge import BLOCKS, Timed
 from eventlog.processing.restore import reader
-from eventlog.serde import EventSerde, UndecodableMessage
+from eventlog.serde import EventSerde
 from eventlog.topics import CHAIN_BLOCKS
 
 
@@ -76,11 +82,11 @@ class BlockClock:
                 if message.offset() < self.next_offset:
                     continue  # fetched for the assignment before a re-read
                 self.at_end = False
-                self.next_offset = message.offset() + 1
                 try:
-                    event = self.serde.decode(message.value())
-                except UndecodableMessage:
-                    continue
+                    _key, event = admit(self.serde, CHAIN_BLOCKS, message.key(), message.value())
+                except Inadmissible as exc:
+                    raise halt_at(CHAIN_BLOCKS, message.partition(), message.offset(), f"chain clock: {exc}") from None
+                self.next_offset = message.offset() + 1
                 if event.event_type == "BlockConfirmed":
                     self.blocks.append(Timed(message.timestamp()[1], BLOCKS, message.offset(),
                                              ChainTime(int(event.payload["timestamp"]))))

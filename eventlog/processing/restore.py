@@ -16,9 +16,11 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
+from eventlog.admission import Inadmissible, admit, halt_at
 from eventlog.config import CoreSettings
 from eventlog.consumer import Received
-from eventlog.serde import EventSerde, UndecodableMessage
+from eventlog.serde import EventSerde
+from eventlog.topics import ordered_facts
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +48,9 @@ def committed_positions(consumer: Consumer, partitions: list[TopicPartition]) ->
 
 
 class RangeReader:
-    """Every decodable message of each partition from its start up to (excluding) its end offset."""
+    """Every admissible message (`eventlog.admission`) of each partition from its start up to (excluding)
+    its end offset. The others were dead-lettered when the stage first consumed them; on an ordered
+    chain-fact topic such a message halts the stage (`StageHalted`), as it did live."""
 
     # librdkafka prefetches up to 100,000 messages or 64 MiB per partition by default: a long history
     # would fill that; a reader needs far less ahead of what it applies. It reads to an end it knows, so
@@ -107,12 +111,12 @@ class RangeReader:
                     if message.offset() >= end:
                         continue
                     try:
-                        event = self._serde.decode(message.value())
-                    except UndecodableMessage:
+                        key, event = admit(self._serde, topic, message.key(), message.value())
+                    except Inadmissible as exc:
+                        if ordered_facts(topic):  # never skipped live: the stage halted before it
+                            raise halt_at(topic, message.partition(), message.offset(), str(exc)) from None
                         continue  # dead-lettered when it was first consumed
-                    key = message.key()
-                    batch.append((Received(topic, message.partition(), message.offset(),
-                                           key.decode() if key is not None else None, event, message.value()),
+                    batch.append((Received(topic, message.partition(), message.offset(), key, event, message.value()),
                                   message.timestamp()[1]))
                 self._close_finished()
                 yield batch

@@ -10,11 +10,14 @@ state they change (eventlog/processing/changelog.py).
 - One Kafka transaction commits the outputs, the changed state entries, each touched partition's
   meta entry (covered offsets, block position) and the input offsets, after a drain once
   COMMIT_SECONDS have passed since the last commit (and every COMMIT_EVERY entries of a long one):
-  a crash repeats a whole transaction's work or nothing of it.
+  a crash repeats a whole transaction's work or nothing of it. A partition's messages the loop
+  dead-lettered count as processed once nothing read before them is still waiting in the merge.
 - On assignment a partition's state is loaded from the changelog and its inputs are read from the
   offsets the state covers up to the group's position (nothing, normally), applied with `emit=False`
   while they are read. Without a usable changelog (a new stage, another state format, or
   `--restore-from-zero`) the state is rebuilt from offset 0 the same way, and written whole.
+- A message of an ordered chain-fact topic that cannot be read halts the stage (`StageHalted`), live,
+  in a replay and in the chain clock alike.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from typing import Any, Generic, TypeVar
 from confluent_kafka import TopicPartition
 
 from domain.chain_time import ChainTime
+from eventlog.admission import halt_at
 from eventlog.config import CoreSettings
 from eventlog.consumer import Received, Reject, StopFlag
 from eventlog.processing.changelog import PartitionPlan, Restored, StageChangelog
@@ -36,6 +40,7 @@ from eventlog.processing.loop import TimedLoop
 from eventlog.processing.merge import BLOCKS, PartitionMerge, Timed
 from eventlog.processing.restore import PartitionKey, RangeReader
 from eventlog.producer import EventProducer
+from eventlog.topics import ordered_facts
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +54,11 @@ COMMIT_EVERY = 5000  # entries applied in one transaction at most (a drain can h
 COMMIT_SECONDS = 0.05  # longest a drain's outputs wait for the next commit
 
 
-def _ignore(_received: Received, _reason: str) -> None:
-    return None
+def _refused_in_replay(received: Received, reason: str) -> None:
+    """A replayed input `read` refuses was dead-lettered when it was first consumed; an ordered chain
+    fact halted the stage then, and halts it again."""
+    if ordered_facts(received.topic):
+        raise halt_at(received.topic, received.partition, received.offset, reason)
 
 
 def instance_transactional_id(group: str) -> str:
@@ -77,6 +85,7 @@ class MergedStage(Generic[Item]):
         self._processed: dict[tuple[str, int], int] = {}
         self._taken = 0  # entries applied since the last commit
         self._committed_at = time.monotonic()
+        self._read_to: dict[tuple[str, int], int] = {}  # next offset after the last message read, dead letters too
         self.loop = TimedLoop(
             settings, self.group, self.inputs, stop=stop, on_assign=self.restore, on_revoke=self._on_revoke,
             batch_size=batch_size, poll_timeout=settings.stream_poll_seconds, commit_to_kafka=False,
@@ -139,6 +148,7 @@ class MergedStage(Generic[Item]):
     def handle(self, batch: Sequence[Received], reject: Reject) -> None:
         for received in batch:
             self._push(received, self.loop.timestamp_of(received), reject)
+        self._read_to.update(self.loop.batch_positions)
         self._drain()
 
     def _push(self, received: Received, timestamp: int, reject: Reject) -> None:
@@ -170,6 +180,7 @@ class MergedStage(Generic[Item]):
             for topic in self.inputs:
                 merge.mark_end(topic, self.loop.at_end.get((topic, p), False))
             self._take(p, merge.drain(blocks, blocks_at_end), emit=True)
+            self._count_read_beyond_the_queue(merge, p)
         if self.clock is not None and self.merges:
             taken = min(merge.blocks_taken for merge in self.merges.values())
             if taken >= 1000:  # every partition is past them
@@ -179,6 +190,16 @@ class MergedStage(Generic[Item]):
         # a commit costs the broker round trips: outputs wait up to COMMIT_SECONDS to share one
         if self._taken >= COMMIT_EVERY or time.monotonic() - self._committed_at >= COMMIT_SECONDS:
             self._commit()
+
+    def _count_read_beyond_the_queue(self, merge: PartitionMerge[Item | ChainTime | None], partition: int) -> None:
+        """A topic with nothing left in the partition's queue has processed all it read: its offset
+        may move past the messages the loop dead-lettered after the last item (they never enter)."""
+        for topic in self.inputs:
+            read_to = self._read_to.get((topic, partition))
+            if read_to is not None and not merge.queues[topic]:
+                del self._read_to[(topic, partition)]
+                if read_to > self._processed.get((topic, partition), 0):  # (never below the position: `advanced`)
+                    self._processed[(topic, partition)] = read_to
 
     def _commit(self) -> None:
         """One transaction: the outputs published since the last commit, the changed state, the offsets."""
@@ -204,19 +225,26 @@ class MergedStage(Generic[Item]):
     def restore(self, partitions: list[TopicPartition]) -> list[TopicPartition]:
         """The assignment callback: restore the partitions' state; returns them positioned where to resume."""
         to_catalogue = self.loop.catalogue_topic
+        self._commit()  # what the partitions held already processed: from here `_processed` is the replay's
         plans = self.changelog.plan_assignment(self.loop.consumer, partitions, to_catalogue)
         entries = 0
-        for plan in plans:
-            p = plan.partition
-            self.merges[p] = PartitionMerge(self.inputs)
-            if plan.values is not None:
-                for key, value in plan.values.items():
-                    self.load_state(p, key, value)
-                entries += len(plan.values)
-                self.load_partition_extra(p, plan.extra)
-        if self.clock is not None:
-            self._position_blocks(plans)
-        replayed = self._replay(plans)
+        try:
+            for plan in plans:
+                p = plan.partition
+                self.merges[p] = PartitionMerge(self.inputs)
+                if plan.values is not None:
+                    for key, value in plan.values.items():
+                        self.load_state(p, key, value)
+                    entries += len(plan.values)
+                    self.load_partition_extra(p, plan.extra)
+            if self.clock is not None:
+                self._position_blocks(plans)
+            replayed = self._replay(plans)
+        except BaseException:
+            # (a halt, a broker error): nothing of a half-restored partition may reach a commit
+            self._processed.clear()
+            self._drop({plan.partition for plan in plans})
+            raise
         for plan in plans:
             self.changelog.assigned(plan, self.state_keys(plan.partition))
         self._processed.clear()  # what the replay processed is covered by the positions it resumes at
@@ -258,7 +286,7 @@ class MergedStage(Generic[Item]):
 
         for batch in reader.batches(on_idle=unblock):
             for received, timestamp in batch:
-                self._push(received, timestamp, _ignore)
+                self._push(received, timestamp, _refused_in_replay)
             count += len(batch)
             drain()
             for (topic, p) in ranges:
@@ -272,9 +300,14 @@ class MergedStage(Generic[Item]):
 
     def _on_revoke(self, partitions: list[TopicPartition]) -> None:
         self._commit()  # the new owner restores from what is committed
-        for p in sorted({tp.partition for tp in partitions}):
+        self._drop({tp.partition for tp in partitions})
+        for tp in partitions:
+            key = (self.loop.catalogue_topic(tp.topic), tp.partition)
+            self.loop.at_end.pop(key, None)
+            self._read_to.pop(key, None)
+
+    def _drop(self, partitions: set[int]) -> None:
+        for p in sorted(partitions):
             if self.merges.pop(p, None) is not None:
                 self.forget(p)
             self.changelog.forget(p)
-        for tp in partitions:
-            self.loop.at_end.pop((self.loop.catalogue_topic(tp.topic), tp.partition), None)

@@ -7,7 +7,9 @@ The stage around it (sources, ledger read back from lc.evidence, publication, de
 poll loop) is `indexers/providers/collector_stage.py`.
 Unlike the original (first provider in alphabetical order wins, subjects with any evidence
 skipped), every linked API account of a participant is polled and each provider's evidence is its
-own fact; evaluation merges them.
+own fact; evaluation merges them. Records that cannot have happened (domain.evidence_records: negative
+counts or durations, time running backwards, non-finite numbers) are left out with a WARNING naming
+them, and the evidence hash is taken over the records kept.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
+from domain.evidence_records import screen_records
 from indexers.providers.clients.base import (
     FetchResult,
     LinkedAccount,
@@ -25,7 +28,7 @@ from indexers.providers.clients.base import (
     ProviderShapeError,
     TimeWindow,
 )
-from indexers.providers.evidence_hash import ZERO_HASH
+from indexers.providers.evidence_hash import ZERO_HASH, evidence_hash
 from indexers.providers.records import Record
 
 log = logging.getLogger(__name__)
@@ -218,6 +221,7 @@ def collect_once(tasks: Sequence[PollTask], clients: ClientFactory, ledger: Publ
                 log.exception("collector: %s for %s crashed", task.provider, task.subject)
                 outcome.failures.append(FetchFailure(task, f"{type(exc).__name__}: {exc}"))
                 continue
+            result = _possible_only(task, result)
             fetched[(task.subject, task.provider, task.window)] = result
             _keep_tokens(outcome, current_tokens, task, result.refreshed_tokens)
         if ledger.should_publish(task.ledger_key, result.evidence_hash):
@@ -227,6 +231,16 @@ def collect_once(tasks: Sequence[PollTask], clients: ClientFactory, ledger: Publ
         else:
             outcome.unchanged += 1
     return outcome
+
+
+def _possible_only(task: PollTask, result: FetchResult) -> FetchResult:
+    """The result without the records that cannot have happened, hashed again when some were left out."""
+    screened = screen_records(result.records)
+    if not screened.dropped:
+        return result
+    log.warning("collector: %s for %s in challenge %s: %d impossible record(s) left out: %s", task.provider,
+                task.subject, task.challenge_id, len(screened.dropped), "; ".join(map(str, screened.dropped[:5])))
+    return replace(result, records=screened.kept, evidence_hash=evidence_hash(result.provider, screened.kept))
 
 
 def _keep_tokens(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from eventlog.producer import DEAD_LETTER_EXCERPT_BYTES
 from indexers.providers.uploads.record import Record
 
 
@@ -39,5 +40,5 @@ class RefusedUpload:
     head: bytes  # the original bytes when small, else the first DEAD_LETTER_BYTES of them
 
 
-DEAD_LETTER_BYTES = 1024 * 1024
+DEAD_LETTER_BYTES = DEAD_LETTER_EXCERPT_BYTES  # what a dead letter keeps (eventlog/producer.py)
 Refuse = Callable[[RefusedUpload], None]

@@ -9,12 +9,11 @@ from intake.settings import IntakeSettings
 from intake.uploads.accepted import AcceptedUpload, Publish, Refuse, RefusedUpload
 
 PRODUCER_NAME = "lc-uploads"
-# Years of daily records make a records_json of several MB (about 0.5 KB a record). librdkafka checks
-# the uncompressed size against its message.max.bytes (1 MB by default) before compressing; the
-# broker checks the compressed batch against its own limit (1 MB by default), which zstd keeps ten
-# years of daily records under (lz4 does not: measured on Kafka 4.1, 3 285 records fail uncompressed
-# at the producer, 10 950 fail lz4-compressed at the broker and pass with zstd).
-PRODUCER_CONFIG = {"message.max.bytes": 32 * 1024 * 1024, "compression.type": "zstd"}
+# Ten years of daily records make a records_json of several MB (about 0.5 KB a record). Every
+# producer lets messages up to the largest topic limit through (eventlog/producer.py), lc.evidence
+# takes up to domain/evidence.py's limits (eventlog/topics.py), and the parser refuses what exceeds
+# them; zstd only makes such an event small on the wire and on disk (about a tenth of its size).
+PRODUCER_CONFIG = {"compression.type": "zstd"}
 
 
 def evidence_payload(upload: AcceptedUpload) -> dict[str, object]:
@@ -44,7 +43,7 @@ def make_publisher(settings: IntakeSettings) -> Publish:
 
 
 def dead_letter_with(producer: EventProducer) -> Refuse:
-    """A refuse callback: the refused upload's reason, origin and (first MiB of) bytes to lc.dlq."""
+    """A refuse callback: the refused upload's reason, origin and its first bytes (DEAD_LETTER_BYTES) to lc.dlq."""
 
     def refuse(upload: RefusedUpload) -> None:
         shown = "" if len(upload.head) == upload.size else f"; first {len(upload.head)} of {upload.size} bytes kept"

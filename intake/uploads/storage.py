@@ -2,7 +2,9 @@
 
 Raw files live at `<root>/raw/<first 2 hex>/<sha256>`; the reference stored with the evidence is
 `sha256:<hex>`, so the evidence can be re-derived from exactly the bytes that were uploaded. The
-folder is not served over HTTP (the original published uploads under its public web root).
+folder is not served over HTTP (the original published uploads under its public web root). A body
+being received is a `<root>/incoming/*.part` file; it is removed whatever happens to the request,
+and `clean_incoming` removes what a killed process left behind.
 """
 
 from __future__ import annotations
@@ -18,12 +20,18 @@ from typing import BinaryIO
 import anyio.to_thread
 
 WRITE_BYTES = 1 << 20
+INCOMING = "incoming"
 
 
 class BodyTooLarge(Exception):
     def __init__(self, limit: int) -> None:
         super().__init__(f"the upload is larger than the limit of {limit} bytes")
         self.limit = limit
+
+
+class BodyStalled(Exception):
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"no part of the upload body arrived for {seconds:g} s")
 
 
 @dataclass(frozen=True)
@@ -46,11 +54,33 @@ def _write(stream: BinaryIO, digest: hashlib._Hash, data: bytes) -> None:
     stream.write(data)
 
 
-async def receive_to_file(chunks: AsyncIterator[bytes], root: Path, max_bytes: int) -> ReceivedBody:
-    """Write the body to a temporary file under `root`, hashing it; BodyTooLarge past `max_bytes`
-    (the partial file is removed). Writes go to a worker thread in 1 MiB blocks so the event loop
-    keeps serving other requests."""
-    incoming = root / "incoming"
+def clean_incoming(root: Path) -> int:
+    """Remove the partial bodies a killed process left in `<root>/incoming`; how many there were."""
+    removed = 0
+    for leftover in (root / INCOMING).glob("*.part"):
+        leftover.unlink(missing_ok=True)
+        removed += 1
+    return removed
+
+
+async def _next_chunk(chunks: AsyncIterator[bytes], idle_seconds: float | None) -> bytes | None:
+    try:
+        if idle_seconds is None:
+            return await anext(chunks)
+        with anyio.fail_after(idle_seconds):
+            return await anext(chunks)
+    except StopAsyncIteration:
+        return None
+    except TimeoutError:
+        raise BodyStalled(idle_seconds or 0) from None
+
+
+async def receive_to_file(chunks: AsyncIterator[bytes], root: Path, max_bytes: int,
+                          idle_seconds: float | None = None) -> ReceivedBody:
+    """Write the body to a temporary file under `root`, hashing it; BodyTooLarge past `max_bytes`,
+    BodyStalled when no piece arrives for `idle_seconds` (the partial file is removed either way).
+    Writes go to a worker thread in 1 MiB blocks so the event loop keeps serving other requests."""
+    incoming = root / INCOMING
     incoming.mkdir(parents=True, exist_ok=True)
     handle, name = tempfile.mkstemp(dir=incoming, suffix=".part")
     path = Path(name)
@@ -59,7 +89,7 @@ async def receive_to_file(chunks: AsyncIterator[bytes], root: Path, max_bytes: i
     pending = bytearray()
     try:
         with os.fdopen(handle, "wb") as stream:
-            async for chunk in chunks:
+            while (chunk := await _next_chunk(chunks, idle_seconds)) is not None:
                 size += len(chunk)
                 if size > max_bytes:
                     raise BodyTooLarge(max_bytes)

@@ -8,7 +8,10 @@ Timestamps come from block times and registration times only (epoch milliseconds
   of `domain.challenge_state`; the registry columns from MetadataRegistry facts and the registry
   writer's newest RegistryWriteRecorded (`_registry`). A row exists once the
   challenge is registered or created on chain (a Finalized/Canceled of an unused id makes none, as
-  the original statusIndexer updated nothing then).
+  the original statusIndexer updated nothing then). When the chain's ChallengeCreated names another
+  creator than the registration's subject, the registration is not applied (the row holds what the
+  chain says, subject = the creator) and `registration_conflict` says so: metadata registered by
+  someone who did not create the challenge is never shown or evaluated as if it were the creator's.
 - `participants`: one row per joined wallet (first join's tx and time), source `onchain_join`.
 - `claims`: one row per (wallet, claim type); WinnerClaimed, LoserClaimed, RefundClaimed and
   Treasury ClaimedETH; amounts of repeated claims of one key add up (docs/compatibility.md).
@@ -84,6 +87,7 @@ class ChallengeRow(NamedTuple):
     registry_error: str | None
     created_at: int  # epoch ms
     updated_at: int
+    registration_conflict: str | None = None
 
 
 class ParticipantRow(NamedTuple):
@@ -120,14 +124,29 @@ def derive(challenge_id: int, registered: StoredRegistration | None, facts: Iter
     """`facts`: the challenge's live facts, any order (they are put in chain order here)."""
     ordered = sorted((f for f in facts if not f.removed and f.challenge_id == challenge_id),
                      key=lambda f: f.position)
+    conflict = registration_conflict(registered, ordered)
+    if conflict is not None:
+        registered = None
     state = _fold(challenge_id, registered, ordered)
     return DerivedChallenge(
         challenge_id=challenge_id,
-        challenge=_challenge(state, registered, ordered, registry_write),
+        challenge=_challenge(state, registered, ordered, registry_write, conflict),
         participants=_participants(challenge_id, ordered),
         claims=_claims(challenge_id, ordered),
         ignored=state.ignored,
     )
+
+
+def registration_conflict(registered: StoredRegistration | None, ordered: Sequence[ChainFact]) -> str | None:
+    """Why the registration cannot be the challenge's: its subject is not the on-chain creator."""
+    creation = next((f for f in ordered if f.contract == CHALLENGE_PAY and f.event == "ChallengeCreated"), None)
+    if registered is None or creation is None:
+        return None
+    creator = str(creation.args.get("creator", "")).lower()
+    subject = registered.registration.subject
+    if creator == subject:
+        return None
+    return f"registered by {subject}, but created on chain by {creator} (tx {creation.tx_hash}): registration not applied"
 
 
 def _ms(fact: ChainFact) -> int:
@@ -166,7 +185,7 @@ def _registry(ordered: Sequence[ChainFact], write: RegistryWrite | None) -> Regi
 
 
 def _challenge(state: ChallengeState, registered: StoredRegistration | None, ordered: Sequence[ChainFact],
-               registry_write: RegistryWrite | None) -> ChallengeRow | None:
+               registry_write: RegistryWrite | None, conflict: str | None = None) -> ChallengeRow | None:
     creation = next((f for f in ordered if f.contract == CHALLENGE_PAY and f.event == "ChallengeCreated"), None)
     if registered is None and creation is None:
         return None
@@ -188,7 +207,7 @@ def _challenge(state: ChallengeState, registered: StoredRegistration | None, ord
         timeline=row["timeline"], funds=r.funds if r else None, options=r.options if r else None,
         status=row["status"], chain_outcome=row["chain_outcome"], registry_status=registry.status,
         registry_tx_hash=registry.tx_hash, registry_error=registry.error, created_at=min(first_times),
-        updated_at=max(times),
+        updated_at=max(times), registration_conflict=conflict,
     )
 
 

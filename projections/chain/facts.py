@@ -2,16 +2,24 @@
 
 A chain fact that cannot be read is not bad input to skip: the stage halts (`UnreadableChainFact`),
 because every later state of the challenge would be wrong without it (DESIGN.md "Bad input").
+
+MetadataRegistry takes any uint256 as a challenge id; an id beyond `challenges.id` (a bigint) cannot
+be a ChallengePay challenge. Such a fact is stored with its full id in `args` and a null
+`challenge_id`, and touches no challenge; it does not halt.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
 from domain.contracts import CHALLENGE_PAY, METADATA_REGISTRY, TREASURY
+from eventlog.admission import StageHalted
 from eventlog.consumer import Received
+
+log = logging.getLogger(__name__)
 
 CHAIN_EVENT = "ChainEvent"
 MAX_BIGINT = 2**63 - 1
@@ -38,7 +46,7 @@ CONSUMED_ARGS: dict[tuple[str, str], dict[str, str]] = {
 DERIVING_CONTRACTS = (CHALLENGE_PAY, TREASURY, METADATA_REGISTRY)
 
 
-class UnreadableChainFact(RuntimeError):
+class UnreadableChainFact(StageHalted):
     """An ordered chain fact the projection cannot apply; the projector halts on it."""
 
 
@@ -77,7 +85,8 @@ def read_fact(received: Received) -> ChainFact:
     p = event.payload
     try:
         fact = ChainFact(
-            event_id=event.event_id, chain_id=p["chain_id"], challenge_id=_challenge_id(p["challenge_id"]),
+            event_id=event.event_id, chain_id=p["chain_id"],
+            challenge_id=_challenge_id(p["challenge_id"], caller_chosen=p["contract"] == METADATA_REGISTRY),
             contract=p["contract"], address=p["address"], event=p["event"], block_number=p["block_number"],
             block_hash=p["block_hash"], block_timestamp=p["block_timestamp"], tx_hash=p["tx_hash"],
             tx_index=p["tx_index"], log_index=p["log_index"], args=dict(p["args"]), removed=p["removed"],
@@ -89,11 +98,19 @@ def read_fact(received: Received) -> ChainFact:
     return fact
 
 
-def _challenge_id(value: object) -> int | None:
+def _challenge_id(value: object, *, caller_chosen: bool) -> int | None:
+    """The fact's challenge id; None for none, and for a caller-chosen id (MetadataRegistry) beyond
+    the bigint range, which no ChallengePay challenge has."""
     if value is None:
         return None
-    if not isinstance(value, str) or not _DECIMAL.match(value) or int(value) > MAX_BIGINT:
-        raise ValueError(f"challenge_id {value!r} is not a decimal id within bigint range")
+    if not isinstance(value, str) or not _DECIMAL.match(value):
+        raise ValueError(f"challenge_id {value!r} is not a decimal id")
+    if int(value) > MAX_BIGINT:
+        if caller_chosen:
+            log.warning("chain fact for challenge id %s (beyond the bigint range of challenges.id): stored as a "
+                        "fact, no challenge is touched", value)
+            return None
+        raise ValueError(f"challenge_id {value!r} is beyond the bigint range")
     return int(value)
 
 

@@ -133,32 +133,51 @@ def load_registrations(conn: psycopg.Connection, challenge_ids: Sequence[int]) -
 
 # ---- registry writer outcomes ---------------------------------------------------------------------
 
+class RegistryRetry(NamedTuple):
+    """An operator's retry of the write (RegistryRetryRequested): who, why, when (epoch ms)."""
+
+    operator: str
+    reason: str
+    at: int
+
+
 class RegistryWriteFact(NamedTuple):
+    """The writer's outcome, or an operator's retry (status `pending`, `retry` set)."""
+
     challenge_id: int
     event_id: str
     write: RegistryWrite
     attempt: int
     final: bool
+    retry: RegistryRetry | None = None
 
 
 def store_registry_writes(conn: psycopg.Connection, writes: Sequence[RegistryWriteFact]) -> None:
-    """The newest outcome per challenge wins (the writer publishes them in order, under the challenge's key)."""
+    """The newest outcome per challenge wins (the writer publishes them in order, under the challenge's key);
+    the newest retry's who, why and when stay until a newer retry."""
     conn.execute(
         """CREATE TEMP TABLE IF NOT EXISTS challenge_registry_writes_stage (
                challenge_id bigint, event_id text, status text, tx_hash text, error text, attempt integer,
-               final boolean, recorded_ms bigint) ON COMMIT DELETE ROWS""")
+               final boolean, recorded_ms bigint, retry_by text, retry_reason text, retry_ms bigint)
+           ON COMMIT DELETE ROWS""")
     with conn.cursor().copy("COPY challenge_registry_writes_stage FROM STDIN") as copy:
         for w in writes:
+            retry = (w.retry.operator, w.retry.reason, w.retry.at) if w.retry else (None, None, None)
             copy.write_row((w.challenge_id, w.event_id, w.write.status, w.write.tx_hash, w.write.error, w.attempt,
-                            w.final, w.write.recorded_at))
+                            w.final, w.write.recorded_at, *retry))
     conn.execute(
         f"""INSERT INTO challenge_registry_writes AS r
-                (challenge_id, event_id, status, tx_hash, error, attempt, final, recorded_at)
-            SELECT challenge_id, event_id, status, tx_hash, error, attempt, final, {_ts('recorded_ms')}
+                (challenge_id, event_id, status, tx_hash, error, attempt, final, recorded_at, retry_by, retry_reason,
+                 retry_at)
+            SELECT challenge_id, event_id, status, tx_hash, error, attempt, final, {_ts('recorded_ms')}, retry_by,
+                   retry_reason, {_ts('retry_ms')}
             FROM challenge_registry_writes_stage
             ON CONFLICT (challenge_id) DO UPDATE SET event_id = EXCLUDED.event_id, status = EXCLUDED.status,
                 tx_hash = EXCLUDED.tx_hash, error = EXCLUDED.error, attempt = EXCLUDED.attempt,
-                final = EXCLUDED.final, recorded_at = EXCLUDED.recorded_at""")
+                final = EXCLUDED.final, recorded_at = EXCLUDED.recorded_at,
+                retry_by = COALESCE(EXCLUDED.retry_by, r.retry_by),
+                retry_reason = COALESCE(EXCLUDED.retry_reason, r.retry_reason),
+                retry_at = COALESCE(EXCLUDED.retry_at, r.retry_at)""")
 
 
 def load_registry_writes(conn: psycopg.Connection, challenge_ids: Sequence[int]) -> dict[int, RegistryWrite]:
@@ -172,7 +191,7 @@ def load_registry_writes(conn: psycopg.Connection, challenge_ids: Sequence[int])
 
 CHALLENGE_COLUMNS = ("title", "description", "subject", "tx_hash", "model_id", "model_hash", "params", "proof",
                      "timeline", "funds", "options", "status", "chain_outcome", "registry_status",
-                     "registry_tx_hash", "registry_error", "created_at", "updated_at")
+                     "registry_tx_hash", "registry_error", "created_at", "updated_at", "registration_conflict")
 JSON_COLUMNS = {"params", "proof", "timeline", "funds", "options"}
 TIME_COLUMNS = {"created_at", "updated_at", "joined_at", "claimed_at"}
 
@@ -200,7 +219,7 @@ def write_derived(conn: psycopg.Connection, touched: Sequence[int], derived: Seq
                id bigint, title text, description text, subject text, tx_hash text, model_id text, model_hash text,
                params text, proof text, timeline text, funds text, options text, status text, chain_outcome smallint,
                registry_status text, registry_tx_hash text, registry_error text, created_at bigint,
-               updated_at bigint)
+               updated_at bigint, registration_conflict text)
            ON COMMIT DELETE ROWS""")
     conn.execute(
         """CREATE TEMP TABLE IF NOT EXISTS participants_stage (
@@ -219,7 +238,7 @@ def write_derived(conn: psycopg.Connection, touched: Sequence[int], derived: Seq
                 copy.write_row((c.id, c.title, c.description, c.subject, c.tx_hash, c.model_id, c.model_hash,
                                 _json(c.params), _json(c.proof), _json(c.timeline), _json(c.funds), _json(c.options),
                                 c.status, c.chain_outcome, c.registry_status, c.registry_tx_hash,
-                                c.registry_error, c.created_at, c.updated_at))
+                                c.registry_error, c.created_at, c.updated_at, c.registration_conflict))
     with cursor.copy("COPY participants_stage FROM STDIN") as copy:
         for d in derived:
             for p in d.participants:

@@ -92,7 +92,10 @@ def read_fact(received: Received, reject: Reject) -> Fact | None:
     if received.topic == VERDICTS and event.event_type == "VerdictIssued":
         fact = verdict_fact(received)
     elif received.topic == CHAIN_EVENTS and event.event_type == "ChainEvent":
-        fact = challenge_fact(received)
+        try:
+            fact = challenge_fact(received)
+        except (KeyError, TypeError, ValueError) as exc:  # an ordered chain fact: `reject` halts the stage
+            reject(received, f"unreadable chain fact: {exc!r}")
     elif received.topic == CHALLENGES_REGISTERED and event.event_type == "ChallengeRegistered":
         try:
             fact = registration(received)

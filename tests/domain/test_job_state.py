@@ -21,9 +21,12 @@ from domain.job_state import (
     JobBook,
     JobCanceled,
     JobDead,
+    JobExpired,
     JobFailed,
     JobProcessing,
     JobQueued,
+    JobRequeued,
+    JobRunRequested,
     JobSubmitted,
     ParticipantsAdded,
     PoIAttested,
@@ -61,7 +64,8 @@ def test_happy_path_states():
         assert job.status == status
     assert (job.attempts, job.task_id, job.request_id, job.poi_count, job.ignored) == (1, "0xabcdef", 7, 1, ())
     assert job_row(job) == {"challenge_id": 42, "status": DONE, "attempts": 1, "last_error": None,
-                            "worker_address": "0xWorker", "task_id": "0xabcdef"}
+                            "worker_address": "0xWorker", "task_id": "0xabcdef", "operator_command": None,
+                            "operator_name": None, "operator_reason": None}
 
 
 def test_failures_retries_and_dead():
@@ -200,3 +204,83 @@ def test_facts_from_decoded_aivm_events():
     assert chain_fact_from_event("e5", "InferenceFinalized", {"requestId": "7", "taskId": task}) == (
         InferenceFinalized("e5", 7, task))
     assert chain_fact_from_event("e6", "WorkerSlashed", {"requestId": "7"}) is None
+
+
+# --- recovery: an expired request is retired and the job retried with a new one -------------------
+
+TASK_2 = "0x2222"
+
+
+def expired_once():
+    return [queued(), JobProcessing("p1", JOB), JobSubmitted("s1", JOB, TASK, 7), InferenceCommitted("c1", 7),
+            JobExpired("x1", JOB, TASK, "request 7 expired", 7), JobProcessing("p2", JOB),
+            JobSubmitted("s2", JOB, TASK_2, 8)]
+
+
+def test_an_expired_request_fails_the_job_and_the_next_request_carries_it_on():
+    job = fold(expired_once()[:5])
+    assert (job.status, job.last_error, job.expired_requests, job.retired_tasks) == (
+        FAILED, "request 7 expired", 1, frozenset({TASK.lower()}))
+    job = fold(expired_once()[5:], job)
+    assert (job.status, job.attempts, job.task_id, job.request_id) == (SUBMITTED, 2, TASK_2, 8)
+    # late facts of the retired request change nothing, a stale JobSubmitted of it neither
+    late = fold([InferenceRevealed("v1", 7), InferenceFinalized("f1", 7, TASK), JobSubmitted("s1b", JOB, TASK, 7)],
+                job)
+    assert (late.status, late.task_id) == (SUBMITTED, TASK_2)
+    assert [i.reason for i in late.ignored][-3:] == ["request 7 expired", *[f"task {TASK.lower()} expired"] * 2]
+
+
+def test_expiry_in_any_arrival_order_of_the_chain_facts_ends_in_the_same_job():
+    """The projection folds lc.jobs and lc.chain.events in whatever order they arrive (live or rebuild)."""
+    job_events = [queued(), JobProcessing("p1", JOB), JobSubmitted("s1", JOB, TASK, 7),
+                  JobExpired("x1", JOB, TASK, "request 7 expired", 7), JobProcessing("p2", JOB),
+                  JobSubmitted("s2", JOB, TASK_2, 8)]
+    chain = [InferenceRequested("r1", 7, TASK), InferenceCommitted("c1", 7), InferenceRequested("r2", 8, TASK_2),
+             InferenceCommitted("c2", 8)]
+    ends = set()
+    for cut in range(len(job_events) + 1):
+        book = book_of([*job_events[:cut], *chain, *job_events[cut:]])
+        job = book.jobs[JOB]
+        ends.add((job.status, job.task_id, job.attempts, job.expired_requests))
+    assert ends == {(COMMITTED, TASK_2, 2, 1)}
+
+
+def test_expiry_of_a_request_that_is_not_the_current_one_only_retires_it():
+    job = fold([queued(), JobProcessing("p1", JOB), JobExpired("x0", JOB, "0xold", "stale")])
+    assert (job.status, job.retired_tasks, job.expired_requests) == (PROCESSING, frozenset({"0xold"}), 0)
+
+
+# --- operator facts --------------------------------------------------------------------------------
+
+def dead_job():
+    return fold([queued(), JobProcessing("p1", JOB), JobFailed("f1", JOB, "boom"), JobDead("d", JOB, "boom")])
+
+
+def test_requeue_takes_a_dead_job_back_to_queued_with_a_fresh_budget():
+    job = fold([JobRequeued("rq1", JOB, "alice", "fee raised")], dead_job())
+    assert (job.status, job.attempts, job.attempt_base, job.attempts_since_requeue, job.requeues) == (
+        QUEUED, 1, 1, 0, 1)
+    assert (job.operator_command, job.operator, job.operator_reason) == ("requeue", "alice", "fee raised")
+    again = fold([JobRequeued("rq1", JOB, "alice", "fee raised")], job)  # the same command twice
+    assert again == job
+    job = fold([JobProcessing("p2", JOB)], job)
+    assert (job.status, job.attempts, job.attempts_since_requeue) == (PROCESSING, 2, 1)
+
+
+def test_requeue_of_a_live_job_is_recorded_and_ignored():
+    job = fold([queued(), JobProcessing("p", JOB), JobRequeued("rq", JOB, "bob", "why")])
+    assert job.status == PROCESSING and job.operator_command is None
+    assert job.ignored[-1].reason == "only a dead or failed job can be requeued, not a processing one"
+    done = fold([*SUBMITTED_PREFIX, InferenceFinalized("f", 7, TASK), JobRequeued("rq", JOB, "bob", "why")],
+                fold([queued()]))
+    assert done.status == DONE and done.ignored[-1].reason == "job is done"
+
+
+def test_run_and_operator_cancel_are_shown_with_who_and_why():
+    job = fold([queued(), JobRunRequested("run1", JOB, "carol", "network back")])
+    assert (job.status, job.operator_command, job.operator) == (QUEUED, "run", "carol")
+    job = fold([JobCanceled("cx", JOB, "wrong model", operator="dave")], job)
+    assert (job.status, job.last_error, job.operator_command, job.operator, job.operator_reason) == (
+        CANCELED, "wrong model", "cancel", "dave", "wrong model")
+    dispatcher_cancel = fold([queued(), JobCanceled("cx", JOB, "Challenge finalized")])
+    assert dispatcher_cancel.operator_command is None

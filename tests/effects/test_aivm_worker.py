@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from kits.background import Background, wait_for
 from kits.writers import (
     add_participants,
@@ -153,3 +155,37 @@ def test_the_worker_waits_out_a_node_outage_without_failing_the_job(settings, an
     assert [e.event_type for e in job_events(s) if e.event_type.startswith("Job")] == [
         "JobQueued", "JobProcessing", "JobSubmitted"]
     assert system.client.call(system.aivm, "nextRequestId") == 2
+
+
+def test_one_instance_works_on_several_jobs_at_once_up_to_its_concurrency(settings, anvil, tmp_path):
+    system, drive = new_system(anvil)
+    challenges = [drive.create_challenge(creator=drive.players[i]) for i in range(3)]
+    s = writer_settings(settings, system, tmp_path, aivm_worker_concurrency=2, writer_replace_after_seconds=0.0)
+    producer = EventProducer(s, "test")
+    for challenge in challenges:
+        register(producer, challenge)
+    system.client.rpc("evm_setAutomine", [False])  # the first request waits in the mempool: jobs stay in flight
+    worker = AivmWorker(s)
+    runner = Background(worker.run, worker.stop.set)
+    most_in_flight = 0
+    try:
+        for challenge in challenges:
+            queue_job(producer, challenge.id, [challenge.creator])
+        wait_for(lambda: len(worker.in_flight) == 2, what="two jobs in flight")
+        for _ in range(20):
+            most_in_flight = max(most_in_flight, len(worker.in_flight))
+            time.sleep(0.05)
+        system.client.rpc("evm_mine")
+        system.client.rpc("evm_setAutomine", [True])
+        wait_for(lambda: len(of_type(job_events(s), "TaskBindingRecorded")) == 3, what="three jobs bound",
+                 timeout=120)
+    finally:
+        system.client.rpc("evm_setAutomine", [True])
+        runner.stop()
+
+    assert most_in_flight == 2  # never more than LC_AIVM_WORKER_CONCURRENCY
+    kinds = [(e.event_type, e.payload["challenge_id"]) for e in job_events(s) if e.event_type.startswith("Job")]
+    started_before_any_submitted = {c for kind, c in kinds[:kinds.index(next(k for k in kinds if k[0] == "JobSubmitted"))]
+                                    if kind == "JobProcessing"}
+    assert len(started_before_any_submitted) == 2  # two jobs were started before the first request was mined
+    assert system.client.call(system.aivm, "nextRequestId") == 4  # one request per job

@@ -22,7 +22,9 @@ from effects.request_plan import (
     Binding,
     InvalidJob,
     RequestRef,
+    RequestState,
     binding_is_current,
+    request_expiry,
     request_spec,
     retry_delay,
 )
@@ -98,28 +100,67 @@ def worker_view(*inputs: object) -> ws.WorkerView:
 QUEUED = js.JobQueued("q", "job", 42, (SUBJECT,))
 
 
+LIMITS = ws.Limits(max_attempts=3, max_requests=2)
+
+
 def test_worker_steps_through_attempts_and_gives_up_after_max():
-    assert ws.next_step(worker_view(QUEUED), 3) == ws.StartAttempt(1)
-    assert ws.next_step(worker_view(QUEUED, js.JobProcessing("p1", "job")), 3) == ws.ResumeAttempt(1)
+    assert ws.next_step(worker_view(QUEUED), LIMITS) == ws.StartAttempt(1)
+    assert ws.next_step(worker_view(QUEUED, js.JobProcessing("p1", "job")), LIMITS) == ws.ResumeAttempt(1)
     failed_once = worker_view(QUEUED, js.JobProcessing("p1", "job"), js.JobFailed("f1", "job", "InsufficientFee"))
-    assert ws.next_step(failed_once, 3) == ws.StartAttempt(2)
-    assert ws.next_step(failed_once, 1) == ws.GiveUp("InsufficientFee")
+    assert ws.next_step(failed_once, LIMITS) == ws.StartAttempt(2)
+    assert ws.next_step(failed_once, ws.Limits(1, 2)) == ws.GiveUp("InsufficientFee")
     dead = ws.apply_input(failed_once, js.JobDead("d", "job", "x"))
-    assert isinstance(ws.next_step(dead, 3), ws.Wait)
+    assert isinstance(ws.next_step(dead, LIMITS), ws.Wait)
+    requeued = ws.apply_input(dead, js.JobRequeued("rq", "job", "alice", "fee fixed"))
+    assert ws.next_step(requeued, ws.Limits(1, 2)) == ws.StartAttempt(2)  # a fresh budget
 
 
 def test_worker_does_not_request_for_a_canceled_challenge_or_job():
-    assert isinstance(ws.next_step(worker_view(QUEUED, ChallengeCanceled(42)), 3), ws.Wait)
-    assert isinstance(ws.next_step(worker_view(QUEUED, js.JobCanceled("c", "job", "terminal")), 3), ws.Wait)
+    assert isinstance(ws.next_step(worker_view(QUEUED, ChallengeCanceled(42)), LIMITS), ws.Wait)
+    assert isinstance(ws.next_step(worker_view(QUEUED, js.JobCanceled("c", "job", "terminal")), LIMITS), ws.Wait)
+
+
+TASK_HEX = "0x" + TASK_1.hex()
+TASK_2 = "0x" + "22" * 32
+
+
+def submitted_view(*more: object) -> ws.WorkerView:
+    return worker_view(QUEUED, js.JobProcessing("p1", "job"), ws.RequestSent("r", "job", RequestRef(1, TASK_HEX)),
+                       js.JobSubmitted("s", "job", TASK_HEX, 1),
+                       ws.BindingRecorded("b", "job", SUBJECT.lower(), TASK_HEX), *more)
 
 
 def test_worker_binds_participants_added_after_the_request():
-    task = "0x" + TASK_1.hex()
-    view = worker_view(QUEUED, js.JobProcessing("p1", "job"), ws.RequestSent("r", "job", RequestRef(1, task)),
-                       js.JobSubmitted("s", "job", task, 1), ws.BindingRecorded("b", "job", SUBJECT.lower(), task))
-    assert isinstance(ws.next_step(view, 3), ws.Wait)
+    view = submitted_view()
+    assert ws.next_step(view, LIMITS) == ws.WatchRequest(RequestRef(1, TASK_HEX))
     later = ws.apply_input(view, js.ParticipantsAdded("a", "job", (OTHER.upper().replace("0X", "0x"),)))
-    assert ws.next_step(later, 3) == ws.BindParticipants((OTHER,))
+    assert ws.next_step(later, LIMITS) == ws.BindParticipants((OTHER,))
+    finalized = ws.apply_input(view, InferenceFinalizedFact("f", TASK_HEX, 1_000, removed=False))
+    assert isinstance(ws.next_step(finalized, LIMITS), ws.Wait)
+
+
+def test_an_expired_request_is_re_requested_and_every_participant_bound_to_the_new_one():
+    expired = submitted_view(js.JobExpired("x", "job", TASK_HEX, "request 1 expired", 1))
+    assert expired.current_request is None
+    assert ws.next_step(expired, LIMITS) == ws.StartAttempt(2)
+    again = expired
+    for item in (js.JobProcessing("p2", "job"), ws.RequestSent("r2", "job", RequestRef(2, TASK_2)),
+                 js.JobSubmitted("s2", "job", TASK_2, 2)):
+        again = ws.apply_input(again, item)
+    assert again.current_request == RequestRef(2, TASK_2)
+    assert ws.next_step(again, LIMITS) == ws.BindParticipants((SUBJECT.lower(),))
+    # the worker folds its own events again when they come back from the topic: nothing regresses
+    redelivered = ws.apply_input(again, ws.RequestSent("r", "job", RequestRef(1, TASK_HEX)))
+    assert redelivered.current_request == RequestRef(2, TASK_2)
+
+
+def test_the_job_dies_after_max_requests_expired():
+    view = submitted_view(js.JobExpired("x1", "job", TASK_HEX, "request 1 expired", 1), js.JobProcessing("p2", "job"),
+                          ws.RequestSent("r2", "job", RequestRef(2, TASK_2)), js.JobSubmitted("s2", "job", TASK_2, 2),
+                          js.JobExpired("x2", "job", TASK_2, "request 2 expired", 2))
+    step = ws.next_step(view, LIMITS)
+    assert isinstance(step, ws.GiveUp) and step.error.startswith("2 AIVM request(s) expired")
+    assert ws.next_step(view, ws.Limits(3, 3)) == ws.StartAttempt(3)
 
 
 # --- finalizer -------------------------------------------------------------------------------------
@@ -157,14 +198,54 @@ def test_unbound_reported_and_given_up_participants_are_not_proved():
 
 
 def test_finalize_waits_for_chain_time_and_after_a_refusal_for_a_later_block():
-    view = finalizer_view(*BOUND, FINALIZED)
-    assert all(isinstance(a, fs.SubmitProof) for a in fs.next_actions(view, 4_999, 5_000))
-    assert fs.next_actions(view, 5_000, 5_000) == [fs.Finalize(1, 5_000)]
-    refused = fs.apply_input(view, FinalizeRefused("x", "BeforeDeadline", 5_000, 1))
+    proved = finalizer_view(*BOUND, FINALIZED, ProofDone("d1", SUBJECT.lower(), True), ProofDone("d2", OTHER, True))
+    assert fs.next_actions(proved, 4_999, 5_000) == []
+    assert fs.next_actions(proved, 5_000, 5_000) == [fs.Finalize(1, 5_000)]
+    refused = fs.apply_input(proved, FinalizeRefused("x", "BeforeDeadline", 5_000, 1))
     assert fs.next_actions(refused, 5_000, 5_000) == []
     assert fs.next_actions(refused, 5_012, 5_000) == [fs.Finalize(2, 5_012)]
     no_inference = finalizer_view()
     assert fs.next_actions(no_inference, 5_000, 5_000) == [fs.Finalize(1, 5_000)]
+
+
+def test_finalize_never_preempts_an_owed_proof_it_gives_each_a_last_chance_first():
+    view = finalizer_view(*BOUND, FINALIZED)
+    assert fs.next_actions(view, 4_999, 5_000) == [
+        fs.SubmitProof(p, "0xt", 1_000, 1) for p in sorted([SUBJECT.lower(), OTHER])]
+    assert fs.next_actions(view, 5_000, 5_000) == [
+        *[fs.SubmitProof(p, "0xt", 1_000, 1, last_chance=True) for p in sorted([SUBJECT.lower(), OTHER])],
+        fs.Finalize(1, 5_000)]
+
+
+def test_proofs_wait_for_the_re_request_and_never_use_an_expired_task():
+    """The first request expired (its InferenceFinalized can never come; one from a stale view must
+    not count), the worker re-requested: proofs follow the new task's InferenceFinalized and bindings."""
+    expired = js.JobExpired("x", "job", "0xt", "request 1 expired", 1)
+    view = finalizer_view(*BOUND, expired, js.JobSubmitted("s2", "job", "0xt2", 2))
+    assert fs.next_actions(fs.apply_input(view, FINALIZED), 1_000, 5_000) == []  # the old task's
+    assert fs.next_actions(view, 4_000, 5_000) == []  # the re-request is pending; before the deadline: wait
+    done = fs.apply_input(view, InferenceFinalizedFact("f2", "0xt2", 2_000, removed=False))
+    assert fs.next_actions(done, 2_000, 5_000) == []  # not bound to the new task yet
+    bound = fs.apply_input(done, ws.BindingRecorded("b3", "job", OTHER, "0xt2"))
+    assert fs.next_actions(bound, 2_000, 5_000) == [fs.SubmitProof(OTHER, "0xt2", 2_000, 1)]
+    assert fs.next_actions(view, 5_000, 5_000) == [fs.Finalize(1, 5_000)]  # at the deadline it cannot help
+
+
+# --- request expiry ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("status", "chain_time", "expired"), [
+    (aivm.STATUS_REQUESTED, 100, False), (aivm.STATUS_REQUESTED, 101, True),
+    (aivm.STATUS_COMMITTED, 200, False), (aivm.STATUS_COMMITTED, 201, True),
+    (aivm.STATUS_REVEALED, 300, False), (aivm.STATUS_REVEALED, 301, True), (aivm.STATUS_DISPUTED, 301, True),
+    (aivm.STATUS_FINALIZED, 10_000, False), (aivm.STATUS_CANCELLED, 50, True), (aivm.STATUS_TIMED_OUT, 50, True),
+    (aivm.STATUS_NONE, 10_000, False),
+])
+def test_a_request_expires_when_it_misses_the_deadline_of_its_next_step(status, chain_time, expired):
+    state = RequestState(status, commit_deadline=100, reveal_deadline=200, finalize_deadline=300)
+    reason = request_expiry(state, chain_time)
+    assert (reason is not None) is expired
+    if status == aivm.STATUS_COMMITTED and expired:
+        assert reason == "AIVM request still Committed after its reveal deadline (200; chain time 201)"
 
 
 def test_finalized_elsewhere_is_reported_once_and_canceled_needs_nothing():

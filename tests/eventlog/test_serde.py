@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import shutil
 from pathlib import Path
 
 import pytest
+from kits.schemas import widget_catalogue
 
-from eventlog.serde import SCHEMAS_DIR, EventSerde, SchemaCatalogue, UndecodableMessage
+from eventlog.serde import EventSerde, UndecodableMessage
 
 ENVELOPE = {"event_id": "e-1", "occurred_at": 1_757_500_000_123, "producer": "test"}
 PAYLOAD = {"challenge_id": 42, "subject": "0xAbC", "provider": "strava", "records_json": "[{\"a\":1}]",
@@ -33,15 +32,6 @@ def test_a_reader_without_registry_config_still_reads_single_object_events() -> 
     assert EventSerde("mock://other-reader").decode(written).payload == PAYLOAD
 
 
-def _catalogue_with(tmp_path: Path, versions: dict[int, list[dict]]) -> SchemaCatalogue:
-    shutil.copy(SCHEMAS_DIR / "Envelope.avsc", tmp_path / "Envelope.avsc")
-    for version, fields in versions.items():
-        schema = {"type": "record", "name": "Widget", "namespace": "lc",
-                  "fields": [{"name": "envelope", "type": "lc.Envelope"}, *fields]}
-        (tmp_path / f"Widget.v{version}.avsc").write_text(json.dumps(schema))
-    return SchemaCatalogue(tmp_path)
-
-
 V1_FIELDS = [{"name": "size", "type": "int"}]
 V2_FIELDS = [{"name": "size", "type": "long"}, {"name": "colour", "type": "string", "default": "grey"}]
 
@@ -50,8 +40,8 @@ V2_FIELDS = [{"name": "size", "type": "long"}, {"name": "colour", "type": "strin
 def test_reader_on_new_schema_reads_events_written_with_the_old_one(tmp_path: Path, registry_url: str) -> None:
     old_dir, new_dir = tmp_path / "old", tmp_path / "new"
     old_dir.mkdir(), new_dir.mkdir()
-    old_writer = EventSerde(registry_url, _catalogue_with(old_dir, {1: V1_FIELDS}))
-    new_reader = EventSerde(registry_url, _catalogue_with(new_dir, {1: V1_FIELDS, 2: V2_FIELDS}))
+    old_writer = EventSerde(registry_url, widget_catalogue(old_dir, {1: V1_FIELDS}))
+    new_reader = EventSerde(registry_url, widget_catalogue(new_dir, {1: V1_FIELDS, 2: V2_FIELDS}))
 
     data = old_writer.encode("lc.widgets", "Widget", ENVELOPE, {"size": 7})
     event = new_reader.decode(data)
@@ -61,7 +51,7 @@ def test_reader_on_new_schema_reads_events_written_with_the_old_one(tmp_path: Pa
 
 
 def test_new_events_are_written_with_the_newest_version(tmp_path: Path) -> None:
-    serde = EventSerde("", _catalogue_with(tmp_path, {1: V1_FIELDS, 2: V2_FIELDS}))
+    serde = EventSerde("", widget_catalogue(tmp_path, {1: V1_FIELDS, 2: V2_FIELDS}))
     event = serde.decode(serde.encode("lc.widgets", "Widget", ENVELOPE, {"size": 1, "colour": "red"}))
     assert (event.schema_version, event.payload) == (2, {"size": 1, "colour": "red"})
 
@@ -82,3 +72,10 @@ def test_truncated_body_is_refused() -> None:
     data = serde.encode("lc.evidence", "EvidenceSubmitted", ENVELOPE, PAYLOAD)
     with pytest.raises(UndecodableMessage, match="corrupt EvidenceSubmitted"):
         serde.decode(data[:20])
+
+
+def test_bytes_after_the_event_are_refused() -> None:
+    serde = EventSerde("")
+    data = serde.encode("lc.evidence", "EvidenceSubmitted", ENVELOPE, PAYLOAD)
+    with pytest.raises(UndecodableMessage, match="3 bytes after the EvidenceSubmitted event"):
+        serde.decode(data + b"xyz")

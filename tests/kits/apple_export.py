@@ -132,3 +132,56 @@ def write_export_zip(path: Path, target_bytes: int) -> ExpectedTotals:
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
         with archive.open("apple_health_export/export.xml", "w", force_zip64=True) as member:
             return write_export_xml(member, target_bytes)
+
+
+@dataclass
+class DailyExport:
+    """A long export of one sample per kind and day: what a parser should report for it."""
+
+    steps: dict[str, int]  # local day -> steps (the day's one StepCount sample)
+    workouts: int
+
+    @property
+    def records(self) -> int:
+        """Daily totals of steps, walking distance and active energy, plus one record per workout."""
+        return 3 * len(self.steps) + self.workouts
+
+
+def daily_steps(index: int) -> int:
+    return 6_000 + (index * 37) % 5_000
+
+
+def _daily_lines(days: int, last_day: date, expected: DailyExport) -> Iterator[str]:
+    source = SOURCES[1]
+    for index in range(days):
+        day = last_day - timedelta(days=days - 1 - index)
+        steps = daily_steps(index)
+        expected.steps[day.isoformat()] = steps
+        times = f'startDate="{day} 08:00:00 +0000" endDate="{day} 20:00:00 +0000"'
+        common = f'sourceName="{source}" sourceVersion="9.0" creationDate="{day} 20:00:00 +0000" {times}'
+        yield (f' <Record type="HKQuantityTypeIdentifierStepCount" {common} unit="count" value="{steps}"/>\n'
+               f' <Record type="HKQuantityTypeIdentifierDistanceWalkingRunning" {common} unit="km" '
+               f'value="{steps * 0.00074:.3f}"/>\n'
+               f' <Record type="HKQuantityTypeIdentifierActiveEnergyBurned" {common} unit="kcal" '
+               f'value="{steps * 0.04:.1f}"/>\n')
+        if index % 7 == 0:
+            expected.workouts += 1
+            yield (f' <Workout workoutActivityType="HKWorkoutActivityTypeRunning" duration="30" durationUnit="min" '
+                   f'sourceName="{source}" startDate="{day} 07:00:00 +0000" endDate="{day} 07:30:00 +0000">\n'
+                   '  <WorkoutStatistics type="HKQuantityTypeIdentifierDistanceWalkingRunning" '
+                   f'startDate="{day} 07:00:00 +0000" endDate="{day} 07:30:00 +0000" sum="5.2" unit="km"/>\n'
+                   ' </Workout>\n')
+
+
+def write_daily_export_zip(path: Path, days: int, *, last_day: date) -> DailyExport:
+    """An export.zip of `days` days up to `last_day` (UTC), one sample per kind and day and a run
+    every seventh day: years of daily totals in a few MB."""
+    expected = DailyExport({}, 0)
+    export_date = (last_day + timedelta(days=1)).isoformat() + " 00:00:00 +0000"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+        with archive.open("apple_health_export/export.xml", "w", force_zip64=True) as member:
+            member.write(HEADER.format(export_date=export_date).encode())
+            for block in _daily_lines(days, last_day, expected):
+                member.write(block.encode())
+            member.write(FOOTER.encode())
+    return expected

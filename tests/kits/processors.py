@@ -138,10 +138,12 @@ def of_type(events: list[Received], event_type: str) -> list[Received]:
     return [r for r in events if r.event.event_type == event_type]
 
 
-def stage_process(settings: Settings, stage: str, log: Path | None = None) -> subprocess.Popen[bytes]:
-    """`lc run STAGE` as a process; with `log`, its INFO log goes to that file."""
-    env = {**os.environ, env_name("kafka_bootstrap"): settings.kafka_bootstrap,
-           env_name("pg_dsn"): settings.pg_dsn, env_name("topic_prefix"): settings.topic_prefix,
+def stage_process(settings: Settings, stage: str, log: Path | None = None,
+                  also: tuple[str, ...] = ()) -> subprocess.Popen[bytes]:
+    """`lc run STAGE` as a process; with `log`, its INFO log goes to that file. The connection settings
+    and those named in `also` (field names: `rpc_url`, `confirmations`, ...) are passed on."""
+    passed = ("kafka_bootstrap", "pg_dsn", "topic_prefix", *also)
+    env = {**os.environ, **{env_name(name): str(getattr(settings, name)) for name in passed},
            env_name("log_level"): "INFO" if log else "WARNING"}
     stderr = log.open("ab") if log else None
     return subprocess.Popen([sys.executable, "-m", "cli.main", "run", stage], cwd=PROJECT_ROOT, env=env,

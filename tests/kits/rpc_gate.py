@@ -1,8 +1,10 @@
-"""An HTTP proxy in front of a JSON-RPC node that can be closed (503 for every call) and opened again."""
+"""An HTTP proxy in front of a JSON-RPC node that can be closed (503 for every call) and opened again,
+and can answer slowly (`delay` seconds before forwarding each call)."""
 
 from __future__ import annotations
 
 import threading
+import time
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -12,6 +14,7 @@ class RpcGate:
         self.upstream = upstream
         self.open = True
         self.refused = 0
+        self.delay = 0.0
         gate = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -22,6 +25,8 @@ class RpcGate:
                     self.send_response(503)
                     self.end_headers()
                     return
+                if gate.delay:
+                    time.sleep(gate.delay)
                 request = urllib.request.Request(gate.upstream, body, {"Content-Type": "application/json"})
                 with urllib.request.urlopen(request, timeout=60) as reply:
                     data = reply.read()

@@ -14,7 +14,7 @@ from devchain.scenario import Challenge, Scenario
 from devchain.system import LightChallenge
 from eventlog.producer import EventProducer
 from eventlog.serde import Event, EventSerde
-from eventlog.topics import CHALLENGES_REGISTERED, JOBS
+from eventlog.topics import CHALLENGES_REGISTERED, JOBS, VERDICTS
 from indexers.chain.kafka import read_topic
 from streams.dispatch import job_id_for
 
@@ -86,3 +86,12 @@ def of_type(events: list[Event], *types: str) -> list[Event]:
 def new_system(rpc_url: str) -> tuple[LightChallenge, Scenario]:
     system = LightChallenge.deploy(rpc_url)
     return system, Scenario(system)
+
+
+def publish_verdict(producer: EventProducer, challenge_id: int, subject: str, passed: bool) -> None:
+    producer.publish(VERDICTS, str(challenge_id), "VerdictIssued", {
+        "challenge_id": challenge_id, "subject": subject.lower(), "pass": passed, "score": None, "reasons": [],
+        "metadata_json": None, "evaluator": "test", "evidence_hash": "0x" + "11" * 32, "evidence_at": None,
+        "trigger_event_id": f"evidence:{challenge_id}:{subject.lower()}",
+    }, event_id=f"verdict:{challenge_id}:{subject.lower()}")
+    producer.flush()

@@ -79,10 +79,11 @@ def _compose_command() -> list[str]:
                 "docker-compose, installed by .ci/run) is available")
 
 
-def _compose_config(path: Path) -> subprocess.CompletedProcess[str]:
+def _compose_config(path: Path, *overrides: Path) -> subprocess.CompletedProcess[str]:
     # no engine is needed for `config`; the shell's LC_* keys must not change what is checked
     env = {k: v for k, v in os.environ.items() if not k.startswith("LC_")}
-    return subprocess.run([*_compose_command(), "-f", str(path), "config"], capture_output=True, text=True,
+    files = [arg for file in (path, *overrides) for arg in ("-f", str(file))]
+    return subprocess.run([*_compose_command(), *files, "config"], capture_output=True, text=True,
                           env=env, cwd=path.parent, timeout=120, check=False)
 
 
@@ -196,3 +197,51 @@ def test_dockerfile_installs_dependencies_before_the_source_and_runs_unprivilege
     assert lines.index(f"USER {users[-1]}") < next(i for i, line in enumerate(lines) if line.startswith("CMD"))
     ignored = set((PROJECT_ROOT / ".dockerignore").read_text().split())
     assert {".git", ".venv", ".lc", "node_modules"} <= ignored
+
+
+def _published(port: str | dict) -> str:
+    """host ip:published:target of a port entry, in either syntax a compose implementation prints."""
+    if isinstance(port, dict):
+        return f"{port.get('host_ip', '')}:{port['published']}:{port['target']}"
+    return port.removesuffix("/tcp")
+
+
+def test_the_cluster_override_gives_three_nodes_and_replicated_topics_to_every_service() -> None:
+    """compose.cluster.yaml laid over compose.yaml, as the compose implementation merges them."""
+    result = _compose_config(PROJECT_ROOT / "compose.yaml", PROJECT_ROOT / "compose.cluster.yaml")
+    assert result.returncode == 0, result.stderr
+    services = yaml.safe_load(result.stdout)["services"]
+    environment = {name: {k: str(v) for k, v in service.get("environment", {}).items()}
+                   for name, service in services.items()}
+    nodes = ["kafka", "kafka-2", "kafka-3"]
+    bootstrap = ",".join(f"{node}:19092" for node in nodes)
+    voters = ",".join(f"{n}@{node}:9093" for n, node in enumerate(nodes, start=1))
+    host_ports = []
+    for n, node in enumerate(nodes, start=1):
+        env = environment[node]
+        assert (env["KAFKA_NODE_ID"], env["KAFKA_CONTROLLER_QUORUM_VOTERS"]) == (str(n), voters)
+        assert env["CLUSTER_ID"] == environment["kafka"]["CLUSTER_ID"]
+        for setting in ("DEFAULT_REPLICATION_FACTOR", "OFFSETS_TOPIC_REPLICATION_FACTOR",
+                        "TRANSACTION_STATE_LOG_REPLICATION_FACTOR"):
+            assert env[f"KAFKA_{setting}"] == "3", (node, setting)
+        assert (env["KAFKA_MIN_INSYNC_REPLICAS"], env["KAFKA_TRANSACTION_STATE_LOG_MIN_ISR"]) == ("2", "2")
+        assert any(volume.split(":")[1] == env["KAFKA_LOG_DIRS"] for volume in services[node]["volumes"]), node
+        host, internal = env["KAFKA_ADVERTISED_LISTENERS"].split(",")
+        assert internal == f"INTERNAL://{node}:19092"
+        port = host.rsplit(":", 1)[1]
+        assert f"127.0.0.1:{port}:9092" in [_published(p) for p in services[node]["ports"]]
+        host_ports.append(int(port))
+    assert host_ports == [9092, 9094, 9096]  # as `lc up --brokers 3` (devstack/kafka.py node_addresses)
+    known = {name for _section, name, _default, _doc in documented_settings()}
+    for name, env in environment.items():
+        if "LC_KAFKA_BOOTSTRAP" in env:  # every service that talks to Kafka, the collector's profile included
+            assert env["LC_KAFKA_BOOTSTRAP"] == bootstrap, name
+            assert (env["LC_TOPIC_REPLICATION_FACTOR"], env["LC_TOPIC_MIN_INSYNC_REPLICAS"]) == ("3", "2"), name
+            assert {v for v in env if v.startswith("LC_")} <= known
+    behind_profiles = {name for name, service in COMPOSE["services"].items() if service.get("profiles")}
+    assert {name for name, env in environment.items() if "LC_KAFKA_BOOTSTRAP" in env} >= {
+        *STAGES, "setup"} - behind_profiles  # `config` may leave out services behind a profile
+    assert environment["kafka-ui"]["KAFKA_CLUSTERS_0_BOOTSTRAPSERVERS"] == bootstrap
+    assert environment["schema-registry"]["SCHEMA_REGISTRY_KAFKASTORE_BOOTSTRAP_SERVERS"] == bootstrap
+    assert set(services["setup"]["depends_on"]) >= set(nodes)
+

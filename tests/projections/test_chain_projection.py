@@ -207,6 +207,24 @@ def test_an_unreadable_chain_fact_halts_the_projector(settings: Settings) -> Non
     assert rows(settings, "SELECT count(*) FROM chain_events") == [(0,)]
 
 
+def test_metadata_for_an_id_beyond_bigint_is_a_fact_that_touches_no_challenge(settings: Settings) -> None:
+    huge = 2**64 + 7  # MetadataRegistry takes any uint256; challenges.id is a bigint
+    with EventProducer(settings, "test") as producer:
+        feed = ChainFeed(producer)
+        fact = feed.event("MetadataRegistry", "MetadataSet", {
+            "challengeContract": "0x" + "c1" * 20, "challengeId": str(huge), "setter": CREATOR.lower(),
+            "newUri": f"https://x/api/challenges/meta/{huge}"}, block=10, challenge_id=huge)
+        feed.created(5, CREATOR, block=11)  # and the projector goes on
+    projector, worker = start_projector(settings)
+    try:
+        wait_projected(settings, feed.published)
+    finally:
+        worker.stop()
+    assert rows(settings, "SELECT challenge_id, args->>'challengeId' FROM chain_events WHERE event_id = %s",
+                (fact,)) == [(None, str(huge))]
+    assert rows(settings, "SELECT id FROM challenges") == [(5,)]
+
+
 def test_indexer_state_follows_the_blocks_topic_back_to_the_ancestor(settings: Settings) -> None:
     projector, worker = start_projector(settings)
     try:

@@ -126,6 +126,13 @@ def test_read_fact_accepts_a_good_event_and_halts_on_a_bad_one() -> None:
     other = read_fact(received(payload(contract="MetadataRegistry", event="MetadataSet", challenge_id=None,
                                        args={"challengeContract": "0x" + "99" * 20, "challengeId": "7"})))
     assert not other.consumed
+    # MetadataRegistry takes any uint256 id: beyond bigint it is a fact of no challenge; ChallengePay's are not
+    huge = str(2**64)
+    beyond = read_fact(received(payload(contract="MetadataRegistry", event="MetadataSet", challenge_id=huge,
+                                        args={"challengeContract": "0x" + "c1" * 20, "challengeId": huge})))
+    assert beyond.challenge_id is None and not beyond.consumed and beyond.args["challengeId"] == huge
+    with pytest.raises(UnreadableChainFact, match="beyond the bigint range"):
+        read_fact(received(payload(challenge_id=huge, args={"id": huge, "user": ALICE, "amount": "1"})))
 
 
 def test_the_newest_message_of_an_event_id_decides() -> None:

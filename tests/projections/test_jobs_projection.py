@@ -100,3 +100,41 @@ def test_job_lifecycle_with_chain_facts_before_the_worker_names_the_task(setting
     project(settings, 14)
     assert jobs(settings)[1][:1] == ("revealed",)
     assert jobs(settings)[1][6] == at(8_000)
+
+
+TASK_2 = "0x" + "cd" * 32
+
+
+def operator_columns(settings: Settings, cid: int) -> tuple:
+    with psycopg.connect(settings.pg_dsn) as conn:
+        return conn.execute("SELECT operator_command, operator_name, operator_reason, operator_at FROM aivm_jobs "
+                            "WHERE challenge_id = %s", (cid,)).fetchone()
+
+
+def test_an_expired_request_and_its_re_request_with_late_facts_of_the_old_one(settings: Settings) -> None:
+    """Facts of the expired request that arrive after JobExpired (lc.chain.events lags lc.jobs freely)
+    change nothing; the re-request carries the job on; an operator's requeue is shown with who, why, when."""
+    with EventProducer(settings, "test") as producer:
+        job_event(producer, "JobQueued", 3, 1_000, mode="threshold", participants=["0xa"])
+        job_event(producer, "JobProcessing", 3, 2_000)
+        job_event(producer, "JobSubmitted", 3, 3_000, task_id=TASK, request_id="9", worker_address=WORKER)
+        job_event(producer, "JobExpired", 3, 4_000, request_id="9", task_id=TASK, request_status=1, deadline=3,
+                  chain_time=4, error="AIVM request 9: still Requested after its commit deadline")
+        aivm(producer, "InferenceRequestedV2", requested(9), 2_500, block=3)  # late, of the expired request
+        aivm(producer, "InferenceCommitted", {"requestId": "9", "worker": WORKER, "commitment": "0x"}, 3_500, block=4)
+        job_event(producer, "JobProcessing", 3, 5_000)
+        job_event(producer, "JobSubmitted", 3, 6_000, task_id=TASK_2, request_id="10", worker_address=WORKER)
+        job_event(producer, "JobRunRequested", 3, 7_000, operator="bob", reason="check it now")
+    project(settings, 9)
+    got = jobs(settings)[3]
+    assert got[:5] == ("submitted", 2, "AIVM request 9: still Requested after its commit deadline", WORKER, TASK_2)
+    assert operator_columns(settings, 3) == ("run", "bob", "check it now", at(7_000))
+
+    with EventProducer(settings, "test") as producer:
+        job_event(producer, "JobExpired", 3, 8_000, request_id="10", task_id=TASK_2, request_status=2, deadline=7,
+                  chain_time=8, error="AIVM request 10: still Committed after its reveal deadline")
+        job_event(producer, "JobDead", 3, 9_000, error="2 AIVM request(s) expired")
+        job_event(producer, "JobRequeued", 3, 10_000, operator="alice", reason="network back")
+    project(settings, 12)
+    assert jobs(settings)[3][:3] == ("queued", 2, "2 AIVM request(s) expired")
+    assert operator_columns(settings, 3) == ("requeue", "alice", "network back", at(10_000))

@@ -99,6 +99,6 @@ def test_malformed_rule_and_evidence_go_to_the_dlq_and_the_stage_continues(setti
     reasons = sorted(d["reason"] for d in letters)
     assert len(reasons) == 3, reasons
     assert any("registration" in r and "params_json is not JSON" in r for r in reasons)
-    assert any("records_json is not JSON" in r for r in reasons)
+    assert any("records_json is not acceptable JSON: not JSON" in r for r in reasons)
     assert any("subject is empty" in r for r in reasons)
     assert {d["stage"] for d in letters} == {"lc-evaluator"}

@@ -7,10 +7,20 @@ as the Health app does (apple_days.py: where two sources' samples overlap, the h
 counts; every sample nothing overlaps counts). Samples that start after the export's own `ExportDate`
 are dropped (real exports contain future-dated outliers). Each `Workout` becomes one activity record, read from its attributes or,
 in iOS 16+ exports, from its `WorkoutStatistics` children.
+
+Memory is bounded whatever the file: at most `MAX_DAY_TOTALS` (type, day, offset, source) keys (a
+ten-year export of a phone and a watch needs about 30,000) and a file that needs more is refused; the
+samples held stay within apple_days.MAX_HELD_SAMPLES (compacted, never counting more, beyond it); a
+sample is skipped (and counted) when its value is negative, not finite or above `MAX_SAMPLE_VALUE`,
+its day is outside 1970..2099, its offset is not a UTC offset, or its source name is longer than
+`MAX_SOURCE_CHARS`; a workout keeps at most `MAX_WORKOUT_CHILDREN` statistics and metadata entries;
+tokens and nesting are bounded by safexml (the depth is metered at chunk ends, so the per-element cost
+is one counter and one C-level append).
 """
 
 from __future__ import annotations
 
+import sys
 from array import array
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,7 +29,14 @@ from typing import BinaryIO
 from xml.parsers import expat
 
 from indexers.providers.uploads import safexml
-from indexers.providers.uploads.apple_days import COMPACT_ENTRIES, DaySamples, compact, day_records
+from indexers.providers.uploads.apple_days import (
+    COMPACT_ENTRIES,
+    DaySamples,
+    SampleBudget,
+    compact,
+    day_records,
+)
+from indexers.providers.uploads.errors import UploadRejected
 from indexers.providers.uploads.record import (
     DAY,
     KCAL_PER_UNIT,
@@ -51,22 +68,36 @@ _WORKOUT_PREFIX = "HKWorkoutActivityType"
 _SECONDS_PER_DURATION_UNIT = {"s": 1.0, "sec": 1.0, "min": 60.0, "hr": 3600.0, "h": 3600.0}
 
 
+MAX_DAY_TOTALS = 100_000
+MAX_SAMPLE_VALUE = 1e9  # no single sample counts a billion steps, metres or kcal
+MAX_SOURCE_CHARS = 200
+MAX_WORKOUT_CHILDREN = 256
+FIRST_DAY, LAST_DAY = "1970-01-01", "2099-12-31"
+
+
 class AppleDateError(ValueError):
     pass
 
 
+class TooManyDayTotals(UploadRejected):
+    code = "too_large"
+
+
 _hour_starts: dict[str, int] = {}  # "YYYY-MM-DD HH" + "±HHMM" -> Unix seconds of that local hour
-_HOUR_CACHE_LIMIT = 500_000  # ~57 years of hours; cleared beyond, so a long-lived server stays bounded
+_HOUR_CACHE_LIMIT = 100_000  # ~11 years of hours; cleared beyond, so a long-lived server stays bounded
 _offsets: dict[str, int] = {}
 
 
 def _offset_seconds(text: str) -> int:
+    """`±HHMM` as seconds east of UTC; AppleDateError unless it is a UTC offset (at most ±18:00)."""
     seconds = _offsets.get(text)
     if seconds is None:
-        if len(text) != 5 or text[0] not in "+-" or not text[1:].isdigit():
+        if len(text) != 5 or text[0] not in "+-" or not (text[1:].isascii() and text[1:].isdigit()) \
+                or int(text[3:5]) > 59 or int(text[1:3]) * 60 + int(text[3:5]) > 18 * 60:
             raise AppleDateError(text)
         seconds = (int(text[1:3]) * 3600 + int(text[3:5]) * 60) * (1 if text[0] == "+" else -1)
-        _offsets[text] = seconds
+        if len(_offsets) < 1000:  # every offset there is fits; a file of made-up ones does not grow it
+            _offsets[text] = seconds
     return seconds
 
 
@@ -118,7 +149,25 @@ def apple_epoch(text: str) -> int:
 
 def apple_datetime(text: str) -> datetime:
     offset = timezone(timedelta(seconds=_offset_seconds(text[20:25])))
-    return datetime.fromtimestamp(apple_epoch(text), offset)
+    try:
+        return datetime.fromtimestamp(apple_epoch(text), offset)
+    except (OverflowError, OSError, ValueError):  # beyond what a datetime holds
+        raise AppleDateError(text) from None
+
+
+def _new_key(key: tuple[str, str, str, str]) -> tuple[str, str, str, str] | None:
+    """The key of a sample that starts a new (type, day, offset, source), its strings interned (shared
+    with the other keys), or None when its day, offset or source is refused. Rare, so the hot path
+    does not pay for these checks."""
+    record_type, day, offset_text, source = key
+    if len(source) > MAX_SOURCE_CHARS or not (FIRST_DAY <= day <= LAST_DAY and day[4] == day[7] == "-"):
+        return None
+    try:
+        date.fromisoformat(day)
+        _offset_seconds(offset_text)
+    except ValueError:
+        return None
+    return record_type, sys.intern(day), sys.intern(offset_text), sys.intern(source)
 
 
 @dataclass
@@ -133,10 +182,13 @@ class _ExportHandler:
     """Expat callbacks. The Record branch runs millions of times, so it is a closure over plain
     strings with no state checks: the handler is swapped instead (a nested one inside Correlation
     and WorkoutActivity elements, whose Records repeat top-level ones; a new closure once the
-    export date is known), and the end handler is only installed inside Workout and Correlation."""
+    export date is known), and the end handler is a C-level append (the depth meter's) except inside
+    Workout and Correlation."""
 
     def __init__(self, parser: expat.XMLParserType) -> None:
         self.parser = parser
+        self.depth = safexml.DepthMeter()
+        parser.EndElementHandler = self.depth.ends.append
         self.samples: DaySamples = {}
         self.workouts: list[Record] = []
         self.export_epoch: int | None = None
@@ -160,8 +212,10 @@ class _ExportHandler:
         clock = _clock_seconds
         compact_at = COMPACT_ENTRIES
         other_start = self._other_start
+        starts = self.depth.starts
 
         def start(name: str, attrs: dict[str, str]) -> None:
+            starts[0] += 1
             if name != "Record":
                 other_start(name, attrs)
                 return
@@ -177,7 +231,8 @@ class _ExportHandler:
                     factors = metres_per_unit if measure == "distance" else kcal_per_unit
                     value *= factors[unit] if unit in factors else factors[unit.lower()]
                 end_text = attrs["endDate"]
-                if len(start_text) != 25:  # `YYYY-MM-DD HH:MM:SS ±HHMM`; day and offset are checked per day
+                # `YYYY-MM-DD HH:MM:SS ±HHMM` (day and offset are checked per key); NaN fails the range too
+                if len(start_text) != 25 or not 0.0 <= value <= MAX_SAMPLE_VALUE:
                     raise AppleDateError(start_text)
                 day = start_text[:10]
                 if day >= check_from_day and epoch(start_text) > export_epoch:
@@ -196,14 +251,26 @@ class _ExportHandler:
             key = (record_type, day, offset, attrs.get("sourceName", ""))
             found = samples.get(key)
             if found is None:
-                found = samples[key] = array("d")
+                checked = self._new_key(key)
+                if checked is None:
+                    self.skipped += 1
+                    return
+                found = samples[checked] = array("d")
             found.extend((begin, end, value))  # an end before the start is read as the start (apple_days)
             if len(found) >= compact_at:
                 compact(found)
 
         return start
 
+    def _new_key(self, key: tuple[str, str, str, str]) -> tuple[str, str, str, str] | None:
+        checked = _new_key(key)
+        if checked is not None and len(self.samples) >= MAX_DAY_TOTALS:
+            raise TooManyDayTotals(f"the export needs more than {MAX_DAY_TOTALS} per-day totals (type, day, "
+                                   "time zone and source); a real export of years has far fewer")
+        return checked
+
     def _nested_start(self, name: str, attrs: dict[str, str]) -> None:
+        self.depth.starts[0] += 1
         if name != "Record":
             self._other_start(name, attrs)
 
@@ -231,10 +298,10 @@ class _ExportHandler:
             export_date = attrs.get("value", "")
             try:
                 export_epoch = apple_epoch(export_date)
-            except AppleDateError:
+                previous_day = date.fromisoformat(export_date[:10]) - DAY
+            except (AppleDateError, ValueError, OverflowError):
                 return
             self.export_date, self.export_epoch = export_date, export_epoch
-            previous_day = date.fromisoformat(export_date[:10]) - DAY
             self.top_level_start = self._make_start(previous_day.isoformat(), export_epoch)
             if self.nested_depth == 0:
                 self.parser.StartElementHandler = self.top_level_start
@@ -245,11 +312,14 @@ class _ExportHandler:
         elif self.nested_depth:
             return
         elif name == "WorkoutStatistics":
-            self.workout_stats[attrs.get("type", "")] = attrs
+            if len(self.workout_stats) < MAX_WORKOUT_CHILDREN:
+                self.workout_stats[attrs.get("type", "")] = attrs
         elif name == "MetadataEntry" and "key" in attrs:
-            self.workout_metadata.setdefault(attrs["key"], attrs.get("value", ""))
+            if len(self.workout_metadata) < MAX_WORKOUT_CHILDREN:
+                self.workout_metadata.setdefault(attrs["key"], attrs.get("value", ""))
 
     def end(self, name: str) -> None:
+        self.depth.ends.append(name)
         if name == "Workout":
             assert self.workout is not None
             record = workout_record(self.workout, self.workout_stats, self.workout_metadata, self.export_epoch)
@@ -259,11 +329,11 @@ class _ExportHandler:
                 self.workouts.append(record)
             self.workout = None
             if self.nested_depth == 0:
-                self.parser.EndElementHandler = None
+                self.parser.EndElementHandler = self.depth.ends.append
         elif name in ("WorkoutActivity", "Correlation"):
             self._leave_nested()
             if self.workout is None and self.nested_depth == 0:
-                self.parser.EndElementHandler = None
+                self.parser.EndElementHandler = self.depth.ends.append
 
 
 def _quantity(attrs: dict[str, str] | None, value_key: str) -> tuple[float, str] | None:
@@ -299,7 +369,7 @@ def workout_record(
     try:
         start = apple_datetime(attrs["startDate"])
         end = apple_datetime(attrs["endDate"])
-    except (KeyError, AppleDateError):
+    except (KeyError, AppleDateError, IndexError):
         return None
     if export_epoch is not None and start.timestamp() > export_epoch:
         return None
@@ -343,6 +413,7 @@ def parse_export_xml(stream: BinaryIO, what: str = "export.xml") -> AppleParse:
     """Every record of an export.xml stream; memory stays bounded by the number of days."""
     parser = safexml.hardened_parser()
     handler = _ExportHandler(parser)
-    safexml.feed(parser, stream, what)
+    budget = SampleBudget(handler.samples)
+    safexml.feed(parser, stream, what, after_chunk=lambda fed: (handler.depth.check(what), budget.check(fed)))
     days, unreadable = day_records(handler.samples, PROVIDER, _offset_seconds)
     return AppleParse(days + handler.workouts, handler.skipped + unreadable, handler.export_date)

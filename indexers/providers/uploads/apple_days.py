@@ -12,7 +12,9 @@ Samples are kept per (record type, local day, UTC offset, source) as flat (start
 of doubles (24 bytes a sample), times in seconds since the day's local midnight. Where one key gathers more than `COMPACT_AT` samples, the array
 is compacted: samples that touch or overlap merge into one (their values summed), and if that is not
 enough, samples closer than a growing gap merge too. A merged sample only ever counts less (its
-larger span overlaps more), never more, so memory stays bounded without overcounting.
+larger span overlaps more), never more, so memory stays bounded without overcounting. The samples of
+all keys together stay within `MAX_HELD_SAMPLES` (`SampleBudget`): past it, every key is compacted the
+same way until half the budget remains, so no file, however large, holds more than about 50 MB here.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ DaySamples = dict[tuple[str, str, str, str], array]
 COMPACT_AT = 4096  # samples of one key before it is compacted
 COMPACT_ENTRIES = 3 * COMPACT_AT
 _FIRST_GAP = 60.0  # seconds
+MAX_HELD_SAMPLES = 2_000_000  # 48 MB of doubles; a 1 GB generated export holds less
+MIN_SAMPLE_BYTES = 100  # no Record element is shorter, so bytes fed / this bounds the samples added
 
 
 def _triples(samples: array) -> list[tuple[float, float, float]]:
@@ -59,6 +63,42 @@ def compact(samples: array) -> None:
         triples = _merge_close(triples, gap)
         gap *= 2
     samples[:] = array("d", [x for triple in triples for x in triple])
+
+
+def held_samples(samples: DaySamples) -> int:
+    return sum(len(entries) for entries in samples.values()) // 3
+
+
+def compact_all(samples: DaySamples, target: int) -> int:
+    """Compact every key (touching samples, then a doubling gap) until at most `target` samples are
+    held, or every key is one sample; returns how many are held."""
+    gap = 0.0
+    while True:
+        for entries in samples.values():
+            if len(entries) > 3:
+                entries[:] = array("d", [x for triple in _merge_close(_triples(entries), gap) for x in triple])
+        held = held_samples(samples)
+        if held <= target or held <= len(samples):
+            return held
+        gap = _FIRST_GAP if gap == 0.0 else gap * 2
+
+
+class SampleBudget:
+    """Keeps the samples held by all keys within MAX_HELD_SAMPLES. Checked at chunk ends: the bytes fed
+    since the last count bound the samples added, and only when that bound passes the budget are they
+    counted (and, over it, compacted), so the parser's hot path pays nothing."""
+
+    def __init__(self, samples: DaySamples) -> None:
+        self.samples = samples
+        self.counted = 0
+        self.fed_at_count = 0
+
+    def check(self, fed: int) -> None:
+        if self.counted + (fed - self.fed_at_count) // MIN_SAMPLE_BYTES <= MAX_HELD_SAMPLES:
+            return
+        self.counted, self.fed_at_count = held_samples(self.samples), fed
+        if self.counted > MAX_HELD_SAMPLES:
+            self.counted = compact_all(self.samples, MAX_HELD_SAMPLES // 2)
 
 
 def source_rank(source: str) -> tuple[int, str]:

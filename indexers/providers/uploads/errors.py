@@ -44,3 +44,10 @@ class UnpackedTooLarge(UploadRejected):
     """A ZIP whose members declare more bytes than the unpacked limit (a ZIP bomb, or no real export)."""
 
     code = "too_large"
+
+
+class TooMuchEvidence(UploadRejected):
+    """More records (or bytes of them) than one evidence fact may carry (domain/evidence.py's limits,
+    which every stage downstream applies too): refused here rather than accepted and then refused."""
+
+    code = "too_much_evidence"

@@ -8,17 +8,20 @@ the haversine length within each segment (the jump between segments is not dista
 Connect JSON: an activity list (`activities/search/activities`), one activity detail
 (`activity-service/activity/{id}`), or a daily steps array (`calendarDate`/`totalSteps`, or the
 original's `date`/`steps`); the local offset of an activity is `startTimeLocal - startTimeGMT`.
+A number that is not finite, or a track point outside ±90/±180 (domain.evidence_records), makes the
+whole file a MalformedUpload: no device writes one, and every distance computed from it would be wrong.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any, BinaryIO
 
+from domain.evidence_records import position_problem
+from domain.untrusted import UntrustedInput, loads
 from indexers.providers.uploads import safexml
 from indexers.providers.uploads.activity_types import activity_type
 from indexers.providers.uploads.errors import MalformedUpload, WrongKind
@@ -47,9 +50,12 @@ def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
 
 def _float(text: str, what: str) -> float:
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
-        raise MalformedUpload(f"{what}: {text!r} is not a number") from None
+        raise MalformedUpload(f"{what}: {text[:40]!r} is not a number") from None
+    if not math.isfinite(value):
+        raise MalformedUpload(f"{what}: {text[:40]!r} is not a finite number")
+    return value
 
 
 # --- TCX -------------------------------------------------------------------------------------------
@@ -180,6 +186,9 @@ def parse_gpx(stream: BinaryIO, what: str = "GPX file") -> list[Record]:
                 track.previous_point = None
             elif name == "trkpt" and track is not None:
                 point = (_float(attrs.get("lat", ""), what), _float(attrs.get("lon", ""), what))
+                problem = position_problem(*point)
+                if problem:
+                    raise MalformedUpload(f"{what}: a track point's {problem}")
                 if track.previous_point is not None:
                     track.metres += haversine_m(*track.previous_point, *point)
                 track.previous_point = point
@@ -267,9 +276,9 @@ def daily_steps_record(day_entry: Mapping[str, Any]) -> Record:
 
 def parse_connect_json(stream: BinaryIO, what: str = "Garmin Connect JSON") -> list[Record]:
     try:
-        payload = json.load(stream)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise MalformedUpload(f"{what} is not valid JSON: {exc}") from None
+        payload = loads(stream.read())
+    except UntrustedInput as exc:
+        raise MalformedUpload(f"{what} is not acceptable JSON: {exc}") from None
     if isinstance(payload, Mapping) and "activityId" in payload:
         return [connect_activity_record(payload)]
     if isinstance(payload, Mapping) and isinstance(payload.get("activities"), list):

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import csv
 import io
-import json
+import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, timedelta, timezone
 from typing import Any, BinaryIO
 
+from domain.untrusted import UntrustedInput, loads
 from indexers.providers.uploads.activity_types import activity_type
 from indexers.providers.uploads.errors import MalformedUpload, WrongKind
 from indexers.providers.uploads.record import DAY, Record, local_midnight, make_record
@@ -27,9 +28,9 @@ from indexers.providers.uploads.timeparse import parse_iso_instant
 
 PROVIDER = "googlefit"
 
-_SESSION_NAME = re.compile(r"([+-])(\d{2})_(\d{2})_[A-Z_]+\.json$")
-_DAY_FILE_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})\.csv$")
-_OFFSET_SUFFIX = re.compile(r"([+-])(\d{2}):(\d{2})$")
+_SESSION_NAME = re.compile(r"([+-])(\d{2})_(\d{2})_[A-Z_]+\.json$", re.ASCII)
+_DAY_FILE_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})\.csv$", re.ASCII)
+_OFFSET_SUFFIX = re.compile(r"([+-])(\d{2}):(\d{2})$", re.ASCII)
 SUMMARY_FILE_NAME = "Daily activity metrics.csv"
 
 STEPS_COLUMN = "Step count"
@@ -37,6 +38,8 @@ DISTANCE_COLUMN = "Distance (m)"
 
 
 def _offset(sign: str, hours: str, minutes: str) -> timezone:
+    if int(minutes) > 59 or int(hours) * 60 + int(minutes) > 18 * 60:
+        raise MalformedUpload(f"Google Fit: {sign}{hours}:{minutes} is not a UTC offset")
     delta = timedelta(hours=int(hours), minutes=int(minutes))
     return timezone(delta if sign == "+" else -delta)
 
@@ -81,9 +84,9 @@ def session_record(session: Mapping[str, Any], offset: timezone) -> Record:
 
 def parse_session_json(stream: BinaryIO, file_name: str | None = None) -> list[Record]:
     try:
-        session = json.load(stream)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise MalformedUpload(f"Google Fit session {file_name or ''} is not valid JSON: {exc}") from None
+        session = loads(stream.read())
+    except UntrustedInput as exc:
+        raise MalformedUpload(f"Google Fit session {(file_name or '')[:100]} is not acceptable JSON: {exc}") from None
     if not isinstance(session, Mapping) or "fitnessActivity" not in session:
         raise WrongKind("not a Google Fit session: expected a JSON object with fitnessActivity")
     return [session_record(session, session_offset(file_name))]
@@ -105,9 +108,12 @@ def _cell_number(row: Mapping[str, str], column: str) -> float | None:
     if not text:
         return None
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
-        raise MalformedUpload(f"Google Fit CSV: {column} {text!r} is not a number") from None
+        raise MalformedUpload(f"Google Fit CSV: {column} {text[:40]!r} is not a number") from None
+    if not math.isfinite(value):
+        raise MalformedUpload(f"Google Fit CSV: {column} {text[:40]!r} is not a finite number")
+    return value
 
 
 def _add(total: float | None, value: float | None) -> float | None:
@@ -116,24 +122,38 @@ def _add(total: float | None, value: float | None) -> float | None:
     return value if total is None else total + value
 
 
-def _csv_rows(stream: BinaryIO, what: str) -> csv.DictReader[str]:
+def _csv_rows(stream: BinaryIO, what: str) -> tuple[Sequence[str], Iterator[dict[str, str]]]:
+    """The header and the rows; a CSV the csv module cannot read (a NUL, a field over its limit) is
+    a MalformedUpload. A short row's missing cells read as empty."""
     text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
-    reader = csv.DictReader(text)
-    if reader.fieldnames is None:
+    reader = csv.DictReader(text, restval="")
+    try:
+        header = reader.fieldnames
+    except csv.Error as exc:
+        raise MalformedUpload(f"{what} is not a readable CSV: {exc}") from None
+    if header is None:
         raise MalformedUpload(f"{what} is empty")
-    return reader
+
+    def rows() -> Iterator[dict[str, str]]:
+        try:
+            yield from reader
+        except csv.Error as exc:
+            raise MalformedUpload(f"{what} is not a readable CSV: {exc}") from None
+
+    return header, rows()
 
 
 def parse_summary_csv(stream: BinaryIO, what: str = SUMMARY_FILE_NAME) -> list[DayTotals]:
-    reader = _csv_rows(stream, what)
-    if "Date" not in (reader.fieldnames or []):
+    header, rows = _csv_rows(stream, what)
+    if "Date" not in header:
         raise MalformedUpload(f"{what}: no `Date` column (is this a Google Fit daily metrics CSV?)")
     days = []
-    for row in reader:
+    for row in rows:
+        day_text = row["Date"] or ""
         try:
-            day = date.fromisoformat(row["Date"].strip())
+            day = date.fromisoformat(day_text.strip())
         except ValueError:
-            raise MalformedUpload(f"{what}: {row['Date']!r} is not a date") from None
+            raise MalformedUpload(f"{what}: {day_text[:40]!r} is not a date") from None
         days.append(DayTotals(day, _cell_number(row, STEPS_COLUMN), _cell_number(row, DISTANCE_COLUMN)))
     return days
 
@@ -143,12 +163,15 @@ def parse_day_csv(stream: BinaryIO, file_name: str) -> DayTotals:
     match = _DAY_FILE_NAME.search(file_name)
     if not match:
         raise MalformedUpload(f"{file_name}: a per-day Google Fit CSV is named YYYY-MM-DD.csv")
-    reader = _csv_rows(stream, file_name)
-    if "Start time" not in (reader.fieldnames or []):
+    header, rows = _csv_rows(stream, file_name)
+    if "Start time" not in header:
         raise MalformedUpload(f"{file_name}: no `Start time` column")
-    totals = DayTotals(date.fromisoformat(match.group(1)), None, None)
-    for row in reader:
-        offset = _OFFSET_SUFFIX.search(row["Start time"].strip())
+    try:
+        totals = DayTotals(date.fromisoformat(match.group(1)), None, None)
+    except ValueError:
+        raise MalformedUpload(f"{file_name}: {match.group(1)} is not a date") from None
+    for row in rows:
+        offset = _OFFSET_SUFFIX.search((row["Start time"] or "").strip())
         if offset and totals.offset is None:
             totals.offset = _offset(*offset.groups())
         totals.steps = _add(totals.steps, _cell_number(row, STEPS_COLUMN))

@@ -31,6 +31,13 @@ def js_round(value: float) -> int:
     return math.floor(value + 0.5)
 
 
+def _whole(value: float | None) -> int | None:
+    """JS-rounded, or None for a missing or non-finite value (the record check drops what is impossible)."""
+    if value is None or not math.isfinite(value):
+        return None
+    return js_round(value)
+
+
 def _rounded(value: float | None, digits: int) -> float | int | None:
     if value is None or not math.isfinite(value):
         return None
@@ -95,10 +102,10 @@ def make_record(
         "type": activity_type,
         "start_ts": unix_seconds(start),
         "end_ts": unix_seconds(end),
-        "duration_s": None if duration_s is None else js_round(duration_s),
+        "duration_s": _whole(duration_s),
         "distance_m": _rounded(distance_m, 2),
         "elev_gain_m": _rounded(elev_gain_m, 2),
-        "steps": None if steps is None else js_round(steps),
+        "steps": _whole(steps),
         "avg_hr_bpm": _rounded(avg_hr_bpm, 1),
         "source_device": source_device,
         "checksum": None,

@@ -50,7 +50,8 @@ def job() -> js.JobState:
     state = js.apply_to_job(None, js.JobQueued("q", "job", 7, ("0xbb", "0xaa"), "competitive"))
     state = js.apply_to_job(state, js.JobProcessing("p", "job"))
     state = js.apply_to_job(state, js.JobFailed("f", "job", "boom"))
-    return js.apply_to_job(state, js.JobProcessing("p2", "job"))
+    state = js.apply_to_job(state, js.JobProcessing("p2", "job"))
+    return js.apply_to_job(state, js.JobExpired("x", "job", "0x98", "deadline passed", 4))
 
 
 STATES = [
@@ -60,12 +61,16 @@ STATES = [
     parse_challenge_rule(competitive(3), None, TIMELINE),
     DispatchState(7, challenge(competitive(2)), (VerdictFact(7, "0xaa", True, 3.5, 12), VerdictFact(7, "0xbb", False, None)),
                   None, "job", frozenset({"0xaa"}), False, (RankedOutcome("0xaa", 1, True, 3.5, None),)),
-    WorkerView(7, challenge({"rule": FITNESS_RULE}), job(), frozenset({"0xaa", "0xbb"}), RequestRef(5, "0x99"),
-               frozenset({("0xaa", "0x99")}), (("0xbb", 2),)),
-    FinalizerView(7, challenge(competitive(1)), "job", False, frozenset({"0xaa"}), "0x99", frozenset({("0xaa", "0x99")}),
-                  {"e1": ("0x99", 1_700_000_000)}, frozenset({"0xaa"}), frozenset(), {"0xbb": 2}, frozenset({"0xcc"}),
-                  False, 1, 1_700_000_100),
-    RegistryView(7, True, "failed", 2, False),
+    WorkerView(7, challenge({"rule": FITNESS_RULE}), job(), participants=frozenset({"0xaa", "0xbb"}),
+               requests=frozenset({RequestRef(4, "0x98"), RequestRef(5, "0x99")}),
+               bound=frozenset({("0xaa", "0x99")}), binding_attempts=((("0xbb", "0x99"), 2),),
+               finalized=(("e1", "0x99"),)),
+    FinalizerView(7, challenge(competitive(1)), job_id="job", participants=frozenset({"0xaa"}), task_id="0x99",
+                  retired_tasks=frozenset({"0x98"}), bound=frozenset({("0xaa", "0x99")}),
+                  inference_finalized={"e1": ("0x99", 1_700_000_000)}, winners=frozenset({"0xaa"}),
+                  proof_attempts={"0xbb": 2}, given_up=frozenset({"0xcc"}), finalize_attempts=1,
+                  refused_at=1_700_000_100),
+    RegistryView(7, True, "failed", 2, False, attempt_base=1),
 ]
 
 
@@ -138,16 +143,19 @@ SHAPES = {
                     "competitive_metric", "timeline", "problems"],
     DispatchState: ["challenge_id", "challenge", "verdicts", "chain_time", "job_id", "job_participants",
                     "job_canceled", "ranking"],
-    WorkerView: ["challenge_id", "challenge", "job", "participants", "request", "bound", "binding_attempts"],
-    FinalizerView: ["challenge_id", "challenge", "job_id", "job_canceled", "participants", "task_id", "bound",
-                    "inference_finalized", "winners", "reported", "proof_attempts", "given_up", "finalized_by_us",
-                    "finalize_attempts", "refused_at"],
-    RegistryView: ["challenge_id", "registered", "status", "attempts", "final"],
+    WorkerView: ["challenge_id", "challenge", "job", "participants", "requests", "bound", "binding_attempts",
+                 "finalized"],
+    FinalizerView: ["challenge_id", "challenge", "job_id", "job_canceled", "participants", "task_id", "retired_tasks",
+                    "bound", "inference_finalized", "winners", "reported", "proof_attempts", "given_up",
+                    "finalized_by_us", "finalize_attempts", "refused_at"],
+    RegistryView: ["challenge_id", "registered", "status", "attempts", "final", "attempt_base"],
     ChallengeState: ["challenge_id", "registered", "params", "proof", "timeline_raw", "rule", "model_id",
                      "model_hash", "subject", "title", "status", "chain_outcome", "creator", "chain_start_ts",
                      "chain_proof_deadline", "participants", "ignored"],
     js.JobState: ["job_id", "challenge_id", "mode", "status", "attempts", "last_error", "participants", "task_id",
-                  "request_id", "worker_address", "poi_count", "seen_event_ids", "ignored"],
+                  "request_id", "worker_address", "poi_count", "retired_tasks", "retired_requests",
+                  "expired_requests", "attempt_base", "requeues", "operator_command", "operator", "operator_reason",
+                  "operator_event_id", "seen_event_ids", "ignored"],
 }
 
 

@@ -24,6 +24,7 @@ from eventlog.topics import CHALLENGES_REGISTERED, DLQ
 from intake.auth import SignatureVerifier, sign_headers
 from intake.registrations.api import build_app, run_registrations_api
 from intake.registrations.cli import register_file
+from intake.registrations.owners import RegistrationIndex
 from intake.replay import ReplayStore
 from projections.framework import Projector
 from projections.registry import all_projections
@@ -111,8 +112,10 @@ def test_lc_challenge_register_exit_status(settings: Settings, tmp_path: Path,
 
 def test_http_registration_auth_replay_and_validation(settings: Settings, tmp_path: Path) -> None:
     store = ReplayStore(tmp_path / "replay.sqlite")
+    owners = RegistrationIndex(settings)
+    owners.catch_up()
     with EventProducer(settings, "lc-registrations-api") as producer:
-        client = TestClient(build_app(producer, SignatureVerifier(store)))
+        client = TestClient(build_app(producer, SignatureVerifier(store), owners))
         body = json.dumps(registration(41)).encode()
 
         assert client.post("/challenges", content=body).status_code == 401  # unauthenticated
@@ -134,6 +137,7 @@ def test_http_registration_auth_replay_and_validation(settings: Settings, tmp_pa
                                 headers=sign_headers(OTHER_KEY))
         assert forbidden.status_code == 403
     store.close()
+    owners.close()
 
     published = events(settings, CHALLENGES_REGISTERED)
     assert [(e["payload"]["challenge_id"], e["payload"]["source"], e["payload"]["registered_by"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import threading
 import time
 import zipfile
@@ -173,3 +174,15 @@ def test_upload_file_against_a_real_server(tmp_path: Path, shared_fixtures: Path
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def test_impossible_records_are_dropped_with_a_note_and_the_rest_accepted(server: Server) -> None:
+    days = [{"calendarDate": "2024-03-01", "totalSteps": 9000}, {"calendarDate": "2024-03-02", "totalSteps": -40},
+            {"calendarDate": "2024-03-03", "totalSteps": 7000}]
+    response = server.post(json.dumps(days).encode(), provider="garmin")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["record_count"], body["skipped"]) == (2, 1)
+    assert body["dropped"] == ["day:steps:2024-03-02: steps -40 is negative"]
+    [accepted] = server.published
+    assert [record["date"] for record in accepted.records] == ["2024-03-01", "2024-03-03"]
