@@ -39,9 +39,6 @@ RECORD_BATCH_OVERHEAD = 64 * 1024  # batch header, record header, key and messag
 # is read uncompacted: the smallest segment Kafka allows (1 MiB) bounds that tail, and a low dirty
 # ratio bounds the share of superseded values in the rest, so a restore reads about the state's size.
 STATE_CONFIG = {"segment.bytes": str(1024 * 1024), "min.cleanable.dirty.ratio": "0.2"}
-# A state value can be as large as the largest input a stage folds into one key (the evaluator keeps a
-# provider's evidence records under one key), so a state topic takes what lc.evidence takes.
-STATE_MAX_MESSAGE_BYTES = MAX_EVIDENCE_EVENT_BYTES + RECORD_BATCH_OVERHEAD
 
 JOB_EVENT_TYPES = (
     "JobQueued", "JobParticipantsAdded", "JobProcessing", "JobSubmitted", "JobFailed", "JobDead", "JobCanceled",
@@ -77,11 +74,12 @@ class TopicSpec:
         return self.max_message_bytes or BROKER_DEFAULT_MAX_MESSAGE_BYTES
 
 
-def state_topic(name: str, what: str, *, partitions: int | None = None,
-                max_message_bytes: int | None = STATE_MAX_MESSAGE_BYTES) -> TopicSpec:
-    """A compacted topic of state entries (statecodec JSON, not events: no stage consumes it as input)."""
+def state_topic(name: str, what: str, *, partitions: int | None = None) -> TopicSpec:
+    """A compacted topic of state entries (statecodec JSON, not events: no stage consumes it as input).
+    Its records stay within the broker's default message size: a longer value is stored in pieces
+    (eventlog/processing/changelog.py), as a record batch larger than a segment is refused."""
     return TopicSpec(name, "state key", what, (), cleanup_policy="compact", partitions=partitions,
-                     max_message_bytes=max_message_bytes, extra_config=tuple(STATE_CONFIG.items()))
+                     extra_config=tuple(STATE_CONFIG.items()))
 
 
 CATALOGUE: dict[str, TopicSpec] = {
@@ -107,7 +105,7 @@ CATALOGUE: dict[str, TopicSpec] = {
         state_topic(STATE_FINALIZER, "the finalization bridge's per-challenge views (compacted)"),
         state_topic(STATE_REGISTRY_WRITER, "the registry writer's per-challenge views (compacted)"),
         state_topic(CHAIN_CHECKPOINTS, "the chain indexer's reorg window and keying facts, per chain (compacted)",
-                    partitions=1, max_message_bytes=None),  # a window of headers, facts of at most one event each
+                    partitions=1),
     )
 }
 # what a producer must let through: the largest message any topic takes

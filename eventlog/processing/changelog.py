@@ -10,6 +10,12 @@ committed offsets; readers of the changelog read `read_committed`.
 
 On assignment the stage reads its partitions of the changelog (proportional to the state: compaction
 keeps one value per key), loads the values, and reads its inputs only from the covered offsets on.
+
+A value longer than CHUNK_BYTES (evidence records can reach 20 MiB) is stored in pieces: the key holds
+the first piece with a `lc-chunks` header naming how many there are, and `@chunk/<i>/<key>` the others,
+all in the same transaction, so a reader sees all of them or none. Each record then stays within the
+broker's default message size and the state topics' 1 MiB segments (a record batch larger than a
+segment is refused), which keep what a restore reads close to the state's size.
 """
 
 from __future__ import annotations
@@ -30,6 +36,13 @@ log = logging.getLogger(__name__)
 
 META_KEY = "@meta"  # state keys of a stage never start with "@"
 META_FORMAT = 1
+CHUNK_PREFIX = "@chunk/"
+CHUNKS_HEADER = "lc-chunks"
+CHUNK_BYTES = 512 * 1024  # two pieces and their framing fit one producer batch (batch.size 1,000,000)
+
+
+def chunk_key(index: int, key: str) -> str:
+    return f"{CHUNK_PREFIX}{index}/{key}"
 
 
 @dataclass(frozen=True)
@@ -59,6 +72,17 @@ class StoredPartition:
 
     meta: Meta | None = None
     values: dict[str, bytes] = field(default_factory=dict)
+    pieces: dict[str, int] = field(default_factory=dict)  # key of a value stored in pieces -> how many
+    rest: dict[str, bytes] = field(default_factory=dict)  # chunk key -> a further piece
+
+    def assemble(self) -> None:
+        """Join each value stored in pieces (its pieces were committed together)."""
+        for key, count in self.pieces.items():
+            missing = [i for i in range(1, count) if chunk_key(i, key) not in self.rest]
+            if missing:
+                raise RuntimeError(f"changelog value {key!r}: pieces {missing} of {count} are missing")
+            self.values[key] = b"".join([self.values[key], *(self.rest[chunk_key(i, key)] for i in range(1, count))])
+        self.rest.clear()
 
 
 class Changelog:
@@ -66,6 +90,7 @@ class Changelog:
         self.settings = settings
         self.topic = topic  # catalogue name
         self.purpose = purpose
+        self.pieces: dict[tuple[int, str], int] = {}  # (partition, key) -> pieces stored, for those with more than one
 
     def read(self, partitions: Iterable[int]) -> dict[int, StoredPartition]:
         """Every committed entry of the partitions, to their end, folded to the newest value per key."""
@@ -101,20 +126,56 @@ class Changelog:
                     partition = stored[message.partition()]
                     if key == META_KEY:
                         partition.meta = Meta.decode(value) if value is not None else None
+                    elif key.startswith(CHUNK_PREFIX):
+                        if value is None:
+                            partition.rest.pop(key, None)
+                        else:
+                            partition.rest[key] = value
                     elif value is None:
                         partition.values.pop(key, None)
+                        partition.pieces.pop(key, None)
                     else:
                         partition.values[key] = value
+                        count = _pieces(message.headers())
+                        if count > 1:
+                            partition.pieces[key] = count
+                        else:
+                            partition.pieces.pop(key, None)
         finally:
             consumer.close()
+        for p, partition in stored.items():
+            partition.assemble()
+            self.pieces.update({(p, key): count for key, count in partition.pieces.items()})
         return stored
 
     def put(self, producer: EventProducer, partition: int, key: str, value: bytes | None) -> None:
-        """One entry (None: the key is removed) in the producer's open transaction."""
-        producer.publish_raw(self.topic, partition, key, value)
+        """One entry (None: the key is removed) in the producer's open transaction, in pieces when long;
+        the pieces a longer value of the key left are removed."""
+        before = self.pieces.pop((partition, key), 1)
+        count = 1
+        if value is None or len(value) <= CHUNK_BYTES:
+            producer.publish_raw(self.topic, partition, key, value)
+        else:
+            count = -(-len(value) // CHUNK_BYTES)
+            producer.publish_raw(self.topic, partition, key, value[:CHUNK_BYTES], headers={CHUNKS_HEADER: str(count)})
+            for i in range(1, count):
+                producer.publish_raw(self.topic, partition, chunk_key(i, key), value[i * CHUNK_BYTES:(i + 1) * CHUNK_BYTES])
+            self.pieces[(partition, key)] = count
+        for i in range(count, before):
+            producer.publish_raw(self.topic, partition, chunk_key(i, key), None)
+
+    def forget(self, partition: int) -> None:
+        self.pieces = {(p, key): count for (p, key), count in self.pieces.items() if p != partition}
 
     def put_meta(self, producer: EventProducer, partition: int, meta: Meta) -> None:
         producer.publish_raw(self.topic, partition, META_KEY, meta.encode())
+
+
+def _pieces(headers: list[tuple[str, bytes]] | None) -> int:
+    for name, value in headers or ():
+        if name == CHUNKS_HEADER:
+            return int(value)
+    return 1
 
 
 def covered(meta: Meta | None, version: int, inputs: Iterable[str]) -> Mapping[str, int] | None:
@@ -252,6 +313,7 @@ class StageChangelog:
         return written
 
     def forget(self, partition: int) -> None:
+        self.changelog.forget(partition)
         self._dirty.pop(partition, None)
         self._touched.discard(partition)
         for topic in self.inputs:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, TopicPartition
 
+from eventlog.admission import Inadmissible, admit, halt_at
 from eventlog.config import CoreSettings
 from eventlog.producer import EventProducer
 from eventlog.serde import Event, EventSerde
@@ -143,7 +144,15 @@ def restore(settings: ChainIndexerSettings, chain_id: int, rollback_cap: int, ch
     serde = EventSerde(settings.schema_registry_url)
     keyer = ChainKeyer(challenge_pay_address)
     for value, key, headers in stored.facts.values():
-        keyer.published(_published(serde.decode(value), key, headers, value))
+        try:
+            _key, fact = admit(serde, CHAIN_EVENTS, key.encode(), value)
+        except Inadmissible as exc:  # (state, not a fact: the facts are still on lc.chain.events)
+            log.warning("chain %d: a checkpoint fact cannot be read (%s); reading the topics back instead",
+                        chain_id, exc)
+            state = read_back(settings, chain_id, rollback_cap, challenge_pay_address)
+            state.rewrite = rewrite_entries(chain_id, state.facts, stored.facts)
+            return state
+        keyer.published(_published(fact, key, headers, value))
     window = ReorgWindow.restored(rollback_cap, [entry.header for entry in checkpoint.window.entries],
                                   complete=checkpoint.window.complete)
     hashes = {entry.hash for entry in window.entries}
@@ -156,7 +165,7 @@ def restore(settings: ChainIndexerSettings, chain_id: int, rollback_cap: int, ch
             headers = {k: v.decode() for k, v in message.headers() or []}
             if headers.get("lc-block-hash") not in hashes:
                 continue
-            event = serde.decode(message.value())
+            event = _admitted(serde, CHAIN_EVENTS, message)
             if event.event_type != CHAIN_EVENT or event.payload["chain_id"] != chain_id:
                 continue
             newest[event.event_id] = _published(event, (message.key() or b"").decode(), headers)
@@ -172,9 +181,9 @@ def read_back(settings: ChainIndexerSettings, chain_id: int, rollback_cap: int, 
     chain_key = str(chain_id).encode()
     blocks_read = 0
     for message in read_topic(settings, CHAIN_BLOCKS):
+        event = _admitted(serde, CHAIN_BLOCKS, message)
         if message.key() != chain_key:
             continue
-        event = serde.decode(message.value())
         payload = event.payload
         if event.event_type == BLOCK_CONFIRMED:
             window.add(BlockHeader(payload["number"], payload["hash"], payload["parent_hash"], payload["timestamp"]))
@@ -196,7 +205,7 @@ def read_back(settings: ChainIndexerSettings, chain_id: int, rollback_cap: int, 
         # beyond the window only what the keyer needs: bindings, and AIVM facts that may still be re-keyed
         if headers.get("lc-event") not in KEYER_EVENTS and not in_window:
             continue
-        event = serde.decode(message.value())
+        event = _admitted(serde, CHAIN_EVENTS, message)
         if event.event_type != CHAIN_EVENT or event.payload["chain_id"] != chain_id:
             continue
         if in_window:
@@ -214,6 +223,15 @@ def read_back(settings: ChainIndexerSettings, chain_id: int, rollback_cap: int, 
     checkpoint = Checkpoint(window.copy(), {entry.hash: start for entry in window.entries})
     live = [fact for fact in facts.values() if not fact[0].payload["removed"]]
     return PublishedState(window, keyer, blocks_read, events_read, checkpoint, live)
+
+
+def _admitted(serde: EventSerde, topic: str, message: Message) -> Event:
+    """The event of a published chain fact read back; one no stage could read halts the indexer, as it
+    halts every stage that reads it (`eventlog.admission`)."""
+    try:
+        return admit(serde, topic, message.key(), message.value())[1]
+    except Inadmissible as exc:
+        raise halt_at(topic, message.partition(), message.offset(), f"chain indexer: {exc}") from None
 
 
 def _published(event: Event, key: str, headers: dict[str, str], value: bytes | None = None) -> OutMessage:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from confluent_kafka import KafkaException
 
 from domain.contracts import CHALLENGE_PAY
+from eventlog.admission import StageHalted
 from eventlog.config import ConfigError, redact_url
 from eventlog.producer import DeliveryFailed, EventProducer
 from indexers.chain.catalogue import build_decoder_table, load_deployments
@@ -86,6 +87,10 @@ def run_indexer(settings: ChainIndexerSettings, stop_event: StopSignal) -> None:
                 raise
             except UndecodableLog as exc:
                 log.critical("CHAIN INDEXER HALTED: undecodable pipeline log: %s", exc)
+                raise
+            except StageHalted as exc:
+                log.critical("CHAIN INDEXER HALTED on a published chain fact it cannot read back: %s. Nothing "
+                             "is published until the topic is repaired.", exc)
                 raise
             finally:
                 if sink is not None:

@@ -10,12 +10,10 @@ from eventlog.serde import SCHEMAS_DIR, EventSerde
 from eventlog.topics import (
     CATALOGUE,
     CHAIN_BLOCKS,
-    CHAIN_CHECKPOINTS,
     CHAIN_EVENTS,
     DLQ,
     EVIDENCE,
     LARGEST_MESSAGE_BYTES,
-    STATE_TOPICS,
     VERDICTS,
     ordered_facts,
 )
@@ -31,11 +29,9 @@ def test_every_event_type_belongs_to_exactly_one_topic() -> None:
     assert len(types) == len(set(types)) and set(types) == schemas
 
 
-def test_only_the_chain_topics_halt_and_only_evidence_and_stage_state_take_large_messages() -> None:
+def test_only_the_chain_topics_halt_and_only_evidence_takes_large_messages() -> None:
     assert {name for name in CATALOGUE if ordered_facts(name)} == {CHAIN_BLOCKS, CHAIN_EVENTS}
-    large = {name for name, spec in CATALOGUE.items() if spec.max_message_bytes}
-    assert large == {EVIDENCE, *STATE_TOPICS} - {CHAIN_CHECKPOINTS}  # a stage's state holds evidence records
-    assert {CATALOGUE[name].message_limit for name in large} == {CATALOGUE[EVIDENCE].message_limit}
+    assert {name for name, spec in CATALOGUE.items() if spec.max_message_bytes} == {EVIDENCE}
     assert LARGEST_MESSAGE_BYTES == CATALOGUE[EVIDENCE].message_limit
     assert CATALOGUE[EVIDENCE].config()["max.message.bytes"] == str(LARGEST_MESSAGE_BYTES)
     assert "max.message.bytes" not in CATALOGUE[DLQ].config()
