@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+from confluent_kafka import Producer
 from kits.background import Background, wait_for
 from kits.chain import comparable, emit_tx, published, restored_state
 
+from eventlog.admission import StageHalted
 from eventlog.topics import CHAIN_BLOCKS, CHAIN_EVENTS
 from indexers.chain import run_indexer
 from indexers.chain.checkpoint import read_checkpoint
@@ -103,3 +106,24 @@ def test_reorgs_and_a_restart_from_zero_keep_the_checkpoint_exact(emitters, abis
     assert "999" in {p["args"].get("id") for _k, p in live(settings).values()}
     assert comparable(restored_state(settings, addr["ChallengePay"], from_zero=False)) == comparable(
         restored_state(settings, addr["ChallengePay"], from_zero=True))
+
+
+def test_a_published_chain_fact_that_cannot_be_read_back_halts_the_start(emitters, abis, indexer_settings):
+    """The indexer reads back what it published as every stage reads it (`eventlog.admission`): a message
+    of a window block that no stage could read halts the start, from the checkpoint and from zero alike."""
+    node, addr = emitters.node, emitters.addresses
+    for n in range(5):
+        node.emit(addr["ChallengePay"], abis["ChallengePay"]["Joined"], {"id": n, "user": USER, "amount": 5})
+    node.mine(12)
+    run_until_caught_up(indexer_settings, node)
+    newest = restored_state(indexer_settings, addr["ChallengePay"], from_zero=False).window.entries[-1]
+
+    delivered: list[int] = []
+    producer = Producer({"bootstrap.servers": indexer_settings.kafka_bootstrap})
+    producer.produce(indexer_settings.topic(CHAIN_EVENTS), value=b"not an event", key=b"1", partition=0,
+                     headers={"lc-block-hash": newest.hash, "lc-block": str(newest.number)},
+                     on_delivery=lambda err, msg: delivered.append(msg.offset()))
+    producer.flush(30)
+    for from_zero in (False, True):
+        with pytest.raises(StageHalted, match=rf"^lc\.chain\.events\[0\]@{delivered[0]}: chain indexer: undecodable"):
+            restored_state(indexer_settings, addr["ChallengePay"], from_zero=from_zero)
