@@ -23,7 +23,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -93,6 +93,11 @@ def abi_type(param: dict[str, Any]) -> str:
 
 
 
+# (sender address, function, whether it was broadcast, None when it succeeded else the reason): how a
+# stage counts its transactions
+TransactionObserver = Callable[[str, str, bool, str | None], None]
+
+
 @dataclass
 class SentTx:
     """A transaction of ours in flight: its fields, nonce, current fees and every hash it was sent as."""
@@ -108,8 +113,9 @@ class ChainClient:
     """One RPC endpoint: contracts by name and address, calls, signed transactions, chain time."""
 
     def __init__(self, rpc_url: str, accounts: Sequence[LocalAccount] = (), *, receipt_timeout: float = 120.0,
-                 replace_after: float = 0.0) -> None:
+                 replace_after: float = 0.0, on_transaction: TransactionObserver | None = None) -> None:
         self.rpc_url = rpc_url
+        self.on_transaction = on_transaction
         self.w3 = Web3(HTTPProvider(rpc_url, request_kwargs={"timeout": 60}))
         self.accounts: tuple[LocalAccount, ...] = tuple(accounts)
         self.chain_id = self.w3.eth.chain_id
@@ -156,16 +162,31 @@ class ChainClient:
                               context="transfer")
 
     def _transact(self, tx: dict[str, Any], sender: LocalAccount, *, context: str) -> TxReceipt:
-        if "gas" not in tx:
-            tx["gas"] = self._estimate(tx, sender, context)
-        sent = self._send_new(tx, sender)
-        self._own_pending.add(sent.nonce)
+        sent: SentTx | None = None
         try:
-            if self.replace_after <= 0:
-                return self.wait(sent.hashes[-1], context=context)
-            return self._await_replacing(sent, sender, context)
-        finally:
-            self._own_pending.discard(sent.nonce)
+            if "gas" not in tx:
+                tx["gas"] = self._estimate(tx, sender, context)
+            sent = self._send_new(tx, sender)
+            self._own_pending.add(sent.nonce)
+            try:
+                if self.replace_after <= 0:
+                    receipt = self.wait(sent.hashes[-1], context=context)
+                else:
+                    receipt = self._await_replacing(sent, sender, context)
+            finally:
+                self._own_pending.discard(sent.nonce)
+        except TxReverted as exc:
+            self._observe(sender, context, sent is not None, exc.error)
+            raise
+        except Exception as exc:
+            self._observe(sender, context, sent is not None, type(exc).__name__)
+            raise
+        self._observe(sender, context, True, None)
+        return receipt
+
+    def _observe(self, sender: LocalAccount, function: str, sent: bool, failure: str | None) -> None:
+        if self.on_transaction is not None:
+            self.on_transaction(sender.address, function, sent, failure)
 
     def _estimate(self, tx: dict[str, Any], sender: LocalAccount, context: str) -> int:
         try:

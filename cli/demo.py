@@ -1,14 +1,19 @@
-"""`lc demo`: the whole pipeline on the local stack with a demo challenge, narrated step by step.
+"""`lc demo`: the whole system on the local stack, two challenges side by side, with a live view.
 
 1. Deploy the project's contracts to anvil (or reuse the deployment in .lc/deployments.json).
-2. Create a challenge on chain (creator stakes) and let two players join; register its metadata
-   (a threshold rule: at least 10 km of running in the challenge window) on lc.challenges.registered.
-3. Start every stage as its own process (`lc run STAGE`), the way an operator would: chain indexer,
-   projector, evaluator, dispatcher, AIVM worker, finalizer, and the local AIVM network simulator.
-4. Publish evidence for the three subjects (two pass, one falls short); watch verdicts, the AIVM
-   job, the inference finalized on the simulated network, the proofs, the on-chain finalization,
-   and a winner's claim arrive in the tables the web app reads.
-Chain time is moved forward with anvil's evm_increaseTime instead of waiting for deadlines.
+2. On chain, a threshold challenge ("run 10 km": creator, runner, walker) and a competitive one
+   ("most km, top 1": sprinter, runner); their metadata registered on lc.challenges.registered;
+   the runner's and the walker's Strava accounts linked on lc.accounts (tokens sealed).
+3. Every stage as its own process (`lc run STAGE`), as an operator runs them: chain indexer,
+   projector, evaluator, dispatcher, AIVM worker, finalizer, registry writer, collector, uploads API,
+   and the local AIVM network simulator; a live view (rich) of each challenge and the stages' lag.
+4. Evidence by both paths: the creator and the sprinter upload Garmin TCX files through the uploads
+   API (signed by their wallets); the collector fetches the runner's and the walker's runs from a
+   local HTTP server answering as Strava's API. Nothing comes from the shared fixtures.
+5. Verdicts; the threshold challenge's AIVM job, proofs and winners; at the end of the competitive
+   challenge its ranking, job and winner; both finalized on chain after the proof deadline; a claim;
+   the registry writer's MetadataRegistry writes. It ends with the projected rows.
+Chain time is moved with anvil's evm_increaseTime instead of waiting for deadlines.
 """
 
 from __future__ import annotations
@@ -18,25 +23,34 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+import httpx
 import psycopg
+from rich.console import Console
+from rich.table import Table
 
+from cli.demo_providers import garmin_tcx, strava_activity, strava_server
+from cli.demo_view import DemoChallenge, DemoView, live_view
 from cli.settings import Settings
 from eventlog.config import PROJECT_ROOT
 from eventlog.producer import EventProducer
 
-PIPELINE_STAGES = ["indexer", "projector", "evaluator", "dispatcher", "aivm-worker", "finalizer", "aivm-simulator"]
-RULE = {"rules": {"type": "fitness", "metric": "distance_km", "threshold": 10, "period": "total"}}
+PIPELINE_STAGES = ["indexer", "projector", "evaluator", "dispatcher", "aivm-worker", "finalizer", "registry-writer",
+                   "collector", "uploads-api", "aivm-simulator"]
+RUN_10_KM = {"rules": {"type": "fitness", "metric": "distance_km", "threshold": 10, "period": "total"}}
+MOST_KM = {"mode": "competitive", "topN": 1,
+           "rules": {"type": "fitness", "metric": "distance_km", "threshold": 0, "period": "total"}}
 MODEL_ID = "fitness.distance@1"
-
-
-def say(text: str) -> None:
-    print(f"\n== {text}", flush=True)
+# The demo's OAuth token key when LC_OAUTH_ENCRYPTION_KEY is not set: dev stack only, never a real one.
+DEMO_OAUTH_KEY = "de" * 32
+METADATA_BASE_URL = "https://lightchallenge.example"
+WAIT_SECONDS = 240.0
 
 
 def stage_environment(settings: Settings) -> dict[str, str]:
@@ -46,7 +60,7 @@ def stage_environment(settings: Settings) -> dict[str, str]:
 
 
 @contextmanager
-def stages(settings: Settings, names: list[str]) -> Iterator[None]:
+def stages(settings: Settings, names: list[str], say: Callable[[str], None]) -> Iterator[None]:
     logs = settings.home_path / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     env = stage_environment(settings)
@@ -55,7 +69,7 @@ def stages(settings: Settings, names: list[str]) -> Iterator[None]:
         log = open(logs / f"demo-{name}.log", "ab")  # the child writes to it until it exits
         processes.append((name, subprocess.Popen([sys.executable, "-m", "cli.main", "run", name], cwd=PROJECT_ROOT,
                                                  env=env, stdout=log, stderr=subprocess.STDOUT), log))
-    print(f"   started {', '.join(names)} (logs: {logs}/demo-<stage>.log)")
+    say(f"started {len(names)} stages, each its own process (logs: {logs}/demo-<stage>.log)")
     try:
         yield
     finally:
@@ -67,10 +81,11 @@ def stages(settings: Settings, names: list[str]) -> Iterator[None]:
             except subprocess.TimeoutExpired:
                 process.kill()
             log.close()
-        print(f"   stopped {', '.join(names)}")
+        say(f"stopped {', '.join(names)}")
 
 
-def wait_rows(dsn: str, query: str, params: tuple[Any, ...], ready: Any, what: str, timeout: float = 180) -> list[tuple]:
+def wait_rows(dsn: str, query: str, params: tuple[Any, ...], ready: Any, what: str,
+              timeout: float = WAIT_SECONDS) -> list[tuple]:
     deadline = time.monotonic() + timeout
     with psycopg.connect(dsn, autocommit=True) as conn:
         while True:
@@ -85,18 +100,7 @@ def wait_rows(dsn: str, query: str, params: tuple[Any, ...], ready: Any, what: s
             time.sleep(0.5)
 
 
-def show(title: str, columns: list[str], rows: list[tuple]) -> None:
-    print(f"   {title}:")
-    for row in rows:
-        print("     " + ", ".join(f"{c}={_short(v)}" for c, v in zip(columns, row, strict=True)))
-
-
-def _short(value: object) -> str:
-    text = json.dumps(value, default=str) if isinstance(value, (dict, list)) else str(value)
-    return text if len(text) <= 70 else text[:67] + "..."
-
-
-def deploy_or_attach(settings: Settings) -> Any:
+def deploy_or_attach(settings: Settings, say: Callable[[str], None]) -> Any:
     from chain.deployments import read_deployments
     from devchain.deploy import write_deployments
     from devchain.system import LightChallenge
@@ -105,32 +109,23 @@ def deploy_or_attach(settings: Settings) -> Any:
     if path.exists():
         system = LightChallenge.attach(settings.rpc_url, read_deployments(path))
         if system.client.w3.eth.get_code(system.pay.address):
-            print(f"   contracts already deployed ({path})")
+            say(f"contracts already deployed ({path})")
             return system
     system = LightChallenge.deploy(settings.rpc_url)
     write_deployments(path, system.addresses, system.client.chain_id, system.roles)
-    print(f"   deployed {', '.join(sorted(system.addresses))} -> {path}")
+    say(f"deployed {', '.join(sorted(system.addresses))} -> {path}")
     return system
 
 
-def run_record(activity_id: str, start_ts: int, km: float) -> dict[str, Any]:
-    minutes = round(km * 5.5)
-    return {"activity_id": activity_id, "type": "run",
-            "start": datetime.fromtimestamp(start_ts, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "distance_m": round(km * 1000), "distance_km": km, "duration_s": minutes * 60, "duration_min": minutes,
-            "elev_gain_m": 20, "avg_hr_bpm": 150, "max_hr_bpm": 172, "avg_speed_kmh": round(km / (minutes / 60), 1)}
-
-
-def register_challenge(settings: Settings, challenge: Any) -> None:
+def register_challenge(settings: Settings, challenge: Any, title: str, params: dict[str, Any]) -> None:
     from domain.registration import validate_registration
     from intake.registrations.publish import publish_registration
 
     registration = validate_registration({
         "id": challenge.id, "subject": challenge.creator, "model_id": MODEL_ID,
-        "model_hash": "0x" + "11" * 32, "title": "Run 10 km this week", "tx_hash": challenge.tx_hash,
-        "params": RULE,
+        "model_hash": "0x" + "11" * 32, "title": title, "tx_hash": challenge.tx_hash, "params": params,
         "proof": {"backend": "lightchain_poi", "modelId": MODEL_ID, "paramsHash": "0x" + "22" * 32,
-                  "benchmarkHash": "0x" + "33" * 32},
+                  "benchmarkHash": "0x" + "33" * 32, "category": "fitness"},
         "timeline": {"startsAt": str(challenge.start_ts), "endsAt": str(challenge.end_ts),
                      "proofDeadline": str(challenge.proof_deadline_ts), "joinClosesAt": str(challenge.join_closes_ts)},
     })
@@ -139,85 +134,166 @@ def register_challenge(settings: Settings, challenge: Any) -> None:
                              occurred_at=int(time.time() * 1000))
 
 
-def publish_evidence(settings: Settings, challenge: Any, distances: dict[str, list[float]]) -> None:
-    from cli.evidence_file import EvidenceInput
-    from cli.evidence_file import publish_evidence as publish
-    from indexers.providers.evidence_hash import evidence_hash
+def link_strava(settings: Settings, subject: str, athlete_id: int, token: str) -> None:
+    from indexers.providers.accounts import link_account
+    from indexers.providers.clients import OAuthTokens
 
-    with EventProducer(settings, "lc-demo") as producer:
-        for subject, runs in distances.items():
-            records = [run_record(f"{challenge.id}{n}{subject[-4:]}", challenge.start_ts + 600 * (n + 1), km)
-                       for n, km in enumerate(runs)]
-            publish(producer, EvidenceInput(challenge.id, subject, "strava", records,
-                                            evidence_hash("strava", records)))
+    link_account(settings, subject, "strava", str(athlete_id), OAuthTokens(token, f"{token}-refresh", 4_102_444_800))
 
 
-def run_demo(settings: Settings) -> int:
+def upload(settings: Settings, challenge_id: int, player: Any, path: Path) -> dict[str, Any]:
+    from intake.uploads.client import upload_file
+
+    return upload_file(path, base_url=f"http://{settings.upload_listen}", challenge_id=challenge_id,
+                       provider="garmin", private_key="0x" + player.key.hex())
+
+
+def wait_http(url: str, what: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise TimeoutError(f"{what} did not answer at {url} within {timeout:.0f} s")
+
+
+def free_port() -> int:
+    from devstack.anvil import free_port as pick
+
+    return pick()
+
+
+def run_demo(settings: Settings, console: Console | None = None) -> int:
     from devchain.scenario import Scenario
 
-    say("contracts on anvil")
-    system = deploy_or_attach(settings)
+    console = console or Console()
+    started = time.monotonic()
+
+    def say(text: str) -> None:
+        console.print(f"[dim]{time.monotonic() - started:5.1f}s[/dim] {text}")
+
+    system = deploy_or_attach(settings, say)
     roles = system.roles
-    settings = settings.replace(
-        confirmations=2, chain_poll_seconds=0.2, deployments_file=str(settings.deployments_path),
-        private_key="0x" + roles.worker.key.hex(), finalizer_private_key="0x" + roles.finalizer.key.hex(),
-    )
     drive = Scenario(system)
-    creator, runner, walker = drive.players[:3]
+    creator, runner, walker, sprinter = drive.players[:4]
+    names = {creator.address: "creator", runner.address: "runner", walker.address: "walker",
+             sprinter.address: "sprinter"}
 
-    say("a challenge on chain: the creator stakes 1 ETH, two players join")
-    challenge = drive.create_challenge(creator=creator, lead=300, duration=7 * 86_400, proof_window=86_400)
-    drive.join(challenge, runner)
-    drive.join(challenge, walker)
-    print(f"   challenge {challenge.id}: starts {challenge.start_ts}, ends {challenge.end_ts}, "
-          f"proofs until {challenge.proof_deadline_ts}")
-    register_challenge(settings, challenge)
-    print(f"   registered: {MODEL_ID}, rule {json.dumps(RULE['rules'])}")
+    threshold = drive.create_challenge(creator=creator, lead=300, duration=7 * 86_400, proof_window=86_400)
+    drive.join(threshold, runner)
+    drive.join(threshold, walker)
+    competitive = drive.create_challenge(creator=sprinter, lead=300, duration=7 * 86_400, proof_window=86_400)
+    drive.join(competitive, runner)
+    say(f"on chain: challenge {threshold.id} 'Run 10 km' (threshold: creator, runner, walker) and challenge "
+        f"{competitive.id} 'Most km wins' (competitive, top 1: sprinter, runner), 1 ETH stakes")
 
-    dsn, cid = settings.pg_dsn, challenge.id
-    with stages(settings, PIPELINE_STAGES):
-        say("chain facts indexed and projected")
-        drive.advance_to(challenge.start_ts + 3_600)
-        rows = wait_rows(dsn, "SELECT id, status, subject FROM challenges WHERE id = %s", (cid,),
-                         lambda r: r and r[0][1] == "Active", "the challenge row")
-        show("challenges", ["id", "status", "subject"], rows)
-        rows = wait_rows(dsn, "SELECT subject, source FROM participants WHERE challenge_id = %s ORDER BY subject",
-                         (cid,), lambda r: len(r) >= 2, "participants")
-        show("participants", ["subject", "source"], rows)
+    start = max(threshold.start_ts, competitive.start_ts)
+    runs = {  # Strava access token -> (subject, runs as (seconds after the start, km))
+        "demo-runner-token": (runner, [(120, 6.0), (480, 7.0)]),
+        "demo-walker-token": (walker, [(240, 3.0)]),
+    }
+    activities = {token: [strava_activity(1000 + n, start + offset, km) for n, (offset, km) in enumerate(plan)]
+                  for token, (_player, plan) in runs.items()}
 
-        say("evidence: creator 12 km, runner 6 + 7 km, walker 3 km")
-        publish_evidence(settings, challenge, {creator.address: [12.0], runner.address: [6.0, 7.0],
-                                               walker.address: [3.0]})
-        rows = wait_rows(dsn, "SELECT subject, pass, score, reasons, evaluator FROM verdicts WHERE challenge_id = %s"
-                         " ORDER BY subject", (cid,), lambda r: len(r) == 3, "three verdicts")
-        show("verdicts", ["subject", "pass", "score", "reasons", "evaluator"], rows)
+    with strava_server(activities) as strava_url, tempfile.TemporaryDirectory(prefix="lc-demo-") as folder:
+        settings = settings.replace(
+            confirmations=2, chain_poll_seconds=0.2, deployments_file=str(settings.deployments_path),
+            private_key="0x" + roles.worker.key.hex(), finalizer_private_key="0x" + roles.finalizer.key.hex(),
+            registry_private_key="0x" + roles.admin.key.hex(), metadata_base_url=METADATA_BASE_URL,
+            oauth_encryption_key=settings.oauth_encryption_key or DEMO_OAUTH_KEY, strava_base_url=strava_url,
+            collector_poll_seconds=2.0, collector_clock="chain", upload_listen=f"127.0.0.1:{free_port()}",
+        )
+        register_challenge(settings, threshold, "Run 10 km", RUN_10_KM)
+        register_challenge(settings, competitive, "Most km wins", MOST_KM)
+        for n, (token, (player, _plan)) in enumerate(runs.items()):
+            link_strava(settings, player.address, 9_000 + n, token)
+        say("registered both challenges (lc.challenges.registered); linked the runner's and the walker's Strava "
+            "accounts (lc.accounts, tokens sealed)")
 
-        say("dispatch: one AIVM job for the passing participants; the AIVM network finalizes it")
-        rows = wait_rows(dsn, "SELECT status, attempts, task_id, last_error FROM aivm_jobs WHERE challenge_id = %s",
-                         (cid,), lambda r: r and r[0][0] == "done", "the AIVM job to be done", timeout=240)
-        show("aivm_jobs", ["status", "attempts", "task_id", "last_error"], rows)
+        view = DemoView(settings, [DemoChallenge(threshold.id, "Run 10 km", "threshold"),
+                                   DemoChallenge(competitive.id, "Most km wins", "competitive top 1")], names)
+        dsn = settings.pg_dsn
+        ids = (threshold.id, competitive.id)
+        with stages(settings, PIPELINE_STAGES, say), live_view(view, console) as live:
+            def narrate(text: str) -> None:
+                live.console.print(f"[dim]{time.monotonic() - started:5.1f}s[/dim] {text}")
 
-        say("proofs: the finalizer submits one per passing participant; each is marked a winner on chain")
-        rows = wait_rows(dsn, "SELECT args->>'participant', block_number FROM chain_events WHERE challenge_id = %s"
-                         " AND event = 'WinnerMarked' AND NOT removed ORDER BY 1", (cid,), lambda r: len(r) == 2,
-                         "two WinnerMarked facts", timeout=240)
-        show("chain_events WinnerMarked", ["participant", "block"], rows)
+            drive.advance_to(start + 900)
+            narrate("chain time moved past the start: both challenges open")
+            wait_rows(dsn, "SELECT id FROM challenges WHERE id = ANY(%s) AND status = 'Active'", (list(ids),),
+                      lambda r: len(r) == 2, "both challenges Active")
 
-        say("past the proof deadline: the finalizer finalizes the challenge on chain")
-        drive.advance_to(challenge.proof_deadline_ts + 1)
-        rows = wait_rows(dsn, "SELECT id, status, chain_outcome FROM challenges WHERE id = %s", (cid,),
-                         lambda r: r and r[0][1] == "Finalized", "the challenge to be Finalized", timeout=240)
-        show("challenges", ["id", "status", "chain_outcome"], rows)
+            wait_http(f"http://{settings.upload_listen}/health", "the uploads API")
+            folder_path = Path(folder)
+            for player, challenge, plan in ((creator, threshold, [(300, 12.0)]),
+                                            (sprinter, competitive, [(200, 8.5), (600, 8.0)])):
+                path = garmin_tcx(folder_path / f"{names[player.address]}.tcx",
+                                  [(start + offset, km) for offset, km in plan])
+                answer = upload(settings, challenge.id, player, path)
+                narrate(f"{names[player.address]} uploaded a Garmin TCX to the uploads API for challenge {challenge.id}: "
+                        f"{answer['record_count']} record(s)")
+            narrate("the collector polls Strava (a local server) for the runner and the walker every 2 s")
 
-        say("a winner claims")
-        drive.claim_winner(cid, runner)
-        rows = wait_rows(dsn, "SELECT subject, claim_type, amount_wei, source FROM claims WHERE challenge_id = %s",
-                         (cid,), lambda r: len(r) >= 1, "the claim")
-        show("claims", ["subject", "claim_type", "amount_wei", "source"], rows)
-        rows = wait_rows(dsn, "SELECT key, value FROM indexer_state ORDER BY key", (), lambda r: bool(r),
-                         "indexer_state")
-        show("indexer_state", ["key", "value"], rows)
+            wait_rows(dsn, "SELECT challenge_id FROM verdicts WHERE challenge_id = ANY(%s)", (list(ids),),
+                      lambda r: len(r) == 5, "five verdicts (three threshold, two competitive)")
+            narrate("verdicts: the evaluator judged every subject's evidence")
+            wait_rows(dsn, "SELECT 1 FROM chain_events WHERE challenge_id = %s AND event = 'WinnerMarked' AND NOT removed",
+                      (threshold.id,), lambda r: len(r) == 2, "two winners marked in the threshold challenge")
+            narrate("threshold: the AIVM job ran, the finalizer proved the creator and the runner (WinnerMarked)")
 
-    say("demo finished: chain facts, evidence, verdicts, the AIVM job, finalization and the claim all "
-        "arrived in PostgreSQL. Browse further with: ./lc tail lc.verdicts --no-follow ; ./lc lag")
+            drive.advance_to(competitive.end_ts + 5)
+            narrate("chain time reached the competitive challenge's end: the dispatcher ranks it")
+            wait_rows(dsn, "SELECT 1 FROM chain_events WHERE challenge_id = %s AND event = 'WinnerMarked' AND NOT removed",
+                      (competitive.id,), lambda r: len(r) == 1, "the competitive winner marked")
+            narrate("competitive: the top-ranked sprinter proved on chain")
+
+            drive.advance_to(max(threshold.proof_deadline_ts, competitive.proof_deadline_ts) + 1)
+            narrate("past both proof deadlines: the finalizer finalizes both challenges")
+            wait_rows(dsn, "SELECT id FROM challenges WHERE id = ANY(%s) AND status = 'Finalized'", (list(ids),),
+                      lambda r: len(r) == 2, "both challenges Finalized")
+            drive.claim_winner(threshold.id, runner)
+            wait_rows(dsn, "SELECT 1 FROM claims WHERE challenge_id = %s", (threshold.id,), lambda r: len(r) >= 1,
+                      "the runner's claim")
+            narrate("the runner claimed the winnings")
+            wait_rows(dsn, "SELECT id FROM challenges WHERE id = ANY(%s) AND registry_status = 'success'",
+                      (list(ids),), lambda r: len(r) == 2, "both metadata URIs in the MetadataRegistry")
+
+    show_rows(console, dsn, ids, view)
+    say(f"demo finished in {time.monotonic() - started:.0f} s. Look further: ./lc tail lc.verdicts --no-follow ; "
+        "./lc lag ; ./lc health")
     return 0
+
+
+def show_rows(console: Console, dsn: str, ids: tuple[int, int], view: DemoView) -> None:
+    """The rows the web app reads, as the projector left them."""
+    queries = [
+        ("challenges", "SELECT id, title, status, chain_outcome, registry_status, registry_tx_hash FROM challenges "
+                       "WHERE id = ANY(%s) ORDER BY id"),
+        ("evidence", "SELECT challenge_id, subject, provider, jsonb_array_length(data) AS records FROM evidence "
+                     "WHERE challenge_id = ANY(%s) ORDER BY challenge_id, provider, subject"),
+        ("verdicts", "SELECT challenge_id, subject, pass, score, reasons FROM verdicts WHERE challenge_id = ANY(%s) "
+                     "ORDER BY challenge_id, score DESC NULLS LAST"),
+        ("aivm_jobs", "SELECT challenge_id, status, attempts, task_id FROM aivm_jobs WHERE challenge_id = ANY(%s) "
+                      "ORDER BY challenge_id"),
+        ("claims", "SELECT challenge_id, subject, claim_type, amount_wei FROM claims WHERE challenge_id = ANY(%s)"),
+    ]
+    with psycopg.connect(dsn) as conn:
+        for title, query in queries:
+            cursor = conn.execute(query, (list(ids),))
+            table = Table(title=f"{title} (projected)")
+            columns = [d.name for d in cursor.description or []]
+            for column in columns:
+                table.add_column(column)
+            for row in cursor.fetchall():
+                table.add_row(*(_cell(column, value, view) for column, value in zip(columns, row, strict=True)))
+            console.print(table)
+
+
+def _cell(column: str, value: object, view: DemoView) -> str:
+    if column == "subject" and isinstance(value, str):
+        return f"{view.name(value)} {value[:10]}"
+    text = json.dumps(value, default=str) if isinstance(value, dict | list) else str(value)
+    return text if len(text) <= 48 else text[:45] + "..."

@@ -24,9 +24,7 @@ from domain.evidence_records import screen_records
 from domain.untrusted import INT64_MAX, UntrustedInput, check_int, loads
 from eventlog.producer import EventProducer
 from eventlog.topics import EVIDENCE
-from indexers.providers.evidence_hash import SORT_KEYS, evidence_hash
-from indexers.providers.uploads.detect import UPLOAD_PROVIDERS, upload_evidence_hash
-from indexers.providers.uploads.errors import UploadRejected
+from indexers.providers.uploads.detect import evidence_hash_for
 
 MAX_FILE_BYTES = 256 * 1024 * 1024
 MAX_TEXT_CHARS = 200
@@ -59,15 +57,10 @@ class EvidenceInput:
 
 def hash_of(provider: str, records: list[Any]) -> str:
     """The evidence hash the collector (API providers) or the uploads API (upload providers) gives."""
-    if provider.lower() in UPLOAD_PROVIDERS:
-        try:
-            return upload_evidence_hash(records)
-        except UploadRejected as exc:  # more than one evidence fact may carry
-            raise EvidenceFileError(str(exc)) from None
-    if provider.lower() in SORT_KEYS:
-        return evidence_hash(provider.lower(), records)
-    raise EvidenceFileError(f"provider {provider!r} has no evidence hash rule: give evidence_hash "
-                            f"(known: {', '.join(sorted({*SORT_KEYS, *UPLOAD_PROVIDERS}))})")
+    try:
+        return evidence_hash_for(provider, records)
+    except ValueError as exc:  # no rule for the provider, or more than one evidence fact may carry
+        raise EvidenceFileError(str(exc)) from None
 
 
 def _text(item: dict[str, Any], name: str, *, required: bool) -> str | None:

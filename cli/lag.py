@@ -13,8 +13,13 @@ from confluent_kafka import ConsumerGroupTopicPartitions
 from confluent_kafka.admin import AdminClient
 
 from cli.settings import Settings
-from eventlog.admin import describe_topics
+from eventlog.admin import describe_topics, require_kafka
+from eventlog.config import redact_url
+from eventlog.failures import ServiceUnavailable, client_config
 from projections.framework import PROJECTOR_GROUP
+
+# consumer groups that are not stages: `lc health` keeps its dead-letter mark in the first
+NOT_STAGES = ("lc-health",)
 
 
 @dataclass(frozen=True)
@@ -39,8 +44,10 @@ def projector_lag(settings: Settings, ends: dict[tuple[str, int], int]) -> list[
             rows = conn.execute(
                 "SELECT topic, partition, next_offset FROM projection_offsets WHERE projector = %s", (PROJECTOR_GROUP,)
             ).fetchall()
-    except psycopg.Error:
-        return []
+    except psycopg.Error as exc:
+        raise ServiceUnavailable(
+            f"PostgreSQL at {redact_url(settings.pg_dsn, hide_path=False)} did not answer ({_first_line(exc)}): the projector's lag, "
+            "kept there with its rows, is unknown; check the database and LC_PG_DSN") from None
     consumed: dict[str, int] = {}
     for physical, _partition, offset in rows:
         if physical.startswith(settings.topic_prefix):
@@ -52,9 +59,10 @@ def projector_lag(settings: Settings, ends: dict[tuple[str, int], int]) -> list[
 
 
 def group_lags(settings: Settings, ends: dict[tuple[str, int], int]) -> list[Lag]:
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+    admin = AdminClient(client_config(settings.kafka_bootstrap, "lc-lag"))
     groups = [g.group_id for g in admin.list_consumer_groups(request_timeout=10).result().valid
-              if g.group_id.startswith(f"{settings.topic_prefix}lc-")]
+              if g.group_id.startswith(f"{settings.topic_prefix}lc-")
+              and g.group_id.removeprefix(settings.topic_prefix) not in NOT_STAGES]
     lags = []
     for group in sorted(groups):
         request = [ConsumerGroupTopicPartitions(group)]
@@ -70,9 +78,20 @@ def group_lags(settings: Settings, ends: dict[tuple[str, int], int]) -> list[Lag
     return lags
 
 
-def all_lags(settings: Settings) -> list[Lag]:
+def all_lags(settings: Settings) -> tuple[list[Lag], ServiceUnavailable | None]:
+    """Every stage's lag; the consumer groups' even when PostgreSQL (the projector's) does not answer, with
+    that failure."""
+    require_kafka(settings, "lc-lag")
     ends = end_offsets(settings)
-    return projector_lag(settings, ends) + group_lags(settings, ends)
+    lags = group_lags(settings, ends)
+    try:
+        return projector_lag(settings, ends) + lags, None
+    except ServiceUnavailable as exc:
+        return lags, exc
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 

@@ -32,7 +32,9 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if settings.log_level.upper() != "DEBUG":  # one INFO line per HTTP request drowns a stage's own log
         logging.getLogger("httpx").setLevel(logging.WARNING)
+    from chain.deployments import DeploymentsMissing
     from devstack.process import PrerequisiteMissing
+    from eventlog.failures import OperatorError
 
     try:
         return args.func(settings, args) or 0
@@ -42,6 +44,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:  # a setting, or the stack it names, does not fit: one line, no traceback
         print(f"lc: {exc}", file=sys.stderr)
         return 2
+    except (OperatorError, DeploymentsMissing) as exc:  # one line of our own: what, where, what to do
+        print(f"lc: {exc}", file=sys.stderr)
+        return 1
     except (KeyboardInterrupt, SystemExit):
         raise
     except Exception as exc:
@@ -76,8 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
     config.add_argument("--markdown", action="store_true", help="the README's settings table (defaults)")
     migrate = command("migrate", cmd_migrate, "apply pending SQL migrations")
     migrate.add_argument("--schema", default="public")
-    topics = command("topics", cmd_topics, "list the catalogue's topics with partitions and end offsets")
-    topics.add_argument("action", nargs="?", choices=["create", "list"], default="list")
+    topics = command("topics", cmd_topics, "list the catalogue's topics with partitions and end offsets; `create` "
+                     "makes missing ones; `copy --to-prefix P [TOPIC ...]` copies topics (default: the off-chain "
+                     "facts) into fresh ones under another prefix")
+    topics.add_argument("action", nargs="?", choices=["create", "list", "copy"], default="list")
+    topics.add_argument("names", nargs="*", help="copy: catalogue topics (default: registrations, accounts, evidence)")
+    topics.add_argument("--to-prefix", help="copy: the prefix of the target topics")
     ingest = command("ingest", cmd_ingest, "publish facts from a file")
     ingest.add_argument("kind", choices=["evidence"])
     ingest.add_argument("file", type=Path)
@@ -87,18 +96,24 @@ def build_parser() -> argparse.ArgumentParser:
     imports = command("import", cmd_import, "publish legacy data: `identity-bindings FILE` (the original's JSON array)")
     imports.add_argument("kind", choices=["identity-bindings"])
     imports.add_argument("file", type=Path)
-    accounts = command("accounts", cmd_accounts, "linked accounts: `link SUBJECT PROVIDER` publishes one to lc.accounts")
-    accounts.add_argument("action", choices=["link"])
-    accounts.add_argument("subject", help="wallet, 0x address")
-    accounts.add_argument("provider", help="strava, fitbit, opendota, riot, faceit, ...")
+    accounts = command("accounts", cmd_accounts, "linked accounts: `link SUBJECT PROVIDER` publishes one to "
+                       "lc.accounts, `unlink SUBJECT PROVIDER` its removal (tokens gone after compaction), `rekey` "
+                       "re-seals every stored token under LC_OAUTH_ENCRYPTION_KEY")
+    accounts.add_argument("action", choices=["link", "unlink", "rekey"])
+    accounts.add_argument("subject", nargs="?", help="link, unlink: wallet, 0x address")
+    accounts.add_argument("provider", nargs="?", help="link, unlink: strava, fitbit, opendota, riot, faceit, ...")
+    accounts.add_argument("--dry-run", action="store_true", help="rekey: say what would be re-sealed, publish nothing")
     accounts.add_argument("--external-id", help="athlete id, Fitbit user id, Steam64 or PUUID")
     accounts.add_argument("--tokens-from-stdin", action="store_true",
                           help='read {"access_token", "refresh_token", "expires_at": Unix s} as JSON from stdin'
                                " (never on the command line); sealed with LC_OAUTH_ENCRYPTION_KEY")
     indexer = command("indexer", cmd_indexer, "chain indexer: `seed --lookback N` starts a fresh deployment N blocks "
-                      "behind the head instead of from genesis")
-    indexer.add_argument("action", choices=["seed"])
-    indexer.add_argument("--lookback", type=int, required=True)
+                      "behind the head; `check` compares what it published with the node's chain; `rollback "
+                      "--max-depth N` retracts a reorg deeper than the rollback cap (after ReorgTooDeep)")
+    indexer.add_argument("action", choices=["seed", "check", "rollback"])
+    indexer.add_argument("--lookback", type=int, help="seed: blocks behind the head to start at")
+    indexer.add_argument("--max-depth", type=int, help="rollback: the deepest rollback accepted, in blocks")
+    indexer.add_argument("--dry-run", action="store_true", help="rollback: say what would be retracted")
     contracts = command("contracts", dev.cmd_contracts, "the project's test contracts: `build` (solc from npm), `check` "
                         "(artifacts match sources), `deploy` (to LC_RPC_URL, writes the deployments JSON)")
     contracts.add_argument("action", choices=["build", "check", "deploy"])
@@ -130,7 +145,11 @@ def build_parser() -> argparse.ArgumentParser:
     registry.add_argument("--reason", required=True, help="why (recorded with who and when)")
     registry.add_argument("--dry-run", action="store_true", help="print what would be published, publish nothing")
     command("lag", cmd_lag, "how far each stage (consumer group, and the projector) is behind its topics")
-    command("health", cmd_health, "services up, stage lag and dead letters, in one look; exit 1 if something is down")
+    health = command("health", cmd_health, "the runbook's checks against this deployment (services, indexer, lag, "
+                     "jobs, evidence, dead letters, wallets, roles); exit 0 healthy, 1 degraded, 2 down")
+    health.add_argument("--json", action="store_true", help="one JSON document instead of the table")
+    health.add_argument("--ack-dead-letters", action="store_true",
+                        help="mark every dead letter so far as seen: later checks count only newer ones")
     command("rebuild", cmd_rebuild, "replay every topic into a fresh schema and swap it in")
     run = command("run", cmd_run, "run one pipeline stage until SIGTERM/SIGINT")
     run.add_argument("stage")
@@ -197,9 +216,13 @@ def cmd_config(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
-    from projections.migrate import migrate
+    from projections.migrate import ForeignTablesInTheWay, migrate
 
-    applied = migrate(settings.pg_dsn, args.schema)
+    try:
+        applied = migrate(settings.pg_dsn, args.schema)
+    except ForeignTablesInTheWay as exc:
+        print(f"lc migrate: {exc}", file=sys.stderr)
+        return 1
     print(f"applied: {', '.join(applied)}" if applied else "nothing to apply")
     return 0
 
@@ -207,6 +230,13 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_topics(settings: Settings, args: argparse.Namespace) -> int:
     from eventlog.admin import create_topics, describe_topics
 
+    if args.action == "copy":
+        from cli.indexer_ops import copy_topics
+
+        if not args.to_prefix:
+            print("lc: topics copy needs --to-prefix", file=sys.stderr)
+            return 2
+        return copy_topics(settings, args.to_prefix, args.names)
     if args.action == "create":
         created = create_topics(settings)
         print(f"created: {', '.join(created)}" if created else "all topics already exist")
@@ -219,6 +249,7 @@ def cmd_topics(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
     from cli.evidence_file import EvidenceFileError, publish_evidence, read_evidence_file
+    from eventlog.admin import require_kafka
     from eventlog.producer import EventProducer
 
     try:
@@ -226,6 +257,7 @@ def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
     except EvidenceFileError as exc:
         print(f"lc: {exc}", file=sys.stderr)
         return 1
+    require_kafka(settings, "lc-ingest")
     with EventProducer(settings, "lc-ingest") as producer:
         for evidence in inputs:
             for note in evidence.dropped:
@@ -265,29 +297,15 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_accounts(settings: Settings, args: argparse.Namespace) -> int:
-    from indexers.providers.accounts import InvalidAccount, link_account, tokens_from_json
-    from indexers.providers.crypto import EncryptionKeyError
+    from cli.accounts import cmd_accounts as run
 
-    try:
-        tokens = tokens_from_json(sys.stdin.read()) if args.tokens_from_stdin else None
-        event_id = link_account(settings, args.subject, args.provider, args.external_id, tokens)
-    except (InvalidAccount, EncryptionKeyError) as exc:
-        print(f"lc: {exc}", file=sys.stderr)
-        return 1
-    print(f"published {event_id} to {settings.topic('lc.accounts')}")
-    return 0
+    return run(settings, args)
 
 
 def cmd_indexer(settings: Settings, args: argparse.Namespace) -> int:
-    from indexers.chain import AlreadySeeded, seed
+    from cli.indexer_ops import cmd_indexer as run
 
-    try:
-        result = seed(settings, args.lookback)
-    except AlreadySeeded as exc:
-        print(f"lc: {exc}", file=sys.stderr)
-        return 1
-    print(result)
-    return 0
+    return run(settings, args)
 
 
 def cmd_upload(settings: Settings, args: argparse.Namespace) -> int:
@@ -371,28 +389,42 @@ def cmd_registry(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_lag(settings: Settings, _args: argparse.Namespace) -> int:
     from cli.lag import all_lags
 
+    lags, failure = all_lags(settings)
     print(f"{'group':36} {'topic':26} {'consumed':>10} {'end':>10} {'behind':>8}")
-    for lag in all_lags(settings):
+    for lag in lags:
         print(f"{lag.group:36} {lag.topic:26} {lag.consumed:>10} {lag.end:>10} {lag.behind:>8}")
+    if failure is not None:
+        print(f"lc: {failure}", file=sys.stderr)
+        return 1
     return 0
 
 
 def cmd_health(settings: Settings, args: argparse.Namespace) -> int:
-    from eventlog.admin import describe_topics
+    from cli.health import overall, render_json, render_text
+    from cli.health_checks import acknowledge_dead_letters, all_checks
 
-    services_ok = cmd_status(settings, args) == 0
-    if not services_ok:
-        return 1
-    cmd_lag(settings, args)
-    dead = sum(s.messages for s in describe_topics(settings) if s.name == "lc.dlq")
-    print(f"dead letters in lc.dlq: {dead}" + ("  (inspect with: lc tail lc.dlq --no-follow)" if dead else ""))
-    return 0
+    if args.ack_dead_letters:
+        from eventlog.admin import require_kafka
+
+        require_kafka(settings, "lc-health")
+        print(f"marked {acknowledge_dead_letters(settings)} dead letter(s) as seen")
+    checks = all_checks(settings)
+    print(render_json(checks) if args.json else render_text(checks))
+    return overall(checks)[1]
 
 
 def cmd_rebuild(settings: Settings, _args: argparse.Namespace) -> int:
-    from projections.rebuild import rebuild
+    from eventlog.consumer import StopFlag
+    from projections.rebuild import RebuildInterrupted, rebuild
+    from projections.swap import RebuildRefused
 
-    print(json.dumps(rebuild(settings)))
+    stop = StopFlag()
+    stop.install_signal_handlers()  # SIGTERM: stop before the swap, drop the scratch schema
+    try:
+        print(json.dumps(rebuild(settings, stop=stop)))
+    except (RebuildRefused, RebuildInterrupted) as exc:
+        print(f"lc rebuild: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -408,6 +440,10 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     if args.restore_from_zero:
         settings = settings.replace(restore_from_zero=True)
     tune_garbage_collector()
+    if settings.metrics_port:
+        from eventlog.metrics import serve
+
+        serve(settings.metrics_port, settings.metrics_host)
     stop = StopFlag()
     stop.install_signal_handlers()
     log.info("stage %s starting", args.stage)

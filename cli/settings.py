@@ -9,20 +9,34 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from effects.settings import WriterSettings
-from eventlog.config import CoreSettings, documented_defaults
+from eventlog.config import CoreSettings, documented_defaults, setting
 from indexers.chain.settings import ChainIndexerSettings
 from indexers.providers.settings import ProviderSettings
 from intake.settings import IntakeSettings
 from streams.settings import StreamSettings
 
+
+@dataclass(frozen=True, repr=False)
+class HealthSettings(CoreSettings):
+    """The thresholds of `lc health` (the operator's commands own no other settings)."""
+
+    health_max_blocks_behind: int = setting(100, "lc health: warn when the chain indexer is more blocks behind the head")
+    health_max_lag: int = setting(1000, "lc health: warn when a stage is more messages behind its topics")
+    health_job_stuck_seconds: int = setting(3600, "lc health: warn about an unfinished AIVM job not updated for longer")
+    health_evidence_grace_seconds: int = setting(
+        600, "lc health: warn about evidence still without a verdict after this many seconds")
+    health_min_balance_wei: int = setting(5 * 10**16, "lc health: warn when a writer's wallet holds less (wei)")
+
+
 # The sections in the order `lc config` and the README list them.
 SECTIONS: tuple[type[CoreSettings], ...] = (
     CoreSettings, ChainIndexerSettings, WriterSettings, ProviderSettings, IntakeSettings, StreamSettings,
+    HealthSettings,
 )
 
 
 @dataclass(frozen=True, repr=False)
-class Settings(StreamSettings, IntakeSettings, ProviderSettings, WriterSettings, ChainIndexerSettings):
+class Settings(HealthSettings, StreamSettings, IntakeSettings, ProviderSettings, WriterSettings, ChainIndexerSettings):
     """Every section's settings."""
 
 

@@ -10,9 +10,12 @@ from eventlog.consumer import StopFlag
 
 
 def run_projector(settings: Settings, stop: StopFlag) -> None:
+    from eventlog.metrics import JOBS
     from projections.framework import Projector
+    from projections.jobs import job_state_counts
     from projections.registry import all_projections
 
+    JOBS.set_source("aivm_jobs", lambda: job_state_counts(settings.pg_dsn))
     Projector(settings, all_projections(), stop=stop).run()
 
 
@@ -32,6 +35,22 @@ def run_registrations_api(settings: Settings, stop: StopFlag) -> None:
     from intake.registrations.api import run_registrations_api as run
 
     run(settings, stop)
+
+
+def run_evidence_api(settings: Settings, stop: StopFlag) -> None:
+    from intake.evidence.api import run_evidence_api as run
+
+    run(settings, stop)
+
+
+def run_accounts_api(settings: Settings, stop: StopFlag) -> None:
+    from indexers.providers.crypto import EncryptionKeyError
+    from intake.accounts.api import run_accounts_api as run
+
+    try:
+        run(settings, stop, oauth_encryption_key=settings.oauth_encryption_key)
+    except EncryptionKeyError as exc:  # a malformed key, or not the one the stored tokens were sealed with
+        raise SystemExit(f"lc run accounts-api: {exc}") from None
 
 
 def run_aivm_worker(settings: Settings, stop: StopFlag) -> None:
@@ -85,5 +104,7 @@ STAGES: dict[str, Callable[[Settings, StopFlag], None]] = {
     "registry-writer": run_registry_writer,
     "collector": run_collector,
     "uploads-api": run_uploads_api,
+    "evidence-api": run_evidence_api,
+    "accounts-api": run_accounts_api,
     "aivm-simulator": dev.run_aivm_simulator,
 }

@@ -20,6 +20,16 @@ from eventlog.config import PROJECT_ROOT, ConfigError, CoreSettings
 KAFKA_VERSION = "4.1.1"
 POM = PROJECT_ROOT / "devstack" / "kafka-pom.xml"
 CLUSTER_ID = "2iQZXsMbRGmeJqv0HO1dNw"  # a fixed KRaft cluster id (base64 of 16 bytes)
+# KIP-848 groups: the broker alone sets the session timeout (45 s by default, and no group may go
+# lower). A stage killed without leaving its group keeps its partitions until its session expires,
+# so a restarted instance would wait 45 s; with 6 s it resumes within 10 s (docs/decisions.md,
+# "A restarted stage resumes within 10 s"). compose.yaml sets the same values.
+GROUP_SESSION_SETTINGS = (
+    "group.consumer.session.timeout.ms=6000",
+    "group.consumer.min.session.timeout.ms=6000",
+    "group.consumer.heartbeat.interval.ms=1500",
+    "group.consumer.min.heartbeat.interval.ms=1000",
+)
 REPLICAS = 3  # replicas of the internal topics (offsets, transaction state) on a cluster of 3 or more
 
 LOG4J2 = """status = warn
@@ -148,6 +158,7 @@ class KafkaNode:
                 "unclean.leader.election.enable=false",
                 "group.initial.rebalance.delay.ms=0",
                 "auto.create.topics.enable=false",
+                *GROUP_SESSION_SETTINGS,
                 "",
             ])
         )

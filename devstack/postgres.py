@@ -13,15 +13,29 @@ import hashlib
 import os
 import shutil
 import subprocess
+import sys
+import time
 from pathlib import Path
 from urllib.parse import urlparse
 
 import psycopg
 
-from devstack.process import PrerequisiteMissing, wait_until
+from devstack.process import PrerequisiteMissing, is_alive, wait_until
 from eventlog.config import PROJECT_ROOT, CoreSettings
+from eventlog.failures import ServiceUnavailable
 
 SERVICE_USER = "postgres"
+# After a crash the dead postmaster stays a zombie until it is reaped, and PostgreSQL takes its pid
+# in postmaster.pid for a running server for that long: `pg_ctl start` fails, a second later it works.
+STALE_PID_WAIT_SECONDS = 30.0
+
+
+def postmaster_pid(data: Path) -> int | None:
+    """The pid postmaster.pid names (None: no file, or not a pid)."""
+    try:
+        return int((data / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def find_bin(tool: str) -> str | None:
@@ -102,14 +116,35 @@ class PostgresServer:
             self._run_as_service(
                 [initdb, "-D", str(data), "-U", self.user, "-A", "trust", "-E", "UTF8", "--no-instructions"]
             )
-        self._run_as_service([
+        self._pg_ctl_start([
             pg_ctl, "-D", str(data), "-l", str(pg_log), "-w", "-t", "60", "start",
             "-o", f"-h {self.host} -p {self.port} -k {socket_dir} -c fsync=on -c max_connections=200",
-        ])
+        ], data)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         if not self.log_path.exists() and pg_log != self.log_path:
             self.log_path.symlink_to(pg_log)
         wait_until(self.is_ready, "PostgreSQL", 60, log_path=pg_log)
+
+    def _pg_ctl_start(self, command: list[str], data: Path) -> None:
+        """`pg_ctl start`, retried while postmaster.pid names a server that is no longer running (a crash)."""
+        deadline = time.monotonic() + STALE_PID_WAIT_SECONDS
+        said = False
+        while True:
+            try:
+                self._run_as_service(command, quiet=True)
+                return
+            except subprocess.CalledProcessError as exc:
+                stale = postmaster_pid(data)
+                if stale is None or is_alive(stale) or time.monotonic() > deadline:
+                    said_by_pg_ctl = (exc.stderr or "").strip().splitlines()
+                    raise ServiceUnavailable(
+                        f"PostgreSQL did not start in {data} ({said_by_pg_ctl[-1] if said_by_pg_ctl else exc}); "
+                        f"see {self.log_path}") from None
+                if not said:
+                    print(f"PostgreSQL: {data / 'postmaster.pid'} names pid {stale}, which is not running (a crashed "
+                          f"server); waiting for it to be released and retrying", file=sys.stderr, flush=True)
+                    said = True
+                time.sleep(0.5)
 
     def _ensure_database(self) -> None:
         with psycopg.connect(self.admin_dsn(), autocommit=True) as conn:
@@ -125,10 +160,12 @@ class PostgresServer:
         self._run_as_service([pg_ctl, "-D", str(data), "-m", "fast", "-w", "stop"])
         return True
 
-    def _run_as_service(self, args: list[str]) -> None:
+    def _run_as_service(self, args: list[str], *, quiet: bool = False) -> None:
+        """`quiet`: keep the tool's stderr (it is in the CalledProcessError) instead of passing it through."""
         if self.as_root:
             args = ["runuser", "-u", SERVICE_USER, "--", *args]
-        subprocess.run(args, check=True, stdout=subprocess.DEVNULL, cwd="/")  # cwd: the service user may not read ours
+        subprocess.run(args, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE if quiet else None,
+                       text=True, cwd="/")  # cwd: the service user may not read ours
 
     def _service_user_can_reach(self, folder: Path) -> bool:
         folder.mkdir(parents=True, exist_ok=True)

@@ -23,7 +23,8 @@ TERMINAL_STATUSES = frozenset({FINALIZED, CANCELED})
 
 @dataclass(frozen=True)
 class ChallengeRegistered:
-    """Off-chain metadata (`lc.challenges.registered`); a later registration replaces an earlier one."""
+    """Off-chain metadata (`lc.challenges.registered`). The first registration of an id stands; a later one
+    applies only when it comes from the same subject and keeps what the first fixed (`owner_refusal`)."""
 
     challenge_id: int
     params: Any = None
@@ -143,17 +144,22 @@ def _ignore(state: ChallengeState, reason: str) -> ChallengeState:
     return replace(state, ignored=(*state.ignored, reason))
 
 
-def _owner_refusal(state: ChallengeState, fact: ChallengeRegistered) -> str | None:
-    """The id's owner rule (domain.registration.check_update) as this fold sees a registration: once
-    registered, another subject or a changed model, rule, proof or timeline is not applied."""
-    if not state.registered:
+def owner_refusal(standing: ChallengeRegistered | None, fact: ChallengeRegistered) -> str | None:
+    """The id's owner rule (domain.registration.check_update) as the folds see a registration: once an id
+    is registered (`standing`), another subject or a changed model, rule, proof or timeline is not
+    applied. The reason, or None when `fact` may apply."""
+    if standing is None:
         return None
-    if _lower(fact.subject) != state.subject:
-        return f"ChallengeRegistered by {_lower(fact.subject)}: the challenge is registered to {state.subject}"
-    fixed = (state.model_id, state.model_hash, state.params, state.proof, state.timeline_raw)
-    if (fact.model_id, fact.model_hash, fact.params, fact.proof, fact.timeline) != fixed:
+    if _lower(fact.subject) != _lower(standing.subject):
+        return (f"ChallengeRegistered by {_lower(fact.subject)}: the challenge is registered to "
+                f"{_lower(standing.subject)}")
+    if _fixed(fact) != _fixed(standing):
         return "ChallengeRegistered changing the model, rule, proof or timeline of a registered challenge"
     return None
+
+
+def _fixed(fact: ChallengeRegistered) -> tuple[Any, ...]:
+    return (fact.model_id, fact.model_hash, fact.params, fact.proof, fact.timeline)
 
 
 def _set_status(state: ChallengeState, status: str, fact_name: str) -> ChallengeState:
@@ -169,7 +175,10 @@ def apply_challenge_fact(state: ChallengeState | None, fact: ChallengeFact) -> C
         return _ignore(current, f"{type(fact).__name__} for challenge {fact.challenge_id}")
     match fact:
         case ChallengeRegistered():
-            refusal = _owner_refusal(current, fact)
+            standing = None if not current.registered else ChallengeRegistered(
+                current.challenge_id, current.params, current.proof, current.timeline_raw, current.model_id,
+                current.model_hash, current.subject)
+            refusal = owner_refusal(standing, fact)
             if refusal is not None:
                 return _ignore(current, refusal)
             return replace(

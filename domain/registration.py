@@ -3,7 +3,10 @@
 The input is a JSON object whose keys are the content columns of `challenges` (spec/schema.md §3.4):
 `id`, `subject`, `model_id`, `params`, `timeline` (required) and `title`, `description`, `tx_hash`,
 `model_hash`, `proof`, `funds`, `options` (optional). Objects may also arrive as JSON strings (the
-original's clients did that); they are parsed here, once, so every later reader sees objects.
+original's clients did that); they are parsed here, once, so every later reader sees objects. The
+timeline's instants are stored as the web app writes them, ISO-8601 UTC under the canonical keys
+(`domain.timeline.normalise_timeline`), whatever form they arrived in; one that names no instant
+is refused.
 The mode and topN are read from the rule paths (spec/evaluation.md §1.6) by the same parser the
 evaluator uses, and a registration whose rule or timeline the pipeline could not act on is refused
 with the reason rather than projected and silently mis-evaluated later. The door checks what the house
@@ -31,7 +34,7 @@ from typing import Any
 
 from domain.jsvalues import parse_maybe_json
 from domain.rules import parse_challenge_rule
-from domain.timeline import parse_timeline
+from domain.timeline import UnreadableTime, normalise_timeline, parse_timeline
 from domain.untrusted import UntrustedInput, check_value, loads
 
 REQUIRED = ("id", "subject", "model_id", "params", "timeline")
@@ -145,6 +148,10 @@ def validate_registration(document: object) -> Registration:
     assert params is not None and timeline is not None
     _check_timeline(timeline)
     mode, top_n = _mode_and_top_n(params, proof, timeline, options)
+    try:  # stored as the web app writes it, once every value is known to be a time
+        timeline = normalise_timeline(timeline)
+    except UnreadableTime as exc:
+        raise InvalidRegistration(str(exc)) from None
     registration = Registration(
         challenge_id=challenge_id, subject=subject, model_id=model_id, params=params, timeline=timeline,
         mode=mode, top_n=top_n, model_hash=_hash32(document.get("model_hash"), "model_hash"),

@@ -25,6 +25,8 @@ from effects.request_plan import (
     matches_request,
     request_expiry,
 )
+from eventlog import metrics
+from eventlog.config import ConfigError
 
 REQUESTED_TOPIC = "0x" + keccak(
     text="InferenceRequestedV2(uint256,address,bytes32,string,bytes32,bytes32,bytes32,bytes32)").hex()
@@ -41,12 +43,15 @@ class ChainBusy(RuntimeError):
 
 
 def load_account(private_key: str, setting: str) -> LocalAccount:
+    """The wallet of a key setting; a missing or malformed key is a ConfigError (one line, never the key)."""
     if not private_key:
-        raise ValueError(f"{setting} is not set: the chain writers need a wallet")
+        raise ConfigError(f"{setting} is not set: this chain writer needs its wallet's private key (0x-hex) in "
+                          "its environment")
     try:
         return Account.from_key(private_key)
     except Exception as exc:  # the message of eth-account may echo the key: do not chain it
-        raise ValueError(f"{setting} is not a valid private key ({type(exc).__name__})") from None
+        raise ConfigError(f"{setting} is not a valid private key ({type(exc).__name__}); expected 0x and 64 hex "
+                          "characters") from None
 
 
 @dataclass(frozen=True)
@@ -108,8 +113,24 @@ class ChainWriter:
         node is down retries like any other RPC failure instead of dying at start."""
         if self._client is None:
             self._client = ChainClient(self.rpc_url, accounts=[self.account], receipt_timeout=self.receipt_timeout,
-                                       replace_after=self.replace_after)
+                                       replace_after=self.replace_after, on_transaction=metrics.count_transaction)
         return self._client
+
+    def node_problem(self) -> str | None:
+        """Why the node cannot be used now (None: it answers), without raising."""
+        try:
+            self.client.block_number()
+        except Exception as exc:  # any transport or RPC failure: reported, retried by the caller
+            text = str(exc)
+            for known in ("Connection refused", "timed out", "Name or service not known", "Connection reset"):
+                if known in text:
+                    return f"{type(exc).__name__}: {known}"
+            return f"{type(exc).__name__}: {text[:160]}"
+        return None
+
+    def balance(self) -> int:
+        """The wallet's balance in wei."""
+        return int(self.client.w3.eth.get_balance(self.address))
 
     def contract(self, name: str) -> Contract:
         return self.client.contract(name, self.addresses[name])

@@ -34,9 +34,12 @@ from typing import Any, Generic, TypeVar
 
 from confluent_kafka import TopicPartition
 
+from effects.chain import ChainWriter
 from effects.inputs import read_input
 from effects.settings import WriterSettings
+from eventlog import metrics
 from eventlog.admission import halt_at
+from eventlog.config import redact_url
 from eventlog.consumer import Received, Reject, StopFlag
 from eventlog.processing.changelog import PartitionPlan, Restored, StageChangelog
 from eventlog.processing.clock import BlockClock
@@ -276,6 +279,7 @@ class ViewStage(Generic[View]):
             self.reconcile_all()
             return until() if until is not None else False
 
+        self.announce_chain()
         try:
             self.loop.run(self.handle, tick)  # (its close revokes the partitions: work finished, views committed)
         finally:
@@ -286,6 +290,21 @@ class ViewStage(Generic[View]):
                 self.clock.close()
             self.producer.close()
             self.state_producer.close()
+
+    def announce_chain(self) -> None:
+        """Say at start whether the chain node answers (a writer otherwise says nothing until it has work),
+        and serve the wallet's balance as a metric."""
+        chain = getattr(self, "chain", None)
+        if not isinstance(chain, ChainWriter):  # a writer without a chain (unconfigured), or a test's stand-in
+            return
+        problem = chain.node_problem()
+        if problem is not None:
+            log.error("%s: the chain node at %s does not answer (%s); transactions wait and are retried until it "
+                      "does: check the node and LC_RPC_URL", self.group, redact_url(chain.rpc_url),
+                      self.settings.scrub(problem))
+        else:
+            log.info("%s: chain node at %s answers; wallet %s", self.group, redact_url(chain.rpc_url), chain.address)
+        metrics.WALLET_BALANCE.set_source(chain.address, lambda: [((chain.address,), chain.balance())])
 
     # ---------------------------------------------------------------- assignment
 
@@ -313,7 +332,7 @@ class ViewStage(Generic[View]):
         for plan in plans:
             self.changelog.assigned(plan, self._keys(plan.partition))
         if self.clock is not None and self.clock.base is None:
-            self.clock.start(self._blocks_from)  # chain time from the newest place a partition stored
+            self.clock.start(self._blocks_from, self.stop)  # chain time from the newest place a partition stored
         self._commit({})  # a rebuilt partition's views, written whole
         self.restored = self.changelog.report(self.group, plans, entries, replayed)
         return self.changelog.resume_at(plans, partitions, to_catalogue)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import (
     AdminClient,
     AlterConfigOpType,
@@ -14,7 +15,8 @@ from confluent_kafka.admin import (
     ResourceType,
 )
 
-from eventlog.config import ConfigError, CoreSettings
+from eventlog.config import ConfigError, CoreSettings, redact_url
+from eventlog.failures import ServiceUnavailable, client_config
 from eventlog.topics import CATALOGUE
 
 # topic settings a newer catalogue may change on topics that already exist (an upgrade raises them);
@@ -40,7 +42,7 @@ def create_topics(settings: CoreSettings) -> list[str]:
     if not 1 <= settings.topic_min_insync_replicas <= settings.topic_replication_factor:
         raise ConfigError(f"LC_TOPIC_MIN_INSYNC_REPLICAS={settings.topic_min_insync_replicas} must be between 1 and "
                           f"LC_TOPIC_REPLICATION_FACTOR={settings.topic_replication_factor}")
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+    admin = AdminClient(client_config(settings.kafka_bootstrap, "lc-admin"))
     existing = set(admin.list_topics(timeout=10).topics)
     align_configs(admin, settings, existing)
     wanted = [
@@ -87,7 +89,7 @@ def delete_prefixed_topics(settings: CoreSettings) -> list[str]:
     """Delete every topic under the settings' prefix (a test's or a benchmark's); never unprefixed ones."""
     if not settings.topic_prefix:
         raise ValueError("refusing to delete topics without a topic prefix")
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+    admin = AdminClient(client_config(settings.kafka_bootstrap, "lc-admin"))
     doomed = [t for t in admin.list_topics(timeout=10).topics if t.startswith(settings.topic_prefix)]
     for future in (admin.delete_topics(doomed, operation_timeout=30).values() if doomed else []):
         try:
@@ -99,7 +101,7 @@ def delete_prefixed_topics(settings: CoreSettings) -> list[str]:
 
 
 def describe_topics(settings: CoreSettings) -> list[TopicState]:
-    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": "lc-admin",
+    consumer = Consumer({**client_config(settings.kafka_bootstrap, "lc-admin"), "group.id": "lc-admin",
                          "enable.auto.commit": False})
     try:
         metadata = consumer.list_topics(timeout=10)
@@ -116,3 +118,89 @@ def describe_topics(settings: CoreSettings) -> list[TopicState]:
         return states
     finally:
         consumer.close()
+
+
+def require_kafka(settings: CoreSettings, what: str, timeout: float = 10.0) -> None:
+    """Raise ServiceUnavailable (one line) unless the broker answers a metadata request within `timeout`:
+    a command fails at once instead of retrying for minutes behind librdkafka's noise."""
+    admin = AdminClient({**client_config(settings.kafka_bootstrap, what), "socket.timeout.ms": int(timeout * 1000)})
+    try:
+        brokers = admin.list_topics(timeout=timeout).brokers
+    except KafkaException as exc:
+        brokers = {}
+        detail = exc.args[0].str() if exc.args else str(exc)
+    else:
+        detail = "no broker in the metadata"
+    if not brokers:
+        raise ServiceUnavailable(
+            f"Kafka at {redact_url(settings.kafka_bootstrap)} did not answer within {timeout:.0f} s ({detail});"
+            " check that the broker runs and LC_KAFKA_BOOTSTRAP")
+
+
+ELECTING = frozenset({KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE,
+                      KafkaError.UNKNOWN_TOPIC_OR_PART})
+
+
+def watermarks(consumer: Consumer, partition: TopicPartition, timeout: float = 30.0) -> tuple[int, int]:
+    """(low, high) of a partition, waiting out the leader election of a topic created just now."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return consumer.get_watermark_offsets(partition, timeout=timeout)
+        except KafkaException as exc:
+            if exc.args[0].code() not in ELECTING or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def copy_topic(settings: CoreSettings, topic: str, to_prefix: str, timeout: float = 30.0) -> int:
+    """Copy every committed message of a catalogue topic into the same topic under `to_prefix`, partition
+    by partition, with its key, value, headers and timestamp; returns how many. The target must be empty
+    (create it first with the catalogue's settings: `create_topics`)."""
+    source = settings.topic(topic)
+    target = f"{to_prefix}{topic}"
+    if source == target:
+        raise ValueError(f"{source} would be copied onto itself")
+    consumer = Consumer({**client_config(settings.kafka_bootstrap, "lc-topics-copy"), "group.id": "lc-topics-copy",
+                         "enable.auto.commit": False, "enable.partition.eof": True,
+                         "isolation.level": "read_committed"})
+    producer = Producer({**client_config(settings.kafka_bootstrap, "lc-topics-copy"), "enable.idempotence": True,
+                         "acks": "all", "linger.ms": 20})
+    copied = 0
+    failed: list[str] = []
+
+    def delivered(err: KafkaError | None, _msg: object) -> None:
+        if err is not None:
+            failed.append(err.str())
+
+    try:
+        partitions = sorted(consumer.list_topics(source, timeout=timeout).topics[source].partitions)
+        for partition in partitions:
+            if watermarks(consumer, TopicPartition(target, partition), timeout)[1] > 0:
+                raise ValueError(f"{target}[{partition}] is not empty: copy only into fresh topics")
+        for partition in partitions:
+            low, high = consumer.get_watermark_offsets(TopicPartition(source, partition), timeout=timeout)
+            if high <= low:
+                continue
+            consumer.assign([TopicPartition(source, partition, low)])
+            done = False
+            while not done:
+                for message in consumer.consume(1000, 5.0):
+                    error = message.error()
+                    if error is not None:
+                        done = error.code() == KafkaError._PARTITION_EOF
+                        if not done:
+                            raise KafkaException(error)
+                        break
+                    producer.produce(target, value=message.value(), key=message.key(), partition=partition,
+                                     headers=message.headers(), timestamp=message.timestamp()[1],
+                                     on_delivery=delivered)
+                    producer.poll(0)
+                    copied += 1
+            consumer.unassign()
+        if producer.flush(60) or failed:
+            raise KafkaException(KafkaError(KafkaError._MSG_TIMED_OUT, f"copy of {source} not delivered: "
+                                            f"{failed[0] if failed else 'still queued after 60 s'}"))
+    finally:
+        consumer.close()
+    return copied

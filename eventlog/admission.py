@@ -14,6 +14,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from eventlog.failures import OperatorError
 from eventlog.serde import Event, EventSerde, UndecodableMessage
 from eventlog.topics import CATALOGUE
 
@@ -24,7 +25,7 @@ class Inadmissible(ValueError):
     """A message a stage cannot take from its topic; the message says why."""
 
 
-class StageHalted(RuntimeError):
+class StageHalted(OperatorError):
     """An ordered fact (lc.chain.*) that a stage cannot read or apply: it stops before it, loudly.
 
     The message names topic, partition and offset; nothing at or after that offset is committed, so

@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any, Self
 from urllib.parse import urlsplit
 
+from eventlog.failures import OperatorError
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -47,7 +49,7 @@ def redact_url(url: str, *, hide_path: bool = True) -> str:
     return f"{parts.scheme}://{host}{path}"
 
 
-class ConfigError(ValueError):
+class ConfigError(OperatorError, ValueError):
     """A setting is missing or malformed; the message names the variable."""
 
 
@@ -89,6 +91,10 @@ class CoreSettings:
     # Local files and logs
     home: str = setting("", "folder for the local stack's data, logs and downloaded runtimes; empty = <repo>/.lc")
     log_level: str = setting("INFO", "log level of every stage (DEBUG, INFO, WARNING, ERROR)")
+    # Metrics
+    metrics_port: int = setting(
+        0, "port of the stage's Prometheus /metrics (one per process: give each stage on a host its own); 0 = off")
+    metrics_host: str = setting("127.0.0.1", "address the /metrics server listens on (0.0.0.0 in a container)")
     # where each value came from: variable names read from the environment, and fields set in code
     sources: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False,
                                        metadata={"internal": True})
@@ -127,6 +133,19 @@ class CoreSettings:
         shown = ", ".join(f"{name}={value!r}" for name, value, _doc, _source in self.describe())
         return f"{type(self).__name__}({shown})"
 
+    def scrub(self, text: str) -> str:
+        """`text` (a library's error message, say) with every secret value of these settings masked: secret
+        fields, a DSN's password, an RPC URL's path and query."""
+        for f in settings_fields(type(self)):
+            value = getattr(self, f.name)
+            if not value or not isinstance(value, str):
+                continue
+            parts = [value] if f.metadata.get("secret") else secret_parts(value, f.metadata.get("url", ""))
+            for part in sorted(parts, key=len, reverse=True):
+                if len(part) > 1:
+                    text = text.replace(part, "***")
+        return text
+
     def describe(self, *, mask_secrets: bool = True) -> list[tuple[str, str, str, str]]:
         """(variable, value with secrets masked, doc, source) for every setting; source is
         "environment", "override" (set in code) or "default"."""
@@ -139,6 +158,15 @@ class CoreSettings:
                 value = redact_url(value, hide_path=f.metadata["url"] == "endpoint")
             rows.append((env_name(f.name), str(value), f.metadata["doc"], self.sources.get(f.name, "default")))
         return rows
+
+
+def secret_parts(value: str, url_kind: str) -> list[str]:
+    """The parts of a URL setting that must not be shown: the password, and an endpoint's path and query."""
+    parts = urlsplit(value)
+    found = [parts.password] if parts.password else []
+    if url_kind == "endpoint":
+        found += [p for p in (parts.path, parts.query) if p and p != "/"]
+    return found
 
 
 def settings_fields(cls: type) -> list[dataclasses.Field[Any]]:

@@ -20,13 +20,16 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
+from eventlog import metrics
 from eventlog.admission import Inadmissible, StageHalted, admit, halt_at, halts_logged
 from eventlog.config import CoreSettings
+from eventlog.failures import ClientNoise, OperatorError
 from eventlog.producer import EventProducer
 from eventlog.serde import Event, EventSerde
 from eventlog.topics import ordered_facts
@@ -49,6 +52,13 @@ Reject = Callable[[Received, str], None]
 BatchHandler = Callable[[Sequence[Received], Reject], None]
 AssignCallback = Callable[[list[TopicPartition]], list[TopicPartition] | None]
 RevokeCallback = Callable[[list[TopicPartition]], None]
+
+
+LAG_REPORT_SECONDS = 5.0
+
+
+class MissingTopics(OperatorError):
+    """Topics a stage reads do not exist (never created, or a wrong LC_TOPIC_PREFIX)."""
 
 
 class StopFlag:
@@ -100,9 +110,11 @@ class ConsumerLoop:
         self._user_on_assign = on_assign
         self._user_on_revoke = on_revoke
         self._physical_to_catalogue = {settings.topic(t): t for t in self.topics}
+        self._noise = ClientNoise(settings.kafka_bootstrap, group_id)
         self.batch_positions: dict[tuple[str, int], int] = {}
         config: dict[str, Any] = {
             "bootstrap.servers": settings.kafka_bootstrap,
+            **self._noise.config(),
             "group.id": f"{settings.topic_prefix}{group_id}",
             "group.protocol": "consumer",
             "enable.auto.commit": False,
@@ -111,6 +123,8 @@ class ConsumerLoop:
         }
         config.update(extra_config or {})
         self.consumer = Consumer(config)
+        self._batches = metrics.BatchTimer(group_id)
+        self._lag_reported_at = 0.0
 
     def positions(self) -> dict[tuple[str, int], int]:
         """Next offset to be consumed per assigned (catalogue topic, partition); <0 = not yet known."""
@@ -129,6 +143,7 @@ class ConsumerLoop:
 
     def run(self, handle: BatchHandler, until: Callable[[], bool] | None = None) -> None:
         """Consume until stopped (or until `until()` holds after a poll), then leave the group."""
+        self.require_topics()
         self.consumer.subscribe(
             list(self._physical_to_catalogue), on_assign=self._on_assign, on_revoke=self._on_revoke,
             on_lost=self._on_revoke,
@@ -139,12 +154,47 @@ class ConsumerLoop:
                     messages = self.consumer.consume(self.batch_size, self.poll_timeout)
                     if messages:
                         self.process(messages, handle)
+                    self._report_lag()
                     if until is not None and until():
                         break
         finally:
             self.close()
 
+    def require_topics(self, also: Sequence[str] = (), timeout: float = 5.0) -> None:
+        """Raise MissingTopics (one line: which, and what to do) unless every input topic (and the catalogue
+        topics `also`) exists."""
+        while True:  # an unreachable broker is transient: wait for it (ClientNoise reports it) unless stopped
+            try:
+                present = self.consumer.list_topics(timeout=timeout).topics
+                break
+            except KafkaException as exc:
+                self._noise.report(exc.args[0].code(), exc.args[0].str())
+                if self.stop.wait(1.0):
+                    return
+        wanted = [*self._physical_to_catalogue, *(self.settings.topic(t) for t in also)]
+        missing = [t for t in wanted if t not in present or present[t].error is not None]
+        if missing:
+            raise MissingTopics(
+                f"{self.group_id}: topic(s) {', '.join(missing)} do not exist on Kafka at {self.settings.kafka_bootstrap}"
+                f" (LC_TOPIC_PREFIX={self.settings.topic_prefix!r}); create them with `lc topics create` or fix the "
+                "prefix")
+
+    def _report_lag(self) -> None:
+        """Every few seconds: messages between the position and the end of each assigned partition, from
+        the high watermarks the fetches brought (no request to the broker)."""
+        now = time.monotonic()
+        if now - self._lag_reported_at < LAG_REPORT_SECONDS:
+            return
+        self._lag_reported_at = now
+        for tp in self.consumer.position(self.consumer.assignment()):
+            _low, high = self.consumer.get_watermark_offsets(tp, cached=True)
+            if tp.offset >= 0 and high >= 0:
+                metrics.CONSUMER_LAG.labels(self.group_id, self.catalogue_topic(tp.topic), str(tp.partition)).set(
+                    max(high - tp.offset, 0))
+
     def process(self, messages: list[Message], handle: BatchHandler) -> None:
+        started = time.perf_counter()
+        newest = 0
         received: list[Received] = []
         self.batch_positions = {}
         refused = 0
@@ -166,11 +216,15 @@ class ConsumerLoop:
                 refused += 1
             else:
                 received.append(Received(topic, partition, offset, key, event, message.value()))
+                newest = max(newest, message.timestamp()[1])
             self.batch_positions[(topic, partition)] = offset + 1
         if refused:
             self.dlq.flush()
         if self.batch_positions:  # a batch of end-of-partition events only has nothing to handle or commit
             handle(received, self.reject)
+            for topic, count in _count_by_topic(received).items():
+                self._batches.count(topic, count)
+            self._batches.handled(started, newest)
             if self.commit_to_kafka:
                 self.consumer.commit(offsets=[TopicPartition(self.settings.topic(t), p, o)
                                               for (t, p), o in self.batch_positions.items()], asynchronous=False)
@@ -191,6 +245,7 @@ class ConsumerLoop:
                      value: bytes | None, reason: str) -> None:
         log.warning("%s: %s[%d]@%d to the dead-letter topic: %s", self.group_id, physical_topic, partition,
                     offset, reason)
+        metrics.DEAD_LETTERS.labels(self.group_id, self.catalogue_topic(physical_topic)).inc()
         self.dlq.dead_letter(
             stage=self.group_id,
             reason=reason,
@@ -223,3 +278,9 @@ class ConsumerLoop:
             if self._dlq is not None:
                 self._dlq.close()
 
+
+def _count_by_topic(received: list[Received]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for r in received:
+        counts[r.topic] = counts.get(r.topic, 0) + 1
+    return counts

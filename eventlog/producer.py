@@ -10,7 +10,9 @@ from typing import Any
 
 from confluent_kafka import KafkaError, Message, Producer, TopicPartition
 
+from eventlog import metrics
 from eventlog.config import CoreSettings
+from eventlog.failures import ClientNoise, OperatorError
 from eventlog.serde import EventSerde
 from eventlog.topics import DLQ, LARGEST_MESSAGE_BYTES, RECORD_BATCH_OVERHEAD
 
@@ -23,8 +25,9 @@ DEAD_LETTER_KEY_CHARS = 1000
 DURABILITY = {"enable.idempotence": True, "acks": "all"}
 
 
-class DeliveryFailed(RuntimeError):
-    """The broker did not accept one or more messages; nothing after them may be assumed published."""
+class DeliveryFailed(OperatorError):
+    """The broker did not accept one or more messages; nothing after them may be assumed published (a
+    command reports it in one line; a stage's own retry policy decides what follows)."""
 
 
 class EventProducer:
@@ -50,6 +53,7 @@ class EventProducer:
         self.serde = serde or EventSerde(settings.schema_registry_url)
         config: dict[str, Any] = {
             "bootstrap.servers": settings.kafka_bootstrap,
+            **ClientNoise(settings.kafka_bootstrap, producer_name).config(),
             "client.id": producer_name,
             **DURABILITY,
             "linger.ms": 5,
@@ -66,6 +70,7 @@ class EventProducer:
             raise ValueError(f"{producer_name}: {sorted(weakened)} stay as the producer helper sets them")
         config.update(extra_config or {})
         self._producer = Producer(config)
+        self._published: dict[str, Any] = {}  # physical topic -> counter child of lc_events_published
         self._errors: list[str] = []
         self._transactional = bool(transactional_id)
         self._in_transaction = False
@@ -157,6 +162,11 @@ class EventProducer:
             except BufferError:
                 self._producer.poll(0.1)  # local queue full: let deliveries drain, then retry
         self._producer.poll(0)
+        counter = self._published.get(topic)
+        if counter is None:
+            counter = self._published[topic] = metrics.EVENTS_PUBLISHED.labels(
+                self.producer_name, topic.removeprefix(self.settings.topic_prefix))
+        counter.inc()
 
     def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
         if err is not None:

@@ -91,8 +91,9 @@ CATALOGUE: dict[str, TopicSpec] = {
                   ("ChainEvent",), ordered_facts=True),
         TopicSpec(CHALLENGES_REGISTERED, "challenge id", "off-chain challenge metadata: rule, model, mode, topN",
                   ("ChallengeRegistered", "RegistryWriteRecorded", "RegistryRetryRequested")),
-        TopicSpec(ACCOUNTS, "subject:provider", "linked provider accounts, tokens encrypted",
-                  ("LinkedAccount", "IdentityBound"), cleanup_policy="compact"),
+        TopicSpec(ACCOUNTS, "subject:provider", "linked provider accounts (tokens encrypted), identity bindings, "
+                  "and their removals", ("LinkedAccount", "AccountUnlinked", "IdentityBound", "IdentityUnbound"),
+                  cleanup_policy="compact"),
         TopicSpec(EVIDENCE, "challenge id", "normalized evidence records with their evidence hash",
                   ("EvidenceSubmitted",), max_message_bytes=MAX_EVIDENCE_EVENT_BYTES + RECORD_BATCH_OVERHEAD),
         TopicSpec(VERDICTS, "challenge id", "verdicts and competitive rankings", ("VerdictIssued", "RankingPublished")),

@@ -1,4 +1,7 @@
-"""The original API's wallet signature headers (spec/evidence.md §6.1), single-use across restarts.
+"""Who is calling an intake: a wallet (signature headers, for user actions) or the web app's server (a
+service credential, for server-to-server calls such as webhooks and OAuth callbacks).
+
+Wallet: the original API's signature headers (spec/evidence.md §6.1), single-use across restarts.
 
 `x-lc-address` (0x address, any case), `x-lc-timestamp` (Unix milliseconds, decimal),
 `x-lc-signature` (EIP-191 `personal_sign` of `lightchallenge:<x-lc-timestamp>` exactly as sent).
@@ -11,6 +14,7 @@ is a file, so a restart does not forget it.
 
 from __future__ import annotations
 
+import hmac
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -119,3 +123,30 @@ class SignatureVerifier:
         if not self.replay_store.first_use(parts.replay_key, expires_ms=signed_ms + self.window_ms, now_ms=now_ms):
             raise AuthError("replayed", "this signature was already used: sign again for every request")
         return to_checksum_address(recovered)
+
+
+SERVICE_HEADER = "authorization"
+SERVICE_SCHEME = "Bearer "
+
+
+class ServiceCredential:
+    """The web app server's shared secret (`Authorization: Bearer <token>`, LC_INTAKE_SERVICE_TOKEN),
+    compared in constant time. Without a configured token every service call is refused: an
+    unconfigured deployment must not accept anonymous server-to-server writes."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token.encode()
+
+    def verify(self, headers: Mapping[str, str]) -> None:
+        """Raise AuthError unless the request carries the configured token."""
+        if not self._token:
+            raise AuthError("not_configured", "service calls are disabled: LC_INTAKE_SERVICE_TOKEN is not set")
+        value = headers.get(SERVICE_HEADER, "")
+        if not value.startswith(SERVICE_SCHEME):
+            raise AuthError("missing", f"send {SERVICE_HEADER}: {SERVICE_SCHEME}<service token>")
+        if not hmac.compare_digest(value[len(SERVICE_SCHEME):].strip().encode(), self._token):
+            raise AuthError("bad_credential", "the service token is not the configured one")
+
+
+def service_headers(token: str) -> dict[str, str]:
+    return {SERVICE_HEADER: f"{SERVICE_SCHEME}{token}"}

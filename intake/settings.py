@@ -1,4 +1,4 @@
-"""The HTTP intakes' settings: uploads API and registrations API."""
+"""The HTTP intakes' settings: uploads, registrations, JSON evidence and accounts APIs."""
 
 from __future__ import annotations
 
@@ -23,6 +23,23 @@ class IntakeSettings(CoreSettings):
     registrations_api_listen: str = setting(
         "127.0.0.1:8788", "host:port of the registrations API (POST /challenges); signature window as uploads"
     )
+    evidence_api_listen: str = setting(
+        "127.0.0.1:8789", "host:port of the JSON evidence API (POST /v1/evidence, /v1/service/evidence)"
+    )
+    accounts_api_listen: str = setting(
+        "127.0.0.1:8790", "host:port of the accounts API (link, unlink, bind, unbind; docs/webapp.md)"
+    )
+    intake_service_token: str = setting(
+        "", "the web app server's credential for server-to-server calls (Authorization: Bearer <token>) to the "
+            "evidence and accounts APIs; empty = those routes refuse every call", secret=True
+    )
+
+    @property
+    def used_signatures_path(self) -> Path:
+        """The one store of used wallet signatures of every intake: the signed message is only
+        `lightchallenge:<timestamp>` (the web app's format), so a signature spent on one API must be spent
+        on all of them."""
+        return self.home_path / "intake" / "used_signatures.sqlite"
 
     @property
     def upload_path(self) -> Path:

@@ -7,12 +7,19 @@ created_at is the time of its first event and updated_at that of its latest (the
 now() on every upsert). Merging is associative, so a batch is folded per key in Python and written
 with one COPY and one upsert, giving exactly the rows event-by-event application would.
 
+`AccountUnlinked` (same key): the row is deleted (tokens included); a later LinkedAccount of the key
+starts a new row from scratch, nothing merged from before the unlink. A batch is folded per key into
+"delete first or not" and the merged state after the last unlink, which is exactly event by event.
+
 `IdentityBound` (key `identity:<wallet>:<platform>`): one row per (wallet, platform). The binding
 with the newer attestation time `ts` holds (an equal ts with other content: the later event);
 platform_id, signed_by, signature and ts are replaced together, handle is COALESCE(new, old). The
 original upserted unconditionally; comparing ts keeps a re-run of `lc import identity-bindings`
 from rolling back a newer binding, and makes applying the same event twice change nothing.
-Bindings are few, so they are applied event by event in topic order (exact under any batching).
+`IdentityUnbound` deletes the row if it is not newer than the unbinding, and is remembered in
+`identity_unbindings` so that no binding attested before it comes back (a re-published or
+re-imported one). Bindings are few, so they are applied event by event in topic order (exact under
+any batching).
 
 Tokens must be `enc:` ciphertext: an event carrying a plain-text token is refused, and its bytes are
 withheld from lc.dlq so the secret is not copied further. The projector never holds the key.
@@ -27,12 +34,12 @@ from typing import Any, NamedTuple
 import psycopg
 
 from domain.accounts import (
-    ADDRESS,
+    ACCOUNT_UNLINKED,
     IDENTITY_BOUND,
+    IDENTITY_UNBOUND,
     LINKED_ACCOUNT,
-    PROVIDER_NAME,
-    account_key,
-    identity_key,
+    checked_account_key,
+    checked_identity_key,
 )
 from eventlog.consumer import Received, Reject
 from eventlog.topics import ACCOUNTS
@@ -69,6 +76,28 @@ class AccountState(NamedTuple):
         )
 
 
+class Unlinked(NamedTuple):
+    subject: str  # lower-case
+    provider: str
+
+
+class AccountChange(NamedTuple):
+    """The net effect of a batch's events on one (subject, provider): delete the row first, then upsert."""
+
+    subject: str
+    provider: str
+    delete_first: bool
+    state: AccountState | None
+
+
+class Unbinding(NamedTuple):
+    wallet: str  # lower-case
+    platform: str
+    ts: int  # Unix ms
+    event_id: str
+    occurred_ms: int
+
+
 class BindingFact(NamedTuple):
     wallet: str  # lower-case
     platform: str
@@ -81,8 +110,8 @@ class BindingFact(NamedTuple):
 
 
 class PreparedAccounts(NamedTuple):
-    accounts: list[AccountState]
-    bindings: list[BindingFact]  # topic order
+    accounts: list[AccountChange]
+    bindings: list[BindingFact | Unbinding]  # topic order
 
 
 def _coalesce(new: Any, old: Any) -> Any:
@@ -117,15 +146,21 @@ def read_account(received: Received) -> AccountState:
     access, refresh = _sealed(p, "access_token"), _sealed(p, "refresh_token")  # first: see PlaintextToken
     subject = _text(p, "subject", required=True) or ""
     provider = _text(p, "provider", required=True) or ""
-    if not ADDRESS.match(subject):
-        raise ValueError(f"subject {subject!r} is not a 0x address")
-    if not PROVIDER_NAME.match(provider):
-        raise ValueError(f"provider {provider!r} is not a provider name")
-    if received.key != account_key(subject, provider):
-        raise ValueError(f"key {received.key!r} is not {account_key(subject, provider)!r}")
+    _check_key(received, checked_account_key(subject, provider))
     at = received.event.occurred_at
     return AccountState(subject.lower(), provider, _text(p, "external_id", required=False), access, refresh,
                         p["token_expires_at"], at, at)
+
+
+def _check_key(received: Received, expected: str) -> None:
+    if received.key != expected:
+        raise ValueError(f"key {received.key!r} is not {expected!r}")
+
+
+def _identity(received: Received, wallet: str, platform: str) -> None:
+    _check_key(received, checked_identity_key(wallet, platform))
+    if received.event.payload["ts"] < 0:
+        raise ValueError(f"ts must be >= 0, got {received.event.payload['ts']}")
 
 
 def read_binding(received: Received) -> BindingFact:
@@ -133,14 +168,7 @@ def read_binding(received: Received) -> BindingFact:
     p = received.event.payload
     wallet = (_text(p, "wallet", required=True) or "").lower()
     platform = _text(p, "platform", required=True) or ""
-    if not ADDRESS.match(wallet):
-        raise ValueError(f"wallet {wallet!r} is not a 0x address")
-    if not PROVIDER_NAME.match(platform):
-        raise ValueError(f"platform {platform!r} is not a platform name")
-    if received.key != identity_key(wallet, platform):
-        raise ValueError(f"key {received.key!r} is not {identity_key(wallet, platform)!r}")
-    if p["ts"] < 0:
-        raise ValueError(f"ts must be >= 0, got {p['ts']}")
+    _identity(received, wallet, platform)
     return BindingFact(
         wallet, platform, _text(p, "platform_id", required=True) or "", _text(p, "handle", required=False),
         _text(p, "signed_by", required=False), _text(p, "signature", required=False), p["ts"],
@@ -148,13 +176,30 @@ def read_binding(received: Received) -> BindingFact:
     )
 
 
-def fold_accounts(states: Sequence[AccountState]) -> list[AccountState]:
-    """Per (subject, provider), in topic order, the single upsert with the same effect."""
-    by_key: dict[tuple[str, str], AccountState] = {}
-    for state in states:
-        key = (state.subject, state.provider)
-        earlier = by_key.get(key)
-        by_key[key] = state if earlier is None else earlier.merged_with(state)
+def read_unlinked(received: Received) -> Unlinked:
+    p = received.event.payload
+    _check_key(received, checked_account_key(p["subject"], p["provider"]))
+    return Unlinked(p["subject"].lower(), p["provider"])
+
+
+def read_unbinding(received: Received) -> Unbinding:
+    p = received.event.payload
+    wallet, platform = p["wallet"].lower(), p["platform"]
+    _identity(received, wallet, platform)
+    return Unbinding(wallet, platform, p["ts"], received.event.event_id, received.event.occurred_at)
+
+
+def fold_accounts(events: Sequence[AccountState | Unlinked]) -> list[AccountChange]:
+    """Per (subject, provider), in topic order, the delete and the single upsert with the same effect."""
+    by_key: dict[tuple[str, str], AccountChange] = {}
+    for event in events:
+        key = (event.subject, event.provider)
+        change = by_key.get(key, AccountChange(event.subject, event.provider, False, None))
+        if isinstance(event, Unlinked):
+            change = AccountChange(event.subject, event.provider, True, None)
+        else:
+            change = change._replace(state=event if change.state is None else change.state.merged_with(event))
+        by_key[key] = change
     return list(by_key.values())
 
 
@@ -176,8 +221,10 @@ ACCOUNTS_UPSERT = """INSERT INTO linked_accounts AS a
 
 BINDING_UPSERT = """INSERT INTO identity_bindings AS b
         (wallet, platform, platform_id, handle, signed_by, signature, ts, created_at, updated_at)
-    VALUES (%(wallet)s, %(platform)s, %(platform_id)s, %(handle)s, %(signed_by)s, %(signature)s, %(ts)s,
-            to_timestamp(%(occurred_ms)s / 1000.0), to_timestamp(%(occurred_ms)s / 1000.0))
+    SELECT %(wallet)s, %(platform)s, %(platform_id)s, %(handle)s, %(signed_by)s, %(signature)s, %(ts)s,
+           to_timestamp(%(occurred_ms)s / 1000.0), to_timestamp(%(occurred_ms)s / 1000.0)
+    WHERE NOT EXISTS (SELECT 1 FROM identity_unbindings u
+                      WHERE u.wallet = %(wallet)s AND u.platform = %(platform)s AND u.ts >= %(ts)s)
     ON CONFLICT (wallet, platform) DO UPDATE SET
         platform_id = EXCLUDED.platform_id, handle = COALESCE(EXCLUDED.handle, b.handle),
         signed_by = EXCLUDED.signed_by, signature = EXCLUDED.signature, ts = EXCLUDED.ts,
@@ -187,20 +234,33 @@ BINDING_UPSERT = """INSERT INTO identity_bindings AS b
         IS DISTINCT FROM (b.platform_id, b.handle, b.signed_by, b.signature))"""
 
 
+UNBINDING_UPSERT = """INSERT INTO identity_unbindings AS u (wallet, platform, ts, event_id, unbound_at)
+    VALUES (%(wallet)s, %(platform)s, %(ts)s, %(event_id)s, to_timestamp(%(occurred_ms)s / 1000.0))
+    ON CONFLICT (wallet, platform) DO UPDATE SET ts = EXCLUDED.ts, event_id = EXCLUDED.event_id,
+        unbound_at = EXCLUDED.unbound_at
+    WHERE EXCLUDED.ts > u.ts"""
+
+UNBIND = """DELETE FROM identity_bindings WHERE wallet = %(wallet)s AND platform = %(platform)s AND ts <= %(ts)s"""
+
+
 class AccountsProjection:
     name = "accounts"
     topics = (ACCOUNTS,)
 
     def prepare(self, events: Sequence[Received], reject: Reject) -> PreparedAccounts | None:
-        accounts: list[AccountState] = []
-        bindings: list[BindingFact] = []
+        accounts: list[AccountState | Unlinked] = []
+        bindings: list[BindingFact | Unbinding] = []
         for received in events:
             event_type = received.event.event_type
             try:
                 if event_type == LINKED_ACCOUNT:
                     accounts.append(read_account(received))
+                elif event_type == ACCOUNT_UNLINKED:
+                    accounts.append(read_unlinked(received))
                 elif event_type == IDENTITY_BOUND:
                     bindings.append(read_binding(received))
+                elif event_type == IDENTITY_UNBOUND:
+                    bindings.append(read_unbinding(received))
                 else:
                     reject(received, f"unexpected event type {event_type} on {ACCOUNTS}")
             except PlaintextToken as exc:
@@ -213,15 +273,25 @@ class AccountsProjection:
         return PreparedAccounts(fold_accounts(accounts), bindings)
 
     def write(self, conn: psycopg.Connection, prepared: PreparedAccounts) -> None:
-        if prepared.accounts:
+        unlinked = [(c.subject, c.provider) for c in prepared.accounts if c.delete_first]
+        if unlinked:
+            conn.execute("DELETE FROM linked_accounts WHERE (lower(subject), provider) IN"
+                         " (SELECT * FROM unnest(%s::text[], %s::text[]))",
+                         ([s for s, _ in unlinked], [p for _, p in unlinked]))
+        states = [c.state for c in prepared.accounts if c.state is not None]
+        if states:
             conn.execute(ACCOUNTS_STAGE)
             with conn.cursor().copy(
                 "COPY linked_accounts_stage (subject, provider, external_id, access_token, refresh_token,"
                 " token_expires_ms, first_ms, last_ms) FROM STDIN"
             ) as copy:
-                for state in prepared.accounts:
+                for state in states:
                     copy.write_row(state)
             conn.execute(ACCOUNTS_UPSERT)
-        if prepared.bindings:
-            with conn.cursor() as cursor:
-                cursor.executemany(BINDING_UPSERT, [b._asdict() for b in prepared.bindings])
+        with conn.cursor() as cursor:
+            for item in prepared.bindings:
+                if isinstance(item, Unbinding):
+                    cursor.execute(UNBINDING_UPSERT, item._asdict())
+                    cursor.execute(UNBIND, item._asdict())
+                else:
+                    cursor.execute(BINDING_UPSERT, item._asdict())

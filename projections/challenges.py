@@ -5,8 +5,9 @@ Inputs, all stored as facts first: lc.chain.events into `chain_events` (a retrac
 `challenge_registrations` (the newest registration per challenge) and the registry writer's
 RegistryWriteRecorded into `challenge_registry_writes` (its newest outcome per challenge; an operator's
 RegistryRetryRequested is stored there too, as `pending` until the writer's next outcome, with who, why
-and when kept). Then every challenge the batch touched is derived again from its
-registration and its live facts (`projections.chain.derive`) and its rows replaced. Rows therefore
+and when kept); from lc.jobs, the job events that carry AIVM progress into `challenge_job_events` (for
+the AIVM keys of `challenges.proof`). Then every challenge the batch touched is derived again from its
+registration, its live facts and its job events (`projections.chain.derive`) and its rows replaced. Rows therefore
 depend only on which facts hold, never on the order the topics were read in or on what was retracted
 on the way, so the live projector and `lc rebuild` end at the same rows.
 
@@ -31,18 +32,22 @@ import psycopg
 from domain.registration import EVENT_TYPE as REGISTERED
 from domain.registration import InvalidRegistration, Registration, check_update, registration_from_payload
 from eventlog.consumer import Received, Reject
-from eventlog.topics import CHAIN_EVENTS, CHALLENGES_REGISTERED
+from eventlog.topics import CHAIN_EVENTS, CHALLENGES_REGISTERED, JOBS
+from projections.chain.aivm_proof import PROOF_JOB_EVENTS, JobEventRow
 from projections.chain.derive import RegistryWrite, derive
 from projections.chain.facts import ChainFact, newest_per_event_id, read_fact
 from projections.chain.store import (
+    JobEventFact,
     RegistrationUpsert,
     RegistryRetry,
     RegistryWriteFact,
+    load_job_events,
     load_live_facts,
     load_registrations,
     load_registry_writes,
     lock_challenges,
     store_facts,
+    store_job_events,
     store_registrations,
     store_registry_writes,
     write_derived,
@@ -66,21 +71,21 @@ class PreparedBatch(NamedTuple):
     facts: list[ChainFact]
     registrations: list[RegistrationFact]  # in topic order; folded against the stored ones when written
     registry_writes: list[RegistryWriteFact]
+    job_events: list[JobEventFact]
 
     @property
     def touched(self) -> list[int]:
         ids = {f.challenge_id for f in self.facts if f.consumed and f.challenge_id is not None}
         ids.update(r.registration.challenge_id for r in self.registrations)
         ids.update(w.challenge_id for w in self.registry_writes)
+        ids.update(e.challenge_id for e in self.job_events)
         return sorted(ids)
 
 
 def read_registry_write(received: Received) -> RegistryWriteFact:
     """A RegistryWriteRecorded, or ValueError with the reason it is refused."""
     p = received.event.payload
-    challenge_id = p["challenge_id"]
-    if not isinstance(challenge_id, int) or challenge_id <= 0 or received.key != str(challenge_id):
-        raise ValueError(f"challenge_id {challenge_id!r} is not a positive id matching the key {received.key!r}")
+    challenge_id = _challenge_of(received)
     if p["status"] not in REGISTRY_WRITE_STATUSES:
         raise ValueError(f"status {p['status']!r} is not one of {', '.join(REGISTRY_WRITE_STATUSES)}")
     error = p.get("error")
@@ -92,13 +97,25 @@ def read_registry_retry(received: Received) -> RegistryWriteFact:
     """An operator's RegistryRetryRequested as the write's newest fact: `pending` until the writer tries
     again. ValueError with the reason it is refused."""
     p = received.event.payload
-    challenge_id = p["challenge_id"]
-    if not isinstance(challenge_id, int) or challenge_id <= 0 or received.key != str(challenge_id):
-        raise ValueError(f"challenge_id {challenge_id!r} is not a positive id matching the key {received.key!r}")
+    challenge_id = _challenge_of(received)
     at = received.event.occurred_at
     retry = RegistryRetry(str(p["operator"])[:200], str(p["reason"])[:500], at)
     return RegistryWriteFact(challenge_id, received.event.event_id, RegistryWrite("pending", None, None, at),
                              p["after_attempt"], False, retry)
+
+
+def read_job_event(received: Received) -> JobEventFact:
+    """A job event of the AIVM progress, or ValueError with the reason it is refused."""
+    event = received.event
+    return JobEventFact(_challenge_of(received), JobEventRow(event.event_id, event.event_type, event.payload,
+                                                             event.occurred_at))
+
+
+def _challenge_of(received: Received) -> int:
+    challenge_id = received.event.payload["challenge_id"]
+    if not isinstance(challenge_id, int) or challenge_id <= 0 or received.key != str(challenge_id):
+        raise ValueError(f"challenge_id {challenge_id!r} is not a positive id matching the key {received.key!r}")
+    return challenge_id
 
 
 def newest_per_challenge(writes: Sequence[RegistryWriteFact]) -> list[RegistryWriteFact]:
@@ -137,15 +154,23 @@ def reduce_registrations(facts: Sequence[RegistrationFact],
 
 class ChallengesProjection:
     name = "challenges"
-    topics = (CHAIN_EVENTS, CHALLENGES_REGISTERED)
+    topics = (CHAIN_EVENTS, CHALLENGES_REGISTERED, JOBS)
 
     def prepare(self, events: Sequence[Received], reject: Reject) -> PreparedBatch | None:
         facts: list[ChainFact] = []
         registrations: list[RegistrationFact] = []
         registry_writes: list[RegistryWriteFact] = []
+        job_events: list[JobEventFact] = []
         for received in events:
             if received.topic == CHAIN_EVENTS:
                 facts.append(read_fact(received))
+                continue
+            if received.topic == JOBS:
+                if received.event.event_type in PROOF_JOB_EVENTS:
+                    try:
+                        job_events.append(read_job_event(received))
+                    except (ValueError, KeyError) as exc:
+                        reject(received, f"invalid job event: {exc}")
                 continue
             if received.event.event_type in (REGISTRY_WRITE, REGISTRY_RETRY):
                 write = received.event.event_type == REGISTRY_WRITE
@@ -167,9 +192,10 @@ class ChallengesProjection:
                 continue
             registrations.append(RegistrationFact(registration, received.event.event_id,
                                                   received.event.occurred_at))
-        if not facts and not registrations and not registry_writes:
+        if not facts and not registrations and not registry_writes and not job_events:
             return None
-        return PreparedBatch(newest_per_event_id(facts), registrations, newest_per_challenge(registry_writes))
+        return PreparedBatch(newest_per_event_id(facts), registrations, newest_per_challenge(registry_writes),
+                             job_events)
 
     def write(self, conn: psycopg.Connection, prepared: PreparedBatch) -> None:
         touched = prepared.touched
@@ -184,12 +210,16 @@ class ChallengesProjection:
                 store_registrations(conn, upserts)
         if prepared.registry_writes:
             store_registry_writes(conn, prepared.registry_writes)
+        if prepared.job_events:
+            store_job_events(conn, prepared.job_events)
         if not touched:
             return
         registrations = load_registrations(conn, touched)
         facts = load_live_facts(conn, touched)
         writes = load_registry_writes(conn, touched)
-        derived = [derive(cid, registrations.get(cid), facts.get(cid, ()), writes.get(cid)) for cid in touched]
+        jobs = load_job_events(conn, touched)
+        derived = [derive(cid, registrations.get(cid), facts.get(cid, ()), writes.get(cid), jobs.get(cid, ()))
+                   for cid in touched]
         for d in derived:
             for reason in d.ignored:
                 log.warning("challenge %d: fact ignored by the state fold: %s", d.challenge_id, reason)

@@ -29,6 +29,7 @@ from typing import Any, Protocol
 import psycopg
 from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 
+from eventlog import metrics
 from eventlog.config import CoreSettings
 from eventlog.consumer import ConsumerLoop, Received, Reject, StopFlag
 
@@ -131,7 +132,9 @@ class Projector:
         self.projections = list(projections)
         self.name = PROJECTOR_GROUP  # offsets rows are keyed by the projector, not by a rebuild's group
         self.schema = schema
-        self.conn = connect(settings.pg_dsn, schema)  # consumer thread: reads offsets on assignment
+        # one connection per thread: the consumer thread reads the stored offsets, the writer writes batches
+        self._offsets_db = ReconnectingConnection(settings.pg_dsn, schema, self.name, "offsets reader", self.stop_wait)
+        self._writer_db = ReconnectingConnection(settings.pg_dsn, schema, self.name, "writer", self.stop_wait)
         self.fence = OffsetFence()
         self.by_topic: dict[str, list[Projection]] = defaultdict(list)
         for projection in self.projections:
@@ -151,6 +154,9 @@ class Projector:
     def stop(self) -> StopFlag:
         return self.loop.stop
 
+    def stop_wait(self, seconds: float) -> bool:
+        return self.loop.stop.wait(seconds)
+
     def run(self, until: Callable[[], bool] | None = None) -> None:
         def done() -> bool:  # a failed writer ends the loop at its next poll; drain() then raises
             return self._writer_error is not None or (until is not None and until())
@@ -162,7 +168,7 @@ class Projector:
         finally:
             self._queue.put(None)
             self._writer.join(60)
-            self.conn.close()
+            self._offsets_db.close()
 
     def handle(self, batch: Sequence[Received], reject: Reject) -> None:
         # every message the batch read, dead letters included, so they are not read (and refused) again
@@ -200,7 +206,6 @@ class Projector:
             raise RuntimeError(f"{self.name} writer failed") from self._writer_error
 
     def _write_batches(self) -> None:
-        conn: psycopg.Connection | None = None
         try:
             while True:
                 batch = self._queue.get()
@@ -209,7 +214,7 @@ class Projector:
                         return
                     if batch.generation == self._generation and not self._stale.is_set() \
                             and self._writer_error is None:
-                        conn = self._write_reconnecting(conn, batch)
+                        self._writer_db.run("writing the batch", lambda conn, b=batch: self._write(conn, b))
                 except StaleOffsets as exc:
                     log.warning("%s; re-reading from the stored offsets", exc)
                     self._stale.set()
@@ -220,30 +225,7 @@ class Projector:
                 finally:
                     self._queue.task_done()
         finally:
-            if conn is not None:
-                conn.close()
-
-    def _write_reconnecting(self, conn: psycopg.Connection | None, batch: PreparedBatch) -> psycopg.Connection:
-        """Write the batch, on a new connection (after a backoff) whenever the connection was lost."""
-        for attempt, delay in enumerate((0.0, *RECONNECT_DELAYS)):
-            if delay:
-                log.warning("%s: writing the batch again in %.1f s (attempt %d of %d)", self.name, delay,
-                            attempt + 1, len(RECONNECT_DELAYS) + 1)
-                if self.stop.wait(delay):
-                    break
-            try:
-                if conn is None or conn.closed:
-                    conn = connect(self.settings.pg_dsn, self.schema)
-                self._write(conn, batch)
-                return conn
-            except psycopg.Error as exc:
-                if not _transient(exc, conn) or attempt == len(RECONNECT_DELAYS):
-                    raise
-                log.warning("%s: database connection lost or transaction rolled back: %s: %s", self.name,
-                            type(exc).__name__, str(exc).strip())
-                if conn is not None and conn.broken:
-                    conn.close()
-        raise RuntimeError(f"{self.name}: stopped while waiting for the database")
+            self._writer_db.close()
 
     def _write(self, conn: psycopg.Connection, batch: PreparedBatch) -> None:
         with conn.transaction():
@@ -255,7 +237,7 @@ class Projector:
 
     def _on_assign(self, partitions: list[TopicPartition]) -> list[TopicPartition]:
         self.drain()
-        stored = load_offsets(self.conn, self.name)
+        stored = self._offsets_db.run("reading the stored offsets", lambda conn: load_offsets(conn, self.name))
         positioned = []
         for tp in partitions:
             offset = stored.get((tp.topic, tp.partition))
@@ -271,11 +253,48 @@ class Projector:
     def _reseek(self) -> None:
         self._generation += 1
         self._stale.clear()
-        stored = load_offsets(self.conn, self.name)
+        stored = self._offsets_db.run("reading the stored offsets", lambda conn: load_offsets(conn, self.name))
         for (topic, partition) in list(self.fence.expected):
             offset = stored.get((topic, partition))
             self.fence.expected[(topic, partition)] = offset
             self.loop.consumer.seek(TopicPartition(topic, partition, OFFSET_BEGINNING if offset is None else offset))
+
+
+class ReconnectingConnection:
+    """A connection of one projector thread, made again when it was lost: the work is tried again after each
+    of RECONNECT_DELAYS (every attempt logged) while the failure is transient (`_transient`), then given up."""
+
+    def __init__(self, dsn: str, schema: str, projector: str, role: str, wait: Callable[[float], bool]) -> None:
+        self.dsn, self.schema, self.projector, self.role, self.wait = dsn, schema, projector, role, wait
+        self.conn: psycopg.Connection | None = None
+
+    def run(self, what: str, work: Callable[[psycopg.Connection], Any]) -> Any:
+        for attempt, delay in enumerate((0.0, *RECONNECT_DELAYS)):
+            if delay:
+                log.warning("%s: %s again in %.1f s (attempt %d of %d)", self.projector, what, delay, attempt + 1,
+                            len(RECONNECT_DELAYS) + 1)
+                if self.wait(delay):
+                    break
+            try:
+                if self.conn is None or self.conn.closed:
+                    lost = self.conn is not None
+                    self.conn = connect(self.dsn, self.schema)
+                    if lost:
+                        metrics.DATABASE_RECONNECTS.labels(self.projector).inc()
+                        log.warning("%s: the %s connected to the database again", self.projector, self.role)
+                return work(self.conn)
+            except psycopg.Error as exc:
+                if not _transient(exc, self.conn) or attempt == len(RECONNECT_DELAYS):
+                    raise
+                log.warning("%s: database connection lost or transaction rolled back while %s: %s: %s",
+                            self.projector, what, type(exc).__name__, str(exc).strip())
+                if self.conn is not None and self.conn.broken:
+                    self.conn.close()
+        raise RuntimeError(f"{self.projector}: stopped while waiting for the database")
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
 
 
 def _transient(exc: psycopg.Error, conn: psycopg.Connection | None) -> bool:

@@ -22,6 +22,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
+from domain import job_state
 from domain.job_state import (
     ChainFact,
     JobBook,
@@ -193,3 +194,15 @@ def _rewrite_job(conn: psycopg.Connection, job_id: str) -> None:
          updated_at or created_at, job.task_id, job.operator_command, job.operator, job.operator_reason,
          operator_at if job.operator_event_id else None),
     )
+
+
+JOB_STATES = (job_state.QUEUED, job_state.PROCESSING, job_state.SUBMITTED, job_state.COMMITTED, job_state.REVEALED,
+              job_state.DONE, job_state.FAILED, job_state.DEAD, job_state.CANCELED)
+
+
+def job_state_counts(dsn: str, schema: str = "public") -> list[tuple[tuple[str], float]]:
+    """Jobs per state in `aivm_jobs` (every state listed, 0 when none): the `lc_jobs` metric's samples."""
+    with psycopg.connect(dsn, connect_timeout=3, options=f"-c search_path={schema}") as conn:
+        counts = dict(conn.execute("SELECT status, count(*) FROM aivm_jobs GROUP BY status").fetchall())
+    return [((state,), float(counts.pop(state, 0))) for state in JOB_STATES] + [
+        ((state,), float(n)) for state, n in sorted(counts.items())]

@@ -1,15 +1,26 @@
-"""`lc rebuild`: replay every projected topic from offset zero into a fresh schema, then swap it in.
+"""`lc rebuild`: replay every projected topic from offset zero into a scratch schema, then swap the
+owned tables in, one by one, in one transaction. Nothing the pipeline does not own is touched.
 
-1. Migrate a new schema `lc_rebuild_<n>` with the same migration files.
-2. Note the end offsets of every topic, then project from offset zero into the new schema.
-3. Once it has consumed up to those end offsets and also as far as the live projector has got,
-   swap in one transaction that holds the projectors' advisory lock exclusively (every projector
+1. Apply pending migrations to the live schema (so both sides have the same tables), drop what
+   interrupted rebuilds left behind, and mark a new scratch schema `lc_rebuild_<n>` as in use
+   (`projections.scratch`: a session advisory lock, released by any death of this process or of the
+   database session) before migrating it.
+2. Refuse early, before the replay, if the web app built something on an owned table that cannot be
+   carried over (`projections.swap.inspect`).
+3. Note the end offsets of every topic, then project from offset zero into the scratch schema.
+4. Once it has consumed up to those end offsets and also as far as the live projector has got, swap
+   in one transaction that holds the projectors' advisory lock exclusively (every projector
    transaction holds it shared, first thing, so the swap neither deadlocks with a writer nor lets one
-   commit while it compares offsets): `public` becomes the old
-   schema, the new one becomes `public`, and the old one is dropped. Readers see either the old
-   tables or the complete new ones, never a half-built table nor an older state.
-4. The live projector's next batch finds that the stored offsets are not the ones it wrote (the
-   offset fence), re-seeks to the rebuilt schema's offsets and carries on from there.
+   commit while it compares offsets): each owned table moves out, its rebuilt twin moves in, the
+   dependent views and foreign keys are recreated, the old tables are dropped (`projections.swap`).
+   Readers see either the old tables or the complete new ones, never a half-built table nor an older
+   state. The shared `notifications` and the kept tables (bookkeeping, delivered notifications) stay.
+5. The live projector's next batch finds that the stored offsets are not the ones it wrote (the
+   offset fence), re-seeks to the rebuilt tables' offsets and carries on from there.
+
+Stopped (SIGTERM) or failed before the swap, the rebuild drops its scratch schema and raises; killed
+(SIGKILL) or cut off by a database restart, it leaves the schema for the next `lc migrate`, `lc up`
+or `lc rebuild` to drop. The live tables are never half-changed: the swap is one transaction.
 """
 
 from __future__ import annotations
@@ -17,17 +28,28 @@ from __future__ import annotations
 import logging
 import time
 
-from confluent_kafka import Consumer, TopicPartition
+import psycopg
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 from psycopg import sql
 
 from eventlog.config import CoreSettings
-from projections.framework import SWAP_LOCK_KEY, Projector, connect
-from projections.migrate import migrate
+from eventlog.consumer import StopFlag
+from projections import scratch
+from projections.framework import PROJECTOR_GROUP, SWAP_LOCK_KEY, Projector, connect
+from projections.migrate import applied_migrations, migrate
+from projections.ownership import LIVE_SCHEMA
 from projections.registry import all_projections
+from projections.swap import RebuildRefused, inspect, refusal_message, swap_in
 
 log = logging.getLogger(__name__)
 
+REBUILD_GROUP_PREFIX = f"{PROJECTOR_GROUP}-rebuild-"
+SWAP_LOCK_TIMEOUT = "10s"  # a reader holding an owned table longer makes the swap try again later
+
+
+class RebuildInterrupted(RuntimeError):
+    """The rebuild stopped before its tables were swapped in; the live tables are unchanged."""
 
 
 def end_offsets(settings: CoreSettings, topics: list[str]) -> dict[tuple[str, int], int]:
@@ -52,55 +74,120 @@ def caught_up(positions: dict[tuple[str, int], int], targets: dict[tuple[str, in
     return all(target == 0 or positions.get(key, -1) >= target for key, target in targets.items())
 
 
-def rebuild(settings: CoreSettings, *, timeout_s: float = 3600.0) -> dict[str, object]:
-    new_schema = f"lc_rebuild_{time.time_ns()}"
-    migrate(settings.pg_dsn, new_schema)
-    projections = all_projections()
-    topics = sorted({t for p in projections for t in p.topics})
-    targets = end_offsets(settings, topics)
-    group = f"lc-projector-rebuild-{new_schema}"
-    projector = Projector(settings, projections, schema=new_schema, group_id=group)
+def rebuild(settings: CoreSettings, *, timeout_s: float = 3600.0, stop: StopFlag | None = None) -> dict[str, object]:
+    migrate(settings.pg_dsn)  # pending migrations, shared tables, leftovers of interrupted rebuilds
+    _delete_stale_groups(settings)
+    new_schema = scratch.new_scratch_name()
+    holder = scratch.ScratchHold(settings.pg_dsn, new_schema)  # marks the scratch schema as in use
+    swapped = False
     started = time.monotonic()
-
-    def done() -> bool:
-        if time.monotonic() - started > timeout_s:
-            raise TimeoutError(f"rebuild did not catch up within {timeout_s:.0f} s")
-        if not caught_up(projector.loop.positions(), targets):
-            return False
-        projector.drain()  # nothing of the rebuild may be written after the swap
-        return try_swap_in(settings, new_schema, projector.name)
-
     try:
+        migrate(settings.pg_dsn, new_schema, scratch_schema=True)
+        refuse_early(settings, new_schema)
+        projections = all_projections()
+        topics = sorted({t for p in projections for t in p.topics})
+        targets = end_offsets(settings, topics)
+        projector = Projector(settings, projections, schema=new_schema, group_id=REBUILD_GROUP_PREFIX + new_schema,
+                              stop=stop)
+
+        def done() -> bool:
+            nonlocal swapped
+            if time.monotonic() - started > timeout_s:
+                raise TimeoutError(f"rebuild did not catch up within {timeout_s:.0f} s")
+            holder.ensure()
+            if projector.stop.is_set() or not caught_up(projector.loop.positions(), targets):
+                return False  # stopped: the loop ends without a swap
+            projector.drain()  # nothing of the rebuild may be written after the swap
+            if projector.stop.is_set():
+                return False
+            swapped = try_swap_in(settings, new_schema, projector.name)
+            return swapped
+
         projector.run(until=done)
+        if not swapped:
+            raise RebuildInterrupted(f"rebuild stopped before its tables were swapped in; {LIVE_SCHEMA} is unchanged")
     except BaseException:
         _drop_schema(settings, new_schema)
         raise
-    AdminClient({"bootstrap.servers": settings.kafka_bootstrap}).delete_consumer_groups(
-        [f"{settings.topic_prefix}{group}"]
-    )
+    finally:
+        holder.close()
+        _delete_groups(settings, [REBUILD_GROUP_PREFIX + new_schema])
     return {"schema": new_schema, "events": sum(targets.values()), "seconds": round(time.monotonic() - started, 2)}
 
 
-def try_swap_in(settings: CoreSettings, new_schema: str, projector: str) -> bool:
-    """Swap the rebuilt schema in if it is at least as far as the live one; False = not yet."""
-    old_schema = f"{new_schema}_old"
+def refuse_early(settings: CoreSettings, new_schema: str) -> None:
+    """Raise RebuildRefused before the replay when the swap could not carry the dependents over."""
     with connect(settings.pg_dsn) as conn, conn.transaction():
-        # waits for the projectors' open transactions and holds off new ones until the swap is decided
-        conn.execute("SELECT pg_advisory_xact_lock(%s)", (SWAP_LOCK_KEY,))
-        live = dict(((t, p), o) for t, p, o in conn.execute(
-            "SELECT topic, partition, next_offset FROM public.projection_offsets WHERE projector = %s", (projector,)))
-        rebuilt = dict(((t, p), o) for t, p, o in conn.execute(
-            sql.SQL("SELECT topic, partition, next_offset FROM {}.projection_offsets WHERE projector = %s").format(
-                sql.Identifier(new_schema)), (projector,)))
-        if any(rebuilt.get(key, 0) < offset for key, offset in live.items()):
-            return False
-        conn.execute(sql.SQL("ALTER SCHEMA public RENAME TO {}").format(sql.Identifier(old_schema)))
-        conn.execute(sql.SQL("ALTER SCHEMA {} RENAME TO public").format(sql.Identifier(new_schema)))
-        conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(old_schema)))
-    log.info("rebuilt schema swapped in as public")
+        conn.execute("SELECT set_config('search_path', '', true)")
+        found = inspect(conn, LIVE_SCHEMA, new_schema)
+    if found.refused:
+        raise RebuildRefused(refusal_message(found))
+
+
+def try_swap_in(settings: CoreSettings, new_schema: str, projector: str) -> bool:
+    """Swap the rebuilt tables in if they are at least as far as the live ones; False = not yet.
+
+    Only the topics under the settings' prefix are compared: after a re-index into fresh topics (another
+    prefix) the live schema's offsets of the old topics say nothing about the rebuilt one."""
+    ours = {settings.topic(t) for p in all_projections() for t in p.topics}
+    try:
+        with connect(settings.pg_dsn) as conn, conn.transaction():
+            # waits for the projectors' open transactions and holds off new ones until the swap is decided
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (SWAP_LOCK_KEY,))
+            conn.execute("SELECT set_config('lock_timeout', %s, true)", (SWAP_LOCK_TIMEOUT,))
+            live = _offsets(conn, LIVE_SCHEMA, projector)
+            rebuilt = _offsets(conn, new_schema, projector)
+            if any(rebuilt.get(key, 0) < offset for key, offset in live.items() if key[0] in ours):
+                return False
+            if applied_migrations(conn, LIVE_SCHEMA) != applied_migrations(conn, new_schema):
+                raise RebuildRefused(f"{LIVE_SCHEMA} and {new_schema} have different migrations applied "
+                                     "(lc migrate ran during the rebuild?): rebuild again")
+            carried = swap_in(conn, LIVE_SCHEMA, new_schema)
+    except psycopg.errors.LockNotAvailable:
+        log.info("an owned table is busy; the swap is tried again")
+        return False
+    log.info("rebuilt tables swapped into %s; carried over: %s", LIVE_SCHEMA, carried.describe())
     return True
 
 
+def _offsets(conn: psycopg.Connection, schema: str, projector: str) -> dict[tuple[str, int], int]:
+    query = sql.SQL("SELECT topic, partition, next_offset FROM {}.projection_offsets WHERE projector = %s")
+    return {(t, p): o for t, p, o in conn.execute(query.format(sql.Identifier(schema)), (projector,))}
+
+
 def _drop_schema(settings: CoreSettings, schema: str) -> None:
-    with connect(settings.pg_dsn) as conn:
-        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+    """Best effort: when the database is unreachable the next migrate drops it (projections.scratch)."""
+    try:
+        with connect(settings.pg_dsn) as conn:
+            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+    except psycopg.Error as exc:
+        log.warning("could not drop %s now (%s); the next lc migrate drops it", schema, exc)
+
+
+def _delete_stale_groups(settings: CoreSettings) -> None:
+    """Consumer groups of rebuilds whose scratch schema is gone (a SIGKILL leaves the group behind)."""
+    try:
+        admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+        listed = admin.list_consumer_groups(request_timeout=10).result(timeout=15)
+        prefix = f"{settings.topic_prefix}{REBUILD_GROUP_PREFIX}"
+        groups = [g.group_id for g in listed.valid if g.group_id.startswith(prefix)]
+        if not groups:
+            return
+        with connect(settings.pg_dsn) as conn:
+            schemas = {r[0] for r in conn.execute("SELECT nspname FROM pg_namespace").fetchall()}
+        stale = [g for g in groups if g.removeprefix(prefix) not in schemas]
+        _delete_groups(settings, stale, prefixed=True)
+    except (KafkaException, TimeoutError, psycopg.Error) as exc:
+        log.warning("stale rebuild consumer groups not cleaned: %s", exc)
+
+
+def _delete_groups(settings: CoreSettings, groups: list[str], *, prefixed: bool = False) -> None:
+    if not groups:
+        return
+    names = groups if prefixed else [f"{settings.topic_prefix}{g}" for g in groups]
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+    for future in admin.delete_consumer_groups(names, request_timeout=10).values():
+        try:
+            future.result(timeout=15)
+        except (KafkaException, TimeoutError) as exc:  # never worth holding the rebuild for
+            log.info("consumer group not deleted: %s", exc)

@@ -8,9 +8,11 @@ from projections.challenges import ChallengesProjection
 from projections.evidence import EvidenceProjection
 from projections.framework import Projection
 from projections.jobs import JobsProjection
+from projections.notifications import NotificationsProjection
 from projections.verdicts import VerdictsProjection
 
 
 def all_projections() -> list[Projection]:
-    return [EvidenceProjection(), ChallengesProjection(), IndexerStateProjection(), AccountsProjection(), VerdictsProjection(),
-            JobsProjection()]
+    """In write order within a batch: notifications read the titles the challenges projection stored."""
+    return [EvidenceProjection(), ChallengesProjection(), IndexerStateProjection(), AccountsProjection(),
+            VerdictsProjection(), JobsProjection(), NotificationsProjection()]

@@ -8,7 +8,10 @@ does not read past it, so no changelog stores a block position beyond it.
 
 from __future__ import annotations
 
+import logging
+import time
 from bisect import bisect_left
+from typing import Protocol
 
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
@@ -19,6 +22,13 @@ from eventlog.processing.merge import BLOCKS, Timed
 from eventlog.processing.restore import reader
 from eventlog.serde import EventSerde
 from eventlog.topics import CHAIN_BLOCKS
+
+log = logging.getLogger(__name__)
+WAITING_REPORT_SECONDS = 30.0
+
+
+class Stop(Protocol):
+    def is_set(self) -> bool: ...
 
 
 class BlockClock:
@@ -38,15 +48,16 @@ class BlockClock:
         self.next_offset = 0  # the next offset to read
         self.at_end = True  # nothing to read until started
 
-    def start(self, offset: int) -> None:
-        """Read the blocks from `offset` on (again, when it lies before what is held) to the end."""
+    def start(self, offset: int, stop: Stop | None = None) -> None:
+        """Read the blocks from `offset` on (again, when it lies before what is held) to the end (or until
+        `stop` is set)."""
         if self.base is not None and offset >= self.base:
             return
         self.blocks = []
         self.base = self.next_offset = offset
         self.at_end = False
         self.consumer.assign([TopicPartition(self.topic, 0, offset)])
-        self.catch_up()
+        self.catch_up(stop)
 
     def offset_of(self, index: int) -> int:
         """The topic offset of the block at `index`; past the last one, the next offset to read."""
@@ -94,10 +105,16 @@ class BlockClock:
                 break
         return len(self.blocks) > before
 
-    def catch_up(self) -> None:
-        """Block until the topic has been read to its end once."""
-        while not self.at_end:
+    def catch_up(self, stop: Stop | None = None) -> None:
+        """Block until the topic has been read to its end once, or until `stop` is set (a stage that cannot
+        read the blocks must still end on SIGTERM); says every half minute what it is waiting for."""
+        started = reported = time.monotonic()
+        while not self.at_end and not (stop is not None and stop.is_set()):
             self.poll(0.5)
+            if not self.at_end and time.monotonic() - reported >= WAITING_REPORT_SECONDS:
+                reported = time.monotonic()
+                log.warning("still reading %s to its end after %.0f s (%d blocks so far); the stage starts once "
+                            "it has; check Kafka if this persists", self.topic, reported - started, len(self.blocks))
 
     def close(self) -> None:
         self.consumer.close()

@@ -19,6 +19,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from eventlog.admission import Inadmissible, admit, halt_at
 from eventlog.config import CoreSettings
 from eventlog.consumer import Received
+from eventlog.failures import client_config
 from eventlog.serde import EventSerde
 from eventlog.topics import ordered_facts
 
@@ -30,7 +31,7 @@ PartitionKey = tuple[str, int]  # (catalogue topic, partition)
 def reader(settings: CoreSettings, purpose: str, extra: dict[str, Any] | None = None) -> Consumer:
     """A consumer outside every group (assign only, never commits)."""
     return Consumer({
-        "bootstrap.servers": settings.kafka_bootstrap,
+        **client_config(settings.kafka_bootstrap, f"{purpose}-reader"),
         "group.id": f"{settings.topic_prefix}lc-reader-{purpose}-{uuid.uuid4().hex[:8]}",
         "enable.auto.commit": False,
         "auto.offset.reset": "earliest",

@@ -40,7 +40,7 @@ from eventlog.processing.loop import TimedLoop
 from eventlog.processing.merge import BLOCKS, PartitionMerge, Timed
 from eventlog.processing.restore import PartitionKey, RangeReader
 from eventlog.producer import EventProducer
-from eventlog.topics import ordered_facts
+from eventlog.topics import CHAIN_BLOCKS, ordered_facts
 
 log = logging.getLogger(__name__)
 
@@ -138,6 +138,8 @@ class MergedStage(Generic[Item]):
             self._drain()
             return until() if until is not None else False
 
+        if self.clock is not None:  # (read from where the restored partitions need it, on assignment)
+            self.loop.require_topics(also=[CHAIN_BLOCKS])
         try:
             self.loop.run(self.handle, tick)
         finally:
@@ -258,7 +260,7 @@ class MergedStage(Generic[Item]):
         clock = self.clock
         wanted = {plan.partition: 0 if plan.rebuilt else int(plan.extra.get("block_offset", 0)) for plan in plans}
         held = {p: clock.offset_of(merge.blocks_taken) for p, merge in self.merges.items() if p not in wanted}
-        clock.start(min(wanted.values(), default=0))
+        clock.start(min(wanted.values(), default=0), self.stop)
         for p, offset in {**held, **wanted}.items():
             self.merges[p].blocks_taken = clock.index_of(offset)
 

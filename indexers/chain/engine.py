@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Protocol
 
+from eventlog import metrics
 from indexers.chain.catalogue import DecoderTable
 from indexers.chain.codec import ChainEventWriter
 from indexers.chain.keying import ChainKeyer
@@ -130,6 +131,8 @@ class ChainIndexer:
         self._ahead: deque[tuple[tuple[int, int], Future[list[PreparedRange]]]] = deque()
         self._depth = max(2, workers + 1)
         self.timings = Timings()
+        self._head_gauge = metrics.CHAIN_HEAD.labels(str(chain_id))
+        self._indexed_gauge = metrics.CHAIN_INDEXED.labels(str(chain_id))
 
     @property
     def next_block(self) -> int:
@@ -137,7 +140,9 @@ class ChainIndexer:
         return last.number + 1 if last else self.start_block
 
     def step(self) -> Step:
-        safe_head = self.source.block_number() - self.confirmations
+        head = self.source.block_number()
+        self._head_gauge.set(head)
+        safe_head = head - self.confirmations
         first = self.next_block
         last = self.window.last
         if first > safe_head:
@@ -167,6 +172,7 @@ class ChainIndexer:
         self.timings.add(fetched - started, built - fetched, time.perf_counter() - built, prepared.logs)
         for header, messages in blocks:
             self.window.add(header, messages)
+        self._indexed_gauge.set(prepared.end)
         self.ranges.succeeded(prepared.end - first + 1, prepared.logs)
         if prepared.logs:
             log.info("published blocks %d..%d: %d chain events", first, prepared.end, prepared.logs)
@@ -273,6 +279,7 @@ class ChainIndexer:
             for message in reversed(entry.messages):
                 self.keyer.retracted(message)
         self.window.apply_rollback(plan)
+        self._indexed_gauge.set(self.next_block - 1)
         log.warning(
             "reorg: retracted %d published block(s) %s with %d chain event(s); ancestor %s; resuming at %d",
             len(plan.orphaned), [entry.number for entry in plan.orphaned],

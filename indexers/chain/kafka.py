@@ -22,6 +22,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaExcepti
 
 from eventlog.admission import Inadmissible, admit, halt_at
 from eventlog.config import CoreSettings
+from eventlog.failures import client_config
 from eventlog.producer import EventProducer
 from eventlog.serde import Event, EventSerde
 from eventlog.topics import CHAIN_BLOCKS, CHAIN_CHECKPOINTS, CHAIN_EVENTS
@@ -61,7 +62,7 @@ class EndOffsets:
 
     def __init__(self, settings: CoreSettings) -> None:
         self.topic = settings.topic(CHAIN_EVENTS)
-        self.consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap,
+        self.consumer = Consumer({**client_config(settings.kafka_bootstrap, "lc-chain-indexer-ends"),
                                   "group.id": f"lc-chain-indexer-ends-{uuid.uuid4().hex}"})
         metadata = self.consumer.list_topics(self.topic, timeout=10).topics[self.topic]
         if metadata.error is not None:
@@ -188,7 +189,8 @@ def read_back(settings: ChainIndexerSettings, chain_id: int, rollback_cap: int, 
         if event.event_type == BLOCK_CONFIRMED:
             window.add(BlockHeader(payload["number"], payload["hash"], payload["parent_hash"], payload["timestamp"]))
         elif event.event_type == BLOCK_REVERTED:
-            window.revert(payload["number"], payload["hash"])
+            window.revert(payload["number"], payload["hash"], payload.get("ancestor_number"),
+                          payload.get("ancestor_hash"))
         blocks_read += 1
 
     keyer = ChainKeyer(challenge_pay_address)
@@ -259,7 +261,7 @@ def read_topic(settings: CoreSettings, topic: str, *, start: Mapping[int, int] |
     """Every committed message of a catalogue topic, partition by partition, from `start` (default: the
     beginning) up to the end at call time; `ends` is filled with each partition's end offset."""
     consumer = Consumer({
-        "bootstrap.servers": settings.kafka_bootstrap,
+        **client_config(settings.kafka_bootstrap, "lc-chain-indexer-readback"),
         "group.id": f"lc-chain-indexer-readback-{uuid.uuid4().hex}",
         "enable.auto.commit": False,
         "isolation.level": "read_committed",

@@ -12,10 +12,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from eventlog.failures import OperatorError
 from indexers.chain.model import BlockHeader, OutMessage
 
 
-class ReorgTooDeep(RuntimeError):
+class ReorgTooDeep(OperatorError):
     """A published block deeper than the automatic rollback cap is no longer canonical. Operator action needed."""
 
 
@@ -147,12 +148,21 @@ class ReorgWindow:
             else:
                 raise ValueError(f"rollback of block {entry.number} does not match the window")
 
-    def revert(self, number: int, block_hash: str) -> None:
-        """Replay of a BlockReverted read back from the blocks topic."""
+    def revert(self, number: int, block_hash: str, ancestor_number: int | None = None,
+               ancestor_hash: str | None = None) -> None:
+        """Replay of a BlockReverted read back from the blocks topic.
+
+        A rollback deeper than this window's cap (an operator's `lc indexer rollback --max-depth`) also
+        reverts blocks this window has already pruned: those are accepted as gone, and once the window
+        is empty it is anchored at the rollback's ancestor, where indexing resumes."""
         last = self.last
-        if last is None or last.number != number or last.hash != block_hash:
+        if last is not None and last.number == number and last.hash == block_hash:
+            self._entries.pop()
+        elif self._complete or (last is not None and last.number >= number):
             raise ValueError(f"BlockReverted {number} {block_hash} does not revert the newest published block")
-        self._entries.pop()
+        if not self._entries and ancestor_number is not None and ancestor_hash is not None \
+                and ancestor_number < number:
+            self._entries.append(PublishedBlock(BlockHeader(ancestor_number, ancestor_hash, "", 0)))
 
     def _prune(self) -> None:
         floor = self._entries[-1].number - self.rollback_cap

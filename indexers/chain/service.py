@@ -82,8 +82,9 @@ def run_indexer(settings: ChainIndexerSettings, stop_event: StopSignal) -> None:
                 log.error("Kafka failure (%s); re-reading the published state in %.1f s", exc, delay)
                 stop_event.wait(delay)
             except ReorgTooDeep as exc:
-                log.critical("CHAIN INDEXER HALTED: %s. Operator procedure: docs/operations (chain reorg beyond "
-                             "the rollback cap): verify the canonical chain, then re-index into fresh topics.", exc)
+                log.critical("CHAIN INDEXER HALTED: %s. Operator procedure (docs/operations.md, \"Chain reorg "
+                             "beyond the rollback cap\"): `lc indexer check`, then `lc indexer rollback --max-depth N` "
+                             "and start the indexer again, or re-index into fresh topics.", exc)
                 raise
             except UndecodableLog as exc:
                 log.critical("CHAIN INDEXER HALTED: undecodable pipeline log: %s", exc)

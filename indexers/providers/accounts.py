@@ -1,8 +1,10 @@
 """Linked accounts and identity bindings as events on lc.accounts (compacted).
 
-Two event types share the topic, told apart by their keys so compaction keeps one current event of
-each: `LinkedAccount` keyed `<lower(subject)>:<provider>`, `IdentityBound` keyed
-`identity:<wallet>:<platform>` (a subject is a 0x address, so the two key spaces never meet).
+The event types share the topic, told apart by their keys so compaction keeps one current event of
+each: `LinkedAccount` and `AccountUnlinked` keyed `<lower(subject)>:<provider>`, `IdentityBound` and
+`IdentityUnbound` keyed `identity:<wallet>:<platform>` (a subject is a 0x address, so the two key
+spaces never meet). An unlink or unbind replaces its key's current event, so after compaction the
+topic holds nothing of the removed account (domain/accounts.py).
 Tokens are sealed here, before anything leaves the process: the topic, and the table projected from
 it, only ever hold `enc:` ciphertext. Event ids are derived from content, so a re-publish of the same
 fact carries the same id.
@@ -14,6 +16,7 @@ import hashlib
 import json
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -22,16 +25,19 @@ import psycopg
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
 from domain.accounts import (
-    ADDRESS,
+    ACCOUNT_UNLINKED,
     IDENTITY_BOUND,
     IDENTITY_KEY_PREFIX,
+    IDENTITY_UNBOUND,
     LINKED_ACCOUNT,
-    PROVIDER_NAME,
     account_key,
+    checked_account_key,
+    checked_identity_key,
     identity_key,
 )
+from eventlog.failures import client_config
 from eventlog.producer import EventProducer
-from eventlog.serde import EventSerde, UndecodableMessage
+from eventlog.serde import Event, EventSerde, UndecodableMessage
 from eventlog.topics import ACCOUNTS
 from indexers.providers.clients.base import OAuthTokens
 from indexers.providers.crypto import TokenCipher, cipher_from_key
@@ -43,6 +49,13 @@ LINK_STAGE = "lc-accounts"
 
 class InvalidAccount(ValueError):
     """A linked account or binding that must not be published; the message says why (never a token)."""
+
+
+def _account_key(subject: str, provider: str) -> str:
+    try:
+        return checked_account_key(subject, provider)
+    except ValueError as exc:
+        raise InvalidAccount(str(exc)) from None
 
 
 def tokens_fingerprint(tokens: OAuthTokens | None) -> str:
@@ -58,10 +71,7 @@ def linked_account_payload(
 ) -> dict[str, Any]:
     """The LinkedAccount payload: subject lower-cased, tokens sealed, expiry in epoch ms. Tokens
     without a cipher are refused: nothing unsealed is ever handed to the producer."""
-    if not ADDRESS.match(subject):
-        raise InvalidAccount(f"subject {subject!r} is not a 0x address")
-    if not PROVIDER_NAME.match(provider):
-        raise InvalidAccount(f"provider {provider!r} is not a provider name")
+    _account_key(subject, provider)
     payload: dict[str, Any] = {
         "subject": subject.lower(), "provider": provider, "external_id": external_id or None,
         "access_token": None, "refresh_token": None, "token_expires_at": None,
@@ -95,6 +105,28 @@ def publish_linked_account(
     return event_id
 
 
+def publish_account_unlinked(producer: EventProducer, subject: str, provider: str, *, occurred_at: int,
+                             id_prefix: str = "account-unlink") -> str:
+    """Publish the removal of the account (no token); returns the event id."""
+    key = _account_key(subject, provider)
+    event_id = f"{id_prefix}:{key}:{occurred_at}"
+    producer.publish(ACCOUNTS, key, ACCOUNT_UNLINKED, {"subject": subject.lower(), "provider": provider},
+                     event_id=event_id, occurred_at=occurred_at)
+    return event_id
+
+
+def publish_identity_unbound(producer: EventProducer, wallet: str, platform: str, *, ts: int) -> str:
+    """Publish the removal of a wallet's binding to a platform at `ts` (Unix ms); returns the event id."""
+    try:
+        key = checked_identity_key(wallet, platform)
+    except ValueError as exc:
+        raise InvalidAccount(str(exc)) from None
+    event_id = f"identity-unbind:{key}:{ts}"
+    producer.publish(ACCOUNTS, key, IDENTITY_UNBOUND, {"wallet": wallet.lower(), "platform": platform, "ts": ts},
+                     event_id=event_id, occurred_at=ts)
+    return event_id
+
+
 def identity_payload(binding: IdentityBinding) -> dict[str, Any]:
     return {
         "wallet": binding.wallet.lower(), "platform": binding.platform, "platform_id": binding.platform_id,
@@ -115,18 +147,19 @@ def publish_identity_binding(producer: EventProducer, binding: IdentityBinding) 
 class PublishedBinding(NamedTuple):
     event_id: str
     ts: int
+    unbound: bool = False  # the newest event of the key is an IdentityUnbound
 
 
-def published_bindings(settings: ProviderSettings, *, timeout: float = 30.0) -> dict[str, PublishedBinding]:
-    """The newest IdentityBound event per identity key on lc.accounts, read from the beginning to the
-    end of every partition (only identity keys are decoded; account events are left unread)."""
+def read_account_events(settings: ProviderSettings, wanted: Callable[[str], bool], *,
+                        timeout: float = 30.0) -> Iterator[tuple[str, Event]]:
+    """(key, event) of every message of lc.accounts whose key `wanted` accepts, in topic order per
+    partition, from the beginning to the end at call time (other keys are left undecoded)."""
     serde = EventSerde(settings.schema_registry_url)
     topic = settings.topic(ACCOUNTS)
     consumer = Consumer({
-        "bootstrap.servers": settings.kafka_bootstrap, "group.id": f"{IMPORT_STAGE}-{uuid.uuid4().hex}",
+        **client_config(settings.kafka_bootstrap, IMPORT_STAGE), "group.id": f"{IMPORT_STAGE}-{uuid.uuid4().hex}",
         "enable.auto.commit": False, "enable.partition.eof": True, "isolation.level": "read_committed",
     })
-    newest: dict[str, PublishedBinding] = {}
     deadline = time.monotonic() + timeout
     try:
         partitions = consumer.list_topics(topic, timeout=timeout).topics[topic].partitions
@@ -143,16 +176,24 @@ def published_bindings(settings: ProviderSettings, *, timeout: float = 30.0) -> 
                     unfinished.discard(message.partition())
                 continue
             key = (message.key() or b"").decode(errors="replace")
-            if not key.startswith(IDENTITY_KEY_PREFIX):
+            if not wanted(key):
                 continue
             try:
-                event = serde.decode(message.value())
+                yield key, serde.decode(message.value())
             except UndecodableMessage:
                 continue  # the projector dead-letters it
-            if event.event_type == IDENTITY_BOUND:
-                newest[key] = PublishedBinding(event.event_id, int(event.payload["ts"]))
     finally:
         consumer.close()
+
+
+def published_bindings(settings: ProviderSettings, *, timeout: float = 30.0) -> dict[str, PublishedBinding]:
+    """The newest IdentityBound or IdentityUnbound event per identity key on lc.accounts (only identity keys
+    are decoded; account events are left unread)."""
+    newest: dict[str, PublishedBinding] = {}
+    for key, event in read_account_events(settings, lambda k: k.startswith(IDENTITY_KEY_PREFIX), timeout=timeout):
+        if event.event_type in (IDENTITY_BOUND, IDENTITY_UNBOUND):
+            newest[key] = PublishedBinding(event.event_id, int(event.payload["ts"]),
+                                           event.event_type == IDENTITY_UNBOUND)
     return newest
 
 
@@ -179,8 +220,8 @@ def import_identity_bindings(settings: ProviderSettings, path: Path) -> Identity
             current = on_topic.get(identity_key(binding.wallet, binding.platform))
             if current is not None and current.event_id == binding.binding_id:
                 result.already_published.append(binding.binding_id)
-            elif current is not None and current.ts > binding.ts:
-                result.superseded.append(binding.binding_id)
+            elif current is not None and (current.ts > binding.ts or (current.unbound and current.ts >= binding.ts)):
+                result.superseded.append(binding.binding_id)  # a newer binding, or an unbinding after it
             else:
                 result.published.append(publish_identity_binding(producer, binding))
     return result
@@ -223,6 +264,13 @@ def tokens_from_json(text: str) -> OAuthTokens:
     return OAuthTokens(access, refresh or None, expires_at)
 
 
+def unlink_account(settings: ProviderSettings, subject: str, provider: str) -> str:
+    """`lc accounts unlink`: publish the account's removal (row and tokens go, on the topic after compaction)."""
+    with EventProducer(settings, LINK_STAGE) as producer:
+        return publish_account_unlinked(producer, subject, provider, occurred_at=int(time.time() * 1000),
+                                        id_prefix="account-unlink-cli")
+
+
 def link_account(
     settings: ProviderSettings, subject: str, provider: str, external_id: str | None, tokens: OAuthTokens | None
 ) -> str:
@@ -230,7 +278,7 @@ def link_account(
     tokens already stored (EncryptionKeyError otherwise), checked before anything is published."""
     cipher: TokenCipher | None = None
     if tokens is not None:
-        cipher = cipher_from_key(settings.oauth_encryption_key)
+        cipher = cipher_from_key(settings.oauth_encryption_key, settings.oauth_previous_keys)
         check_key_opens_stored_tokens(settings.pg_dsn, cipher)
     with EventProducer(settings, LINK_STAGE) as producer:
         return publish_linked_account(producer, cipher, subject, provider, external_id, tokens,

@@ -14,8 +14,10 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+import httpx
 import psycopg
 
+from eventlog.config import ConfigError
 from eventlog.consumer import StopFlag
 from eventlog.producer import EventProducer
 from eventlog.serde import EventSerde, UndecodableMessage
@@ -270,6 +272,21 @@ def run_tick(
     return outcome
 
 
+def chain_clock(rpc_url: str, *, cache_seconds: float = 1.0) -> Callable[[], float]:
+    """Now as the node's newest block time (asked at most once per `cache_seconds`)."""
+    client = httpx.Client(timeout=10.0)
+    last: list[float] = [0.0, -cache_seconds]  # chain time, monotonic time it was read
+
+    def now() -> float:
+        if time.monotonic() - last[1] >= cache_seconds:
+            reply = client.post(rpc_url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_getBlockByNumber",
+                                               "params": ["latest", False]}).json()
+            last[:] = [float(int(reply["result"]["timestamp"], 16)), time.monotonic()]
+        return last[0]
+
+    return now
+
+
 def run_collector(
     settings: ProviderSettings,
     stop: StopFlag | None = None,
@@ -283,7 +300,11 @@ def run_collector(
 ) -> None:
     """The collector stage: poll every `collector_poll_seconds` until stopped. Fails at startup on a
     missing or wrong LC_OAUTH_ENCRYPTION_KEY and when refreshed tokens would have nowhere to go."""
-    cipher = cipher_from_key(settings.oauth_encryption_key)
+    if settings.collector_clock not in ("wall", "chain"):
+        raise ConfigError(f"LC_COLLECTOR_CLOCK={settings.collector_clock!r} is neither wall nor chain")
+    if settings.collector_clock == "chain" and clock is time.time:
+        clock = chain_clock(settings.rpc_url)
+    cipher = cipher_from_key(settings.oauth_encryption_key, settings.oauth_previous_keys)
     stop = stop or StopFlag()
     producer = EventProducer(settings, STAGE)
     challenges = challenges or PostgresChallengeSource(settings.pg_dsn)

@@ -12,7 +12,13 @@ class ProviderSettings(CoreSettings):
     oauth_encryption_key: str = setting(
         "", "AES-256-GCM key of the OAuth tokens at rest (64 hex characters); required by the collector", secret=True
     )
+    oauth_previous_keys: str = setting(
+        "", "keys (64 hex each, comma-separated) still accepted for opening OAuth tokens during a key change;"
+            " `lc accounts rekey` re-seals their tokens under LC_OAUTH_ENCRYPTION_KEY", secret=True)
     collector_poll_seconds: float = setting(300.0, "seconds between two polls of the provider collector")
+    collector_clock: str = setting(
+        "wall", "the collector's now: wall (the machine's clock) or chain (the node's newest block time, for dev chains"
+                " whose time is moved forward, as in lc demo)")
     collector_lookback_days: int = setting(90, "days fetched back from now when a challenge has no start time")
     provider_timeout_seconds: float = setting(20.0, "timeout of one provider API request (connect and read)")
     provider_max_attempts: int = setting(4, "attempts of one provider request on 429, 5xx or a transport error")

@@ -33,14 +33,13 @@ from domain.registration import (
     NotOwner,
     parse_registration_bytes,
 )
-from domain.untrusted import ascii_decimal
 from eventlog.consumer import StopFlag
 from eventlog.producer import EventProducer
 from intake.auth import AuthError, SignatureVerifier
 from intake.registrations.owners import RegistrationIndex
 from intake.registrations.publish import API_STAGE, publish_registration, refuse
 from intake.replay import ReplayStore
-from intake.serving import serve_until_stopped
+from intake.serving import read_body_at_most, serve_until_stopped
 from intake.settings import IntakeSettings, listen_address
 
 log = logging.getLogger("lc.registrations.api")
@@ -55,7 +54,7 @@ def build_app(producer: EventProducer, verifier: SignatureVerifier, owners: Regi
         except AuthError as exc:
             return JSONResponse({"error": "Authentication required", "code": exc.code, "reason": str(exc)}, 401)
         try:
-            body = await _read_at_most(request, MAX_BYTES)
+            body = await read_body_at_most(request, MAX_BYTES)
         except ClientDisconnect:  # nobody is left to answer
             return JSONResponse({"error": "the client went away before the body was complete"}, 400)
         if body is None:
@@ -99,26 +98,9 @@ def build_app(producer: EventProducer, verifier: SignatureVerifier, owners: Regi
                              Route("/health", health, methods=["GET"])])
 
 
-async def _read_at_most(request: Request, limit: int) -> bytes | None:
-    """The body, or None as soon as it exceeds `limit` (never buffers more than that)."""
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        length = ascii_decimal(declared.strip(), max_digits=20)
-        if length is None or length > limit:
-            return None
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 def run_registrations_api(settings: IntakeSettings, stop: StopFlag) -> None:
     host, port = listen_address(settings.registrations_api_listen, "LC_REGISTRATIONS_API_LISTEN")
-    store = ReplayStore(settings.home_path / "registrations-api" / "used_signatures.sqlite")
+    store = ReplayStore(settings.used_signatures_path)
     owners = RegistrationIndex(settings, "registrations-api")
     try:
         owners.catch_up()

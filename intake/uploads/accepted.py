@@ -16,12 +16,13 @@ class AcceptedUpload:
     provider: str  # apple, garmin, googlefit
     records: list[Record]
     evidence_hash: str
-    raw_ref: str  # sha256:<hex> of the raw file, kept under the upload folder
+    raw_ref: str | None  # sha256:<hex> of the raw file, kept under the upload folder; None for JSON evidence
+    origin: str = "upload"  # or "json" (intake/evidence)
 
     @property
     def event_id(self) -> str:
-        """Deterministic: the same file for the same (challenge, subject, provider) is the same fact."""
-        return f"upload:{self.challenge_id}:{self.subject.lower()}:{self.provider}:{self.evidence_hash}"
+        """Deterministic: the same evidence for the same (challenge, subject, provider) is the same fact."""
+        return f"{self.origin}:{self.challenge_id}:{self.subject.lower()}:{self.provider}:{self.evidence_hash}"
 
 
 Publish = Callable[[AcceptedUpload], None]

@@ -64,7 +64,6 @@ from intake.uploads.accepted import (
 
 log = logging.getLogger(__name__)
 
-REPLAY_STORE_FILE = "replay.sqlite3"
 PARSE_SLOTS = 1
 MAX_TEXT_PARAM = 200
 
@@ -75,11 +74,12 @@ class UploadServerConfig:
     max_bytes: int
     signature_window_ms: int = 300_000
     body_idle_seconds: float | None = 60.0
+    used_signatures: Path | None = None  # the intakes' shared store; None = <upload_root>/used_signatures.sqlite
 
     @classmethod
     def from_settings(cls, settings: IntakeSettings) -> UploadServerConfig:
         return cls(settings.upload_path, settings.upload_max_bytes, settings.upload_signature_window_ms,
-                   settings.upload_body_idle_seconds)
+                   settings.upload_body_idle_seconds, settings.used_signatures_path)
 
 
 class BadRequest(Exception):
@@ -117,7 +117,7 @@ def create_app(config: UploadServerConfig, publish: Publish, *, clock: Clock = w
     removed = storage.clean_incoming(config.upload_root)
     if removed:
         log.info("removed %d partial upload(s) left in %s", removed, config.upload_root / storage.INCOMING)
-    replay_store = ReplayStore(config.upload_root / REPLAY_STORE_FILE)
+    replay_store = ReplayStore(config.used_signatures or config.upload_root / "used_signatures.sqlite")
     verifier = SignatureVerifier(replay_store, clock=clock, window_ms=config.signature_window_ms)
     parse_slots = anyio.CapacityLimiter(PARSE_SLOTS)
 

@@ -6,13 +6,17 @@ Timestamps come from block times and registration times only (epoch milliseconds
 
 - `challenges`: the registration's content, status and chain_outcome from the challenge-state fold
   of `domain.challenge_state`; the registry columns from MetadataRegistry facts and the registry
-  writer's newest RegistryWriteRecorded (`_registry`). A row exists once the
-  challenge is registered or created on chain (a Finalized/Canceled of an unused id makes none, as
-  the original statusIndexer updated nothing then). When the chain's ChallengeCreated names another
-  creator than the registration's subject, the registration is not applied (the row holds what the
-  chain says, subject = the creator) and `registration_conflict` says so: metadata registered by
-  someone who did not create the challenge is never shown or evaluated as if it were the creator's.
-- `participants`: one row per joined wallet (first join's tx and time), source `onchain_join`.
+  writer's newest RegistryWriteRecorded (`_registry`); `proof` is the registration's proof with the
+  AIVM progress keys of `projections.chain.aivm_proof` (AIVM and task-registry facts, job events).
+  A row exists once the challenge is registered or created on chain (a Finalized/Canceled of an
+  unused id makes none, as the original statusIndexer updated nothing then). When the chain's
+  ChallengeCreated names another creator than the registration's subject, the registration is not
+  applied (the row holds what the chain says, subject = the creator) and `registration_conflict` says
+  so: metadata registered by someone who did not create the challenge is never shown or evaluated as
+  if it were the creator's.
+- `participants`: the creator (source `onchain_create`: ChallengeCreated's tx and time; the creator
+  stakes at creation and can win, docs/webapp.md) and one row per joined wallet (first join's tx and
+  time), source `onchain_join`.
 - `claims`: one row per (wallet, claim type); WinnerClaimed, LoserClaimed, RefundClaimed and
   Treasury ClaimedETH; amounts of repeated claims of one key add up (docs/compatibility.md).
 """
@@ -30,8 +34,9 @@ from domain.challenge_state import (
     challenge_fact_from_chain,
     challenge_row,
 )
-from domain.contracts import CHALLENGE_PAY, METADATA_REGISTRY, TREASURY
+from domain.contracts import AIVM, CHALLENGE_PAY, METADATA_REGISTRY, TASK_REGISTRY, TREASURY
 from domain.registration import Registration
+from projections.chain.aivm_proof import JobEventRow, aivm_progress
 from projections.chain.facts import ChainFact
 
 CLAIM_TYPES = {
@@ -44,6 +49,9 @@ REGISTRY_SET = ("MetadataSet", "MetadataForceSet")
 # ChallengePay facts that change a `challenges` row (and so its updated_at); joins and claims do not
 ROW_EVENTS = {(CHALLENGE_PAY, name) for name in
               ("ChallengeCreated", "Finalized", "Canceled", "Paused", "VerificationConfigUpdated")}
+PROOF_CONTRACTS = (AIVM, TASK_REGISTRY)  # their facts change `proof`
+CREATOR_SOURCE = "onchain_create"
+JOINER_SOURCE = "onchain_join"
 
 
 class RegistryWrite(NamedTuple):
@@ -96,6 +104,7 @@ class ParticipantRow(NamedTuple):
     tx_hash: str
     joined_at: int  # epoch ms
     updated_at: int
+    source: str
 
 
 class ClaimRow(NamedTuple):
@@ -120,8 +129,9 @@ class DerivedChallenge:
 
 
 def derive(challenge_id: int, registered: StoredRegistration | None, facts: Iterable[ChainFact],
-           registry_write: RegistryWrite | None = None) -> DerivedChallenge:
-    """`facts`: the challenge's live facts, any order (they are put in chain order here)."""
+           registry_write: RegistryWrite | None = None, job_events: Sequence[JobEventRow] = ()) -> DerivedChallenge:
+    """`facts`: the challenge's live facts, any order (they are put in chain order here); `job_events`:
+    its stored job events (lc.jobs), any order."""
     ordered = sorted((f for f in facts if not f.removed and f.challenge_id == challenge_id),
                      key=lambda f: f.position)
     conflict = registration_conflict(registered, ordered)
@@ -130,7 +140,7 @@ def derive(challenge_id: int, registered: StoredRegistration | None, facts: Iter
     state = _fold(challenge_id, registered, ordered)
     return DerivedChallenge(
         challenge_id=challenge_id,
-        challenge=_challenge(state, registered, ordered, registry_write, conflict),
+        challenge=_challenge(state, registered, ordered, registry_write, job_events, conflict),
         participants=_participants(challenge_id, ordered),
         claims=_claims(challenge_id, ordered),
         ignored=state.ignored,
@@ -185,13 +195,19 @@ def _registry(ordered: Sequence[ChainFact], write: RegistryWrite | None) -> Regi
 
 
 def _challenge(state: ChallengeState, registered: StoredRegistration | None, ordered: Sequence[ChainFact],
-               registry_write: RegistryWrite | None, conflict: str | None = None) -> ChallengeRow | None:
+               registry_write: RegistryWrite | None, job_events: Sequence[JobEventRow] = (),
+               conflict: str | None = None) -> ChallengeRow | None:
     creation = next((f for f in ordered if f.contract == CHALLENGE_PAY and f.event == "ChallengeCreated"), None)
     if registered is None and creation is None:
         return None
     row = challenge_row(state)
     r = registered.registration if registered is not None else None
-    times = [_ms(f) for f in ordered if f.contract == METADATA_REGISTRY or (f.contract, f.event) in ROW_EVENTS]
+    subject = row["subject"] or state.creator
+    progress = aivm_progress(ordered, job_events, subject)
+    proof = {**(row["proof"] or {}), **progress} if progress else row["proof"]
+    times = [_ms(f) for f in ordered if f.contract in (METADATA_REGISTRY, *PROOF_CONTRACTS)
+             or (f.contract, f.event) in ROW_EVENTS]
+    times.extend(j.occurred_at for j in job_events)
     if registered is not None:
         times.append(registered.registered_at)
     if registry_write is not None:
@@ -201,9 +217,9 @@ def _challenge(state: ChallengeState, registered: StoredRegistration | None, ord
     registry = _registry(ordered, registry_write)
     return ChallengeRow(
         id=state.challenge_id, title=row["title"], description=r.description if r else None,
-        subject=row["subject"] or state.creator,
+        subject=subject,
         tx_hash=creation.tx_hash if creation is not None else (r.tx_hash if r else None),
-        model_id=row["model_id"], model_hash=row["model_hash"], params=row["params"], proof=row["proof"],
+        model_id=row["model_id"], model_hash=row["model_hash"], params=row["params"], proof=proof,
         timeline=row["timeline"], funds=r.funds if r else None, options=r.options if r else None,
         status=row["status"], chain_outcome=row["chain_outcome"], registry_status=registry.status,
         registry_tx_hash=registry.tx_hash, registry_error=registry.error, created_at=min(first_times),
@@ -214,12 +230,14 @@ def _challenge(state: ChallengeState, registered: StoredRegistration | None, ord
 def _participants(challenge_id: int, ordered: Sequence[ChainFact]) -> tuple[ParticipantRow, ...]:
     rows: dict[str, ParticipantRow] = {}
     for fact in ordered:
-        if fact.contract != CHALLENGE_PAY or fact.event != "Joined":
+        if fact.contract != CHALLENGE_PAY or fact.event not in ("ChallengeCreated", "Joined"):
             continue
-        user = str(fact.args["user"]).lower()
+        creating = fact.event == "ChallengeCreated"
+        user = str(fact.args["creator" if creating else "user"]).lower()
         first = rows.get(user)
-        if first is None:  # the first join names the row; repeated joins only add stake
-            rows[user] = ParticipantRow(challenge_id, user, fact.tx_hash, _ms(fact), _ms(fact))
+        if first is None:  # the creation or first join names the row; later joins only add stake
+            rows[user] = ParticipantRow(challenge_id, user, fact.tx_hash, _ms(fact), _ms(fact),
+                                        CREATOR_SOURCE if creating else JOINER_SOURCE)
         else:
             rows[user] = first._replace(updated_at=_ms(fact))
     return tuple(rows.values())

@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
-from domain.contracts import CHALLENGE_PAY, METADATA_REGISTRY, TREASURY
+from domain.contracts import AIVM, CHALLENGE_PAY, METADATA_REGISTRY, TASK_REGISTRY, TREASURY
 from eventlog.admission import StageHalted
 from eventlog.consumer import Received
 
@@ -26,8 +26,10 @@ MAX_BIGINT = 2**63 - 1
 
 _DECIMAL = re.compile(r"^[0-9]{1,78}$")
 _ADDRESS = re.compile(r"^0x[0-9a-f]{40}$")
+_BYTES32 = re.compile(r"^0x[0-9a-f]{64}$")
 
-# The args each consumed event must carry, and their kinds ("uint" = decimal string, "address" = lowercase hex).
+# The args each consumed event must carry, and their kinds ("uint" = decimal string, "address" and "bytes32" =
+# lowercase hex). AIVM and task-registry facts count only once they carry a challenge id (re-keyed copies).
 CONSUMED_ARGS: dict[tuple[str, str], dict[str, str]] = {
     (CHALLENGE_PAY, "ChallengeCreated"): {"id": "uint", "creator": "address", "startTs": "uint"},
     (CHALLENGE_PAY, "Joined"): {"id": "uint", "user": "address", "amount": "uint"},
@@ -42,8 +44,17 @@ CONSUMED_ARGS: dict[tuple[str, str], dict[str, str]] = {
     (METADATA_REGISTRY, "MetadataSet"): {"challengeId": "uint"},
     (METADATA_REGISTRY, "MetadataForceSet"): {"challengeId": "uint"},
     (METADATA_REGISTRY, "MetadataCleared"): {"challengeId": "uint"},
+    (TASK_REGISTRY, "BindingRecorded"): {"challengeId": "uint", "subject": "address", "requestId": "uint",
+                                         "taskId": "bytes32"},
+    (AIVM, "InferenceRequestedV2"): {"requestId": "uint", "taskId": "bytes32"},
+    (AIVM, "InferenceCommitted"): {"requestId": "uint"},
+    (AIVM, "InferenceRevealed"): {"requestId": "uint", "responseHash": "bytes32", "response": "text"},
+    (AIVM, "PoIAttested"): {"taskId": "bytes32", "count": "uint", "resultHash": "bytes32",
+                            "transcriptHash": "bytes32", "slot": "uint"},
+    (AIVM, "InferenceFinalized"): {"requestId": "uint", "taskId": "bytes32", "resultHash": "bytes32"},
 }
-DERIVING_CONTRACTS = (CHALLENGE_PAY, TREASURY, METADATA_REGISTRY)
+DERIVING_CONTRACTS = (CHALLENGE_PAY, TREASURY, METADATA_REGISTRY, TASK_REGISTRY, AIVM)
+_NEED_CHALLENGE = (METADATA_REGISTRY, TASK_REGISTRY, AIVM)  # facts that are a challenge's only once keyed to one
 
 
 class UnreadableChainFact(StageHalted):
@@ -72,8 +83,8 @@ class ChainFact(NamedTuple):
 
     @property
     def consumed(self) -> bool:
-        if self.contract == METADATA_REGISTRY and self.challenge_id is None:
-            return False  # metadata of another contract than ChallengePay: not a challenge's
+        if self.contract in _NEED_CHALLENGE and self.challenge_id is None:
+            return False  # metadata of another contract, an AIVM fact not bound (yet): not a challenge's
         return (self.contract, self.event) in CONSUMED_ARGS
 
 
@@ -122,6 +133,8 @@ def _check_args(fact: ChainFact) -> None:
             "address": isinstance(value, str) and bool(_ADDRESS.match(value)),
             "int": isinstance(value, int) and not isinstance(value, bool),
             "bool": isinstance(value, bool),
+            "bytes32": isinstance(value, str) and bool(_BYTES32.match(value)),
+            "text": isinstance(value, str),
         }[kind]
         if not ok:
             raise ValueError(f"{fact.event}.{name} = {value!r} is not a {kind}")

@@ -14,7 +14,14 @@ from typing import Any, NamedTuple
 import psycopg
 
 from domain.registration import Registration
-from projections.chain.derive import DerivedChallenge, RegistryWrite, StoredRegistration
+from projections.chain.aivm_proof import JobEventRow
+from projections.chain.derive import (
+    CREATOR_SOURCE,
+    JOINER_SOURCE,
+    DerivedChallenge,
+    RegistryWrite,
+    StoredRegistration,
+)
 from projections.chain.facts import DERIVING_CONTRACTS, ChainFact
 
 FACT_COLUMNS = ("event_id", "chain_id", "challenge_id", "contract", "address", "event", "block_number", "block_hash",
@@ -187,6 +194,33 @@ def load_registry_writes(conn: psycopg.Connection, challenge_ids: Sequence[int])
     return {cid: RegistryWrite(status, tx, error, at) for cid, status, tx, error, at in rows}
 
 
+# ---- job events (AIVM progress of challenges.proof) ---------------------------------------------
+
+class JobEventFact(NamedTuple):
+    challenge_id: int
+    row: JobEventRow
+
+
+def store_job_events(conn: psycopg.Connection, events: Sequence[JobEventFact]) -> None:
+    """Each job event once (by event id); a redelivery changes nothing."""
+    with conn.cursor() as cursor:
+        cursor.executemany(
+            f"""INSERT INTO challenge_job_events (event_id, challenge_id, kind, payload, occurred_at)
+                VALUES (%s, %s, %s, %s::jsonb, {_ts('%s')}) ON CONFLICT (event_id) DO NOTHING""",
+            [(e.row.event_id, e.challenge_id, e.row.kind, _json(dict(e.row.payload)), e.row.occurred_at)
+             for e in events])
+
+
+def load_job_events(conn: psycopg.Connection, challenge_ids: Sequence[int]) -> dict[int, list[JobEventRow]]:
+    rows = conn.execute(
+        f"""SELECT challenge_id, event_id, kind, payload, {_ms('occurred_at')}
+            FROM challenge_job_events WHERE challenge_id = ANY(%s)""", (list(challenge_ids),)).fetchall()
+    events: dict[int, list[JobEventRow]] = {}
+    for cid, event_id, kind, payload, at in rows:
+        events.setdefault(cid, []).append(JobEventRow(event_id, kind, payload, at))
+    return events
+
+
 # ---- derived rows ----------------------------------------------------------------------------------
 
 CHALLENGE_COLUMNS = ("title", "description", "subject", "tx_hash", "model_id", "model_hash", "params", "proof",
@@ -223,7 +257,7 @@ def write_derived(conn: psycopg.Connection, touched: Sequence[int], derived: Seq
            ON COMMIT DELETE ROWS""")
     conn.execute(
         """CREATE TEMP TABLE IF NOT EXISTS participants_stage (
-               challenge_id bigint, subject text, tx_hash text, joined_at bigint, updated_at bigint)
+               challenge_id bigint, subject text, tx_hash text, joined_at bigint, updated_at bigint, source text)
            ON COMMIT DELETE ROWS""")
     conn.execute(
         """CREATE TEMP TABLE IF NOT EXISTS claims_stage (
@@ -266,15 +300,16 @@ def _write_challenges(conn: psycopg.Connection, ids: list[int]) -> None:
 
 
 def _write_participants(conn: psycopg.Connection, ids: list[int]) -> None:
-    # only rows this projection owns (source onchain_join) disappear with their facts
+    # only rows this projection writes (sources onchain_create, onchain_join) disappear with their facts
     conn.execute(
-        """DELETE FROM participants p WHERE p.challenge_id = ANY(%s) AND p.source = 'onchain_join'
+        """DELETE FROM participants p WHERE p.challenge_id = ANY(%s) AND p.source = ANY(%s)
            AND NOT EXISTS (SELECT 1 FROM participants_stage s
-                           WHERE s.challenge_id = p.challenge_id AND s.subject = lower(p.subject))""", (ids,))
+                           WHERE s.challenge_id = p.challenge_id AND s.subject = lower(p.subject))""",
+        (ids, [CREATOR_SOURCE, JOINER_SOURCE]))
     columns = ("subject", "tx_hash", "joined_at", "source", "created_at", "updated_at")
     conn.execute(
         f"""INSERT INTO participants AS p (challenge_id, {', '.join(columns)})
-            SELECT challenge_id, subject, tx_hash, {_ts('joined_at')}, 'onchain_join', {_ts('joined_at')},
+            SELECT challenge_id, subject, tx_hash, {_ts('joined_at')}, source, {_ts('joined_at')},
                    {_ts('updated_at')}
             FROM participants_stage
             ON CONFLICT (challenge_id, lower(subject)) DO UPDATE SET

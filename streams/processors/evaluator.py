@@ -6,8 +6,10 @@ ids (`evaluator_core`). Evidence and registrations of a partition are processed 
 order, so evidence published after a registration is always evaluated with that rule; each verdict
 carries its input's timestamp.
 
-State in lc.state.evaluator (statecodec JSON): `r/<challenge>` -> the challenge's rule (ChallengeRule),
-`s/<challenge>/<subject, lower-cased>` -> that subject's evidence (SubjectEvidence). A restore keeps
+State in lc.state.evaluator (statecodec JSON): `r/<challenge>` -> the registration that stands
+(ChallengeRegistered: the id's owner rule judges later ones against it; the rule is parsed from it
+again when it is loaded), `s/<challenge>/<subject, lower-cased>` -> that subject's evidence
+(SubjectEvidence). A restore keeps
 the stored bytes and decodes a challenge when an input first touches it (decoding every subject up
 front was most of a restart's time), so `challenges()` is the whole state.
 """
@@ -26,12 +28,12 @@ from eventlog.processing.merge import Timed
 from eventlog.processing.stage import MergedStage
 from eventlog.processing.statecodec import StateCodec
 from eventlog.topics import CHALLENGES_REGISTERED, EVIDENCE, STATE_EVALUATOR, VERDICTS
-from streams.evaluation import ChallengeRule
+from streams.evaluation import parse_challenge_rule
 from streams.processors.evaluator_core import ChallengeEvidence, EvaluatorState, SubjectEvidence
 from streams.settings import StreamSettings
 
 GROUP = "lc-evaluator"
-RULES = StateCodec(ChallengeRule)
+REGISTRATIONS = StateCodec(ChallengeRegistered)
 SUBJECTS = StateCodec(SubjectEvidence)
 
 
@@ -52,6 +54,7 @@ class Evaluator(MergedStage[EvidenceInput | RegistrationInput]):
     group = GROUP
     inputs = (EVIDENCE, CHALLENGES_REGISTERED)
     changelog_topic = STATE_EVALUATOR
+    state_version = 2  # 2: `r/` holds the standing registration (was its parsed rule)
 
     def __init__(self, settings: StreamSettings, *, stop: StopFlag | None = None, batch_size: int = 1000) -> None:
         super().__init__(settings, stop=stop, batch_size=batch_size)
@@ -114,7 +117,7 @@ class Evaluator(MergedStage[EvidenceInput | RegistrationInput]):
     def state_keys(self, partition: int) -> Iterator[str]:
         for challenge_id, challenge in self.challenges().items():
             if self.partition_of.get(challenge_id) == partition:
-                if challenge.rule is not None:
+                if challenge.registration is not None:
                     yield f"r/{challenge_id}"
                 for subject in challenge.subjects:
                     yield f"s/{challenge_id}/{subject}"
@@ -127,7 +130,7 @@ class Evaluator(MergedStage[EvidenceInput | RegistrationInput]):
         if challenge is None:
             return None
         if kind == "r":
-            return RULES.encode(challenge.rule) if challenge.rule is not None else None
+            return REGISTRATIONS.encode(challenge.registration) if challenge.registration is not None else None
         found = challenge.subjects.get(subject)
         return SUBJECTS.encode(found) if found is not None else None
 
@@ -141,7 +144,9 @@ class Evaluator(MergedStage[EvidenceInput | RegistrationInput]):
         for key, value in self.stored.pop(challenge_id).items():
             kind, _, subject = _parse_key(key)
             if kind == "r":
-                challenge.rule = RULES.decode(value)
+                registration = REGISTRATIONS.decode(value)
+                challenge.registration = registration
+                challenge.rule = parse_challenge_rule(registration.params, registration.proof, registration.timeline)
             else:
                 challenge.subjects[subject] = SUBJECTS.decode(value)
 

@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from domain.challenge_state import ChallengeRegistered
+from domain.challenge_state import ChallengeRegistered, owner_refusal
 from eventlog.processing.inputs import EvidenceFact
 from streams.evaluation import ChallengeRule, Verdict, combine_evidence_hashes, evaluate, parse_challenge_rule
 
@@ -37,6 +37,7 @@ class SubjectEvidence:
 @dataclass
 class ChallengeEvidence:
     rule: ChallengeRule | None = None
+    registration: ChallengeRegistered | None = None  # the registration that stands (the id's owner rule)
     subjects: dict[str, SubjectEvidence] = field(default_factory=dict)
 
 
@@ -95,6 +96,9 @@ class EvaluatorState:
     def on_registration(self, fact: ChallengeRegistered, event_id: str, occurred_at: int, *,
                         emit: bool = True) -> list[VerdictOut]:
         challenge = self.challenges.setdefault(fact.challenge_id, ChallengeEvidence())
+        if owner_refusal(challenge.registration, fact) is not None:
+            return []  # a takeover, or a change of the rule the first registration fixed: not applied
+        challenge.registration = fact
         challenge.rule = parse_challenge_rule(fact.params, fact.proof, fact.timeline)
         if not emit:
             return []

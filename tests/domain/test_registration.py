@@ -102,3 +102,33 @@ def test_the_example_registration_in_the_repository_is_valid() -> None:
     example = Path(__file__).resolve().parents[2] / "intake" / "registrations" / "example_registration.json"
     registration = parse_registration_bytes(example.read_bytes())
     assert (registration.mode, registration.top_n) == ("competitive", 3)
+
+
+@pytest.mark.parametrize("sent", [
+    {"startsAt": "1767225600", "endsAt": 1767830400, "proofDeadline": "2026-01-09T02:00:00+02:00"},
+    {"startTs": 1767225600000, "ends": "2026-01-08T00:00:00", "proofDeadlineAt": "2026-01-09T00:00:00.000Z"},
+    {"startsAt": "2026-01-01T00:00:00Z", "endsAt": "2026-01-08 00:00:00 +0000", "proofDeadline": "1767916800",
+     "joinClosesAt": None},
+])
+def test_timeline_instants_are_stored_as_iso_utc_under_the_canonical_keys(sent: dict[str, Any]) -> None:
+    r = validate_registration(document(timeline={**sent, "note": "kept"}))
+    assert r.timeline == {"startsAt": "2026-01-01T00:00:00.000Z", "endsAt": "2026-01-08T00:00:00.000Z",
+                          "proofDeadline": "2026-01-09T00:00:00.000Z", "note": "kept"}
+    # the same instants sent differently are the same registration
+    assert r.event_id == validate_registration(document(timeline={
+        "startsAt": "2026-01-01T00:00:00.000Z", "endsAt": "2026-01-08T00:00:00.000Z",
+        "proofDeadline": "2026-01-09T00:00:00.000Z", "note": "kept"})).event_id
+
+
+def test_an_old_event_with_unix_second_strings_reads_back_normalised() -> None:
+    """Registrations published before the normalisation are read with ISO timelines too."""
+    payload = validate_registration(document()).to_payload(source="cli", registered_by=None)
+    payload["timeline_json"] = json.dumps({"startsAt": "1767225600", "endsAt": "1767830400"})
+    assert registration_from_payload(payload).timeline == {
+        "startsAt": "2026-01-01T00:00:00.000Z", "endsAt": "2026-01-08T00:00:00.000Z"}
+
+
+@pytest.mark.parametrize("value", ["next week", "2026-13-01T00:00:00Z", 1e300, "-5", [2026], {"at": 1}, -86400])
+def test_a_timeline_value_that_names_no_time_is_refused(value: object) -> None:
+    with pytest.raises(InvalidRegistration, match="timeline.proofDeadline .* is not a time"):
+        validate_registration(document(timeline={**TIMELINE, "proofDeadline": value}))

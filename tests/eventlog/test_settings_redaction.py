@@ -45,3 +45,16 @@ def test_describe_says_where_each_value_came_from():
     assert sources["LC_TOPIC_PREFIX"] == "override"
     assert sources["LC_CONFIRMATIONS"] == "default"
     assert {n: s for n, _v, _d, s in settings.replace(confirmations=3).describe()}["LC_CONFIRMATIONS"] == "override"
+
+
+def test_scrub_masks_every_secret_value_a_library_message_may_quote() -> None:
+    from cli.settings import Settings
+
+    settings = Settings.from_env({}, rpc_url="https://node.example/v2/KEY123?token=abc",
+                                 pg_dsn="postgresql://lc:hunter2@db.example:5432/lc", private_key="0x" + "5a" * 32)
+    message = ("HTTPSConnectionPool(host='node.example'): Max retries exceeded with url: /v2/KEY123?token=abc; "
+               "dsn postgresql://lc:hunter2@db.example:5432/lc; key 0x" + "5a" * 32)
+    scrubbed = settings.scrub(message)
+    for secret in ("KEY123", "token=abc", "hunter2", "5a" * 32):
+        assert secret not in scrubbed
+    assert "node.example" in scrubbed and "db.example:5432/lc" in scrubbed

@@ -11,7 +11,7 @@ import psycopg
 from cli.settings import Settings
 from domain.registration import validate_registration
 from eventlog.producer import EventProducer
-from eventlog.topics import CHAIN_BLOCKS, CHAIN_EVENTS, CHALLENGES_REGISTERED
+from eventlog.topics import CHAIN_BLOCKS, CHAIN_EVENTS, CHALLENGES_REGISTERED, JOBS, VERDICTS
 from intake.registrations.publish import publish_registration
 from kits.background import Background, wait_for
 from projections.framework import Projector
@@ -22,7 +22,9 @@ ALICE = "0xA11CE" + "0" * 34 + "1"  # mixed case on purpose: rows hold them lowe
 BOB = "0xB0B" + "0" * 36 + "2"
 CAROL = "0xCA401" + "0" * 34 + "3"
 CREATOR = "0xC4EA7" + "0" * 34 + "4"
-CONTRACTS = {"ChallengePay": "0x" + "c1" * 20, "Treasury": "0x" + "7e" * 20, "MetadataRegistry": "0x" + "3d" * 20}
+CONTRACTS = {"ChallengePay": "0x" + "c1" * 20, "Treasury": "0x" + "7e" * 20, "MetadataRegistry": "0x" + "3d" * 20,
+             "AIVMInferenceV2": "0x" + "a1" * 20, "ChallengeTaskRegistry": "0x" + "7b" * 20}
+ZERO32 = "0x" + "00" * 32
 
 
 def block_hash(number: int, fork: str = "") -> str:
@@ -129,6 +131,44 @@ class ChainFeed:
         return self.event("ChallengePay", event, {"id": str(cid), **args}, block=block, log_index=log_index,
                           fork=fork)
 
+    # AIVM facts as the indexer re-publishes them once their task is bound (challenge id set)
+    def aivm(self, cid: int, event: str, *, block: int, log_index: int = 0, **args: Any) -> str:
+        defaults: dict[str, dict[str, Any]] = {
+            "InferenceRequestedV2": {"requester": "0x" + "ee" * 20, "model": "fitness.steps@1",
+                                     "promptHash": ZERO32, "promptId": ZERO32, "modelDigest": ZERO32,
+                                     "detConfigHash": ZERO32},
+            "InferenceCommitted": {"worker": "0x" + "ee" * 20, "commitment": ZERO32},
+            "InferenceRevealed": {"worker": "0x" + "ee" * 20},
+            "PoIAttested": {"validator": "0x" + "dd" * 20},
+            "InferenceFinalized": {"worker": "0x" + "ee" * 20, "workerPaidWei": "1", "protocolFeeWei": "0"},
+        }
+        return self.event("AIVMInferenceV2", event, {**defaults[event], **args}, block=block, log_index=log_index,
+                          challenge_id=cid)
+
+    def binding(self, cid: int, subject: str, request_id: int, task_id: str, *, block: int, log_index: int = 0) -> str:
+        return self.event("ChallengeTaskRegistry", "BindingRecorded", {
+            "challengeId": str(cid), "subject": subject.lower(), "requestId": str(request_id), "taskId": task_id,
+            "modelDigest": ZERO32, "paramsHash": ZERO32, "benchmarkHash": ZERO32, "schemaVersion": 1},
+            block=block, log_index=log_index)
+
+    def job(self, kind: str, cid: int, *, at: int, **fields: Any) -> str:
+        """A job event on lc.jobs as the AIVM worker and the finalizer publish them."""
+        event_id = f"{kind}:{cid}:{at}"
+        self.producer.publish(JOBS, str(cid), kind, {"job_id": f"job-{cid}", "challenge_id": cid, **fields},
+                              event_id=event_id, occurred_at=at)
+        self.published += 1
+        return event_id
+
+    def verdict(self, cid: int, subject: str, passed: bool, *, at: int, reasons: tuple[str, ...] = (),
+                evaluator: str = "apple:stream") -> str:
+        event_id = f"verdict:{cid}:{subject.lower()}:{at}"
+        self.producer.publish(VERDICTS, str(cid), "VerdictIssued", {
+            "challenge_id": cid, "subject": subject, "pass": passed, "score": 1.0 if passed else 0.0,
+            "reasons": list(reasons), "metadata_json": None, "evaluator": evaluator, "evidence_hash": f"0x{at:x}",
+            "evidence_at": at, "trigger_event_id": f"evidence:{at}"}, event_id=event_id, occurred_at=at)
+        self.published += 1
+        return event_id
+
 
 def registration_document(cid: int, **overrides: Any) -> dict[str, Any]:
     document: dict[str, Any] = {
@@ -137,8 +177,8 @@ def registration_document(cid: int, **overrides: Any) -> dict[str, Any]:
         "params": {"rule": {"challengeType": "steps", "period": {"start": "2026-01-01T00:00:00Z",
                                                                   "end": "2026-01-08T00:00:00Z", "timezone": "UTC"},
                             "conditions": [{"metric": "steps", "op": ">=", "value": 1000}]}},
-        "timeline": {"startsAt": "2026-01-01T00:00:00Z", "endsAt": "2026-01-08T00:00:00Z",
-                     "proofDeadline": "2026-01-09T00:00:00Z"},
+        "timeline": {"startsAt": "2026-01-01T00:00:00.000Z", "endsAt": "2026-01-08T00:00:00.000Z",
+                     "proofDeadline": "2026-01-09T00:00:00.000Z"},  # stored as given: the web app's form
         "funds": {"stake": "0.1", "currency": {"type": "NATIVE", "symbol": "ETH"}},
         "options": {"category": "fitness", "mode": "threshold"},
     }

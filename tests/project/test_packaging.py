@@ -33,6 +33,7 @@ print(json.dumps({
     "event_types": sorted(catalogue.versions),
     "migrations_dir": str(MIGRATIONS_DIR),
     "migrations": {m.filename: m.sql for m in load_migrations()},
+    "shared": sorted(p.name for p in (MIGRATIONS_DIR / "shared").glob("*.sql")),
     "abis": {name: len(chain.abis.load_abi(name)) for name in DEPLOYED_CONTRACTS},
     "artifacts": sorted(p.name for p in devchain.client.ARTIFACTS_DIR.glob("*.json")),
 }))
@@ -85,6 +86,7 @@ def test_every_migration_ships_in_order(installed: dict) -> None:
     expected = {p.name: p.read_text() for p in (PROJECT_ROOT / "migrations").glob("*.sql")}
     assert installed["migrations"] == expected
     assert list(installed["migrations"]) == sorted(expected)
+    assert installed["shared"] == sorted(p.name for p in (PROJECT_ROOT / "migrations" / "shared").glob("*.sql"))
 
 
 def test_contract_abis_and_dev_artifacts_ship(installed: dict) -> None:

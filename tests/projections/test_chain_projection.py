@@ -99,7 +99,8 @@ def test_every_consumed_event_type_lands_in_its_table(settings: Settings) -> Non
                           " FROM participants ORDER BY challenge_id, subject") == [
         (7, ALICE.lower(), tx_hash("11::0"), at(11), "onchain_join", at(11), at(15)),
         (7, BOB.lower(), tx_hash("12::0"), at(12), "onchain_join", at(12), at(12)),
-        (8, CAROL.lower(), tx_hash("21::1"), at(21), "onchain_join", at(21), at(21)),
+        (7, CREATOR.lower(), tx_hash("10::0"), at(10), "onchain_create", at(10), at(10)),
+        (8, CAROL.lower(), tx_hash("21::0"), at(21), "onchain_create", at(21), at(21)),  # her join adds stake
     ]
     claims = rows(settings, "SELECT challenge_id, subject, claim_type, amount_wei, bucket_id, tx_hash, block_number,"
                             " source, claimed_at FROM claims ORDER BY challenge_id, claim_type")
@@ -143,7 +144,7 @@ def test_a_retraction_removes_its_effects_and_a_republish_restores_them(settings
             wait_projected(settings, feed.published)
             assert status(settings, 5) == ("Active", None)
             assert rows(settings, "SELECT registry_status, registry_tx_hash FROM challenges") == [("pending", None)]
-            assert rows(settings, "SELECT * FROM participants") == []
+            assert rows(settings, "SELECT subject, source FROM participants") == [(CREATOR.lower(), "onchain_create")]
             assert rows(settings, "SELECT * FROM claims") == []
             assert rows(settings, "SELECT count(*) FROM chain_events WHERE removed") == [(5,)]
 

@@ -54,8 +54,9 @@ def decoded_logs(system: LightChallenge, drive: Scenario) -> list[tuple[str, str
 
 
 def expected_rows(logs: list[tuple[str, str, dict[str, Any], str, int]]) -> tuple[set, dict]:
-    participants = {(int(args["id"]), args["user"].lower()) for contract, event, args, _tx, _b in logs
-                    if (contract, event) == ("ChallengePay", "Joined")}
+    participants = {(int(args["id"]), args["user" if event == "Joined" else "creator"].lower())
+                    for contract, event, args, _tx, _b in logs
+                    if (contract, event) in (("ChallengePay", "Joined"), ("ChallengePay", "ChallengeCreated"))}
     claims: dict[tuple[int, str, str], list] = defaultdict(lambda: [0, None, None])
     for contract, event, args, tx, block in logs:
         claim_type = CLAIM_TYPES.get((contract, event))
@@ -150,8 +151,8 @@ def test_real_transactions_through_the_indexer_into_the_tables_and_a_real_reorg(
 
         assert rows(settings, "SELECT subject FROM challenges WHERE id = %s", (d.id,)) == [
             (system.roles.players[3].address.lower(),)]
-        assert rows(settings, "SELECT subject FROM participants WHERE challenge_id = %s", (d.id,)) == [
-            (system.roles.players[0].address.lower(),)]
+        assert set(rows(settings, "SELECT subject FROM participants WHERE challenge_id = %s", (d.id,))) == {
+            (system.roles.players[0].address.lower(),), (system.roles.players[3].address.lower(),)}
         assert rows(settings, "SELECT count(*) FROM claims WHERE challenge_id = %s", (d.id,)) == [(0,)]
         visible = {r[0] for r in rows(settings, "SELECT tx_hash FROM participants UNION SELECT tx_hash FROM claims"
                                                 " UNION SELECT tx_hash FROM challenges")}

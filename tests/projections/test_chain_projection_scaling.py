@@ -58,5 +58,5 @@ def test_two_instances_end_at_the_single_instance_rows(settings: Settings) -> No
     expected = snapshot(settings, "reference")
     assert len(expected["challenges"]) == CHALLENGES
     assert {row[1] for row in expected["challenges"]} == {f"second {cid}" for cid in range(100, 100 + CHALLENGES)}
-    assert len(expected["participants"]) == 2 * CHALLENGES - CHALLENGES // 3
+    assert len(expected["participants"]) == 3 * CHALLENGES - CHALLENGES // 3  # creator, Alice, Bob unless retracted
     assert live == expected

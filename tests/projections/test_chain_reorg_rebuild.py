@@ -69,8 +69,9 @@ def test_live_tables_after_a_reorg_equal_the_rebuilt_ones(settings: Settings) ->
     assert rows(settings, "SELECT id, status, chain_outcome FROM challenges ORDER BY id") == [
         (20, "Active", None), (21, "Canceled", None)]
     assert [r[:2] for r in live["participants"]] == [
-        (20, ALICE.lower()), (20, BOB.lower()), (20, CAROL.lower()), (21, BOB.lower())]
-    carol = live["participants"][2]
+        (20, ALICE.lower()), (20, BOB.lower()), (20, CREATOR.lower()), (20, CAROL.lower()), (21, BOB.lower()),
+        (21, CREATOR.lower())]
+    carol = live["participants"][3]
     assert (carol[2], carol[3].timestamp()) == ("0x" + "ca" * 32, 1_700_000_009)
     assert [(r[0], r[1], r[2]) for r in live["claims"]] == [(21, BOB.lower(), "refund")]
     assert {v for _k, v in live["indexer_state"]} == {"11"}

@@ -64,8 +64,10 @@ def test_the_rows_of_a_lifecycle() -> None:
     assert (c.registry_status, c.registry_tx_hash) == ("success", LIFECYCLE[-1].tx_hash)
     assert (c.created_at, c.updated_at) == (1_000, (T0 + 20) * 1000)
     assert d.ignored == ("Paused after the challenge was Finalized",)
-    assert [(p.subject, p.joined_at, p.updated_at) for p in d.participants] == [
-        (ALICE, (T0 + 11) * 1000, (T0 + 13) * 1000), (BOB, (T0 + 12) * 1000, (T0 + 12) * 1000)]
+    assert [(p.subject, p.joined_at, p.updated_at, p.source) for p in d.participants] == [
+        (CREATOR, (T0 + 10) * 1000, (T0 + 10) * 1000, "onchain_create"),  # the creator stakes at creation
+        (ALICE, (T0 + 11) * 1000, (T0 + 13) * 1000, "onchain_join"),
+        (BOB, (T0 + 12) * 1000, (T0 + 12) * 1000, "onchain_join")]
     claims = {(c.claim_type, c.subject): (c.amount_wei, c.block_number, c.metadata["claims"]) for c in d.claims}
     assert claims == {("winner", ALICE): (15, 17, 1), ("treasury_eth", ALICE): (15, 19, 2)}
 

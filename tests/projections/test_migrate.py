@@ -21,7 +21,7 @@ def _copy_migrations(tmp_path: Path) -> Path:
 
 def _applied(dsn: str, schema: str) -> list[tuple[str, str]]:
     with psycopg.connect(dsn) as conn:
-        return conn.execute(f"SELECT filename, checksum FROM {schema}.schema_migrations ORDER BY id").fetchall()
+        return conn.execute(f"SELECT filename, checksum FROM {schema}.lc_pipeline_migrations ORDER BY id").fetchall()
 
 
 def test_every_file_applied_once_in_order_and_rerun_is_a_no_op(settings: Settings) -> None:

@@ -55,3 +55,23 @@ def test_a_rule_with_problems_fails_every_subject_with_the_reason():
         "Challenge rule cannot be used: params.rule.challengeType: unknown challenge type 'jogging' (known: calories, "
         "crossfit, cycle, exercise_time, hike, rowing, run, steps, strength, swim, walk, yoga); timeline.endsAt 1e+300 "
         "is not a time (ISO-8601 or Unix seconds, 1970..9000)",)
+
+
+def test_a_later_registration_of_another_wallet_or_another_rule_does_not_change_the_verdicts() -> None:
+    """The id's owner rule (domain.registration.check_update) holds in the evaluator too: the first
+    registration's rule stands against a takeover and against a rule change by the owner."""
+    owner, squatter = "0x" + "aa" * 20, "0x" + "bb" * 20
+    strict = {"rule": {"challengeType": "steps", "conditions": [{"metric": "steps", "op": ">=", "value": 10_000}]}}
+    lax = {"rule": {"challengeType": "steps", "conditions": [{"metric": "steps", "op": ">=", "value": 1}]}}
+    state = EvaluatorState()
+    state.on_registration(ChallengeRegistered(challenge_id=7, params=strict, subject=owner), "r1", 1_000)
+    records = [{"date": "2025-01-01", "steps": 500, "period": "day"}]
+    fact = EvidenceFact(7, "0x" + "cc" * 20, "fitbit", json.dumps(records), "0x" + "11" * 32, None, 2_000)
+    first = state.on_evidence(fact, records, "e1")
+    assert first is not None and first.verdict.pass_ is False
+
+    assert state.on_registration(ChallengeRegistered(challenge_id=7, params=lax, subject=squatter), "r2", 3_000) == []
+    assert state.on_registration(ChallengeRegistered(challenge_id=7, params=lax, subject=owner), "r3", 4_000) == []
+    [again] = state.on_registration(ChallengeRegistered(challenge_id=7, params=strict, subject=owner, title="t"),
+                                    "r4", 5_000)
+    assert again.verdict.pass_ is False

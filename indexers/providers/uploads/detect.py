@@ -36,7 +36,14 @@ from typing import BinaryIO
 
 from domain.evidence import EvidenceTooLarge, check_size
 from domain.evidence_records import screen_records
-from indexers.providers.evidence_hash import ZERO_HASH, js_stringify, keccak256_hex, locale_sorted
+from indexers.providers.evidence_hash import (
+    SORT_KEYS,
+    ZERO_HASH,
+    evidence_hash,
+    js_stringify,
+    keccak256_hex,
+    locale_sorted,
+)
 from indexers.providers.uploads import apple, garmin, googlefit
 from indexers.providers.uploads.errors import (
     CorruptArchive,
@@ -78,6 +85,19 @@ class ParsedUpload:
     evidence_hash: str
     skipped: int = 0  # source entries left out (unparsable, impossible, or dated after the export)
     dropped: list[str] = field(default_factory=list)  # why records were left out (the first few)
+
+
+def evidence_hash_for(provider: str, records: Sequence[Record]) -> str:
+    """The evidence hash the collector (API providers) or the uploads API (upload providers) gives these
+    records, so the same evidence has the same hash whichever way it came in (an intake's JSON, a file
+    of `lc ingest evidence`). ValueError for a provider without a hash rule (UploadRejected: too much)."""
+    name = provider.lower()
+    if name in UPLOAD_PROVIDERS:
+        return upload_evidence_hash(records)
+    if name in SORT_KEYS:
+        return evidence_hash(name, records)
+    raise ValueError(f"provider {provider!r} has no evidence hash rule: give evidence_hash "
+                     f"(known: {', '.join(sorted({*SORT_KEYS, *UPLOAD_PROVIDERS}))})")
 
 
 def upload_evidence_hash(records: Sequence[Record]) -> str:

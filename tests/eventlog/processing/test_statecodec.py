@@ -71,6 +71,7 @@ STATES = [
                   proof_attempts={"0xbb": 2}, given_up=frozenset({"0xcc"}), finalize_attempts=1,
                   refused_at=1_700_000_100),
     RegistryView(7, True, "failed", 2, False, attempt_base=1),
+    ChallengeRegistered(7, {"rule": FITNESS_RULE}, {"params": {"x": 1}}, TIMELINE, "m", "0xmh", "0xC0", "title"),
 ]
 
 
@@ -149,6 +150,7 @@ SHAPES = {
                     "bound", "inference_finalized", "winners", "reported", "proof_attempts", "given_up",
                     "finalized_by_us", "finalize_attempts", "refused_at"],
     RegistryView: ["challenge_id", "registered", "status", "attempts", "final", "attempt_base"],
+    ChallengeRegistered: ["challenge_id", "params", "proof", "timeline", "model_id", "model_hash", "subject", "title"],
     ChallengeState: ["challenge_id", "registered", "params", "proof", "timeline_raw", "rule", "model_id",
                      "model_hash", "subject", "title", "status", "chain_outcome", "creator", "chain_start_ts",
                      "chain_proof_deadline", "participants", "ignored"],

@@ -100,3 +100,17 @@ def test_replaying_the_blocks_topic_rebuilds_the_window():
         window.revert(12, h(12))  # not the newest block
     with pytest.raises(ValueError):
         window.add(header(13, "c"))  # not after the newest block
+
+
+def test_replaying_a_rollback_deeper_than_the_cap_anchors_the_window_at_its_ancestor():
+    """`lc indexer rollback --max-depth` retracted 40 blocks; the indexer reads it back with a cap of 10."""
+    window = ReorgWindow(10)
+    for n in range(100, 150):
+        window.add(header(n))
+    for n in range(149, 109, -1):  # newest first, down to 110; the ancestor is 109
+        window.revert(n, h(n), 109, h(109))
+    assert window.numbers() == [109] and window.last.hash == h(109)
+    window.add(header(110, "b", parent_fork="a"))
+    assert window.numbers() == [110, 109]
+    with pytest.raises(ValueError):
+        ReorgWindow(10).revert(9, h(9), 8, h(8))  # nothing was pruned: reverting an unknown block is an error

@@ -166,7 +166,8 @@ def test_refused_events_go_to_the_dlq_and_the_projector_carries_on(settings: Set
         "invalid LinkedAccount: subject 'alice' is not a 0x address",
         f"invalid LinkedAccount: key '{BOB}:strava' is not '{key}'",
         "invalid LinkedAccount: refresh_token is not enc:<iv>:<tag>:<ciphertext> hex",
-        "event type EvidenceSubmitted does not belong on lc.accounts (it carries LinkedAccount, IdentityBound)",
+        "event type EvidenceSubmitted does not belong on lc.accounts (it carries LinkedAccount, AccountUnlinked, "
+        "IdentityBound, IdentityUnbound)",
         "invalid IdentityBound: wallet '0x12' is not a 0x address",
     ])
     assert all(letter["stage"] == "lc-projector" and letter["source_topic"] == ACCOUNTS for letter in letters)

@@ -35,6 +35,7 @@ ADDRESS = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
 OTHER_KEY = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"
 TIMELINE = {"startsAt": "2026-01-01T00:00:00Z", "endsAt": "2026-01-08T00:00:00Z",
             "proofDeadline": "2026-01-09T00:00:00Z"}
+STORED_TIMELINE = {key: value.replace("Z", ".000Z") for key, value in TIMELINE.items()}  # as the web app writes it
 
 
 def registration(cid: int, **changes: Any) -> dict[str, Any]:
@@ -90,7 +91,7 @@ def test_cli_publishes_a_good_registration_and_dead_letters_a_bad_one(settings: 
     project(settings, 2)
     title, subject, model_id, params, timeline, options, status, *registry, auto, created = challenge_row(settings, 31)
     assert (title, subject, model_id) == ("Steps 31", ADDRESS.lower(), "fitness.steps@1")
-    assert (params, timeline, options) == (registration(31)["params"], TIMELINE, registration(31)["options"])
+    assert (params, timeline, options) == (registration(31)["params"], STORED_TIMELINE, registration(31)["options"])
     assert status is None  # registered, not yet created on chain
     assert (registry, auto) == (["pending", None, None], False)  # the registry tracking columns' defaults
     assert created is not None
