@@ -33,8 +33,8 @@ RULE = {"rules": {"type": "fitness", "metric": "steps", "threshold": 5000, "peri
 
 
 def publish_history(settings: Settings, rng: random.Random, events: int) -> set[str]:
-    """Registrations, then evidence (several providers, subjects and updates), a rule changed midway,
-    and a malformed evidence event; returns the ids of the verdicts the evidence must give."""
+    """Registrations, then evidence (several providers, subjects and updates), a rule change midway (refused
+    by the id's owner rule: the state keeps the registration that stands), and a malformed evidence event; returns the ids of the verdicts the evidence must give."""
     expected = set()
     with EventProducer(settings, "test") as producer:
         for challenge in range(1, 25):
@@ -89,7 +89,7 @@ def test_evaluator_state_from_the_changelog_equals_the_state_from_zero(settings:
     from_changelog = Evaluator(settings)
     restored = restore_all(settings, from_changelog)
     assert (restored.replayed, restored.rebuilt) == (0, 0)
-    assert restored.entries == sum(len(c.subjects) + (c.rule is not None) for c in live.kept.values())
+    assert restored.entries == sum(len(c.subjects) + (c.registration is not None) for c in live.kept.values())
     assert from_changelog.state.challenges == {}  # nothing decoded before an input touches it
     assert from_changelog.challenges() == live.kept
 
@@ -109,20 +109,20 @@ def test_evaluator_state_from_the_changelog_equals_the_state_from_zero(settings:
         close(stage)
 
 
-class EvaluatorV2(Evaluator):
-    state_version = 2
+class EvaluatorNext(Evaluator):
+    state_version = Evaluator.state_version + 1
 
 
 def test_a_changelog_of_another_state_version_is_rebuilt_from_the_inputs(settings: Settings) -> None:
     publish_history(settings, random.Random(2), 300)
     live = KeptEvaluator(settings)
     run_until(live, lambda: merged_idle(settings, live), "the evaluator to apply every input")
-    newer = EvaluatorV2(settings)
+    newer = EvaluatorNext(settings)
     restored = restore_all(settings, newer)
     assert (restored.entries, restored.rebuilt) == (0, settings.topic_partitions)
     assert newer.challenges() == live.kept
     # and what it wrote is now read as its own version
-    newest = EvaluatorV2(settings)
+    newest = EvaluatorNext(settings)
     assert restore_all(settings, newest).rebuilt == 0
     assert newest.challenges() == live.kept
     for stage in (live, newer, newest):
