@@ -34,7 +34,7 @@ from eventlog.config import redact_url
 from eventlog.failures import client_config
 from eventlog.serde import EventSerde, UndecodableMessage
 from eventlog.topics import CATALOGUE, CHAIN_BLOCKS, DLQ
-from projections.migrate import load_migrations
+from projections.migrate import applied_migrations, load_migrations
 
 TIMEOUT = 5.0
 DLQ_MARK_GROUP = NOT_STAGES[0]  # its committed offset on lc.dlq is the mark `--ack-dead-letters` moves
@@ -106,7 +106,7 @@ def postgres(settings: Settings) -> Iterator[Check]:
     where = redact_url(settings.pg_dsn, hide_path=False)
     try:
         with psycopg.connect(settings.pg_dsn, connect_timeout=int(TIMEOUT)) as conn:
-            applied = {row[0] for row in conn.execute("SELECT filename FROM schema_migrations")}
+            applied = set(applied_migrations(conn, "public"))
     except psycopg.errors.UndefinedTable:
         applied = set()
     except psycopg.Error as exc:

@@ -231,8 +231,12 @@ def test_a_node_sigkilled_mid_backfill_loses_nothing_and_catches_up(
     assert sorted(rows(settings, "SELECT challenge_id FROM aivm_jobs")) == sorted((c.id,) for c in challenges)
     assert {job.event.payload["job_id"] for job in of_type(read_all(settings, JOBS), "JobQueued")} == {
         job_id_for(c.id) for c in challenges}
-    assert set(rows(settings, "SELECT challenge_id, lower(subject) FROM participants WHERE challenge_id = ANY(%s)",
+    assert set(rows(settings, "SELECT challenge_id, lower(subject) FROM participants WHERE challenge_id = ANY(%s) "
+                              "AND source = 'onchain_join'",
                     ([c.id for c in challenges],))) == {(c.id, p.lower()) for c in challenges for p in players}
+    assert sorted(rows(settings, "SELECT challenge_id FROM participants WHERE challenge_id = ANY(%s) "
+                                 "AND source = 'onchain_create'",
+                       ([c.id for c in challenges],))) == sorted((c.id,) for c in challenges)  # the creator's row
 
     # and the live tables are what a fresh projection of the same topics gives
     live = table_snapshot(settings, "public")
