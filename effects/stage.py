@@ -85,7 +85,7 @@ class ViewStage(Generic[View]):
         self.producer = EventProducer(settings, self.group)  # what the stage reports, each flushed at once
         self.state_producer = EventProducer(settings, f"{self.group}-state",
                                             transactional_id=instance_transactional_id(self.group),
-                                            extra_config=TRANSACTIONS)
+                                            extra_config=TRANSACTIONS, fence_on_start=False)
         self.changelog = StageChangelog(settings, self.changelog_topic, self.group, self.topics, self.state_version,
                                         from_zero=settings.restore_from_zero)
         self.codec = StateCodec(self.view_type)

@@ -37,6 +37,11 @@ class EventProducer:
     `commit()`, which also commits a consumer group's offsets); without, every message is still
     idempotent per partition. Delivery errors are collected by the delivery
     callback and raised by the next `flush()` (also on leaving a transaction or the context).
+
+    A transactional producer fences older producers of its id when it is created. With
+    `fence_on_start=False` (an id of the instance's own, fenced by the group's generation instead)
+    the transactions are initialised when the first one opens: a stage started while Kafka is down
+    then waits in its consumer loop, where it hears SIGTERM, instead of failing in its constructor.
     """
 
     def __init__(
@@ -47,6 +52,7 @@ class EventProducer:
         transactional_id: str | None = None,
         serde: EventSerde | None = None,
         extra_config: dict[str, Any] | None = None,
+        fence_on_start: bool = True,
     ) -> None:
         self.settings = settings
         self.producer_name = producer_name
@@ -74,8 +80,13 @@ class EventProducer:
         self._errors: list[str] = []
         self._transactional = bool(transactional_id)
         self._in_transaction = False
-        if self._transactional:
-            self._producer.init_transactions(30)
+        self._initialised = False
+        if self._transactional and fence_on_start:
+            self._initialise()
+
+    def _initialise(self) -> None:
+        self._producer.init_transactions(30)
+        self._initialised = True
 
     def publish(
         self,
@@ -203,6 +214,8 @@ class EventProducer:
         if not self._transactional:
             raise RuntimeError("transactions need a producer created with transactional_id")
         if not self._in_transaction:
+            if not self._initialised:
+                self._initialise()
             self._producer.begin_transaction()
             self._in_transaction = True
 

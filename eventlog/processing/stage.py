@@ -77,7 +77,7 @@ class MergedStage(Generic[Item]):
         self.settings = settings
         self.clock = clock
         self.producer = EventProducer(settings, self.group, transactional_id=instance_transactional_id(self.group),
-                                      extra_config=TRANSACTIONS)
+                                      extra_config=TRANSACTIONS, fence_on_start=False)
         self.changelog = StageChangelog(settings, self.changelog_topic, self.group, self.inputs, self.state_version,
                                     from_zero=settings.restore_from_zero)
         self.merges: dict[int, PartitionMerge[Item | ChainTime | None]] = {}
