@@ -48,7 +48,12 @@ Item = TypeVar("Item")
 CO_PARTITIONED = {"group.remote.assignor": "range"}
 # an instance killed inside a transaction holds back read_committed readers of its outputs until the
 # broker aborts it: well before the group hands its partitions to another member (45 s session timeout)
-TRANSACTIONS = {"transaction.timeout.ms": 20_000}
+#
+# connections.max.idle.ms: librdkafka (2.16) can wait forever in send_offsets_to_transaction when the group
+# coordinator's node is gone from the cluster's metadata: the request waits for a state change of that
+# node, whose broker thread has been ended (librdkafka issues 5511 and 5456). Closing idle connections
+# makes the producer's other brokers change state, which sends the request to the new coordinator.
+TRANSACTIONS = {"transaction.timeout.ms": 20_000, "connections.max.idle.ms": 10_000}
 QUEUE_HIGH, QUEUE_LOW = 5000, 1000  # replay: pause a partition whose merge queue holds more than HIGH items
 COMMIT_EVERY = 5000  # entries applied in one transaction at most (a drain can hold a long backlog)
 COMMIT_SECONDS = 0.05  # longest a drain's outputs wait for the next commit

@@ -14,6 +14,7 @@ checkpoint yet and with `--restore-from-zero`, and the checkpoint is then writte
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -50,6 +51,7 @@ from indexers.chain.settings import ChainIndexerSettings
 log = logging.getLogger("lc.indexer.chain")
 
 CheckpointEntry = tuple[str, bytes | None, dict[str, str]]
+ENDS_PATIENCE_SECONDS = 60.0  # longer than a partition leader election after a node's loss
 
 
 def transactional_id(chain_id: int) -> str:
@@ -70,9 +72,22 @@ class EndOffsets:
         self.partitions = len(metadata.partitions)
 
     def now(self) -> Vector:
-        found = self.consumer.offsets_for_times([TopicPartition(self.topic, p, -1) for p in range(self.partitions)],
-                                                timeout=30)
-        return tuple(tp.offset for tp in sorted(found, key=lambda tp: tp.partition))
+        """Asked again for up to ENDS_PATIENCE_SECONDS while a node is lost and its partitions' leaders move
+        (a failure here would make the indexer re-read its state for what the cluster heals by itself)."""
+        deadline = time.monotonic() + ENDS_PATIENCE_SECONDS
+        while True:
+            try:
+                found = self.consumer.offsets_for_times(
+                    [TopicPartition(self.topic, p, -1) for p in range(self.partitions)], timeout=30)
+                failed = next((tp.error for tp in found if tp.error is not None), None)
+                if failed is not None:
+                    raise KafkaException(failed)
+                return tuple(tp.offset for tp in sorted(found, key=lambda tp: tp.partition))
+            except KafkaException as exc:
+                if time.monotonic() >= deadline:
+                    raise
+                log.warning("end offsets of %s not available yet (%s); asking again", self.topic, exc)
+                time.sleep(0.5)
 
     def close(self) -> None:
         self.consumer.close()
