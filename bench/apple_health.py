@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -109,6 +110,7 @@ def main() -> None:
               f"disk), {expected.records_written:,} Record elements, {expected.workouts} workouts, "
               f"in {time.perf_counter() - started:.1f} s")
 
+        print(f"load average before: {'{:.2f} {:.2f} {:.2f}'.format(*os.getloadavg())}")
         best: dict[str, dict[str, float]] = {}
         for _ in range(options.repeat):
             for name in PASSES:  # interleaved, so a busy moment does not hit one pass only
@@ -123,6 +125,9 @@ def main() -> None:
     print(f"{'pass':<16} {'MB/s wall':>10} {'MB/s CPU':>9} {'peak RSS MB':>12}")
     for name, outcome in best.items():
         print(f"{name:<16} {wall[name]:>10.1f} {cpu[name]:>9.1f} {outcome['peak_bytes'] / 2**20:>12.1f}")
+    print("CPU per Record element: " + ", ".join(
+        f"{name} {1e6 * outcome['cpu_seconds'] / expected.records_written:.2f} us" for name, outcome in best.items()))
+    print(f"load average after: {'{:.2f} {:.2f} {:.2f}'.format(*os.getloadavg())}")
     for baseline in ("bare expat", "bare iterparse"):
         print(f"ratio parse / {baseline + ':':<15} wall {wall['parse'] / wall[baseline]:.2f}, "
               f"CPU {cpu['parse'] / cpu[baseline]:.2f}  (target >= 0.5 against bare expat)")

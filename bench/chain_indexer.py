@@ -122,7 +122,8 @@ def run(base: Settings, url: str, events: int, max_range: int, source: str, node
     safe_head = node.head() - 12
     rpc = ChainRpc(url, timeout=300)
     bare_cpu = CpuMeter(node_pid)
-    bare_seconds = min(bare_get_logs(rpc, table, safe_head, max_range) for _ in range(2))
+    print(f"load average before: {'{:.2f} {:.2f} {:.2f}'.format(*os.getloadavg())}")
+    bare_seconds = min(bare_get_logs(rpc, table, safe_head, max_range)[0] for _ in range(2))
     bare_cpu = bare_cpu.spent(runs=2)
 
     settings = base.replace(topic_prefix=f"bench{uuid.uuid4().hex[:8]}.", chain_id=31337)
@@ -158,6 +159,10 @@ def run(base: Settings, url: str, events: int, max_range: int, source: str, node
     print(f"CPU seconds, indexer:         this process {indexer_cpu['self']:.2f} (incl. Kafka client threads), "
           f"range workers {indexer_cpu['workers']:.2f}, node {indexer_cpu['node']:.2f}  "
           f"({os.cpu_count()} CPUs)")
+    print(f"CPU per event, indexer: this process {1e6 * indexer_cpu['self'] / events:.1f} us, range workers "
+          f"{1e6 * indexer_cpu['workers'] / events:.1f} us, node {1e6 * indexer_cpu['node'] / events:.1f} us; bare: this "
+          f"process {1e6 * bare_cpu['self'] / events:.1f} us, node {1e6 * bare_cpu['node'] / events:.1f} us")
+    print(f"load average after: {'{:.2f} {:.2f} {:.2f}'.format(*os.getloadavg())}")
     spent = indexer.timings
     print(f"indexer process time: waiting for prepared ranges (node, decode, Avro in the range workers) "
           f"{spent.fetch_wait:.2f} s, keying + batch {spent.decode:.2f} s, produce + commit {spent.publish:.2f} s")
@@ -173,15 +178,15 @@ class CpuMeter:
 
     def _now(self) -> dict[str, float]:
         own = os.times()
-        return {"self": own.user + own.system, "node": _proc_cpu(self.node_pid),
-                "workers": sum(_proc_cpu(pid) for pid in self.worker_pids)}
+        return {"self": own.user + own.system, "node": proc_cpu(self.node_pid),
+                "workers": sum(proc_cpu(pid) for pid in self.worker_pids)}
 
     def spent(self, runs: int = 1) -> dict[str, float]:
         now = self._now()
         return {name: (now[name] - self.start[name]) / runs for name in now}
 
 
-def _proc_cpu(pid: int) -> float:
+def proc_cpu(pid: int) -> float:
     """CPU seconds of a process and its descendants (anvil's launcher runs the node as a child)."""
     total, family = 0.0, {pid}
     for child, info in sorted(process_table().items()):  # a child's pid is above its parent's
@@ -216,7 +221,8 @@ def produce_with_emitters(url: str, events: int) -> dict[str, str]:
     return addresses
 
 
-def bare_get_logs(rpc: ChainRpc, table, safe_head: int, max_range: int) -> float:
+def bare_get_logs(rpc: ChainRpc, table, safe_head: int, max_range: int) -> tuple[float, int]:
+    """Seconds for the indexer's getLogs calls over blocks 0..safe_head, and how many logs they returned."""
     started = time.perf_counter()
     count = 0
     start = 0
@@ -226,7 +232,7 @@ def bare_get_logs(rpc: ChainRpc, table, safe_head: int, max_range: int) -> float
         start = end + 1
     elapsed = time.perf_counter() - started
     print(f"bare eth_getLogs returned {count} logs")
-    return elapsed
+    return elapsed, count
 
 
 if __name__ == "__main__":

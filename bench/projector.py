@@ -31,6 +31,7 @@ import psycopg
 if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
+from bench.chain_indexer import proc_cpu
 from cli.settings import Settings
 from eventlog.admin import create_topics, delete_prefixed_topics
 from eventlog.config import PROJECT_ROOT, env_name
@@ -61,11 +62,13 @@ def publish(settings: Settings, rows: list[tuple]) -> float:
     return time.perf_counter() - started
 
 
-def project(settings: Settings, total: int, instances: int) -> float:
-    """Rows/s of `instances` projector processes (`lc run projector`) over the published events.
+def project(settings: Settings, total: int, instances: int) -> tuple[float, float, float]:
+    """(rows/s, projector CPU µs per row, PostgreSQL backends' CPU µs per row) of `instances` projector
+    processes (`lc run projector`) over the published events.
 
     Timed from the first committed batch to the last, so process start-up and the group join are
-    left out: rate = rows committed after the first observation / time to the last commit.
+    left out: rate = rows committed after the first observation / time to the last commit. The CPU
+    figures cover the whole processes (start-up included) and their database sessions.
     """
     env = {**os.environ, env_name("kafka_bootstrap"): settings.kafka_bootstrap, env_name("pg_dsn"): settings.pg_dsn,
            env_name("topic_prefix"): settings.topic_prefix, env_name("log_level"): "WARNING"}
@@ -81,12 +84,17 @@ def project(settings: Settings, total: int, instances: int) -> float:
             started = time.perf_counter()
             while committed() < total:
                 time.sleep(0.01)
-            return (total - first) / (time.perf_counter() - started)
+            rate = (total - first) / (time.perf_counter() - started)
+            backends = sum(proc_cpu(pid) for (pid,) in conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"))
     finally:
         for process in processes:
             process.send_signal(signal.SIGTERM)
+        cpu = 0.0
         for process in processes:
-            process.wait(60)
+            _pid, _status, usage = os.wait4(process.pid, 0)
+            cpu += usage.ru_utime + usage.ru_stime
+    return rate, 1e6 * cpu / total, 1e6 * backends / total
 
 
 def raw_copy(settings: Settings, rows: list[tuple]) -> float:
@@ -116,7 +124,9 @@ def main() -> None:
     rows = make_rows(args.events)
     n = len(rows)
     print(f"events: {n}")
+    print(f"load average before: {'{:.2f} {:.2f} {:.2f}'.format(*os.getloadavg())}")
     rates: dict[int, float] = {}
+    cpus: dict[int, tuple[float, float]] = {}
     copy_rates: dict[int, float] = {}
     for instances in args.instances:
         settings = base.replace(topic_prefix=f"bench{tag}i{instances}.",
@@ -131,7 +141,8 @@ def main() -> None:
             print(f"publish (produce + Avro encode, acks=all, idempotent): {n / publish_s:,.0f} events/s")
         # the baseline right before and right after the projector run, averaged: the machine is noisy
         copy_before = n / raw_copy(settings, rows)
-        rates[instances] = project(settings, n, instances)
+        rates[instances], *cpu = project(settings, n, instances)
+        cpus[instances] = (cpu[0], cpu[1])
         copy_rates[instances] = (copy_before + n / raw_copy(settings, rows)) / 2
         delete_prefixed_topics(settings)
     with psycopg.connect(base.pg_dsn, autocommit=True) as conn:
@@ -139,7 +150,9 @@ def main() -> None:
     for instances, rate in rates.items():
         print(f"projector x{instances} (consume + decode + validate + exactly-once write): {rate:,.0f} rows/s; "
               f"raw COPY of the same rows into an empty table like evidence: {copy_rates[instances]:,.0f} rows/s; "
-              f"ratio {rate / copy_rates[instances]:.2f} (target >= 0.40)")
+              f"ratio {rate / copy_rates[instances]:.2f} (target >= 0.40); CPU per row: projector process(es) "
+              f"{cpus[instances][0]:.1f} µs (start-up included), their PostgreSQL backends {cpus[instances][1]:.1f} µs")
+    print(f"load average after: {'{:.2f} {:.2f} {:.2f}'.format(*os.getloadavg())}")
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from typing import Any
 
 MAX_DEPTH = 64
 MAX_INT_DIGITS = 80  # a uint256 has 78 digits
+MAX_INT_BITS = 260
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1  # Avro long, SQL bigint
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1  # Avro int
 
@@ -69,7 +70,14 @@ def _finite_float(text: str) -> float:
 def _bounded_int(text: str) -> int:
     if len(text.lstrip("-")) > MAX_INT_DIGITS:
         raise UntrustedInput(f"integer of {len(text)} digits is out of range")
-    return int(text)
+    value = int(text)
+    if value.bit_length() > MAX_INT_BITS:  # check_value's bound, applied while parsing
+        raise UntrustedInput("an integer is out of range")
+    return value
+
+
+# json.loads with these hooks would build this decoder again on every call (~2 us)
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite_float, parse_int=_bounded_int)
 
 
 def loads(text: str | bytes, *, max_depth: int = MAX_DEPTH, max_bytes: int | None = None) -> Any:
@@ -82,17 +90,19 @@ def loads(text: str | bytes, *, max_depth: int = MAX_DEPTH, max_bytes: int | Non
             text = text.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise UntrustedInput(f"not UTF-8 at byte {exc.start}") from None
-    depth = nesting_depth(text, max_depth)
-    if depth > max_depth:
+    # no deeper than its opening brackets: most texts need no scan (brackets in strings only overcount)
+    if text.count("[") + text.count("{") > max_depth and nesting_depth(text, max_depth) > max_depth:
         raise UntrustedInput(f"JSON nested deeper than {max_depth} levels")
     try:
-        value = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float,
-                           parse_int=_bounded_int)
+        value = _DECODER.decode(text)
     except UntrustedInput:
         raise
     except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
         raise UntrustedInput(f"not JSON: {exc}") from None
-    check_value(value, max_depth=max_depth)
+    # The parse hooks bounded every number and the scan the depth. A string can only hold a NUL or a
+    # lone surrogate if the text has one, or a \u escape for one: an ASCII text without `\u` needs no walk.
+    if not text.isascii() or "\\u" in text or "\x00" in text:
+        check_value(value, max_depth=max_depth)
     return value
 
 
@@ -110,7 +120,7 @@ def check_value(value: Any, *, max_depth: int = MAX_DEPTH) -> None:
             if not math.isfinite(item):
                 raise UntrustedInput("a number is NaN or infinite")
         elif isinstance(item, int):
-            if item.bit_length() > 260:
+            if item.bit_length() > MAX_INT_BITS:
                 raise UntrustedInput("an integer is out of range")
         elif not isinstance(item, dict | list):
             raise UntrustedInput(f"{type(item).__name__} is not a JSON value")

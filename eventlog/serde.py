@@ -14,7 +14,7 @@ from __future__ import annotations
 import io
 import json
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -22,6 +22,8 @@ from typing import Any, NamedTuple
 from fastavro import parse_schema, schemaless_reader, schemaless_writer
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
+from eventlog.avro_reader import BodyReader, compile_reader
+from eventlog.avro_writer import BodyWriter, NotFast, compile_writer
 from schemas import SCHEMAS_DIR
 
 SINGLE_OBJECT_MAGIC = b"\xc3\x01"
@@ -55,6 +57,10 @@ class SchemaVersion:
     # the schema as written (defaults kept, envelope inlined): what a registry gets, since the parsing
     # canonical form drops defaults and a registry would then judge an added field with a default incompatible
     document: str = ""
+    # the body reader generated for this schema (eventlog.avro_reader); None = fastavro's reader
+    reader: BodyReader | None = field(default=None, compare=False, repr=False)
+    # the body writer generated for this schema (eventlog.avro_writer); None = fastavro's writer
+    writer: BodyWriter | None = field(default=None, compare=False, repr=False)
 
 
 class Event(NamedTuple):
@@ -78,6 +84,7 @@ class SchemaCatalogue:
         envelope = json.loads((folder / "Envelope.avsc").read_text())
         self.versions: dict[str, dict[int, SchemaVersion]] = {}
         self.by_fingerprint: dict[bytes, SchemaVersion] = {}
+        self._latest: dict[str, SchemaVersion] = {}
         for path in sorted(folder.glob("*.v*.avsc")):
             event_type, _, version_text = path.name.removesuffix(".avsc").rpartition(".v")
             raw = json.loads(path.read_text())
@@ -97,16 +104,21 @@ class SchemaCatalogue:
                 canonical=canonical,
                 fingerprint=struct.pack("<Q", int(fingerprint(canonical, "CRC-64-AVRO"), 16)),
                 document=json.dumps(raw, separators=(",", ":")),
+                reader=compile_reader(_without_logical_types(raw)),
+                writer=compile_writer(raw),
             )
             self.versions.setdefault(event_type, {})[version.version] = version
             self.by_fingerprint[version.fingerprint] = version
 
     def latest(self, event_type: str) -> SchemaVersion:
-        try:
-            versions = self.versions[event_type]
-        except KeyError:
-            raise KeyError(f"no schema for event type {event_type!r} in {SCHEMAS_DIR}") from None
-        return versions[max(versions)]
+        latest = self._latest.get(event_type)
+        if latest is None:
+            try:
+                versions = self.versions[event_type]
+            except KeyError:
+                raise KeyError(f"no schema for event type {event_type!r} in {SCHEMAS_DIR}") from None
+            latest = self._latest[event_type] = versions[max(versions)]
+        return latest
 
 
 @lru_cache(maxsize=1)
@@ -126,6 +138,11 @@ class EventSerde:
     def encode(self, topic: str, event_type: str, envelope: dict[str, Any], payload: dict[str, Any]) -> bytes:
         version = self.catalogue.latest(event_type)
         record = {"envelope": {**envelope, "event_type": event_type, "schema_version": version.version}, **payload}
+        if version.writer is not None:
+            try:
+                return self._frame(topic, version) + version.writer(record)
+            except NotFast:
+                pass  # an unusual value (a datetime, a bool for a long, a missing field...): fastavro decides
         body = io.BytesIO()
         body.write(self._frame(topic, version))
         schemaless_writer(body, version.writable, record)
@@ -150,26 +167,31 @@ class EventSerde:
                 raise UndecodableMessage(f"unknown schema fingerprint {data[2:size].hex()}")
         else:
             writer = self._writer_by_id(struct.unpack(">I", data[1:size])[0])
-        body = data[size:]
         reader = self.catalogue.latest(writer.event_type)
+        try:
+            if writer.reader is not None and reader.canonical == writer.canonical:  # the common case: generated code
+                record, end = writer.reader(data, size)
+                if end != len(data):
+                    raise UndecodableMessage(f"{len(data) - end} bytes after the {writer.event_type} event")
+            else:
+                record = self._fastavro_read(data[size:], writer, reader)
+        except UndecodableMessage:
+            raise
+        except Exception as exc:  # truncated or corrupt bodies raise several types
+            raise UndecodableMessage(f"corrupt {writer.event_type} body: {repr(exc)[:300]}") from exc
+        envelope = record.pop("envelope")
+        return Event(writer.event_type, envelope["event_id"], envelope["occurred_at"], envelope["producer"],
+                     envelope["schema_version"], record)
+
+    @staticmethod
+    def _fastavro_read(body: bytes, writer: SchemaVersion, reader: SchemaVersion) -> dict[str, Any]:
         # resolution only when versions differ: reading with the writer's own schema is much faster
         reader_schema = None if reader.canonical == writer.canonical else reader.plain
         stream = io.BytesIO(body)
-        try:
-            record = schemaless_reader(stream, writer.plain, reader_schema)
-        except Exception as exc:  # fastavro raises several types on truncated or corrupt bodies
-            raise UndecodableMessage(f"corrupt {writer.event_type} body: {repr(exc)[:300]}") from exc
+        record = schemaless_reader(stream, writer.plain, reader_schema)
         if stream.tell() != len(body):  # no writer appends bytes: they are not part of the event
             raise UndecodableMessage(f"{len(body) - stream.tell()} bytes after the {writer.event_type} event")
-        envelope = record.pop("envelope")
-        return Event(
-            event_type=writer.event_type,
-            event_id=envelope["event_id"],
-            occurred_at=envelope["occurred_at"],
-            producer=envelope["producer"],
-            schema_version=envelope["schema_version"],
-            payload=record,
-        )
+        return record
 
     def _schema_id(self, topic: str, version: SchemaVersion) -> int:
         subject = f"{topic}-lc.{version.event_type}"
@@ -207,7 +229,8 @@ class EventSerde:
         known = self.catalogue.versions.get(event_type, {})
         version_number = next((v.version for v in known.values() if v.canonical == canonical), 0)
         plain = parse_schema(_without_logical_types(raw))
-        writer = SchemaVersion(event_type, version_number, parsed, plain, parsed, canonical, b"", registered.schema_str)
+        writer = SchemaVersion(event_type, version_number, parsed, plain, parsed, canonical, b"", registered.schema_str,
+                               compile_reader(_without_logical_types(raw)))
         self._writers_by_id[schema_id] = writer
         return writer
 

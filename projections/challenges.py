@@ -35,12 +35,13 @@ from eventlog.consumer import Received, Reject
 from eventlog.topics import CHAIN_EVENTS, CHALLENGES_REGISTERED, JOBS
 from projections.chain.aivm_proof import PROOF_JOB_EVENTS, JobEventRow
 from projections.chain.derive import RegistryWrite, derive
-from projections.chain.facts import ChainFact, newest_per_event_id, read_fact
+from projections.chain.facts import DERIVING_CONTRACTS, ChainFact, newest_per_event_id, read_fact
 from projections.chain.store import (
     JobEventFact,
     RegistrationUpsert,
     RegistryRetry,
     RegistryWriteFact,
+    fact_copy_line,
     load_job_events,
     load_live_facts,
     load_registrations,
@@ -68,7 +69,8 @@ REGISTRY_WRITE_STATUSES = ("success", "failed", "skipped")
 
 
 class PreparedBatch(NamedTuple):
-    facts: list[ChainFact]
+    facts: list[ChainFact]  # the newest message per event id
+    fact_lines: str  # the same facts as `chain_events` rows in COPY's text format
     registrations: list[RegistrationFact]  # in topic order; folded against the stored ones when written
     registry_writes: list[RegistryWriteFact]
     job_events: list[JobEventFact]
@@ -194,14 +196,18 @@ class ChallengesProjection:
                                                   received.event.occurred_at))
         if not facts and not registrations and not registry_writes and not job_events:
             return None
-        return PreparedBatch(newest_per_event_id(facts), registrations, newest_per_challenge(registry_writes),
-                             job_events)
+        newest = newest_per_event_id(facts)
+        return PreparedBatch(newest, "".join(map(fact_copy_line, newest)), registrations,
+                             newest_per_challenge(registry_writes), job_events)
 
     def write(self, conn: psycopg.Connection, prepared: PreparedBatch) -> None:
         touched = prepared.touched
         lock_challenges(conn, touched)
+        # the live facts stored before this batch, read before it is stored: the batch's own facts are in
+        # hand already and need not come back from the table
+        facts_before = load_live_facts(conn, touched) if touched else {}
         if prepared.facts:
-            store_facts(conn, prepared.facts)
+            store_facts(conn, prepared.fact_lines, all_new=not any(f.removed for f in prepared.facts))
         if prepared.registrations:
             ids = sorted({r.registration.challenge_id for r in prepared.registrations})
             standing = {cid: stored.registration for cid, stored in load_registrations(conn, ids).items()}
@@ -214,13 +220,25 @@ class ChallengesProjection:
             store_job_events(conn, prepared.job_events)
         if not touched:
             return
+        facts = with_batch(facts_before, prepared.facts)
         registrations = load_registrations(conn, touched)
-        facts = load_live_facts(conn, touched)
         writes = load_registry_writes(conn, touched)
         jobs = load_job_events(conn, touched)
-        derived = [derive(cid, registrations.get(cid), facts.get(cid, ()), writes.get(cid), jobs.get(cid, ()))
+        derived = [derive(cid, registrations.get(cid), facts.get(cid, {}).values(), writes.get(cid), jobs.get(cid, ()))
                    for cid in touched]
         for d in derived:
             for reason in d.ignored:
                 log.warning("challenge %d: fact ignored by the state fold: %s", d.challenge_id, reason)
         write_derived(conn, touched, derived)
+
+
+def with_batch(stored: dict[int, list[ChainFact]], batch: Sequence[ChainFact]) -> dict[int, dict[str, ChainFact]]:
+    """Per challenge, its facts by event id once the batch is stored: what `load_live_facts` would read
+    after `store_facts` (derive drops the removed ones). A stored fact's message is published again only
+    with the same content, `removed` aside (its event id names the log), and the store keeps the first
+    message's columns but the newest `removed`: so a batch message replaces the stored fact."""
+    facts = {cid: {f.event_id: f for f in stored_facts} for cid, stored_facts in stored.items()}
+    for fact in batch:
+        if fact.challenge_id is not None and fact.contract in DERIVING_CONTRACTS:
+            facts.setdefault(fact.challenge_id, {})[fact.event_id] = fact
+    return facts

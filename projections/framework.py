@@ -36,6 +36,10 @@ from eventlog.consumer import ConsumerLoop, Received, Reject, StopFlag
 log = logging.getLogger(__name__)
 
 PROJECTOR_GROUP = "lc-projector"
+# Longest wait of a consume() for a full batch. While events arrive faster than they are written the
+# batches fill up anyway; when they trickle in (or the last few of a burst), a long wait only adds
+# latency: a batch short of `batch_size` waits this long before it is written.
+POLL_SECONDS = 0.05
 # Every projector transaction holds this advisory lock shared; `lc rebuild` takes it exclusively to
 # swap schemas. Taken first, before any table, so the swap can never deadlock with a writer.
 SWAP_LOCK_KEY = 0x1C_0002
@@ -127,8 +131,13 @@ class Projector:
         group_id: str = PROJECTOR_GROUP,
         stop: StopFlag | None = None,
         batch_size: int = 5000,
+        swap_lock: bool = True,
     ) -> None:
+        """`swap_lock=False`: this projector's transactions do not take the swap lock. Only for `lc
+        rebuild`'s own projector, which writes a scratch schema no swap touches, and which must go on
+        writing while its rebuild holds the lock (the final catch-up before the swap)."""
         self.settings = settings
+        self.swap_lock = swap_lock
         self.projections = list(projections)
         self.name = PROJECTOR_GROUP  # offsets rows are keyed by the projector, not by a rebuild's group
         self.schema = schema
@@ -142,7 +151,7 @@ class Projector:
                 self.by_topic[topic].append(projection)
         self.loop = ConsumerLoop(
             settings, group_id, sorted(self.by_topic), stop=stop, on_assign=self._on_assign,
-            on_revoke=self._on_revoke, batch_size=batch_size, commit_to_kafka=False,
+            on_revoke=self._on_revoke, batch_size=batch_size, commit_to_kafka=False, poll_timeout=POLL_SECONDS,
         )
         self._generation = 0
         self._queue: queue.Queue[PreparedBatch | None] = queue.Queue(maxsize=1)
@@ -229,7 +238,8 @@ class Projector:
 
     def _write(self, conn: psycopg.Connection, batch: PreparedBatch) -> None:
         with conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock_shared(%s)", (SWAP_LOCK_KEY,))
+            if self.swap_lock:
+                conn.execute("SELECT pg_advisory_xact_lock_shared(%s)", (SWAP_LOCK_KEY,))
             for projection, prepared in batch.writes:
                 projection.write(conn, prepared)
             store_offsets(conn, self.name, self.fence, batch.new_offsets)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any, NamedTuple
 
 from domain.challenge_state import (
@@ -132,8 +133,12 @@ def derive(challenge_id: int, registered: StoredRegistration | None, facts: Iter
            registry_write: RegistryWrite | None = None, job_events: Sequence[JobEventRow] = ()) -> DerivedChallenge:
     """`facts`: the challenge's live facts, any order (they are put in chain order here); `job_events`:
     its stored job events (lc.jobs), any order."""
-    ordered = sorted((f for f in facts if not f.removed and f.challenge_id == challenge_id),
-                     key=lambda f: f.position)
+    ordered = sorted((f for f in facts if not f.removed and f.challenge_id == challenge_id), key=_POSITION)
+    if registered is None and not any(f.contract == CHALLENGE_PAY for f in ordered):
+        # nothing to fold (most challenges a batch touches with MetadataRegistry facts only): no row (that
+        # needs a registration or a ChallengeCreated), no participant, no refused fact; claims come from
+        # ChallengePay and Treasury facts as always
+        return DerivedChallenge(challenge_id, None, (), _claims(challenge_id, ordered))
     conflict = registration_conflict(registered, ordered)
     if conflict is not None:
         registered = None
@@ -145,6 +150,9 @@ def derive(challenge_id: int, registered: StoredRegistration | None, facts: Iter
         claims=_claims(challenge_id, ordered),
         ignored=state.ignored,
     )
+
+
+_POSITION = attrgetter("block_number", "tx_index", "log_index")  # ChainFact.position, without the property call
 
 
 def registration_conflict(registered: StoredRegistration | None, ordered: Sequence[ChainFact]) -> str | None:
@@ -172,7 +180,9 @@ def _fold(challenge_id: int, registered: StoredRegistration | None, ordered: Seq
             model_hash=r.model_hash, subject=r.subject, title=r.title,
         ))
     for fact in ordered:
-        if fact.contract == CHALLENGE_PAY:
+        # a join only adds to the state's participant set, which no row here reads (participants come
+        # from `_participants`); folding thousands of joins would copy that set once per join
+        if fact.contract == CHALLENGE_PAY and fact.event != "Joined":
             lifecycle = challenge_fact_from_chain(fact.event, fact.args)
             if lifecycle is not None:
                 state = apply_challenge_fact(state, lifecycle)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NamedTuple
 
 from domain.contracts import AIVM, CHALLENGE_PAY, METADATA_REGISTRY, TASK_REGISTRY, TREASURY
@@ -90,23 +90,30 @@ class ChainFact(NamedTuple):
 
 def read_fact(received: Received) -> ChainFact:
     event = received.event
-    where = f"{received.topic}[{received.partition}]@{received.offset} ({event.event_id})"
     if event.event_type != CHAIN_EVENT:
-        raise UnreadableChainFact(f"{where}: unexpected event type {event.event_type} on the chain events topic")
+        raise UnreadableChainFact(f"{_where(received)}: unexpected event type {event.event_type} on the chain "
+                                  f"events topic")
     p = event.payload
     try:
+        args = p["args"]
+        if not isinstance(args, dict):
+            raise TypeError(f"args {args!r} is not a record")
         fact = ChainFact(
-            event_id=event.event_id, chain_id=p["chain_id"],
-            challenge_id=_challenge_id(p["challenge_id"], caller_chosen=p["contract"] == METADATA_REGISTRY),
-            contract=p["contract"], address=p["address"], event=p["event"], block_number=p["block_number"],
-            block_hash=p["block_hash"], block_timestamp=p["block_timestamp"], tx_hash=p["tx_hash"],
-            tx_index=p["tx_index"], log_index=p["log_index"], args=dict(p["args"]), removed=p["removed"],
+            event.event_id, p["chain_id"],
+            _challenge_id(p["challenge_id"], caller_chosen=p["contract"] == METADATA_REGISTRY), p["contract"],
+            p["address"], p["event"], p["block_number"], p["block_hash"], p["block_timestamp"], p["tx_hash"],
+            p["tx_index"], p["log_index"], args, p["removed"],
         )
-        if fact.consumed:
-            _check_args(fact)
+        checks = _CHECKS.get((fact.contract, fact.event))
+        if checks is not None and fact.consumed:
+            _check_args(fact, checks)
     except (KeyError, TypeError, ValueError) as exc:
-        raise UnreadableChainFact(f"{where}: {exc!r}") from exc
+        raise UnreadableChainFact(f"{_where(received)}: {exc!r}") from exc
     return fact
+
+
+def _where(received: Received) -> str:
+    return f"{received.topic}[{received.partition}]@{received.offset} ({received.event.event_id})"
 
 
 def _challenge_id(value: object, *, caller_chosen: bool) -> int | None:
@@ -125,18 +132,25 @@ def _challenge_id(value: object, *, caller_chosen: bool) -> int | None:
     return int(value)
 
 
-def _check_args(fact: ChainFact) -> None:
-    for name, kind in CONSUMED_ARGS[(fact.contract, fact.event)].items():
-        value = fact.args[name]
-        ok = {
-            "uint": isinstance(value, str) and bool(_DECIMAL.match(value)),
-            "address": isinstance(value, str) and bool(_ADDRESS.match(value)),
-            "int": isinstance(value, int) and not isinstance(value, bool),
-            "bool": isinstance(value, bool),
-            "bytes32": isinstance(value, str) and bool(_BYTES32.match(value)),
-            "text": isinstance(value, str),
-        }[kind]
-        if not ok:
+_KINDS: dict[str, Callable[[Any], bool]] = {
+    "uint": lambda value: isinstance(value, str) and _DECIMAL.match(value) is not None,
+    "address": lambda value: isinstance(value, str) and _ADDRESS.match(value) is not None,
+    "int": lambda value: isinstance(value, int) and not isinstance(value, bool),
+    "bool": lambda value: isinstance(value, bool),
+    "bytes32": lambda value: isinstance(value, str) and _BYTES32.match(value) is not None,
+    "text": lambda value: isinstance(value, str),
+}
+# per consumed event: (arg name, kind, check), built once
+_CHECKS: dict[tuple[str, str], tuple[tuple[str, str, Callable[[Any], bool]], ...]] = {
+    key: tuple((name, kind, _KINDS[kind]) for name, kind in args.items()) for key, args in CONSUMED_ARGS.items()
+}
+
+
+def _check_args(fact: ChainFact, checks: tuple[tuple[str, str, Callable[[Any], bool]], ...]) -> None:
+    args = fact.args
+    for name, kind, check in checks:
+        value = args[name]
+        if not check(value):
             raise ValueError(f"{fact.event}.{name} = {value!r} is not a {kind}")
     if fact.challenge_id is None:
         raise ValueError(f"{fact.event} carries no challenge id")

@@ -10,7 +10,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from domain.untrusted import MAX_DEPTH, UntrustedInput, check_int, loads, nesting_depth
+from domain.untrusted import (
+    MAX_DEPTH,
+    UntrustedInput,
+    _bounded_int,
+    _finite_float,
+    _refuse_constant,
+    check_int,
+    check_value,
+    loads,
+    nesting_depth,
+)
 
 
 def test_importing_eth_account_raised_the_recursion_limit() -> None:
@@ -81,3 +91,34 @@ def test_any_clean_json_value_round_trips(value: object) -> None:
         assert loads(text) == value
     except UntrustedInput as exc:  # only what is refused by design: NUL, surrogates, long integers, depth
         assert any(word in str(exc) for word in ("NUL", "surrogate", "out of range", "nested")), exc
+
+
+def full_check(text: str) -> object:
+    """What `loads` does without its shortcuts: always the depth scan and the walk over every value."""
+    if nesting_depth(text) > MAX_DEPTH:
+        raise UntrustedInput("nested")
+    try:
+        value = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float, parse_int=_bounded_int)
+    except UntrustedInput:
+        raise
+    except (ValueError, RecursionError) as exc:
+        raise UntrustedInput(str(exc)) from None
+    check_value(value)
+    return value
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.recursive(st.none() | st.booleans() | st.integers(-(10**90), 10**90) | st.floats(allow_nan=False)
+                    | st.text(alphabet=st.sampled_from(["a", "\x00", "\ud800", "é", "\\", '"', "[", "{"])),
+                    lambda children: st.lists(children) | st.dictionaries(st.text(max_size=3), children),
+                    max_leaves=70),
+       st.booleans())
+def test_shortcuts_accept_and_refuse_exactly_what_the_full_check_does(value: object, ascii_only: bool) -> None:
+    text = json.dumps(value, ensure_ascii=ascii_only)
+    try:
+        expected = full_check(text)
+    except UntrustedInput:
+        with pytest.raises(UntrustedInput):
+            loads(text)
+    else:
+        assert loads(text) == expected

@@ -120,6 +120,20 @@ class _Covered:
         after = at + 1
         return start < end and after < len(self.starts) and self.starts[after] < end
 
+    def uncovered_values(self, samples: list[tuple[float, float, float]]) -> list[float]:
+        """The values of the samples `overlaps` says are not covered (the same test, inlined: it runs
+        once per sample)."""
+        starts, ends, count = self.starts, self.ends, len(self.starts)
+        values = []
+        for start, end, value in samples:
+            at = bisect_right(starts, start) - 1
+            if at >= 0 and ends[at] > start:
+                continue
+            if start < end and at + 1 < count and starts[at + 1] < end:
+                continue
+            values.append(value)
+        return values
+
     def add(self, intervals: list[tuple[float, float]]) -> None:
         merged: list[list[float]] = []
         for start, end in sorted([*zip(self.starts, self.ends, strict=True), *intervals]):
@@ -138,14 +152,29 @@ def day_total(by_source: dict[str, list[tuple[float, float, float]]]) -> tuple[f
     covered = _Covered()
     total = 0.0
     contributors = []
-    for source in sorted(by_source, key=source_rank):
+    ordered = sorted(by_source, key=source_rank)
+    for index, source in enumerate(ordered):
         samples = by_source[source]
-        counted = [value for start, end, value in samples if not covered.overlaps(start, end)]
+        if index == 0:  # nothing is covered yet: every sample counts
+            counted = [value for _start, _end, value in samples]
+        else:
+            counted = covered.uncovered_values(samples)
         if counted:
             total += sum(counted)
             contributors.append(source)
-        covered.add([(start, end) for start, end, _value in samples])
+        if index < len(ordered) - 1:  # the last source's time is compared with nothing
+            covered.add([(start, end) for start, end, _value in samples])
     return total, contributors
+
+
+def single_source_total(source: str, samples: array) -> tuple[float, list[str]]:
+    """`day_total` of one source: the same sum, in the same (chronological) order, without the overlap
+    bookkeeping no other source needs."""
+    total = 0.0
+    values = [v for _s, _e, v in _triples(samples)]
+    if values:
+        total += sum(values)
+    return total, [source] if values else []
 
 
 def _valid_day_and_offset(day_text: str, offset_text: str, offset_seconds: Callable[[str], int]) -> bool:
@@ -171,11 +200,20 @@ def day_records(samples: DaySamples, provider: str, offset_seconds: Callable[[st
         keys_by_day.setdefault((key[0], key[1]), []).append(key)
     records = []
     for (record_type, day_text), keys in sorted(keys_by_day.items(), key=lambda item: (item[0][1], item[0][0])):
-        by_source: dict[str, list[tuple[float, float, float]]] = {}
-        for key in keys:
-            shift = offset_seconds(key[2])  # local seconds of the day -> seconds from its UTC midnight
-            by_source.setdefault(key[3], []).extend((s - shift, e - shift, v) for s, e, v in _triples(samples.pop(key)))
-        value, contributors = day_total(by_source)
+        if len(keys) == 1:  # one source in one offset (most days): nothing to compare, every sample counts
+            value, contributors = single_source_total(keys[0][3], samples.pop(keys[0]))
+        else:
+            by_source: dict[str, list[tuple[float, float, float]]] = {}
+            # local seconds of the day -> seconds from its UTC midnight; in one offset for every source
+            # (the usual case) the times need no shift: they are whole seconds, and shifting all of
+            # them by the same whole number changes no comparison
+            one_offset = len({key[2] for key in keys}) == 1
+            for key in keys:
+                triples = _triples(samples.pop(key))
+                shift = offset_seconds(key[2])
+                by_source.setdefault(key[3], []).extend(
+                    triples if one_offset else ((s - shift, e - shift, v) for s, e, v in triples))
+            value, contributors = day_total(by_source)
         day = date.fromisoformat(day_text)
         start = local_midnight(day, timezone(timedelta(seconds=offset_seconds(keys[0][2]))))
         is_distance = record_type in ("distance", "cycle", "swim")

@@ -6,6 +6,8 @@ import re
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from kits.uploads import element_attributes
 
 from indexers.providers.uploads import apple_days
@@ -93,3 +95,36 @@ def test_a_real_export_split_over_two_sources_counts_every_step_once(shared_fixt
     by_source = {"phone": sum(float(a["value"]) for a in samples if hour(a) < 17),
                  "watch": sum(float(a["value"]) for a in samples if hour(a) >= 12)}
     assert steps_day["steps"] > max(by_source.values())  # what keeping the largest source gave
+
+
+def _naive_day_total(by_source: dict[str, list[tuple[float, float, float]]]) -> tuple[float, list[str]]:
+    """The rule without shortcuts: each source in priority order counts what the ones before did not cover."""
+    covered = apple_days._Covered()
+    total, contributors = 0.0, []
+    for source in sorted(by_source, key=apple_days.source_rank):
+        counted = [v for s, e, v in by_source[source] if not covered.overlaps(s, e)]
+        if counted:
+            total += sum(counted)
+            contributors.append(source)
+        covered.add([(s, e) for s, e, _v in by_source[source]])
+    return total, contributors
+
+
+_SAMPLE = st.tuples(st.integers(0, 86_399), st.integers(0, 600), st.floats(0, 1e4, allow_nan=False))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.sampled_from(["Ada’s Apple Watch", "Ada’s iPhone", "Strava", "Fitbod"]),
+                       st.lists(_SAMPLE, min_size=1, max_size=30), min_size=1, max_size=4),
+       st.sampled_from([0, 3600, -7200]))
+def test_day_totals_shortcuts_agree_with_the_rule(samples: dict, shift: int) -> None:
+    by_source = {source: sorted((float(s), float(s + d), v) for s, d, v in items) for source, items in samples.items()}
+    expected = _naive_day_total(by_source)
+    assert apple_days.day_total(by_source) == expected
+    # one offset for every source: the times need no shift (whole seconds, all moved alike)
+    shifted = {source: [(s - shift, e - shift, v) for s, e, v in items] for source, items in by_source.items()}
+    assert apple_days.day_total(shifted) == expected
+    if len(by_source) == 1:
+        (source, triples), = by_source.items()
+        flat = apple_days.array("d", [x for triple in triples for x in triple])
+        assert apple_days.single_source_total(source, flat) == expected
