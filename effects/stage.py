@@ -91,7 +91,8 @@ class ViewStage(Generic[View]):
         self.codec = StateCodec(self.view_type)
         self.loop = TimedLoop(
             settings, self.group, self.topics, stop=stop, on_assign=self.restore, on_revoke=self._on_revoke,
-            poll_timeout=poll_seconds, commit_to_kafka=False, extra_config={"group.remote.assignor": "range"},
+            on_reset=self._reset, poll_timeout=poll_seconds, commit_to_kafka=False,
+            extra_config={"group.remote.assignor": "range"},
         )
 
     # ---------------------------------------------------------------- subclass API
@@ -365,6 +366,14 @@ class ViewStage(Generic[View]):
         self._finish_in_flight(leaving)  # the next owner must not overlap with work still running here
         self._commit({})  # ... and restores the views that work left
         self._drop(lost)
+
+    def _reset(self) -> None:
+        """After an aborted transaction (eventlog/processing/loop.py): the chain work finishes (what it published
+        comes back as input), then every view is forgotten; the loop restores them from what was committed."""
+        self._finish_in_flight()
+        with self._lock:
+            held = set(self.partition_of.values())
+        self._drop(held | {tp.partition for tp in self.loop.consumer.assignment()})
 
     def _drop(self, partitions: set[int]) -> None:
         for p in partitions:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from confluent_kafka import KafkaError, Message, Producer, TopicPartition
+from confluent_kafka import KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from eventlog import metrics
 from eventlog.config import CoreSettings
@@ -23,11 +23,20 @@ DEAD_LETTER_REASON_CHARS = 4000
 DEAD_LETTER_KEY_CHARS = 1000
 
 DURABILITY = {"enable.idempotence": True, "acks": "all"}
+TRANSACTION_CALL_ATTEMPTS = 5  # a retriable error of a transaction call (a timeout, a coordinator moving): tries
 
 
 class DeliveryFailed(OperatorError):
     """The broker did not accept one or more messages; nothing after them may be assumed published (a
     command reports it in one line; a stage's own retry policy decides what follows)."""
+
+
+class TransactionAborted(DeliveryFailed):
+    """The open transaction could not be committed (a message of it was not delivered, or the broker
+    answered with an abortable error) and has been aborted: nothing of it is visible and the consumer
+    offsets sent with it were not committed. The producer can open the next one; the caller discards
+    what it built on the aborted transaction and does that work again from what was committed. Fatal
+    errors (a fenced producer, ...) are raised as `KafkaException` instead: the producer is unusable."""
 
 
 class EventProducer:
@@ -172,6 +181,8 @@ class EventProducer:
                 break
             except BufferError:
                 self._producer.poll(0.1)  # local queue full: let deliveries drain, then retry
+            except KafkaException as exc:  # a transaction in an abortable state refuses further messages
+                self._transaction_failed(exc)
         self._producer.poll(0)
         counter = self._published.get(topic)
         if counter is None:
@@ -186,7 +197,33 @@ class EventProducer:
     def _raise_collected_errors(self) -> None:
         if self._errors:
             errors, self._errors = self._errors, []
-            raise DeliveryFailed(f"{len(errors)} message(s) not delivered; first: {errors[0]}")
+            failure = f"{len(errors)} message(s) not delivered; first: {errors[0]}"
+            if self._in_transaction:  # the transaction cannot commit without them
+                self._abort_failed(failure)
+            raise DeliveryFailed(failure)
+
+    def _transaction_failed(self, exc: KafkaException) -> None:
+        """Abort the open transaction and raise `TransactionAborted` when `exc` asks for it; else re-raise."""
+        error = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
+        if error is None or error.fatal() or not self._in_transaction or not error.txn_requires_abort():
+            raise exc
+        self._abort_failed(error.str())
+
+    def _abort_failed(self, failure: str) -> None:
+        self.abort()
+        raise TransactionAborted(f"{self.producer_name}: transaction aborted: {failure}")
+
+    def _transaction_call(self, call: Callable[[], None]) -> None:
+        """One call of the transaction API: retriable errors are tried again, abortable ones abort the
+        transaction (`TransactionAborted`), fatal ones are raised."""
+        for attempt in range(1, TRANSACTION_CALL_ATTEMPTS + 1):
+            try:
+                call()
+                return
+            except KafkaException as exc:
+                error = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
+                if error is None or error.fatal() or not error.retriable() or attempt == TRANSACTION_CALL_ATTEMPTS:
+                    self._transaction_failed(exc)
 
     def flush(self, timeout: float = 60.0) -> None:
         remaining = self._producer.flush(timeout)
@@ -228,14 +265,26 @@ class EventProducer:
         self._producer.flush(60)
         self._raise_collected_errors()
         if offsets:
-            self._producer.send_offsets_to_transaction(list(offsets), group_metadata, 60)
-        self._producer.commit_transaction(60)
+            self._transaction_call(lambda: self._producer.send_offsets_to_transaction(list(offsets), group_metadata,
+                                                                                      60))
+        self._transaction_call(lambda: self._producer.commit_transaction(60))
         self._in_transaction = False
 
     def abort(self) -> None:
+        """Abort the open transaction (retriable errors are tried again); what it held is dropped, the
+        failed deliveries of its messages included."""
         if self._in_transaction:
             self._in_transaction = False
-            self._producer.abort_transaction(60)
+            for attempt in range(1, TRANSACTION_CALL_ATTEMPTS + 1):
+                try:
+                    self._producer.abort_transaction(60)
+                    break
+                except KafkaException as exc:
+                    error = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
+                    if error is None or error.fatal() or not error.retriable() or attempt == TRANSACTION_CALL_ATTEMPTS:
+                        raise
+            self._producer.poll(0)  # the purged messages' delivery reports: they belonged to the aborted transaction
+            self._errors.clear()
 
     def close(self) -> None:
         """Flush; an open transaction is aborted (what it holds was never committed, so never counted)."""

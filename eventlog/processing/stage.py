@@ -47,7 +47,9 @@ log = logging.getLogger(__name__)
 Item = TypeVar("Item")
 CO_PARTITIONED = {"group.remote.assignor": "range"}
 # an instance killed inside a transaction holds back read_committed readers of its outputs until the
-# broker aborts it: well before the group hands its partitions to another member (45 s session timeout)
+# broker aborts it: well before the group hands its partitions to another member (45 s session timeout). It
+# also caps message.timeout.ms: a leader failover slower than that fails a delivery, which aborts the
+# transaction; the stage then restores its partitions and goes on (eventlog/processing/loop.py)
 #
 # connections.max.idle.ms: librdkafka (2.16) can wait forever in send_offsets_to_transaction when the group
 # coordinator's node is gone from the cluster's metadata: the request waits for a state change of that
@@ -93,8 +95,8 @@ class MergedStage(Generic[Item]):
         self._read_to: dict[tuple[str, int], int] = {}  # next offset after the last message read, dead letters too
         self.loop = TimedLoop(
             settings, self.group, self.inputs, stop=stop, on_assign=self.restore, on_revoke=self._on_revoke,
-            batch_size=batch_size, poll_timeout=settings.stream_poll_seconds, commit_to_kafka=False,
-            extra_config=CO_PARTITIONED,
+            on_reset=self._reset, batch_size=batch_size, poll_timeout=settings.stream_poll_seconds,
+            commit_to_kafka=False, extra_config=CO_PARTITIONED,
         )
 
     # --- what a stage defines -----------------------------------------------------------------
@@ -318,3 +320,11 @@ class MergedStage(Generic[Item]):
             if self.merges.pop(p, None) is not None:
                 self.forget(p)
             self.changelog.forget(p)
+
+    def _reset(self) -> None:
+        """After an aborted transaction (eventlog/processing/loop.py): forget every partition's state and what
+        was processed toward the next commit; the loop restores them from what was committed."""
+        self._processed.clear()
+        self._read_to.clear()
+        self._taken = 0
+        self._drop(set(self.merges))

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from confluent_kafka import Consumer, TopicPartition
 
 from cli.settings import Settings
 from eventlog.processing.changelog import Changelog, Meta, Restored
+from eventlog.producer import EventProducer
 from kits.background import Background, wait_for
+from kits.processors import T0, TIMELINE, publish_block
+from kits.ranking import publish_inputs
+from streams.processors.dispatcher import Dispatcher
+from streams.processors.evaluator import Evaluator
 
 
 class Stage(Protocol):
@@ -86,3 +92,45 @@ def merged_idle(settings: Settings, stage: Any) -> bool:
     clock = stage.clock
     return clock is None or (clock.at_end and all(m.blocks_taken == len(clock.blocks)
                                                   for m in list(stage.merges.values())))
+
+
+def assert_changelog_exact(settings: Settings, stage_cls: Any, changelog_topic: str,
+                           state: Callable[[Any], Any]) -> None:
+    """The changelog covers exactly the input offsets the group committed, and the state restored from it
+    (no input replayed) is the state rebuilt from offset 0 up to them (`state(stage)`: what to compare)."""
+    assert_meta_matches_group(settings, stage_cls, changelog_topic)
+    from_changelog, from_zero = stage_cls(settings), stage_cls(settings.replace(restore_from_zero=True))
+    try:
+        assert restore_all(settings, from_changelog).replayed == 0
+        restore_all(settings, from_zero)
+        assert state(from_changelog) == state(from_zero)
+    finally:
+        close(from_changelog)
+        close(from_zero)
+
+
+class KeptDispatcher(Dispatcher):
+    """Keeps what it forgets when its partitions are revoked (on stop): the run's final state."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.kept: dict[int, Any] = {}
+
+    def forget(self, partition: int) -> None:
+        if partition in self.partitions:
+            self.kept[partition] = self.partitions[partition]
+        super().forget(partition)
+
+
+def dispatcher_inputs(settings: Settings) -> None:
+    """The ranking cases (kits/ranking.py), their verdicts (an evaluator run to its end) and three blocks:
+    before, at the ranking moment of every case, and after the last input (taken live only)."""
+    with EventProducer(settings, "test") as producer:
+        publish_inputs(producer)
+    evaluator = Evaluator(settings)
+    run_until(evaluator, lambda: merged_idle(settings, evaluator), "the verdicts")
+    close(evaluator)
+    with EventProducer(settings, "test") as producer:
+        publish_block(producer, 10, T0 + 86_400)
+        publish_block(producer, 20, TIMELINE["endsAt"] + 60)
+        publish_block(producer, 30, TIMELINE["endsAt"] + 120)

@@ -21,7 +21,7 @@ from kits.processors import (
     stage_process,
     steps,
 )
-from kits.state import assert_meta_matches_group, close, restore_all
+from kits.state import assert_changelog_exact
 
 from cli.settings import Settings
 from eventlog.producer import EventProducer
@@ -72,15 +72,7 @@ def verdict_ids(settings: Settings) -> set[str]:
 
 
 def check_changelog(settings: Settings) -> None:
-    assert_meta_matches_group(settings, Evaluator, STATE_EVALUATOR)
-    from_changelog, from_zero = Evaluator(settings), Evaluator(settings.replace(restore_from_zero=True))
-    try:
-        assert restore_all(settings, from_changelog).replayed == 0
-        restore_all(settings, from_zero)
-        assert from_changelog.challenges() == from_zero.challenges()
-    finally:
-        close(from_changelog)
-        close(from_zero)
+    assert_changelog_exact(settings, Evaluator, STATE_EVALUATOR, Evaluator.challenges)
 
 
 @pytest.mark.slow

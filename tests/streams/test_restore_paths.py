@@ -11,16 +11,22 @@ import pytest
 from kits.background import Background, wait_for
 from kits.processors import (
     T0,
-    TIMELINE,
     of_type,
-    publish_block,
     publish_evidence,
     publish_registration,
     read_all,
     steps,
 )
-from kits.ranking import CASES, publish_inputs
-from kits.state import assert_meta_matches_group, close, merged_idle, restore_all, run_until
+from kits.ranking import CASES
+from kits.state import (
+    KeptDispatcher,
+    assert_meta_matches_group,
+    close,
+    dispatcher_inputs,
+    merged_idle,
+    restore_all,
+    run_until,
+)
 
 from cli.settings import Settings
 from eventlog.producer import EventProducer
@@ -61,17 +67,6 @@ class KeptEvaluator(Evaluator):
 
     def forget(self, partition: int) -> None:
         self.kept.update({cid: c for cid, c in self.challenges().items() if self.partition_of[cid] == partition})
-        super().forget(partition)
-
-
-class KeptDispatcher(Dispatcher):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.kept: dict[int, Any] = {}
-
-    def forget(self, partition: int) -> None:
-        if partition in self.partitions:
-            self.kept[partition] = self.partitions[partition]
         super().forget(partition)
 
 
@@ -130,15 +125,7 @@ def test_a_changelog_of_another_state_version_is_rebuilt_from_the_inputs(setting
 
 
 def test_dispatcher_state_from_the_changelog_equals_the_state_from_zero(settings: Settings) -> None:
-    with EventProducer(settings, "test") as producer:
-        publish_inputs(producer)
-    evaluator = Evaluator(settings)
-    run_until(evaluator, lambda: merged_idle(settings, evaluator), "the verdicts")
-    close(evaluator)
-    with EventProducer(settings, "test") as producer:
-        publish_block(producer, 10, T0 + 86_400)
-        publish_block(producer, 20, TIMELINE["endsAt"] + 60)  # the ranking moment of every case
-        publish_block(producer, 30, TIMELINE["endsAt"] + 120)  # after the last input: taken live only
+    dispatcher_inputs(settings)
     live = KeptDispatcher(settings)
     run_until(live, lambda: merged_idle(settings, live), "the dispatcher to apply every input and block")
     rankings = of_type(read_all(settings, VERDICTS), "RankingPublished")
