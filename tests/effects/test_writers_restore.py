@@ -11,6 +11,7 @@ import random
 from typing import Any
 
 import pytest
+from kits.faults import failing
 from kits.processors import T0, TIMELINE, publish_block, publish_registration
 from kits.state import assert_meta_matches_group, close, restore_all, run_until
 
@@ -168,5 +169,28 @@ def test_writer_views_from_the_changelog_equal_the_views_from_zero(settings: Set
         run_until(from_changelog, lambda: idle(settings, from_changelog), "the restored finalizer")
         run_until(from_zero, lambda: idle(settings, from_zero) and from_zero.chain_time == live.chain_time,
                   "the rebuilt finalizer to read chain time")
+    for each in (live, from_changelog, from_zero):
+        close(each)
+
+
+def test_a_writer_recovers_in_process_from_aborted_transactions(settings: Settings) -> None:
+    """A failed changelog delivery or commit aborts the transaction; the writer restores its views from the
+    changelog and the committed offsets and folds the rest again, in the same process (kits/faults.py)."""
+    publish_histories(settings, random.Random(6))
+    stage = folding_only(Finalizer)
+    live = stage(settings)
+    # the assignment's commit (inside the rebalance callback), a changelog message of the first batch's
+    # transaction, then the commit of the batch folded again
+    faults = failing(live.state_producer, settings.topic(STATE_FINALIZER), undelivered={2 * settings.topic_partitions + 3},
+                     commits={1, 3})
+    run_until(live, lambda: len(faults.fired) == 3 and idle(settings, live) and live.chain_time == T0 + 29 * 3_600,
+              "the writer to recover and fold every input")
+    assert 1 <= live.loop.recoveries <= 3
+    assert len(live.kept) == len(CHALLENGES)
+    assert_meta_matches_group(settings, Finalizer, STATE_FINALIZER)
+    from_changelog, from_zero = stage(settings), stage(settings.replace(restore_from_zero=True))
+    assert restore_all(settings, from_changelog).replayed == 0
+    restore_all(settings, from_zero)
+    assert from_changelog.views == from_zero.views == live.kept
     for each in (live, from_changelog, from_zero):
         close(each)

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from typing import Any
 
-from confluent_kafka import KafkaError, KafkaException
 from kits.background import Background, wait_for
+from kits.faults import failing
 from kits.processors import STEPS_RULES, T0, of_type, publish_evidence, publish_registration, read_all, steps
 from kits.ranking import CASES
 from kits.state import (
@@ -35,58 +34,6 @@ from eventlog.topics import JOBS, STATE_DISPATCHER, STATE_EVALUATOR, VERDICTS
 from streams.processors.dispatcher import Dispatcher
 from streams.processors.evaluator import Evaluator
 from streams.processors.evaluator_core import verdict_event_id
-
-
-class Undelivered:
-    """What a delivery report names (`topic()`, `partition()`)."""
-
-    def __init__(self, topic: str, partition: int) -> None:
-        self._topic, self._partition = topic, partition
-
-    def topic(self) -> str:
-        return self._topic
-
-    def partition(self) -> int:
-        return self._partition
-
-
-class FailingProducer:
-    """A librdkafka producer that fails the n-th changelog message it is given (1-based, counted over the
-    stage's life) and the n-th commit_transaction; everything else goes to the real producer."""
-
-    def __init__(self, inner: Any, *, state_topic: str, undelivered: set[int], commits: set[int]) -> None:
-        self.inner = inner
-        self.state_topic = state_topic
-        self.undelivered, self.failing_commits = undelivered, commits
-        self.state_messages = self.commits = 0
-        self.fired: list[str] = []
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-    def produce(self, topic: str, **kwargs: Any) -> None:
-        self.inner.produce(topic, **kwargs)
-        if topic == self.state_topic:
-            self.state_messages += 1
-            if self.state_messages in self.undelivered:
-                self.fired.append(f"undelivered {self.state_messages}")
-                kwargs["on_delivery"](KafkaError(KafkaError._MSG_TIMED_OUT), Undelivered(topic, kwargs["partition"]))
-
-    def commit_transaction(self, *args: Any) -> None:
-        self.commits += 1
-        if self.commits in self.failing_commits:
-            self.fired.append(f"commit {self.commits}")
-            raise KafkaException(KafkaError(KafkaError.INVALID_TXN_STATE, "injected: the transaction cannot commit",
-                                            txn_requires_abort=True))
-        self.inner.commit_transaction(*args)
-
-
-def failing(stage: Any, settings: Settings, state_topic: str, *, undelivered: set[int],
-            commits: set[int]) -> FailingProducer:
-    faults = FailingProducer(stage.producer._producer, state_topic=settings.topic(state_topic),
-                             undelivered=undelivered, commits=commits)
-    stage.producer._producer = faults
-    return faults
 
 
 def verdict_counts(settings: Settings) -> Counter[str]:
@@ -113,7 +60,7 @@ def test_the_evaluator_recovers_in_process_from_aborted_transactions(settings: S
     evaluator = Evaluator(settings)
     # the first commit is the assignment's (a failure inside the rebalance callback); a changelog message of
     # a live transaction; a commit of a live transaction
-    faults = failing(evaluator, settings, STATE_EVALUATOR, undelivered={2 * settings.topic_partitions + 5}, commits={1, 5})
+    faults = failing(evaluator.producer, settings.topic(STATE_EVALUATOR), undelivered={2 * settings.topic_partitions + 5}, commits={1, 5})
     background = Background(evaluator.run, evaluator.stop.set)
     try:
         wait_for(lambda: background.error is not None or set(verdict_counts(settings)) >= expected, timeout=120,
@@ -138,7 +85,7 @@ def test_the_dispatcher_recovers_in_process_with_its_chain_clock(settings: Setti
     dispatcher = Dispatcher(settings)
     # a changelog message of the first live transaction (after the assignment's meta entries), then the
     # commit of the transaction that does the work again
-    faults = failing(dispatcher, settings, STATE_DISPATCHER, undelivered={settings.topic_partitions + 1}, commits={2})
+    faults = failing(dispatcher.producer, settings.topic(STATE_DISPATCHER), undelivered={settings.topic_partitions + 1}, commits={2})
     run_until(dispatcher, lambda: len(faults.fired) == 2 and merged_idle(settings, dispatcher),
               "the dispatcher to recover and apply every input and block")
     assert len(faults.fired) == 2, faults.fired
