@@ -45,6 +45,7 @@ from eventlog.config import PROJECT_ROOT
 from eventlog.process import tune_garbage_collector
 from eventlog.producer import EventProducer
 from indexers.chain.catalogue import ROLES, build_decoder_table, spec_events
+from indexers.chain.checkpoint import Checkpoint
 from indexers.chain.engine import ChainIndexer, Step
 from indexers.chain.kafka import KafkaSink, transactional_id
 from indexers.chain.keying import ChainKeyer
@@ -130,7 +131,8 @@ def run(base: Settings, url: str, events: int, max_range: int, source: str, node
     producer = EventProducer(settings, "lc-chain-indexer-bench", transactional_id=transactional_id(31337),
                              extra_config={"linger.ms": 20, "batch.num.messages": 10000})
     indexer = ChainIndexer(
-        chain_id=31337, source=rpc, table=table, sink=KafkaSink(producer), keyer=ChainKeyer(addresses["ChallengePay"]),
+        chain_id=31337, source=rpc, table=table, sink=KafkaSink(producer, 31337, Checkpoint.empty(base.chain_rollback_cap)),
+        keyer=ChainKeyer(addresses["ChallengePay"]),
         window=ReorgWindow(base.chain_rollback_cap), confirmations=12, workers=base.chain_workers,
         ranges=AdaptiveRange(max_range, log_budget=base.chain_range_log_budget),
     )

@@ -153,6 +153,9 @@ def build_parser() -> argparse.ArgumentParser:
     command("rebuild", cmd_rebuild, "replay every topic into a fresh schema and swap it in")
     run = command("run", cmd_run, "run one pipeline stage until SIGTERM/SIGINT")
     run.add_argument("stage")
+    run.add_argument("--restore-from-zero", action="store_true",
+                     help="rebuild the stage's state from offset 0 of its inputs, not from its changelog topic "
+                          "(the reference path; the changelog is rewritten)")
     command("demo", cmd_demo, "run the whole pipeline on the local stack with a demo challenge")
     test = command("test", cmd_test, "start the local stack and run the test suite (extra args go to pytest)")
     test.add_argument("pytest_args", nargs=argparse.REMAINDER)
@@ -434,6 +437,8 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     if stage is None:
         print(f"lc: unknown stage {args.stage!r}; stages: {', '.join(sorted(STAGES))}", file=sys.stderr)
         return 2
+    if args.restore_from_zero:
+        settings = settings.replace(restore_from_zero=True)
     tune_garbage_collector()
     if settings.metrics_port:
         from eventlog.metrics import serve

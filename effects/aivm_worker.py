@@ -52,7 +52,7 @@ from effects.request_plan import (
 from effects.settings import WriterSettings
 from effects.stage import ViewStage
 from eventlog.consumer import StopFlag
-from eventlog.topics import CHAIN_EVENTS, CHALLENGES_REGISTERED, JOBS
+from eventlog.topics import CHAIN_EVENTS, CHALLENGES_REGISTERED, JOBS, STATE_AIVM_WORKER
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +87,9 @@ class Watched:
 class AivmWorker(ViewStage[ws.WorkerView]):
     group = GROUP
     topics = (JOBS, CHALLENGES_REGISTERED, CHAIN_EVENTS)
+    changelog_topic = STATE_AIVM_WORKER
+    view_type = ws.WorkerView
+    state_version = 2  # 2: every request of the job (`requests`), binding attempts per (subject, task)
     uses_chain_time = True
 
     def __init__(self, settings: WriterSettings, *, stop: StopFlag | None = None, chain: ChainWriter | None = None) -> None:

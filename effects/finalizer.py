@@ -36,7 +36,7 @@ from effects.settings import WriterSettings
 from effects.stage import ViewStage
 from effects.worker_state import BindingRecorded
 from eventlog.consumer import StopFlag
-from eventlog.topics import CHAIN_EVENTS, CHALLENGES_REGISTERED, JOBS
+from eventlog.topics import CHAIN_EVENTS, CHALLENGES_REGISTERED, JOBS, STATE_FINALIZER
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,8 @@ FINALIZER_INPUTS = (
 class Finalizer(ViewStage[fs.FinalizerView]):
     group = GROUP
     topics = (JOBS, CHALLENGES_REGISTERED, CHAIN_EVENTS)
+    changelog_topic = STATE_FINALIZER
+    view_type = fs.FinalizerView
     uses_chain_time = True
 
     def __init__(self, settings: WriterSettings, *, stop: StopFlag | None = None, chain: ChainWriter | None = None) -> None:

@@ -30,7 +30,7 @@ from effects.request_plan import retry_delay
 from effects.settings import WriterSettings
 from effects.stage import ViewStage
 from eventlog.consumer import StopFlag
-from eventlog.topics import CHALLENGES_REGISTERED
+from eventlog.topics import CHALLENGES_REGISTERED, STATE_REGISTRY_WRITER
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +79,8 @@ def needs_write(view: RegistryView, configured: bool) -> bool:
 class RegistryWriter(ViewStage[RegistryView]):
     group = GROUP
     topics = (CHALLENGES_REGISTERED,)
+    changelog_topic = STATE_REGISTRY_WRITER
+    view_type = RegistryView
 
     def __init__(self, settings: WriterSettings, *, stop: StopFlag | None = None, chain: ChainWriter | None = None) -> None:
         super().__init__(settings, stop=stop)

@@ -1,17 +1,25 @@
-"""What the chain writers share: per-challenge views folded from co-partitioned topics, restored from
-the topics on assignment, and a reconcile pass after every poll that acts on the views.
+"""What the chain writers share: per-challenge views folded from co-partitioned topics, kept in the
+stage's changelog topic, and a reconcile pass after every poll that acts on the views.
 
-State lives only in the topics: on assignment a partition's history up to the group's committed
-position is folded again (nothing is sent while restoring); the reconcile pass then does what the
-views say is missing, checking the chain first. Events the stage publishes are folded into its views
-at once, and their redelivery is a no-op (deterministic ids).
+After each batch one Kafka transaction writes the views it changed to the changelog (`v/<challenge>`
+-> the view, statecodec JSON) with the batch's input offsets, dead letters included
+(eventlog/processing/changelog.py). On assignment a partition's views are loaded from the changelog
+and the inputs are folded from the offsets they cover up to the group's position (nothing is sent
+while restoring); without a usable changelog they are folded from offset 0 and written whole. The
+reconcile pass then does what the views say is missing, checking the chain first. Events the stage
+publishes are folded into its views at once, and their redelivery (they come back on lc.jobs) is a
+no-op: every fold is idempotent.
 
 Acting: the reconcile pass runs on the consumer thread and decides; the chain work it decides on runs
 inline (`concurrency` 1) or on a pool of `concurrency` threads, at most one piece of work per
-challenge at a time. A partition is given up only after the work of its challenges has finished, so
-the instance that takes it over never overlaps with it (the one-request-per-job guarantee, with the
-chain checks the work starts with). Stages that read chain time (`uses_chain_time`) get the newest
-confirmed block time of lc.chain.blocks in `chain_time`, never the wall clock.
+challenge at a time. Only the consumer thread writes the changelog: a view the work changed is
+written in the first commit after the work has finished (a view an input changed meanwhile is written
+with that input's offset, as it is then). A partition is given up only after the work of its
+challenges has finished and its views are committed, so the instance that takes it over never
+overlaps with it (the one-request-per-job guarantee, with the chain checks the work starts with).
+Stages that read chain time (`uses_chain_time`) get the newest confirmed block time of
+lc.chain.blocks in `chain_time`, never the wall clock; each partition's meta entry holds it with the
+place in lc.chain.blocks it was read to, and a restart reads the blocks from the newest place stored.
 """
 
 from __future__ import annotations
@@ -19,7 +27,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_all
 from typing import Any, Generic, TypeVar
@@ -30,24 +38,32 @@ from effects.chain import ChainWriter
 from effects.inputs import read_input
 from effects.settings import WriterSettings
 from eventlog import metrics
+from eventlog.admission import halt_at
 from eventlog.config import redact_url
 from eventlog.consumer import Received, Reject, StopFlag
+from eventlog.processing.changelog import PartitionPlan, Restored, StageChangelog
 from eventlog.processing.clock import BlockClock
 from eventlog.processing.loop import TimedLoop
-from eventlog.processing.restore import committed_positions, read_up_to
+from eventlog.processing.restore import RangeReader
+from eventlog.processing.stage import TRANSACTIONS, instance_transactional_id
+from eventlog.processing.statecodec import StateCodec
 from eventlog.producer import EventProducer
-from eventlog.topics import JOBS
+from eventlog.topics import JOBS, ordered_facts
 
 log = logging.getLogger(__name__)
 
 View = TypeVar("View")
+UNREADABLE = (ValueError, KeyError, TypeError)  # what `read_input` raises for an input it cannot read
 
 
 class ViewStage(Generic[View]):
-    """Subclasses give `initial_view`, `accepts`, `apply` and `reconcile`."""
+    """Subclasses give `view_type`, `initial_view`, `accepts`, `apply` and `reconcile`."""
 
     group: str = ""
     topics: tuple[str, ...] = ()
+    changelog_topic: str = ""
+    view_type: type[View]
+    state_version: int = 1  # bump when a stored view can no longer be read as the view (statecodec)
     uses_chain_time: bool = False
 
     def __init__(self, settings: WriterSettings, *, stop: StopFlag | None = None, poll_seconds: float = 0.2,
@@ -59,13 +75,24 @@ class ViewStage(Generic[View]):
         self.concurrency = max(1, concurrency)
         self.in_flight: dict[int, Future[None]] = {}  # challenge id -> its work on the pool
         self._executor: ThreadPoolExecutor | None = None
-        self._lock = threading.RLock()  # views, partition_of and retry_at: the consumer thread and the pool
+        # views, partition_of, retry_at and _worked: the consumer thread and the pool
+        self._lock = threading.RLock()
+        self._worked: set[int] = set()  # challenges whose views the work changed since the last commit
         self.clock = BlockClock(settings, self.group) if self.uses_chain_time else None
         self.chain_time: int | None = None  # newest confirmed block time (chain time), never the wall clock
-        self.producer = EventProducer(settings, self.group)
+        self._blocks_from = 0  # where the clock starts reading: 0 unless a restored partition read further
+        self.restored: Restored | None = None
+        self.producer = EventProducer(settings, self.group)  # what the stage reports, each flushed at once
+        self.state_producer = EventProducer(settings, f"{self.group}-state",
+                                            transactional_id=instance_transactional_id(self.group),
+                                            extra_config=TRANSACTIONS, fence_on_start=False)
+        self.changelog = StageChangelog(settings, self.changelog_topic, self.group, self.topics, self.state_version,
+                                        from_zero=settings.restore_from_zero)
+        self.codec = StateCodec(self.view_type)
         self.loop = TimedLoop(
-            settings, self.group, self.topics, stop=stop, on_assign=self._on_assign, on_revoke=self._on_revoke,
-            poll_timeout=poll_seconds, extra_config={"group.remote.assignor": "range"},
+            settings, self.group, self.topics, stop=stop, on_assign=self.restore, on_revoke=self._on_revoke,
+            on_reset=self._reset, poll_timeout=poll_seconds, commit_to_kafka=False,
+            extra_config={"group.remote.assignor": "range"},
         )
 
     # ---------------------------------------------------------------- subclass API
@@ -102,16 +129,18 @@ class ViewStage(Generic[View]):
                 view = self.initial_view(challenge_id)
             self.views[challenge_id] = self.apply(view, item)
             self.partition_of[challenge_id] = partition
+        self.changelog.changed(partition, f"v/{challenge_id}")
 
     def handle(self, batch: Sequence[Received], reject: Reject) -> None:
         for received in batch:
             try:
                 read = read_input(received)
-            except (ValueError, KeyError, TypeError) as exc:
+            except UNREADABLE as exc:
                 reject(received, f"{self.group}: unreadable {received.event.event_type}: {exc}")
                 continue
             if read is not None:
                 self.fold(received.partition, *read)
+        self._commit(self.loop.batch_positions)  # (the positions count the batch's dead letters too)
 
     def view(self, challenge_id: int) -> View:
         with self._lock:
@@ -126,8 +155,55 @@ class ViewStage(Generic[View]):
         if item is not None:
             with self._lock:
                 self.views[challenge_id] = self.apply(self.views[challenge_id], item)
+                self._worked.add(challenge_id)
         log.info("%s: challenge %d %s %s", self.group, challenge_id, event_type,
                  {k: v for k, v in payload.items() if k not in ("job_id", "challenge_id")})
+
+    # ---------------------------------------------------------------- the changelog (consumer thread)
+
+    def _commit(self, processed: Mapping[tuple[str, int], int]) -> None:
+        """One transaction: the changed views, each touched partition's meta entry, the input offsets."""
+        self._mark_finished_work()
+        offsets = [TopicPartition(self.settings.topic(topic), p, self.changelog.advanced(topic, p, next_offset))
+                   for (topic, p), next_offset in processed.items()]
+        if not offsets and not self.changelog.pending:
+            return
+        self.changelog.write(self.state_producer, self._encode, self._meta_extra)
+        self.state_producer.commit(offsets, self.loop.consumer.consumer_group_metadata())
+
+    def _mark_finished_work(self) -> None:
+        """The views changed by work that is no longer running go into this commit (the events the work
+        published come back as inputs, and their folds write the view with their offsets anyway)."""
+        with self._lock:
+            finished = {c for c in self._worked if c not in self.in_flight or self.in_flight[c].done()}
+            self._worked -= finished
+            owned = [(self.partition_of[c], c) for c in finished if c in self.partition_of]
+        for partition, challenge_id in owned:
+            self.changelog.changed(partition, f"v/{challenge_id}")
+
+    def _encode(self, _partition: int, key: str) -> bytes | None:
+        with self._lock:
+            view = self.views.get(int(key[2:]))  # (a view is immutable: encoded outside the lock)
+        return self.codec.encode(view) if view is not None else None
+
+    def _keys(self, partition: int) -> Iterator[str]:
+        with self._lock:
+            return iter([f"v/{cid}" for cid, p in self.partition_of.items() if p == partition])
+
+    # chain time is the same for every partition: each partition's meta entry holds it with the place in
+    # lc.chain.blocks it was read to, and a restart reads the blocks from the newest place stored
+
+    def _meta_extra(self, _partition: int) -> dict[str, Any]:
+        if self.clock is None:
+            return {}
+        return {"chain_time": self.chain_time, "block_offset": max(self._blocks_from, self.clock.next_offset)}
+
+    def _load_extra(self, extra: dict[str, Any]) -> None:
+        stored, offset = extra.get("chain_time"), extra.get("block_offset")
+        if stored is not None:
+            self.chain_time = stored if self.chain_time is None else max(self.chain_time, stored)
+        if offset is not None:
+            self._blocks_from = max(self._blocks_from, int(offset))
 
     # ---------------------------------------------------------------- acting
 
@@ -170,7 +246,7 @@ class ViewStage(Generic[View]):
         for entry in self.clock.blocks:
             stamp = entry.item.timestamp
             self.chain_time = stamp if self.chain_time is None else max(self.chain_time, stamp)
-        self.clock.blocks.clear()  # only the newest time matters here; do not keep every header
+        self.clock.trim(len(self.clock.blocks))  # only the newest time matters here; do not keep every header
 
     def reconcile_all(self) -> None:
         self._reap()
@@ -206,7 +282,7 @@ class ViewStage(Generic[View]):
 
         self.announce_chain()
         try:
-            self.loop.run(self.handle, tick)
+            self.loop.run(self.handle, tick)  # (its close revokes the partitions: work finished, views committed)
         finally:
             self._finish_in_flight()
             if self._executor is not None:
@@ -214,6 +290,7 @@ class ViewStage(Generic[View]):
             if self.clock is not None:
                 self.clock.close()
             self.producer.close()
+            self.state_producer.close()
 
     def announce_chain(self) -> None:
         """Say at start whether the chain node answers (a writer otherwise says nothing until it has work),
@@ -232,18 +309,53 @@ class ViewStage(Generic[View]):
 
     # ---------------------------------------------------------------- assignment
 
-    def _on_assign(self, partitions: list[TopicPartition]) -> None:
-        restored = 0
-        ends = committed_positions(self.loop.consumer, partitions)
-        for received, _timestamp in read_up_to(self.settings, ends, self.loop.catalogue_topic, self.group):
-            try:
-                read = read_input(received)
-            except (ValueError, KeyError, TypeError):
-                continue  # dead-lettered when it was first consumed
-            if read is not None:
-                self.fold(received.partition, *read)
-                restored += 1
-        log.info("%s restored %d input events for %d partitions", self.group, restored, len(partitions))
+    def restore(self, partitions: list[TopicPartition]) -> list[TopicPartition]:
+        """The assignment callback: restore the partitions' state; returns them positioned where to resume."""
+        to_catalogue = self.loop.catalogue_topic
+        plans = self.changelog.plan_assignment(self.loop.consumer, partitions, to_catalogue)
+        entries = 0
+        try:
+            for plan in plans:
+                if plan.values is not None:
+                    for key, value in plan.values.items():
+                        challenge_id = int(key[2:])
+                        view = self.codec.decode(value)
+                        with self._lock:
+                            self.views[challenge_id] = view
+                            self.partition_of[challenge_id] = plan.partition
+                    entries += len(plan.values)
+                    self._load_extra(plan.extra)
+            replayed = self._replay(plans)
+        except BaseException:
+            # (a halt, a broker error): nothing of a half-restored partition may reach a commit
+            self._drop({plan.partition for plan in plans})
+            raise
+        for plan in plans:
+            self.changelog.assigned(plan, self._keys(plan.partition))
+        if self.clock is not None and self.clock.base is None:
+            self.clock.start(self._blocks_from, self.stop)  # chain time from the newest place a partition stored
+        self._commit({})  # a rebuilt partition's views, written whole
+        self.restored = self.changelog.report(self.group, plans, entries, replayed)
+        return self.changelog.resume_at(plans, partitions, to_catalogue)
+
+    def _replay(self, plans: list[PartitionPlan]) -> int:
+        """Fold the inputs of the plans' ranges while reading them (nothing is sent)."""
+        reader = RangeReader(self.settings, {(topic, plan.partition): (plan.starts[topic], plan.ends[topic])
+                                             for plan in plans for topic in self.topics}, self.group)
+        count = 0
+        for batch in reader.batches():
+            for received, _timestamp in batch:
+                try:
+                    read = read_input(received)
+                except UNREADABLE as exc:
+                    if ordered_facts(received.topic):  # it halted the stage when it was first consumed
+                        raise halt_at(received.topic, received.partition, received.offset,
+                                      f"{self.group}: unreadable {received.event.event_type}: {exc}") from None
+                    continue  # dead-lettered when it was first consumed
+                if read is not None:
+                    self.fold(received.partition, *read)
+            count += len(batch)
+        return count
 
     def _on_revoke(self, partitions: list[TopicPartition]) -> None:
         lost = {tp.partition for tp in partitions}
@@ -252,8 +364,23 @@ class ViewStage(Generic[View]):
         with self._lock:
             leaving = [c for c, p in self.partition_of.items() if p in lost]
         self._finish_in_flight(leaving)  # the next owner must not overlap with work still running here
+        self._commit({})  # ... and restores the views that work left
+        self._drop(lost)
+
+    def _reset(self) -> None:
+        """After an aborted transaction (eventlog/processing/loop.py): the chain work finishes (what it published
+        comes back as input), then every view is forgotten; the loop restores them from what was committed."""
+        self._finish_in_flight()
         with self._lock:
-            for challenge_id in leaving:
+            held = set(self.partition_of.values())
+        self._drop(held | {tp.partition for tp in self.loop.consumer.assignment()})
+
+    def _drop(self, partitions: set[int]) -> None:
+        for p in partitions:
+            self.changelog.forget(p)
+        with self._lock:
+            for challenge_id in [c for c, p in self.partition_of.items() if p in partitions]:
                 self.views.pop(challenge_id, None)
                 self.partition_of.pop(challenge_id, None)
                 self.retry_at.pop(challenge_id, None)
+                self._worked.discard(challenge_id)

@@ -73,6 +73,10 @@ class CoreSettings:
     stream_poll_seconds: float = setting(
         0.02, "longest wait of a stream processor's consume() for a batch (bounds the added latency)"
     )
+    restore_from_zero: bool = setting(
+        False, "stateful stages rebuild their state from offset 0 of their inputs instead of their changelog "
+               "topic (and rewrite it); `lc run STAGE --restore-from-zero` sets it"
+    )
     # PostgreSQL
     pg_dsn: str = setting(
         "postgresql://lc@127.0.0.1:55432/lightchallenge", "PostgreSQL connection string of the projections", url="dsn"

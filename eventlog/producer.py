@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from eventlog import metrics
 from eventlog.config import CoreSettings
@@ -23,6 +23,7 @@ DEAD_LETTER_REASON_CHARS = 4000
 DEAD_LETTER_KEY_CHARS = 1000
 
 DURABILITY = {"enable.idempotence": True, "acks": "all"}
+TRANSACTION_CALL_ATTEMPTS = 5  # a retriable error of a transaction call (a timeout, a coordinator moving): tries
 
 
 class DeliveryFailed(OperatorError):
@@ -30,12 +31,26 @@ class DeliveryFailed(OperatorError):
     command reports it in one line; a stage's own retry policy decides what follows)."""
 
 
+class TransactionAborted(DeliveryFailed):
+    """The open transaction could not be committed (a message of it was not delivered, or the broker
+    answered with an abortable error) and has been aborted: nothing of it is visible and the consumer
+    offsets sent with it were not committed. The producer can open the next one; the caller discards
+    what it built on the aborted transaction and does that work again from what was committed. Fatal
+    errors (a fenced producer, ...) are raised as `KafkaException` instead: the producer is unusable."""
+
+
 class EventProducer:
     """Publishes events (Avro, with the common envelope) to catalogue topics.
 
-    With `transactional_id`, publishes inside Kafka transactions (`transaction()`); without, every
-    message is still idempotent per partition. Delivery errors are collected by the delivery
+    With `transactional_id`, publishes inside Kafka transactions (`transaction()`, or `begin()` ...
+    `commit()`, which also commits a consumer group's offsets); without, every message is still
+    idempotent per partition. Delivery errors are collected by the delivery
     callback and raised by the next `flush()` (also on leaving a transaction or the context).
+
+    A transactional producer fences older producers of its id when it is created. With
+    `fence_on_start=False` (an id of the instance's own, fenced by the group's generation instead)
+    the transactions are initialised when the first one opens: a stage started while Kafka is down
+    then waits in its consumer loop, where it hears SIGTERM, instead of failing in its constructor.
     """
 
     def __init__(
@@ -46,6 +61,7 @@ class EventProducer:
         transactional_id: str | None = None,
         serde: EventSerde | None = None,
         extra_config: dict[str, Any] | None = None,
+        fence_on_start: bool = True,
     ) -> None:
         self.settings = settings
         self.producer_name = producer_name
@@ -72,8 +88,14 @@ class EventProducer:
         self._published: dict[str, Any] = {}  # physical topic -> counter child of lc_events_published
         self._errors: list[str] = []
         self._transactional = bool(transactional_id)
-        if self._transactional:
-            self._producer.init_transactions(30)
+        self._in_transaction = False
+        self._initialised = False
+        if self._transactional and fence_on_start:
+            self._initialise()
+
+    def _initialise(self) -> None:
+        self._producer.init_transactions(30)
+        self._initialised = True
 
     def publish(
         self,
@@ -140,18 +162,27 @@ class EventProducer:
                      "lc-source-partition": str(source_partition), "lc-source-offset": str(source_offset)},
         )
 
-    def _produce(self, topic: str, key: str, value: bytes, headers: dict[str, str | bytes] | None,
-                 timestamp_ms: int | None = None) -> None:
+    def publish_raw(self, topic: str, partition: int, key: str, value: bytes | None,
+                    headers: dict[str, str | bytes] | None = None) -> None:
+        """A record that is not an event (a state changelog entry; None = a tombstone) to one partition."""
+        self._produce(self.settings.topic(topic), key, value, headers, partition=partition)
+
+    def _produce(self, topic: str, key: str, value: bytes | None, headers: dict[str, str | bytes] | None,
+                 timestamp_ms: int | None = None, partition: int = -1) -> None:
         self._raise_collected_errors()
+        if self._transactional and not self._in_transaction:
+            self.begin()
         while True:
             try:
                 self._producer.produce(
                     topic, value=value, key=key.encode(), headers=headers, on_delivery=self._on_delivery,
-                    timestamp=timestamp_ms or 0,
+                    timestamp=timestamp_ms or 0, partition=partition,
                 )
                 break
             except BufferError:
                 self._producer.poll(0.1)  # local queue full: let deliveries drain, then retry
+            except KafkaException as exc:  # a transaction in an abortable state refuses further messages
+                self._transaction_failed(exc)
         self._producer.poll(0)
         counter = self._published.get(topic)
         if counter is None:
@@ -166,7 +197,33 @@ class EventProducer:
     def _raise_collected_errors(self) -> None:
         if self._errors:
             errors, self._errors = self._errors, []
-            raise DeliveryFailed(f"{len(errors)} message(s) not delivered; first: {errors[0]}")
+            failure = f"{len(errors)} message(s) not delivered; first: {errors[0]}"
+            if self._in_transaction:  # the transaction cannot commit without them
+                self._abort_failed(failure)
+            raise DeliveryFailed(failure)
+
+    def _transaction_failed(self, exc: KafkaException) -> None:
+        """Abort the open transaction and raise `TransactionAborted` when `exc` asks for it; else re-raise."""
+        error = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
+        if error is None or error.fatal() or not self._in_transaction or not error.txn_requires_abort():
+            raise exc
+        self._abort_failed(error.str())
+
+    def _abort_failed(self, failure: str) -> None:
+        self.abort()
+        raise TransactionAborted(f"{self.producer_name}: transaction aborted: {failure}")
+
+    def _transaction_call(self, call: Callable[[], None]) -> None:
+        """One call of the transaction API: retriable errors are tried again, abortable ones abort the
+        transaction (`TransactionAborted`), fatal ones are raised."""
+        for attempt in range(1, TRANSACTION_CALL_ATTEMPTS + 1):
+            try:
+                call()
+                return
+            except KafkaException as exc:
+                error = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
+                if error is None or error.fatal() or not error.retriable() or attempt == TRANSACTION_CALL_ATTEMPTS:
+                    self._transaction_failed(exc)
 
     def flush(self, timeout: float = 60.0) -> None:
         remaining = self._producer.flush(timeout)
@@ -177,19 +234,62 @@ class EventProducer:
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """Everything published inside becomes visible to read_committed consumers together, or not at all."""
-        if not self._transactional:
-            raise RuntimeError("transaction() needs a producer created with transactional_id")
-        self._producer.begin_transaction()
+        self.begin()
         try:
             yield
-            self._producer.flush(60)
-            self._raise_collected_errors()
-            self._producer.commit_transaction(60)
+            self.commit()
         except BaseException:
-            self._producer.abort_transaction(60)
+            self.abort()
             raise
 
+    @property
+    def in_transaction(self) -> bool:
+        return self._in_transaction
+
+    def begin(self) -> None:
+        """Open a transaction (publishing on a transactional producer opens one when none is open)."""
+        if not self._transactional:
+            raise RuntimeError("transactions need a producer created with transactional_id")
+        if not self._in_transaction:
+            if not self._initialised:
+                self._initialise()
+            self._producer.begin_transaction()
+            self._in_transaction = True
+
+    def commit(self, offsets: Sequence[TopicPartition] = (), group_metadata: object | None = None) -> None:
+        """Commit the open transaction, with `offsets` committed for the consumer group of `group_metadata`
+        in it: the published records and the consumed offsets count together, or not at all."""
+        if not self._in_transaction and not offsets:
+            return
+        self.begin()
+        self._producer.flush(60)
+        self._raise_collected_errors()
+        if offsets:
+            self._transaction_call(lambda: self._producer.send_offsets_to_transaction(list(offsets), group_metadata,
+                                                                                      60))
+        self._transaction_call(lambda: self._producer.commit_transaction(60))
+        self._in_transaction = False
+
+    def abort(self) -> None:
+        """Abort the open transaction (retriable errors are tried again); what it held is dropped, the
+        failed deliveries of its messages included."""
+        if self._in_transaction:
+            self._in_transaction = False
+            for attempt in range(1, TRANSACTION_CALL_ATTEMPTS + 1):
+                try:
+                    self._producer.abort_transaction(60)
+                    break
+                except KafkaException as exc:
+                    error = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
+                    if error is None or error.fatal() or not error.retriable() or attempt == TRANSACTION_CALL_ATTEMPTS:
+                        raise
+            self._producer.poll(0)  # the purged messages' delivery reports: they belonged to the aborted transaction
+            self._errors.clear()
+
     def close(self) -> None:
+        """Flush; an open transaction is aborted (what it holds was never committed, so never counted)."""
+        if self._in_transaction:
+            self.abort()
         self.flush()
 
     def __enter__(self) -> EventProducer:

@@ -1,25 +1,31 @@
-"""Rebuilding a processor's state from its input topics (no state lives only in memory or a store).
+"""Reading a stage's inputs outside its group: to catch the state up from the offsets its changelog
+covers to the group's committed position (or from offset 0 when there is no usable changelog).
 
-On assignment a processor reads the newly assigned partitions of its co-partitioned inputs from the
-beginning up to the group's committed position, and folds them into its state without publishing.
+`RangeReader` reads [start, end) of several partitions with one consumer and hands out decoded
+batches; the caller applies each batch before asking for the next (nothing is queued beyond what the
+caller holds) and may pause a partition whose items it cannot apply yet (the timestamp merge waits
+for the other topics), which bounds memory by the caller's queues, not by the history.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
-from eventlog.admission import Inadmissible, admit
+from eventlog.admission import Inadmissible, admit, halt_at
 from eventlog.config import CoreSettings
 from eventlog.consumer import Received
 from eventlog.failures import client_config
 from eventlog.serde import EventSerde
+from eventlog.topics import ordered_facts
 
 log = logging.getLogger(__name__)
+
+PartitionKey = tuple[str, int]  # (catalogue topic, partition)
 
 
 def reader(settings: CoreSettings, purpose: str, extra: dict[str, Any] | None = None) -> Consumer:
@@ -35,46 +41,94 @@ def reader(settings: CoreSettings, purpose: str, extra: dict[str, Any] | None = 
 
 
 def committed_positions(consumer: Consumer, partitions: list[TopicPartition]) -> list[TopicPartition]:
-    """The group's committed offset of each partition (negative = nothing committed yet)."""
+    """The group's committed offset of each partition (negative = nothing committed yet). The consumer
+    reads `read_committed`, so offsets of a transaction still open are waited for (KIP-447)."""
     if not partitions:
         return []
-    return list(consumer.committed(partitions, timeout=30))
+    return list(consumer.committed(partitions, timeout=60))
 
 
-def read_up_to(
-    settings: CoreSettings, ends: list[TopicPartition], to_catalogue: Callable[[str], str], purpose: str
-) -> Iterator[tuple[Received, int]]:
-    """Every admissible message of each partition from offset 0 up to (excluding) its end offset, with
-    its Kafka timestamp (epoch ms); the others were dead-lettered when the stage first consumed them."""
-    wanted = {(tp.topic, tp.partition): tp.offset for tp in ends if tp.offset > 0}
-    if not wanted:
-        return
-    serde = EventSerde(settings.schema_registry_url)
-    consumer = reader(settings, purpose)
-    try:
-        consumer.assign([TopicPartition(t, p, OFFSET_BEGINNING) for (t, p) in wanted])
-        remaining = dict(wanted)
-        while remaining:
-            for message in consumer.consume(1000, 1.0):
-                error = message.error()
-                if error is not None:
-                    if error.code() == KafkaError._PARTITION_EOF:
-                        continue
-                    raise KafkaException(error)
-                key = (message.topic(), message.partition())
-                end = remaining.get(key)
-                if end is None or message.offset() >= end:
+class RangeReader:
+    """Every admissible message (`eventlog.admission`) of each partition from its start up to (excluding)
+    its end offset. The others were dead-lettered when the stage first consumed them; on an ordered
+    chain-fact topic such a message halts the stage (`StageHalted`), as it did live."""
+
+    # librdkafka prefetches up to 100,000 messages or 64 MiB per partition by default: a long history
+    # would fill that; a reader needs far less ahead of what it applies. It reads to an end it knows, so
+    # the broker need not hold an empty fetch long (500 ms by default)
+    PREFETCH = {"queued.max.messages.kbytes": 2048, "queued.min.messages": 2000, "fetch.wait.max.ms": 50}
+
+    def __init__(self, settings: CoreSettings, ranges: Mapping[PartitionKey, tuple[int, int]], purpose: str,
+                 batch_size: int = 1000) -> None:
+        self.settings = settings
+        self.batch_size = batch_size
+        self._ranges = {key: span for key, span in ranges.items() if span[1] > span[0]}
+        self._open = set(self._ranges)
+        self._paused: set[PartitionKey] = set()
+        self._serde = EventSerde(settings.schema_registry_url)
+        self._catalogue = {settings.topic(topic): topic for topic, _p in self._ranges}
+        self._consumer = reader(settings, purpose, self.PREFETCH) if self._ranges else None
+        if self._consumer is not None:
+            self._consumer.assign([TopicPartition(settings.topic(topic), p, start)
+                                   for (topic, p), (start, _end) in self._ranges.items()])
+
+    def done(self, key: PartitionKey) -> bool:
+        """Read to its end (or nothing to read)."""
+        return key not in self._open
+
+    def pause(self, key: PartitionKey) -> None:
+        if key in self._open and key not in self._paused and self._consumer is not None:
+            self._consumer.pause([TopicPartition(self.settings.topic(key[0]), key[1])])
+            self._paused.add(key)
+
+    def resume(self, key: PartitionKey) -> None:
+        if key in self._paused and self._consumer is not None:
+            self._consumer.resume([TopicPartition(self.settings.topic(key[0]), key[1])])
+            self._paused.discard(key)
+
+    def batches(self, *, on_idle: Callable[[], None] | None = None) -> Iterator[list[tuple[Received, int]]]:
+        """Decoded batches of (message, Kafka timestamp in epoch ms) until every range is read.
+
+        `on_idle` runs when every open partition is paused (the caller must make room, or resume one)."""
+        consumer = self._consumer
+        if consumer is None:
+            return
+        try:
+            while self._open:
+                if self._open <= self._paused:
+                    if on_idle is None:
+                        raise RuntimeError("every partition of the range reader is paused")
+                    on_idle()
                     continue
-                topic = to_catalogue(message.topic())
-                try:
-                    text_key, event = admit(serde, topic, message.key(), message.value())
-                except Inadmissible:
-                    continue  # dead-lettered when it was first consumed
-                yield Received(topic, message.partition(), message.offset(), text_key, event,
-                               message.value()), message.timestamp()[1]
-            for tp in consumer.position([TopicPartition(t, p) for (t, p) in remaining]):
-                if tp.offset >= remaining[(tp.topic, tp.partition)]:
-                    del remaining[(tp.topic, tp.partition)]
-                    consumer.incremental_unassign([TopicPartition(tp.topic, tp.partition)])
-    finally:
-        consumer.close()
+                batch: list[tuple[Received, int]] = []
+                for message in consumer.consume(self.batch_size, 0.5):
+                    error = message.error()
+                    if error is not None:
+                        if error.code() == KafkaError._PARTITION_EOF:
+                            continue
+                        raise KafkaException(error)
+                    topic = self._catalogue[message.topic()]
+                    end = self._ranges[(topic, message.partition())][1]
+                    if message.offset() >= end:
+                        continue
+                    try:
+                        key, event = admit(self._serde, topic, message.key(), message.value())
+                    except Inadmissible as exc:
+                        if ordered_facts(topic):  # never skipped live: the stage halted before it
+                            raise halt_at(topic, message.partition(), message.offset(), str(exc)) from None
+                        continue  # dead-lettered when it was first consumed
+                    batch.append((Received(topic, message.partition(), message.offset(), key, event, message.value()),
+                                  message.timestamp()[1]))
+                self._close_finished()
+                yield batch
+        finally:
+            consumer.close()
+
+    def _close_finished(self) -> None:
+        assert self._consumer is not None
+        reading = [key for key in self._open if key not in self._paused]
+        positions = self._consumer.position([TopicPartition(self.settings.topic(t), p) for t, p in reading])
+        for key, tp in zip(reading, positions, strict=True):
+            if tp.offset >= self._ranges[key][1]:
+                self._open.discard(key)
+                self._consumer.incremental_unassign([TopicPartition(tp.topic, tp.partition)])

@@ -19,6 +19,7 @@ from domain.contracts import CHALLENGE_PAY
 from eventlog.config import ConfigError
 from eventlog.producer import EventProducer
 from indexers.chain.catalogue import build_decoder_table, load_deployments
+from indexers.chain.checkpoint import read_checkpoint, rewrite_entries
 from indexers.chain.engine import ChainIndexer
 from indexers.chain.kafka import KafkaSink, PublishedState, read_back, transactional_id
 from indexers.chain.ranges import AdaptiveRange
@@ -87,15 +88,21 @@ def roll_back(settings: ChainIndexerSettings, max_depth: int, *, dry_run: bool =
             state = read_back(settings, settings.chain_id, max_depth, addresses[CHALLENGE_PAY])
             divergence = _divergence(state, rpc, max_depth)
             if divergence.orphaned:
+                # the checkpoint follows the read-back state first (written whole, as after any read-back),
+                # then the retractions, each transaction with the checkpoint entries it implies
+                sink = KafkaSink(producer, settings.chain_id, state.checkpoint)
                 indexer = ChainIndexer(
                     chain_id=settings.chain_id, source=rpc, table=build_decoder_table(addresses),
-                    sink=KafkaSink(producer), keyer=state.keyer, window=state.window,
+                    sink=sink, keyer=state.keyer, window=state.window,
                     confirmations=settings.confirmations, ranges=AdaptiveRange(settings.chain_max_block_range),
                 )
                 try:
+                    sink.publish([], also=rewrite_entries(settings.chain_id, state.facts,
+                                                          read_checkpoint(settings, settings.chain_id).facts))
                     indexer.roll_back()  # ReorgTooDeep when deeper than max_depth: nothing is published then
                 finally:
                     indexer.close()
+                    sink.close()
                 log.warning("operator rollback: %s", divergence.describe())
             return divergence
     finally:

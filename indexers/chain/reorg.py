@@ -55,6 +55,26 @@ class ReorgWindow:
         self._entries: list[PublishedBlock] = []
         self._complete = True  # holds every block published since the start (nothing pruned yet)
 
+    @classmethod
+    def restored(cls, rollback_cap: int, headers: list[BlockHeader], *, complete: bool) -> ReorgWindow:
+        """A window as a checkpoint stored it (headers oldest first; messages are attached later)."""
+        window = cls(rollback_cap)
+        window._entries = [PublishedBlock(header) for header in headers]
+        window._complete = complete
+        return window
+
+    def copy(self) -> ReorgWindow:
+        """The same entries (shared) in a window of its own: adding to one does not change the other."""
+        window = ReorgWindow(self.rollback_cap)
+        window._entries = list(self._entries)
+        window._complete = self._complete
+        return window
+
+    @property
+    def complete(self) -> bool:
+        """Whether it holds every block published since the start (nothing was pruned yet)."""
+        return self._complete
+
     @property
     def last(self) -> PublishedBlock | None:
         return self._entries[-1] if self._entries else None

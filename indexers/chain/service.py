@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from confluent_kafka import KafkaException
 
 from domain.contracts import CHALLENGE_PAY
+from eventlog.admission import StageHalted
 from eventlog.config import ConfigError, redact_url
 from eventlog.producer import DeliveryFailed, EventProducer
 from indexers.chain.catalogue import build_decoder_table, load_deployments
 from indexers.chain.decode import UndecodableLog
 from indexers.chain.engine import Backoff, ChainIndexer, StopSignal
-from indexers.chain.kafka import KafkaSink, read_back, transactional_id
+from indexers.chain.kafka import KafkaSink, restore, transactional_id
 from indexers.chain.messages import block_confirmed
 from indexers.chain.ranges import AdaptiveRange
 from indexers.chain.reorg import ReorgTooDeep
@@ -55,16 +56,22 @@ def run_indexer(settings: ChainIndexerSettings, stop_event: StopSignal) -> None:
         _check_chain_id(rpc, settings, stop_event, backoff)
         while not stop_event.is_set():
             producer: EventProducer | None = None
+            sink: KafkaSink | None = None
             try:
                 producer = EventProducer(settings, PRODUCER_NAME, transactional_id=transactional_id(settings.chain_id))
                 # the producer exists first: its init_transactions aborts a crashed predecessor's open transaction
-                state = read_back(settings, settings.chain_id, settings.chain_rollback_cap, addresses[CHALLENGE_PAY])
+                state = restore(settings, settings.chain_id, settings.chain_rollback_cap, addresses[CHALLENGE_PAY],
+                                from_zero=settings.restore_from_zero)
                 last = state.window.last
-                log.info("chain %d: resuming after block %s (%d block and %d event messages read back, %d bound tasks)",
-                         settings.chain_id, last.number if last else "none (from genesis)", state.blocks_read,
+                log.info("chain %d: resuming after block %s (%s: %d block and %d event messages read, %d bound tasks)",
+                         settings.chain_id, last.number if last else "none (from genesis)",
+                         "checkpoint" if state.from_checkpoint else "read back from offset 0", state.blocks_read,
                          state.events_read, state.keyer.bound_tasks)
+                sink = KafkaSink(producer, settings.chain_id, state.checkpoint)
+                if not state.from_checkpoint:
+                    sink.publish([], also=state.rewrite)  # the checkpoint, written whole
                 indexer = ChainIndexer(
-                    chain_id=settings.chain_id, source=rpc, table=table, sink=KafkaSink(producer),
+                    chain_id=settings.chain_id, source=rpc, table=table, sink=sink,
                     keyer=state.keyer, window=state.window, confirmations=settings.confirmations,
                     ranges=AdaptiveRange(settings.chain_max_block_range, log_budget=settings.chain_range_log_budget),
                     workers=settings.chain_workers,
@@ -82,7 +89,13 @@ def run_indexer(settings: ChainIndexerSettings, stop_event: StopSignal) -> None:
             except UndecodableLog as exc:
                 log.critical("CHAIN INDEXER HALTED: undecodable pipeline log: %s", exc)
                 raise
+            except StageHalted as exc:
+                log.critical("CHAIN INDEXER HALTED on a published chain fact it cannot read back: %s. Nothing "
+                             "is published until the topic is repaired.", exc)
+                raise
             finally:
+                if sink is not None:
+                    sink.close()
                 if producer is not None:
                     try:
                         producer.close()
@@ -105,7 +118,7 @@ def seed(settings: ChainIndexerSettings, lookback: int) -> SeedResult:
     try:
         _check_chain_id(rpc, settings, None, Backoff())
         with EventProducer(settings, PRODUCER_NAME, transactional_id=transactional_id(settings.chain_id)) as producer:
-            state = read_back(settings, settings.chain_id, settings.chain_rollback_cap, addresses[CHALLENGE_PAY])
+            state = restore(settings, settings.chain_id, settings.chain_rollback_cap, addresses[CHALLENGE_PAY])
             if state.window.last is not None:
                 raise AlreadySeeded(f"chain {settings.chain_id} already published up to block "
                                     f"{state.window.last.number}; seed only applies to a fresh deployment")
@@ -115,7 +128,11 @@ def seed(settings: ChainIndexerSettings, lookback: int) -> SeedResult:
             anchor = rpc.headers([first - 1])[first - 1]
             if anchor is None:
                 raise RpcError(f"node has no block {first - 1}")
-            KafkaSink(producer).publish([block_confirmed(settings.chain_id, anchor, 0)])
+            sink = KafkaSink(producer, settings.chain_id, state.checkpoint)
+            try:
+                sink.publish([block_confirmed(settings.chain_id, anchor, 0)], also=state.rewrite)
+            finally:
+                sink.close()
             log.info("chain %d seeded: indexing starts at block %d", settings.chain_id, first)
             return SeedResult(anchor.number, first)
     finally:

@@ -6,14 +6,18 @@ lc.chain.events and lc.challenges.registered are co-partitioned; lc.chain.blocks
 every instance (`BlockClock`). Each partition's inputs and the blocks are merged by Kafka timestamp
 and folded per challenge by `streams.dispatch.decide`, whose decision ids depend only on the inputs,
 so a replay or a redelivery gives the same ids. Outputs carry the Kafka timestamp of their input.
+
+State in lc.state.dispatcher (statecodec JSON): `c/<challenge>` -> its DispatchState, stored without
+chain time; the partition's chain time (every challenge of a partition has seen the same blocks, so
+has the same chain time) is in the partition's meta entry, with its place in lc.chain.blocks.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from typing import Literal, cast
+from typing import Any, Literal, cast
 
 from domain.chain_time import ChainTime
 from domain.challenge_state import ChallengeFact
@@ -22,8 +26,9 @@ from eventlog.processing.clock import BlockClock
 from eventlog.processing.inputs import challenge_fact, registration
 from eventlog.processing.merge import BLOCKS, Timed
 from eventlog.processing.stage import MergedStage
+from eventlog.processing.statecodec import StateCodec
 from eventlog.producer import EventProducer
-from eventlog.topics import CHAIN_EVENTS, CHALLENGES_REGISTERED, JOBS, VERDICTS
+from eventlog.topics import CHAIN_EVENTS, CHALLENGES_REGISTERED, JOBS, STATE_DISPATCHER, VERDICTS
 from streams.dispatch import (
     AddParticipants,
     CancelJob,
@@ -42,6 +47,7 @@ log = logging.getLogger(__name__)
 
 GROUP = "lc-dispatcher"
 INPUTS = (VERDICTS, CHAIN_EVENTS, CHALLENGES_REGISTERED)
+STATES = StateCodec(DispatchState)
 
 
 def verdict_fact(received: Received) -> VerdictFact:
@@ -62,7 +68,7 @@ class Fact:
 @dataclass
 class PartitionState:
     challenges: dict[int, DispatchState] = field(default_factory=dict)
-    chain_time: int | None = None
+    chain_time: int | None = None  # the newest block time seen: every challenge's chain time
 
 
 @dataclass(frozen=True)
@@ -102,7 +108,9 @@ def step(partition: PartitionState, entry: Timed[Fact | ChainTime], policy: Disp
     """Fold one merged input into its challenge(s); a block reaches every challenge of the partition."""
     if entry.source == BLOCKS:
         tick = cast(ChainTime, entry.item)
-        partition.chain_time = tick.timestamp
+        # as each challenge's own fold does: chain time never moves back (a replacing block may be older)
+        partition.chain_time = tick.timestamp if partition.chain_time is None else max(partition.chain_time,
+                                                                                       tick.timestamp)
         targets: Iterable[int] = sorted(partition.challenges)
         fact: DispatchInput = tick
         occurred_at = tick.timestamp * 1000
@@ -148,6 +156,7 @@ def publish(producer: EventProducer, output: Output) -> None:
 class Dispatcher(MergedStage[Fact]):
     group = GROUP
     inputs = INPUTS
+    changelog_topic = STATE_DISPATCHER
 
     def __init__(self, settings: StreamSettings, *, stop: StopFlag | None = None, batch_size: int = 1000) -> None:
         super().__init__(settings, stop=stop, batch_size=batch_size, clock=BlockClock(settings, GROUP))
@@ -159,12 +168,41 @@ class Dispatcher(MergedStage[Fact]):
 
     def apply(self, partition: int, entry: Timed[Fact | ChainTime], emit: bool) -> None:
         state = self.partitions.setdefault(partition, PartitionState())
-        for output in step(state, entry, self.policy):
+        outputs = step(state, entry, self.policy)
+        if entry.source != BLOCKS:
+            self.changelog.changed(partition, f"c/{cast(Fact, entry.item).fact.challenge_id}")
+        for output in outputs:
+            # a block changes a challenge beyond its chain time only when it decides something
+            self.changelog.changed(partition, f"c/{output.decision.challenge_id}")
             if emit:
                 publish(self.producer, output)
 
     def forget(self, partition: int) -> None:
         self.partitions.pop(partition, None)
+
+    # --- the state in lc.state.dispatcher -----------------------------------------------------------
+
+    def state_keys(self, partition: int) -> Iterator[str]:
+        state = self.partitions.get(partition)
+        return (f"c/{challenge_id}" for challenge_id in (state.challenges if state is not None else ()))
+
+    def encode_state(self, partition: int, key: str) -> bytes | None:
+        state = self.partitions.get(partition)
+        found = state.challenges.get(int(key[2:])) if state is not None else None
+        return STATES.encode(replace(found, chain_time=None)) if found is not None else None
+
+    def load_state(self, partition: int, key: str, value: bytes) -> None:
+        state = self.partitions.setdefault(partition, PartitionState())
+        state.challenges[int(key[2:])] = STATES.decode(value)
+
+    def partition_extra(self, partition: int) -> dict[str, Any]:
+        state = self.partitions.get(partition)
+        return {"chain_time": state.chain_time if state is not None else None}
+
+    def load_partition_extra(self, partition: int, extra: dict[str, Any]) -> None:
+        state = self.partitions.setdefault(partition, PartitionState())
+        state.chain_time = extra.get("chain_time")
+        state.challenges = {cid: replace(s, chain_time=state.chain_time) for cid, s in state.challenges.items()}
 
 
 def run_dispatcher(settings: StreamSettings, stop: StopFlag) -> None:

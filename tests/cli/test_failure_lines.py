@@ -9,6 +9,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
 from kits.cli import LineReader, operator_lines, run_lc, start_lc
 
 from cli.settings import Settings
@@ -54,17 +55,18 @@ def test_ingest_with_kafka_down_is_one_line_and_exit_1(settings: Settings, tmp_p
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr
 
 
-def test_a_stage_with_kafka_down_retries_quietly_and_ends_on_sigterm(settings: Settings) -> None:
-    """The dispatcher cannot read lc.chain.blocks while Kafka is down: it must still end on SIGTERM, and say
+@pytest.mark.parametrize("stage", ["dispatcher", "evaluator"])
+def test_a_stage_with_kafka_down_retries_quietly_and_ends_on_sigterm(settings: Settings, stage: str) -> None:
+    """A transactional stage cannot read its inputs while Kafka is down: it must still end on SIGTERM, and say
     what is wrong once, not twenty times a second."""
-    process = start_lc(settings, "run", "dispatcher", kafka_bootstrap=f"127.0.0.1:{free_port()}")
+    process = start_lc(settings, "run", stage, kafka_bootstrap=f"127.0.0.1:{free_port()}")
     time.sleep(12)
     process.send_signal(signal.SIGTERM)
     try:
         process.wait(20)
     except subprocess.TimeoutExpired:
         process.kill()
-        raise AssertionError("the dispatcher ignored SIGTERM while Kafka was down") from None
+        raise AssertionError(f"the {stage} ignored SIGTERM while Kafka was down") from None
     stderr = process.stderr.read() if process.stderr else ""
     assert process.returncode == 0, stderr
     unreachable = [line for line in stderr.splitlines() if "is unreachable" in line]

@@ -71,7 +71,7 @@ def test_the_block_clock_stops_catching_up_when_asked(stack: Settings) -> None:
     dead = stack.replace(kafka_bootstrap=f"127.0.0.1:{free_port()}")
     clock = BlockClock(dead, "test")
     stop = StopFlag()
-    worker = threading.Thread(target=clock.catch_up, args=(stop,), daemon=True)
+    worker = threading.Thread(target=clock.start, args=(0, stop), daemon=True)
     worker.start()
     time.sleep(1.5)
     assert worker.is_alive(), "it cannot reach the end of a topic it cannot read"

@@ -221,3 +221,21 @@ def wait_for_leaders(settings: Any, topics: tuple[str, ...]) -> None:
                         time.sleep(0.1)
     finally:
         consumer.close()
+
+
+def restored_state(settings: Any, challenge_pay: str, *, from_zero: bool) -> Any:
+    """The indexer's published state as a start reads it: from the checkpoint, or read back from offset 0."""
+    from indexers.chain.kafka import restore
+
+    return restore(settings, settings.chain_id, settings.chain_rollback_cap, challenge_pay, from_zero=from_zero)
+
+
+def comparable(state: Any) -> tuple[Any, ...]:
+    """What a start restores: the window (headers, each block's messages, whether it was pruned) and the
+    keyer's maps (bound tasks and requests, tasks of requests, facts still unbound)."""
+    keyer = state.keyer
+    window = [(entry.header, list(entry.messages)) for entry in state.window.entries]
+    maps = tuple(dict(getattr(keyer, name)._facts) for name in
+                 ("_challenge_by_task", "_challenge_by_request", "_task_by_request"))
+    unbound = {key: dict(messages) for key, messages in keyer._unbound.items()}
+    return window, state.window.complete, maps, unbound

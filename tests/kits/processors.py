@@ -6,11 +6,12 @@ import json
 import os
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from cli.settings import Settings
 from eventlog.config import PROJECT_ROOT, env_name
@@ -98,7 +99,7 @@ def read_all(settings: Settings, topic: str) -> list[Received]:
         metadata = consumer.list_topics(physical, timeout=10).topics[physical]
         ends = {}
         for p in metadata.partitions:
-            _low, high = consumer.get_watermark_offsets(TopicPartition(physical, p), timeout=10)
+            _low, high = _watermarks(consumer, TopicPartition(physical, p))
             if high > 0:
                 ends[p] = high
         out: list[Received] = []
@@ -116,6 +117,21 @@ def read_all(settings: Settings, topic: str) -> list[Received]:
         return sorted(out, key=lambda r: (r.partition, r.offset))
     finally:
         consumer.close()
+
+
+def _watermarks(consumer: Consumer, partition: TopicPartition) -> tuple[int, int]:
+    """A new topic's partition may not have its leader yet (the broker answers NOT_LEADER): ask again."""
+    for attempt in range(50):
+        try:
+            return consumer.get_watermark_offsets(partition, timeout=10)
+        except KafkaException as exc:
+            if attempt == 49 or not exc.args[0].retriable() and exc.args[0].code() not in _ELECTING:
+                raise
+            time.sleep(0.1)
+    raise AssertionError("unreachable")
+
+
+_ELECTING = (KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE, KafkaError.UNKNOWN_TOPIC_OR_PART)
 
 
 def of_type(events: list[Received], event_type: str) -> list[Received]:

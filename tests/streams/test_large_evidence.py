@@ -19,6 +19,7 @@ from kits.background import Background, wait_for
 from kits.evidence import publish
 from kits.processors import read_all
 from kits.projections import registration_document
+from kits.state import close, restore_all
 from starlette.testclient import TestClient
 
 from cli.settings import Settings
@@ -115,3 +116,9 @@ def test_an_incompressible_evidence_event_near_the_limit_is_processed(settings: 
             stage.stop()
     assert stored == (len(records),)
     assert read_all(settings, DLQ) == []
+    restored = Evaluator(settings)  # its state, stored in pieces (each record within 1 MiB), read back whole
+    try:
+        restore_all(settings, restored)
+        assert restored.challenges()[CHALLENGE].subjects[SUBJECT.lower()].by_provider["apple"].records == records
+    finally:
+        close(restored)

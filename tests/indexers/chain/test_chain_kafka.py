@@ -12,7 +12,7 @@ import threading
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 from kits.background import Background, wait_for
-from kits.chain import emit_tx, published
+from kits.chain import comparable, emit_tx, published, restored_state
 
 from devstack.process import is_alive, process_table
 from eventlog.config import PROJECT_ROOT, env_name
@@ -118,6 +118,11 @@ def test_sigkill_mid_range_and_restart_leaves_no_gap_and_no_duplicate(emitters, 
             assert len(published(settings, CHAIN_EVENTS)) < total, "finished before it could be killed"
             wait_for(lambda workers=workers: not any(map(is_alive, workers)),
                      what="the killed indexer's range workers to exit")
+            # the checkpoint committed with the last batch is exactly what was published
+            from_checkpoint = restored_state(settings, addr["ChallengePay"], from_zero=False)
+            assert from_checkpoint.from_checkpoint
+            assert comparable(from_checkpoint) == comparable(
+                restored_state(settings, addr["ChallengePay"], from_zero=True))
             process = spawn_indexer(settings)
         wait_for(lambda: len(published(settings, CHAIN_EVENTS)) >= total, timeout=120,
                  what="every event after the restarts")

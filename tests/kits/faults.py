@@ -1,0 +1,63 @@
+"""Failures injected into a stage's transactional producer (no tests here): a delivery report with
+"Local: Message timed out" for the n-th changelog message (what a partition leader lost with its node
+gives after message.timeout.ms), and "abortable" answered by the n-th commit_transaction (the broker's
+answer when a transaction cannot commit). The real transaction is then aborted by the stage."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from confluent_kafka import KafkaError, KafkaException
+
+from eventlog.producer import EventProducer
+
+
+class Undelivered:
+    """What a delivery report names (`topic()`, `partition()`)."""
+
+    def __init__(self, topic: str, partition: int) -> None:
+        self._topic, self._partition = topic, partition
+
+    def topic(self) -> str:
+        return self._topic
+
+    def partition(self) -> int:
+        return self._partition
+
+
+class FailingProducer:
+    """A librdkafka producer that fails the n-th changelog message it is given (1-based, counted over the
+    stage's life) and the n-th commit_transaction; everything else goes to the real producer."""
+
+    def __init__(self, inner: Any, *, state_topic: str, undelivered: set[int], commits: set[int]) -> None:
+        self.inner = inner
+        self.state_topic = state_topic
+        self.undelivered, self.failing_commits = undelivered, commits
+        self.state_messages = self.commits = 0
+        self.fired: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def produce(self, topic: str, **kwargs: Any) -> None:
+        self.inner.produce(topic, **kwargs)
+        if topic == self.state_topic:
+            self.state_messages += 1
+            if self.state_messages in self.undelivered:
+                self.fired.append(f"undelivered {self.state_messages}")
+                kwargs["on_delivery"](KafkaError(KafkaError._MSG_TIMED_OUT), Undelivered(topic, kwargs["partition"]))
+
+    def commit_transaction(self, *args: Any) -> None:
+        self.commits += 1
+        if self.commits in self.failing_commits:
+            self.fired.append(f"commit {self.commits}")
+            raise KafkaException(KafkaError(KafkaError.INVALID_TXN_STATE, "injected: the transaction cannot commit",
+                                            txn_requires_abort=True))
+        self.inner.commit_transaction(*args)
+
+
+def failing(producer: EventProducer, state_topic: str, *, undelivered: set[int], commits: set[int]) -> FailingProducer:
+    """Inject failures into a stage's transactional producer (`state_topic`: the physical changelog topic)."""
+    faults = FailingProducer(producer._producer, state_topic=state_topic, undelivered=undelivered, commits=commits)
+    producer._producer = faults  # type: ignore[assignment]
+    return faults

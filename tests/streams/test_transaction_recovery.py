@@ -1,0 +1,106 @@
+"""A transactional stage whose transaction fails (a changelog message not delivered, an abortable error
+of the commit) does not exit: the transaction is aborted, the stage restores its partitions from the
+changelog and the committed offsets and processes their inputs again, in the same process. Its outputs
+are exact (every one once, none lost) and its changelog covers exactly what its group committed.
+
+The failures are injected into the stage's librdkafka producer: a delivery report with "Local: Message
+timed out" for one changelog message (what a partition leader lost with its node gives after
+message.timeout.ms), and "abortable" answered by one commit_transaction (the broker's own answer
+when the transaction cannot commit); the real transaction is aborted in both cases."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+
+from kits.background import Background, wait_for
+from kits.faults import failing
+from kits.processors import STEPS_RULES, T0, of_type, publish_evidence, publish_registration, read_all, steps
+from kits.ranking import CASES
+from kits.state import (
+    KeptDispatcher,
+    assert_changelog_exact,
+    assert_meta_matches_group,
+    close,
+    dispatcher_inputs,
+    merged_idle,
+    restore_all,
+    run_until,
+)
+
+from cli.settings import Settings
+from eventlog.producer import EventProducer
+from eventlog.topics import JOBS, STATE_DISPATCHER, STATE_EVALUATOR, VERDICTS
+from streams.processors.dispatcher import Dispatcher
+from streams.processors.evaluator import Evaluator
+from streams.processors.evaluator_core import verdict_event_id
+
+
+def verdict_counts(settings: Settings) -> Counter[str]:
+    return Counter(v.event.event_id for v in of_type(read_all(settings, VERDICTS), "VerdictIssued"))
+
+
+def test_the_evaluator_recovers_in_process_from_aborted_transactions(settings: Settings) -> None:
+    rng = random.Random(5)
+    expected: set[str] = set()
+    with EventProducer(settings, "test") as producer:
+        for challenge in range(1, 25):
+            publish_registration(producer, challenge, {"rules": STEPS_RULES}, at_ms=T0 * 1000 + challenge)
+
+    def publish(first: int, count: int) -> None:
+        with EventProducer(settings, "test") as producer:
+            for n in range(first, first + count):
+                challenge, subject = rng.randrange(1, 25), f"0x{rng.randrange(8):040x}"
+                publish_evidence(producer, challenge, subject, steps(rng.randrange(10_000)),
+                                 provider=rng.choice(["fitbit", "garmin"]), at_ms=(T0 + 86_400) * 1000 + n,
+                                 event_id=f"ev:{n}")
+                expected.add(verdict_event_id(challenge, subject, f"ev:{n}"))
+
+    publish(0, 400)  # a history the first transactions hold verdicts of
+    evaluator = Evaluator(settings)
+    # the first commit is the assignment's (a failure inside the rebalance callback); a changelog message of
+    # a live transaction; a commit of a live transaction
+    faults = failing(evaluator.producer, settings.topic(STATE_EVALUATOR), undelivered={2 * settings.topic_partitions + 5}, commits={1, 5})
+    background = Background(evaluator.run, evaluator.stop.set)
+    try:
+        wait_for(lambda: background.error is not None or set(verdict_counts(settings)) >= expected, timeout=120,
+                 what="the history's verdicts")
+        for round_ in range(4):  # and live input after the recoveries
+            publish(400 + 50 * round_, 50)
+            wait_for(lambda: background.error is not None or set(verdict_counts(settings)) >= expected,
+                     timeout=60, what=f"the verdicts of round {round_}")
+        wait_for(lambda: background.error is not None or merged_idle(settings, evaluator), what="the evaluator idle")
+    finally:
+        background.stop()  # raises what ended the stage, if anything did
+    assert sorted(faults.fired) == sorted([f"undelivered {2 * settings.topic_partitions + 5}", "commit 1", "commit 5"])
+    assert 1 <= evaluator.loop.recoveries <= len(faults.fired)  # (a failure while restoring is part of one)
+    counts = verdict_counts(settings)
+    assert set(counts) == expected  # none lost
+    assert max(counts.values()) == 1  # none published twice (read_committed: the aborted ones never show)
+    assert_changelog_exact(settings, Evaluator, STATE_EVALUATOR, Evaluator.challenges)
+
+
+def test_the_dispatcher_recovers_in_process_with_its_chain_clock(settings: Settings) -> None:
+    dispatcher_inputs(settings)
+    dispatcher = Dispatcher(settings)
+    # a changelog message of the first live transaction (after the assignment's meta entries), then the
+    # commit of the transaction that does the work again
+    faults = failing(dispatcher.producer, settings.topic(STATE_DISPATCHER), undelivered={settings.topic_partitions + 1}, commits={2})
+    run_until(dispatcher, lambda: len(faults.fired) == 2 and merged_idle(settings, dispatcher),
+              "the dispatcher to recover and apply every input and block")
+    assert len(faults.fired) == 2, faults.fired
+    rankings = Counter(r.event.event_id for r in of_type(read_all(settings, VERDICTS), "RankingPublished"))
+    assert len(rankings) == len(CASES) and max(rankings.values()) == 1
+    jobs = Counter(j.event.event_id for j in read_all(settings, JOBS))
+    assert jobs and max(jobs.values()) == 1
+    assert_meta_matches_group(settings, Dispatcher, STATE_DISPATCHER)
+
+    # the state it committed is the state a rebuild from offset 0 gives, and the rebuild decides nothing new
+    from_changelog = Dispatcher(settings)
+    assert restore_all(settings, from_changelog).replayed == 0
+    from_zero = KeptDispatcher(settings.replace(restore_from_zero=True))
+    run_until(from_zero, lambda: merged_idle(settings, from_zero), "the rebuilt dispatcher to catch up")
+    assert from_changelog.partitions == from_zero.kept
+    assert Counter(j.event.event_id for j in read_all(settings, JOBS)) == jobs
+    for stage in (dispatcher, from_changelog, from_zero):
+        close(stage)
