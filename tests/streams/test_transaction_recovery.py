@@ -95,12 +95,15 @@ def test_the_dispatcher_recovers_in_process_with_its_chain_clock(settings: Setti
     assert jobs and max(jobs.values()) == 1
     assert_meta_matches_group(settings, Dispatcher, STATE_DISPATCHER)
 
-    # the state it committed is the state a rebuild from offset 0 gives, and the rebuild decides nothing new
+    # the state it committed is the state a rebuild from offset 0 gives, and the rebuild decides nothing new.
+    # A rebuild from zero is at least once for its outputs (as test_restore_paths checks): blocks after the
+    # last input are taken live again and may publish a decision again, under the same id, which every
+    # reader of lc.jobs takes once. Exactly once is what the recovery above promises, and is checked there.
     from_changelog = Dispatcher(settings)
     assert restore_all(settings, from_changelog).replayed == 0
     from_zero = KeptDispatcher(settings.replace(restore_from_zero=True))
     run_until(from_zero, lambda: merged_idle(settings, from_zero), "the rebuilt dispatcher to catch up")
     assert from_changelog.partitions == from_zero.kept
-    assert Counter(j.event.event_id for j in read_all(settings, JOBS)) == jobs
+    assert set(Counter(j.event.event_id for j in read_all(settings, JOBS))) == set(jobs)
     for stage in (dispatcher, from_changelog, from_zero):
         close(stage)
