@@ -17,6 +17,8 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
+from eventlog.avro_reader import RecordCodeGenerator, full_name
+
 BodyWriter = Callable[[dict[str, Any]], bytes]
 
 
@@ -114,28 +116,15 @@ _PRIMITIVE_WRITERS: dict[str, str] = {
 _MISSING = object()
 
 
-def _full_name(name: str, namespace: str) -> str:
-    return name if "." in name or not namespace else f"{namespace}.{name}"
-
-
-class _Generator:
+class _Generator(RecordCodeGenerator):
     def __init__(self) -> None:
-        self.functions: list[str] = []
-        self.named: dict[str, str] = {}
+        super().__init__()
         self.defaults: dict[str, Any] = {}
-        self.count = 0
-
-    def fresh(self, prefix: str) -> str:
-        self.count += 1
-        return f"{prefix}{self.count}"
 
     def record(self, schema: dict[str, Any], namespace: str) -> str:
-        full = _full_name(schema["name"], schema.get("namespace", namespace))
-        if full in self.named:
-            return self.named[full]
-        function = self.fresh("_record")
-        self.named[full] = function
-        space = full.rpartition(".")[0]
+        function, space = self.claim(schema, namespace)
+        if space is None:
+            return function
         lines = [f"def {function}(record, out):", "    if type(record) is not dict:",
                  "        raise NotFast('not a dict')"]
         for field in schema["fields"]:
@@ -185,8 +174,8 @@ class _Generator:
                       f"{pad}    for {item} in {value}:"]
             self.value(lines, depth + 2, schema["items"], item, namespace)
             lines.append(f"{pad}out.append(b'\\x00')")
-        elif isinstance(schema, str) and _full_name(schema, namespace) in self.named:
-            lines.append(f"{pad}{self.named[_full_name(schema, namespace)]}({value}, out)")
+        elif isinstance(schema, str) and full_name(schema, namespace) in self.named:
+            lines.append(f"{pad}{self.named[full_name(schema, namespace)]}({value}, out)")
         else:
             raise Unsupported(f"Avro type {schema!r}")
 
