@@ -29,6 +29,8 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 # run as a script, bench/ comes first on sys.path and bench/streams.py would shadow the streams package;
@@ -90,22 +92,29 @@ def main() -> None:
     options = parser.parse_args()
 
     base = Settings.from_env()
-    port = free_port()
-    with tempfile.TemporaryDirectory() as tmp:
-        anvil = start_anvil(port, Path(tmp) / "anvil.log", extra_args=("--gas-limit", "1000000000"))
-        try:
-            base = base.replace(
-                chain_workers=base.chain_workers if options.workers is None else options.workers,
-                chain_range_log_budget=options.log_budget or base.chain_range_log_budget,
-            )
-            run(base, f"http://127.0.0.1:{port}", options.events, options.max_range, options.source, anvil.pid)
-        finally:
-            kill_group(anvil.pid, signal.SIGKILL)
-            anvil.wait()
+    base = base.replace(
+        chain_workers=base.chain_workers if options.workers is None else options.workers,
+        chain_range_log_budget=options.log_budget or base.chain_range_log_budget,
+    )
+    with bench_anvil() as (url, pid):
+        run(base, url, options.events, options.max_range, options.source, pid)
     if options.latency_seconds > 0:
         latency = subprocess.run([sys.executable, str(Path(__file__).with_name("chain_latency.py")),
                                   "--seconds", str(options.latency_seconds)], check=False)
         sys.exit(latency.returncode)
+
+
+@contextmanager
+def bench_anvil() -> Iterator[tuple[str, int]]:
+    """A fresh anvil of the benchmark's own, with room for the bulk transactions: (URL, pid); killed after."""
+    port = free_port()
+    with tempfile.TemporaryDirectory() as tmp:
+        anvil = start_anvil(port, Path(tmp) / "anvil.log", extra_args=("--gas-limit", "1000000000"))
+        try:
+            yield f"http://127.0.0.1:{port}", anvil.pid
+        finally:
+            kill_group(anvil.pid, signal.SIGKILL)
+            anvil.wait()
 
 
 def run(base: Settings, url: str, events: int, max_range: int, source: str, node_pid: int) -> None:

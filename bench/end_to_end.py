@@ -23,7 +23,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -37,10 +36,8 @@ if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
 import psycopg
 import psycopg.conninfo
 
-from bench.chain_indexer import CpuMeter, bare_get_logs, proc_cpu, produce_with_contracts
+from bench.chain_indexer import CpuMeter, bare_get_logs, bench_anvil, proc_cpu, produce_with_contracts
 from cli.settings import Settings
-from devstack.anvil import free_port, start_anvil
-from devstack.process import kill_group
 from eventlog.admin import create_topics, delete_prefixed_topics
 from eventlog.config import PROJECT_ROOT, env_name
 from eventlog.process import tune_garbage_collector
@@ -71,15 +68,8 @@ def main() -> None:
     parser.add_argument("--max-range", type=int, default=2000)
     parser.add_argument("--repeat", type=int, default=1, help="end-to-end runs over the same chain, each from empty")
     options = parser.parse_args()
-    base = Settings.from_env()
-    port = free_port()
-    with tempfile.TemporaryDirectory() as tmp:
-        anvil = start_anvil(port, Path(tmp) / "anvil.log", extra_args=("--gas-limit", "1000000000"))
-        try:
-            run(base, f"http://127.0.0.1:{port}", options, anvil.pid)
-        finally:
-            kill_group(anvil.pid, signal.SIGKILL)
-            anvil.wait()
+    with bench_anvil() as (url, pid):
+        run(Settings.from_env(), url, options, pid)
 
 
 def run(base: Settings, url: str, options: argparse.Namespace, node_pid: int) -> None:
