@@ -44,6 +44,7 @@ from eventlog.process import tune_garbage_collector
 from eventlog.producer import EventProducer
 from eventlog.topics import CHAIN_EVENTS
 from indexers.chain.catalogue import build_decoder_table
+from indexers.chain.checkpoint import Checkpoint
 from indexers.chain.engine import ChainIndexer, Step
 from indexers.chain.kafka import KafkaSink, transactional_id
 from indexers.chain.keying import ChainKeyer
@@ -109,7 +110,7 @@ def end_to_end(base: Settings, rpc: ChainRpc, table, addresses: dict[str, str], 
         producer = EventProducer(settings, "lc-chain-indexer-bench", transactional_id=transactional_id(31337),
                                  extra_config={"linger.ms": 20, "batch.num.messages": 10000})
         indexer = ChainIndexer(
-            chain_id=31337, source=rpc, table=table, sink=KafkaSink(producer),
+            chain_id=31337, source=rpc, table=table, sink=KafkaSink(producer, 31337, Checkpoint.empty(base.chain_rollback_cap)),
             keyer=ChainKeyer(addresses["ChallengePay"]), window=ReorgWindow(base.chain_rollback_cap),
             confirmations=12, workers=base.chain_workers,
             ranges=AdaptiveRange(2000, log_budget=base.chain_range_log_budget),
