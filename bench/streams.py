@@ -1,13 +1,14 @@
 """Evaluator throughput and latency against a bare consume-and-produce loop, in the same run.
 
-1. Throughput: N evidence events (fitness records, 20 subjects per challenge) are published to a
-   fresh topic prefix, then evaluated by `lc run evaluator` processes (one, then two in the group)
-   into lc.verdicts; and a bare loop (confluent-kafka consume → produce the same bytes → flush →
-   commit, same batch size) copies the same events. Rates are timed from the first output to the
-   last, so process start-up and the group join are left out.
-2. Latency: with the evaluator(s) running and caught up, evidence is published at a steady rate;
-   lc.verdicts of that prefix uses LogAppendTime, so a verdict's Kafka timestamp is when it was
-   published, and its envelope's occurred_at is its evidence's publish time.
+1. Throughput: `lc run evaluator` processes (one, then two in the group) evaluate evidence events
+   (fitness records, 20 subjects per challenge) of a fresh topic prefix into lc.verdicts; a bare loop
+   (confluent-kafka consume -> produce the same bytes -> flush -> commit, same batch size) copies the
+   same events. Each is first warmed up (started, joined, WARM_UP events processed), then N events are
+   published at once: the rate runs from the first publish to the commit of the last input, and the
+   CPU per event is what the loop's processes used in that time.
+2. Latency: with the evaluator(s) running and caught up, evidence is published at a steady rate and
+   lc.verdicts is read live with read_committed; a verdict's latency is when it arrived there minus
+   its evidence's publish time (the verdict envelope's occurred_at).
 
     .venv/bin/python bench/streams.py [--events 100000] [--rate 1000] [--seconds 30]   (stack up: ./lc up)
 
@@ -22,13 +23,14 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from confluent_kafka import Consumer, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource
+from confluent_kafka.admin import AdminClient
 
 # run as a script, bench/ comes first on sys.path and bench/streams.py would shadow the streams package;
 # the project root takes its place, so the packages also win over the test folders named like them
@@ -44,6 +46,7 @@ from eventlog.serde import EventSerde
 from eventlog.topics import EVIDENCE, VERDICTS
 
 BATCH = 500
+WARM_UP = 5000  # events a loop processes before it is timed
 WARM_UP_IDS = 10_000_000  # evidence ids from here on only warm the stage up
 
 
@@ -72,49 +75,80 @@ def drop_topics(settings: Settings) -> None:
         future.result()
 
 
-def publish_all(settings: Settings, n: int) -> None:
-    with EventProducer(settings, "bench", extra_config={"linger.ms": 20}) as producer:
-        for challenge, event_id, payload in evidence_payloads(n):
-            producer.publish(EVIDENCE, str(challenge), "EvidenceSubmitted", payload, event_id=event_id,
-                             occurred_at=1_740_787_200_000)
+def encoded(settings: Settings, n: int, offset: int = 0) -> list[tuple[bytes, bytes]]:
+    """(key, value) of n evidence events, encoded as the stages' producer encodes them."""
+    serde, physical = EventSerde(settings.schema_registry_url), settings.topic(EVIDENCE)
+    return [(str(challenge).encode(),
+             serde.encode(physical, "EvidenceSubmitted",
+                          {"event_id": event_id, "occurred_at": 1_740_787_200_000, "producer": "bench"}, payload))
+            for challenge, event_id, payload in evidence_payloads(n, offset)]
 
 
-class Watch:
-    """End offsets of one topic, read with one long-lived consumer (cheap to poll)."""
+def publish_encoded(settings: Settings, messages: list[tuple[bytes, bytes]]) -> None:
+    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap, "enable.idempotence": True, "acks": "all",
+                         "linger.ms": 20, "compression.type": "lz4"})
+    topic = settings.topic(EVIDENCE)
+    for key, value in messages:
+        while True:
+            try:
+                producer.produce(topic, value, key)
+                break
+            except BufferError:
+                producer.poll(0.05)
+    producer.flush()
 
-    def __init__(self, settings: Settings, topic: str) -> None:
-        self.physical = settings.topic(topic)
-        self.consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": "bench-watch"})
-        self.partitions = list(self.consumer.list_topics(self.physical, timeout=10).topics[self.physical].partitions)
 
-    def total(self) -> int:
-        return sum(self.consumer.get_watermark_offsets(TopicPartition(self.physical, p), timeout=10)[1]
-                   for p in self.partitions)
+def process_cpu(pids: list[int]) -> float:
+    """CPU seconds (user + system, every thread) the running processes have used so far."""
+    total = 0
+    for pid in pids:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def timed_throughput(settings: Settings, group: str, pids: list[int], n: int,
+                     ready: Callable[[], bool] = lambda: True) -> tuple[float, float]:
+    """Warm the loop up with WARM_UP events (process start, group join, first use of every code path), then
+    publish n events at once: (events/s from the first publish to the commit of the last input, CPU µs per
+    event of the loop's processes over that time)."""
+    progress = Progress(settings, group)
+    try:
+        publish_encoded(settings, encoded(settings, WARM_UP, offset=WARM_UP_IDS))
+        while progress.processed() < WARM_UP or not ready():
+            time.sleep(0.1)
+        timed = encoded(settings, n)
+        cpu, started = process_cpu(pids), time.perf_counter()
+        publish_encoded(settings, timed)
+        while progress.processed() < WARM_UP + n:
+            time.sleep(0.02)
+        elapsed = time.perf_counter() - started
+        return n / elapsed, (process_cpu(pids) - cpu) / n * 1e6
+    finally:
+        progress.close()
+
+
+class Progress:
+    """How far a consumer group has got: the input offsets it committed.
+
+    Counted on the input side: a transactional stage's output partitions also hold commit markers, so
+    their end offsets run ahead of the records in them; committed input offsets count events exactly
+    (the bare loop commits after its flush, the evaluator with its outputs)."""
+
+    def __init__(self, settings: Settings, group: str) -> None:
+        self.consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": group})
+        self.inputs = partitions_of(self.consumer, settings.topic(EVIDENCE))
+
+    def processed(self) -> int:
+        return sum(max(tp.offset, 0) for tp in self.consumer.committed(self.inputs, timeout=10))
 
     def close(self) -> None:
         self.consumer.close()
 
 
-def end_offsets(settings: Settings, topic: str) -> int:
-    watch = Watch(settings, topic)
-    try:
-        return watch.total()
-    finally:
-        watch.close()
-
-
-def timed_until(settings: Settings, topic: str, total: int) -> float:
-    """Outputs/s from the first observed output to the last."""
-    watch = Watch(settings, topic)
-    try:
-        while (first := watch.total()) == 0:
-            time.sleep(0.05)
-        started = time.perf_counter()
-        while (done := watch.total()) < total:
-            time.sleep(0.1)
-        return (done - first) / (time.perf_counter() - started)
-    finally:
-        watch.close()
+def partitions_of(consumer: Consumer, physical: str) -> list[TopicPartition]:
+    return [TopicPartition(physical, p) for p in consumer.list_topics(physical, timeout=10).topics[physical].partitions]
 
 
 def stage(settings: Settings, name: str) -> subprocess.Popen[bytes]:
@@ -137,21 +171,29 @@ def reap(process: subprocess.Popen[bytes]) -> float:
 
 
 def evaluator_rate(base: Settings, n: int, instances: int) -> tuple[float, float]:
-    """(events/s, CPU µs per event including process start-up)."""
+    """(events/s, CPU µs per event) of `instances` evaluators."""
     settings = fresh(base, f"e{instances}")
-    publish_all(settings, n)
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
     processes = [stage(settings, "evaluator") for _ in range(instances)]
     try:
-        rate = timed_until(settings, VERDICTS, n)
+        return timed_throughput(settings, evaluator_group(settings), [p.pid for p in processes], n,
+                                ready=lambda: serving(admin, settings) == instances)
     finally:
-        cpu = stop(processes)
+        stop(processes)
         drop_topics(settings)
-    return rate, cpu / n * 1e6
+
+
+def bare_group(settings: Settings) -> str:
+    return f"{settings.topic_prefix}bare"
+
+
+def evaluator_group(settings: Settings) -> str:
+    return f"{settings.topic_prefix}lc-evaluator"
 
 
 def bare_loop(settings: Settings, n: int) -> None:
     """Consume lc.evidence, produce the same bytes to lc.verdicts, flush and commit per batch."""
-    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": f"{settings.topic_prefix}bare",
+    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": bare_group(settings),
                          "group.protocol": "consumer", "enable.auto.commit": False,
                          "auto.offset.reset": "earliest", "isolation.level": "read_committed"})
     producer = Producer({"bootstrap.servers": settings.kafka_bootstrap, "enable.idempotence": True, "acks": "all",
@@ -176,20 +218,18 @@ def bare_loop(settings: Settings, n: int) -> None:
 
 def bare_rate(base: Settings, n: int) -> tuple[float, float]:
     settings = fresh(base, "bare")
-    publish_all(settings, n)
-    process = subprocess.Popen([sys.executable, __file__, "--bare-loop", settings.topic_prefix, str(n)],
+    process = subprocess.Popen([sys.executable, __file__, "--bare-loop", settings.topic_prefix, str(WARM_UP + n)],
                                cwd=PROJECT_ROOT, env=os.environ.copy())
     try:
-        rate = timed_until(settings, VERDICTS, n)
+        return timed_throughput(settings, bare_group(settings), [process.pid], n)
     finally:
-        cpu = reap(process)
+        reap(process)
         drop_topics(settings)
-    return rate, cpu / n * 1e6
 
 
 def serving(admin: AdminClient, settings: Settings) -> int:
     """Members of the evaluator group that hold partitions (so no rebalance is pending)."""
-    group = f"{settings.topic_prefix}lc-evaluator"
+    group = evaluator_group(settings)
     description = admin.describe_consumer_groups([group])[group].result(30)
     return sum(1 for m in description.members if m.assignment and m.assignment.topic_partitions)
 
@@ -198,10 +238,7 @@ def latency(base: Settings, instances: int, rate: int, seconds: int) -> tuple[fl
     """(p50 ms, p99 ms, max ms, verdicts) at a steady `rate` evidence events/s."""
     settings = fresh(base, f"l{instances}")
     admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
-    resource = ConfigResource("topic", settings.topic(VERDICTS), incremental_configs=[
-        ConfigEntry("message.timestamp.type", "LogAppendTime", incremental_operation=AlterConfigOpType.SET)])
-    for future in admin.incremental_alter_configs([resource]).values():
-        future.result()
+    reader = VerdictReader(settings)
     processes = [stage(settings, "evaluator") for _ in range(instances)]
     try:
         with EventProducer(settings, "bench", extra_config={"linger.ms": 0}) as producer:
@@ -214,7 +251,7 @@ def latency(base: Settings, instances: int, rate: int, seconds: int) -> tuple[fl
                     producer.publish(EVIDENCE, str(challenge), "EvidenceSubmitted", payload, event_id=event_id)
                 producer.flush()
                 warm += batch
-                while end_offsets(settings, VERDICTS) < len(warm) or serving(admin, settings) < instances:
+                while reader.seen < len(warm) or serving(admin, settings) < instances:
                     time.sleep(0.1)
             total = rate * seconds
             started = time.perf_counter()
@@ -224,39 +261,50 @@ def latency(base: Settings, instances: int, rate: int, seconds: int) -> tuple[fl
                     time.sleep(min(due - now, 0.001))
                 producer.publish(EVIDENCE, str(challenge), "EvidenceSubmitted", payload, event_id=event_id,
                                  occurred_at=int(time.time() * 1000))
-        while end_offsets(settings, VERDICTS) < len(warm) + total:
+        while reader.seen < len(warm) + total:
             time.sleep(0.1)
-        lags = read_latencies(settings)
     finally:
+        reader.close()
         stop(processes)
         drop_topics(settings)
-    lags.sort()
+    lags = sorted(reader.lags)
     return lags[len(lags) // 2], lags[int(len(lags) * 0.99)], lags[-1], len(lags)
 
 
-def read_latencies(settings: Settings) -> list[float]:
-    """Verdict publish time (LogAppendTime) minus its evidence's publish time (occurred_at), in ms."""
-    serde = EventSerde(settings.schema_registry_url)
-    physical = settings.topic(VERDICTS)
-    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": f"bench-read-{uuid.uuid4().hex}",
-                         "enable.auto.commit": False, "auto.offset.reset": "earliest"})
-    lags: list[float] = []
-    try:
-        partitions = consumer.list_topics(physical, timeout=10).topics[physical].partitions
-        total = sum(consumer.get_watermark_offsets(TopicPartition(physical, p), timeout=10)[1] for p in partitions)
-        consumer.assign([TopicPartition(physical, p, 0) for p in partitions])
-        seen = 0
-        while seen < total:
-            for m in consumer.consume(1000, 1.0):
+class VerdictReader:
+    """Reads lc.verdicts live, as a downstream reader does (read_committed: a verdict counts once its
+    transaction is committed), and keeps, for each verdict of a timed event, the time it arrived minus
+    its evidence's publish time (its envelope's occurred_at), in ms."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.serde = EventSerde(settings.schema_registry_url)
+        self.consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap,
+                                  "group.id": f"bench-read-{uuid.uuid4().hex}", "enable.auto.commit": False,
+                                  "isolation.level": "read_committed", "fetch.wait.max.ms": 5})
+        physical = settings.topic(VERDICTS)
+        self.consumer.assign([TopicPartition(tp.topic, tp.partition, 0) for tp in partitions_of(self.consumer, physical)])
+        self.seen = 0
+        self.lags: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        while not self._stop.is_set():
+            messages = self.consumer.consume(1000, 0.05)
+            arrived = time.time() * 1000
+            for m in messages:
                 if m.error() is not None:
                     continue
-                seen += 1
-                event = serde.decode(m.value())
+                event = self.serde.decode(m.value())
                 if int(event.payload["trigger_event_id"].split(":")[1]) < WARM_UP_IDS:  # not a warm-up event
-                    lags.append(m.timestamp()[1] - event.occurred_at)
-        return lags
-    finally:
-        consumer.close()
+                    self.lags.append(arrived - event.occurred_at)
+                self.seen += 1
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.consumer.close()
 
 
 def main() -> int:

@@ -63,8 +63,12 @@ _ENCODER = json.JSONEncoder(default=_default, separators=(",", ":"), check_circu
 _DECODER = json.JSONDecoder()
 
 
+def json_text(value: object) -> str:
+    return _ENCODER.encode(value)
+
+
 def encode_json(value: object) -> bytes:
-    return _ENCODER.encode(value).encode()
+    return json_text(value).encode()
 
 
 def _optional(inner: Convert) -> Convert:

@@ -26,7 +26,7 @@ from eventlog.consumer import Received, Reject, StopFlag
 from eventlog.processing.inputs import EvidenceFact, evidence_fact, registration
 from eventlog.processing.merge import Timed
 from eventlog.processing.stage import MergedStage
-from eventlog.processing.statecodec import StateCodec
+from eventlog.processing.statecodec import StateCodec, json_text
 from eventlog.topics import CHALLENGES_REGISTERED, EVIDENCE, STATE_EVALUATOR, VERDICTS
 from streams.evaluation import parse_challenge_rule
 from streams.processors.evaluator_core import ChallengeEvidence, EvaluatorState, SubjectEvidence
@@ -132,7 +132,7 @@ class Evaluator(MergedStage[EvidenceInput | RegistrationInput]):
         if kind == "r":
             return REGISTRATIONS.encode(challenge.registration) if challenge.registration is not None else None
         found = challenge.subjects.get(subject)
-        return SUBJECTS.encode(found) if found is not None else None
+        return encode_subject(found) if found is not None else None
 
     def load_state(self, partition: int, key: str, value: bytes) -> None:
         challenge_id = int(key.split("/", 2)[1])
@@ -149,6 +149,18 @@ class Evaluator(MergedStage[EvidenceInput | RegistrationInput]):
                 challenge.rule = parse_challenge_rule(registration.params, registration.proof, registration.timeline)
             else:
                 challenge.subjects[subject] = SUBJECTS.decode(value)
+
+
+def encode_subject(subject: SubjectEvidence) -> bytes:
+    """What SUBJECTS encodes (and decodes), each provider's records written as the text they were parsed
+    from (JSON checked when the evidence was read) rather than encoded again: on every evidence event
+    that was the larger part of writing the changelog."""
+    providers = ",".join(
+        f'{json_text(name)}:{{"records":{json_text(ev.records) if ev.records_json is None else ev.records_json},'
+        f'"evidence_hash":{json_text(ev.evidence_hash)}}}'
+        for name, ev in subject.by_provider.items())
+    return (f'{{"subject":{json_text(subject.subject)},"first_at":{subject.first_at},'
+            f'"by_provider":{{{providers}}}}}').encode()
 
 
 def _parse_key(key: str) -> tuple[str, int, str]:

@@ -25,6 +25,8 @@ _METADATA_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default
 class ProviderEvidence:
     records: list[object]
     evidence_hash: str
+    # the JSON text the records were parsed from, when known: the changelog stores it as it came
+    records_json: str | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass
@@ -88,7 +90,7 @@ class EvaluatorState:
         if subject is None:
             subject = challenge.subjects[key] = SubjectEvidence(fact.subject, fact.occurred_at)
         subject.first_at = min(subject.first_at, fact.occurred_at)
-        subject.by_provider[fact.provider.strip().lower()] = ProviderEvidence(records, fact.evidence_hash)
+        subject.by_provider[fact.provider.strip().lower()] = ProviderEvidence(records, fact.evidence_hash, fact.records_json)
         if not emit:
             return None
         return self._evaluate(fact.challenge_id, challenge, subject, event_id, fact.occurred_at)

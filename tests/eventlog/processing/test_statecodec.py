@@ -172,3 +172,22 @@ def test_stored_shapes_are_pinned(cls: type) -> None:
 def test_the_dispatch_state_is_stored_without_chain_time_by_the_dispatcher() -> None:
     state = replace(STATES[3], chain_time=123)  # type: ignore[type-var]
     assert json.loads(StateCodec(DispatchState).encode(replace(state, chain_time=None)))["chain_time"] is None
+
+
+def test_the_evaluator_stores_a_subject_as_its_codec_reads_it_with_the_records_text_as_it_came() -> None:
+    from streams.processors.evaluator import SUBJECTS, encode_subject
+
+    texts = ['[ {"dateTime" : "2025-03-01", "value": 1e3},\n {"note": "caf\u00e9 \\"q\\" \\u00e9\\n", "n": -0.5} ]',
+             '[]', '[{"deep": [[{"x": null}], true, false, 12345678901234567890123]}]']
+    for text in texts:
+        subject = SubjectEvidence("0xAbC\u00e9\"", 1_700_000_000_000, {
+            "fitbit": ProviderEvidence(json.loads(text), "0x01", text),
+            "strava": ProviderEvidence([{"a": [1, {"b": None}]}], "0x02"),  # restored: no text kept
+        })
+        stored = encode_subject(subject)
+        again = SUBJECTS.decode(stored)
+        assert again == subject
+        assert [p.records for p in again.by_provider.values()] == [p.records for p in subject.by_provider.values()]
+        assert text.encode() in stored  # written as sent, not encoded again
+        assert json.loads(stored) == {**json.loads(SUBJECTS.encode(subject)), "by_provider": {
+            name: {"records": p.records, "evidence_hash": p.evidence_hash} for name, p in subject.by_provider.items()}}
