@@ -47,7 +47,7 @@ from eventlog.processing.loop import TimedLoop
 from eventlog.processing.restore import RangeReader
 from eventlog.processing.stage import TRANSACTIONS, instance_transactional_id
 from eventlog.processing.statecodec import StateCodec
-from eventlog.producer import EventProducer
+from eventlog.producer import EventProducer, close_quietly
 from eventlog.topics import JOBS, ordered_facts
 
 log = logging.getLogger(__name__)
@@ -283,14 +283,21 @@ class ViewStage(Generic[View]):
         self.announce_chain()
         try:
             self.loop.run(self.handle, tick)  # (its close revokes the partitions: work finished, views committed)
-        finally:
-            self._finish_in_flight()
-            if self._executor is not None:
-                self._executor.shutdown(wait=True)
-            if self.clock is not None:
-                self.clock.close()
-            self.producer.close()
-            self.state_producer.close()
+        except BaseException:
+            self._end()
+            close_quietly(self.producer)
+            close_quietly(self.state_producer)
+            raise
+        self._end()
+        self.producer.close()
+        self.state_producer.close()
+
+    def _end(self) -> None:
+        self._finish_in_flight()
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+        if self.clock is not None:
+            self.clock.close()
 
     def announce_chain(self) -> None:
         """Say at start whether the chain node answers (a writer otherwise says nothing until it has work),

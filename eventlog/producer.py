@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -15,6 +16,8 @@ from eventlog.config import CoreSettings
 from eventlog.failures import ClientNoise, OperatorError
 from eventlog.serde import EventSerde
 from eventlog.topics import DLQ, LARGEST_MESSAGE_BYTES, RECORD_BATCH_OVERHEAD
+
+log = logging.getLogger(__name__)
 
 # A dead letter keeps at most this much of the refused bytes (their size and SHA-256 always), so it
 # fits on lc.dlq whatever was refused; the whole message stays on its source topic at its offset.
@@ -39,6 +42,13 @@ class TransactionAborted(DeliveryFailed):
     errors (a fenced producer, ...) are raised as `KafkaException` instead: the producer is unusable."""
 
 
+class ProducerLost(TransactionAborted):
+    """The producer of an instance's own transactional id failed fatally (librdkafka can refuse even an
+    abort as INVALID_TXN_STATE after a failover, its issue 4849): the open transaction is not committed, and
+    the next one starts on a new librdkafka producer under the same id, whose initialisation aborts what
+    the lost one left open. The caller recovers as from `TransactionAborted`."""
+
+
 class EventProducer:
     """Publishes events (Avro, with the common envelope) to catalogue topics.
 
@@ -51,6 +61,8 @@ class EventProducer:
     `fence_on_start=False` (an id of the instance's own, fenced by the group's generation instead)
     the transactions are initialised when the first one opens: a stage started while Kafka is down
     then waits in its consumer loop, where it hears SIGTERM, instead of failing in its constructor.
+    No other producer shares such an id, so a fatal error cannot be a fencing by a newer instance: it
+    raises `ProducerLost` and the producer is replaced (a shared id's fatal error is raised as it is).
     """
 
     def __init__(
@@ -84,18 +96,41 @@ class EventProducer:
         if weakened:  # with min.insync.replicas, acks=all is what makes a write survive a node's loss
             raise ValueError(f"{producer_name}: {sorted(weakened)} stay as the producer helper sets them")
         config.update(extra_config or {})
+        self._config = config
         self._producer = Producer(config)
         self._published: dict[str, Any] = {}  # physical topic -> counter child of lc_events_published
         self._errors: list[str] = []
         self._transactional = bool(transactional_id)
         self._in_transaction = False
         self._initialised = False
+        self._replaceable = self._transactional and not fence_on_start
+        self.replacements = 0  # producers lost and replaced (read by tests)
         if self._transactional and fence_on_start:
             self._initialise()
 
     def _initialise(self) -> None:
-        self._producer.init_transactions(30)
+        try:
+            self._producer.init_transactions(30)
+        except KafkaException as exc:
+            self._fatal(exc)
+            raise
         self._initialised = True
+
+    def _fatal(self, exc: KafkaException) -> None:
+        """Replace a lost producer of the instance's own id and raise `ProducerLost`; return when `exc` is
+        not a fatal error or the id is shared."""
+        error = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
+        if error is None or not error.fatal() or not self._replaceable:
+            return
+        try:
+            self._producer.purge()  # its messages belong to a transaction that will not commit
+        except KafkaException:
+            pass
+        self._producer = Producer(self._config)
+        self._initialised = self._in_transaction = False
+        self._errors.clear()
+        self.replacements += 1
+        raise ProducerLost(f"{self.producer_name}: producer lost, replaced by a new one: {error.str()}") from exc
 
     def publish(
         self,
@@ -204,6 +239,7 @@ class EventProducer:
 
     def _transaction_failed(self, exc: KafkaException) -> None:
         """Abort the open transaction and raise `TransactionAborted` when `exc` asks for it; else re-raise."""
+        self._fatal(exc)
         error = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
         if error is None or error.fatal() or not self._in_transaction or not error.txn_requires_abort():
             raise exc
@@ -253,7 +289,11 @@ class EventProducer:
         if not self._in_transaction:
             if not self._initialised:
                 self._initialise()
-            self._producer.begin_transaction()
+            try:
+                self._producer.begin_transaction()
+            except KafkaException as exc:
+                self._fatal(exc)
+                raise
             self._in_transaction = True
 
     def commit(self, offsets: Sequence[TopicPartition] = (), group_metadata: object | None = None) -> None:
@@ -280,6 +320,7 @@ class EventProducer:
                     self._producer.abort_transaction(60)
                     break
                 except KafkaException as exc:
+                    self._fatal(exc)
                     error = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
                     if error is None or error.fatal() or not error.retriable() or attempt == TRANSACTION_CALL_ATTEMPTS:
                         raise
@@ -297,3 +338,12 @@ class EventProducer:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def close_quietly(producer: EventProducer) -> None:
+    """Close a producer while another error ends its stage: that error stays the one raised, a failure
+    to close is logged."""
+    try:
+        producer.close()
+    except Exception as exc:  # any: the error already propagating is the one the operator must see
+        log.warning("%s: not closed cleanly while the stage was ending on an error: %s", producer.producer_name, exc)

@@ -39,7 +39,7 @@ from eventlog.processing.clock import BlockClock
 from eventlog.processing.loop import TimedLoop
 from eventlog.processing.merge import BLOCKS, PartitionMerge, Timed
 from eventlog.processing.restore import PartitionKey, RangeReader
-from eventlog.producer import EventProducer
+from eventlog.producer import EventProducer, close_quietly
 from eventlog.topics import CHAIN_BLOCKS, ordered_facts
 
 log = logging.getLogger(__name__)
@@ -47,15 +47,17 @@ log = logging.getLogger(__name__)
 Item = TypeVar("Item")
 CO_PARTITIONED = {"group.remote.assignor": "range"}
 # an instance killed inside a transaction holds back read_committed readers of its outputs until the
-# broker aborts it: well before the group hands its partitions to another member (45 s session timeout). It
-# also caps message.timeout.ms: a leader failover slower than that fails a delivery, which aborts the
-# transaction; the stage then restores its partitions and goes on (eventlog/processing/loop.py)
+# broker aborts it: well before the group hands its partitions to another member (45 s session timeout).
+# message.timeout.ms stays below it, so a delivery that fails is the producer's own news, never raced by
+# the coordinator aborting the transaction first (librdkafka issue 3297): a leader failover slower than
+# that fails a delivery, which aborts the transaction; the stage then restores its partitions and goes on
+# (eventlog/processing/loop.py), also when the producer is lost on the way (`ProducerLost`)
 #
 # connections.max.idle.ms: librdkafka (2.16) can wait forever in send_offsets_to_transaction when the group
 # coordinator's node is gone from the cluster's metadata: the request waits for a state change of that
 # node, whose broker thread has been ended (librdkafka issues 5511 and 5456). Closing idle connections
 # makes the producer's other brokers change state, which sends the request to the new coordinator.
-TRANSACTIONS = {"transaction.timeout.ms": 20_000, "connections.max.idle.ms": 10_000}
+TRANSACTIONS = {"transaction.timeout.ms": 20_000, "message.timeout.ms": 15_000, "connections.max.idle.ms": 10_000}
 QUEUE_HIGH, QUEUE_LOW = 5000, 1000  # replay: pause a partition whose merge queue holds more than HIGH items
 COMMIT_EVERY = 5000  # entries applied in one transaction at most (a drain can hold a long backlog)
 COMMIT_SECONDS = 0.05  # longest a drain's outputs wait for the next commit
@@ -149,8 +151,12 @@ class MergedStage(Generic[Item]):
             self.loop.require_topics(also=[CHAIN_BLOCKS])
         try:
             self.loop.run(self.handle, tick)
-        finally:
+        except BaseException:
+            close_quietly(self.producer)
+            raise
+        else:
             self.producer.close()  # (the consumer's close revoked the partitions: everything was committed)
+        finally:
             if self.clock is not None:
                 self.clock.close()
 

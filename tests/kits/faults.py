@@ -1,10 +1,13 @@
 """Failures injected into a stage's transactional producer (no tests here): a delivery report with
 "Local: Message timed out" for the n-th changelog message (what a partition leader lost with its node
-gives after message.timeout.ms), and "abortable" answered by the n-th commit_transaction (the broker's
-answer when a transaction cannot commit). The real transaction is then aborted by the stage."""
+gives after message.timeout.ms), "abortable" answered by the n-th commit_transaction (the broker's
+answer when a transaction cannot commit), and a fatal error answered by the n-th commit_transaction (what
+librdkafka can answer after a failover, its issue 4849). The real transaction is then aborted by the
+stage, or by the initialisation of the producer that replaces a lost one."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException
@@ -29,10 +32,11 @@ class FailingProducer:
     """A librdkafka producer that fails the n-th changelog message it is given (1-based, counted over the
     stage's life) and the n-th commit_transaction; everything else goes to the real producer."""
 
-    def __init__(self, inner: Any, *, state_topic: str, undelivered: set[int], commits: set[int]) -> None:
+    def __init__(self, inner: Any, *, state_topic: str, undelivered: set[int], commits: set[int],
+                 fatal_commits: set[int]) -> None:
         self.inner = inner
         self.state_topic = state_topic
-        self.undelivered, self.failing_commits = undelivered, commits
+        self.undelivered, self.failing_commits, self.fatal_commits = undelivered, commits, fatal_commits
         self.state_messages = self.commits = 0
         self.fired: list[str] = []
 
@@ -53,11 +57,18 @@ class FailingProducer:
             self.fired.append(f"commit {self.commits}")
             raise KafkaException(KafkaError(KafkaError.INVALID_TXN_STATE, "injected: the transaction cannot commit",
                                             txn_requires_abort=True))
+        if self.commits in self.fatal_commits:
+            self.fired.append(f"fatal {self.commits}")
+            raise KafkaException(KafkaError(KafkaError.INVALID_TXN_STATE, "injected: Failed to end transaction",
+                                            fatal=True))
         self.inner.commit_transaction(*args)
 
 
-def failing(producer: EventProducer, state_topic: str, *, undelivered: set[int], commits: set[int]) -> FailingProducer:
-    """Inject failures into a stage's transactional producer (`state_topic`: the physical changelog topic)."""
-    faults = FailingProducer(producer._producer, state_topic=state_topic, undelivered=undelivered, commits=commits)
+def failing(producer: EventProducer, state_topic: str, *, undelivered: set[int], commits: set[int],
+            fatal_commits: Collection[int] = ()) -> FailingProducer:
+    """Inject failures into a stage's transactional producer (`state_topic`: the physical changelog topic).
+    A fatal error replaces the librdkafka producer: what follows it is not counted or failed."""
+    faults = FailingProducer(producer._producer, state_topic=state_topic, undelivered=undelivered, commits=commits,
+                             fatal_commits=set(fatal_commits))
     producer._producer = faults  # type: ignore[assignment]
     return faults

@@ -6,15 +6,18 @@ are exact (every one once, none lost) and its changelog covers exactly what its 
 The failures are injected into the stage's librdkafka producer: a delivery report with "Local: Message
 timed out" for one changelog message (what a partition leader lost with its node gives after
 message.timeout.ms), and "abortable" answered by one commit_transaction (the broker's own answer
-when the transaction cannot commit); the real transaction is aborted in both cases."""
+when the transaction cannot commit); the real transaction is aborted in both cases. A fatal error of the
+producer (librdkafka can refuse even the abort after a failover) replaces the producer, and the stage
+recovers the same way."""
 
 from __future__ import annotations
 
 import random
 from collections import Counter
+from collections.abc import Callable
 
 from kits.background import Background, wait_for
-from kits.faults import failing
+from kits.faults import FailingProducer, failing
 from kits.processors import STEPS_RULES, T0, of_type, publish_evidence, publish_registration, read_all, steps
 from kits.ranking import CASES
 from kits.state import (
@@ -40,7 +43,9 @@ def verdict_counts(settings: Settings) -> Counter[str]:
     return Counter(v.event.event_id for v in of_type(read_all(settings, VERDICTS), "VerdictIssued"))
 
 
-def test_the_evaluator_recovers_in_process_from_aborted_transactions(settings: Settings) -> None:
+def evaluator_under_faults(settings: Settings, inject: Callable[[Evaluator], FailingProducer]) -> tuple[Evaluator, FailingProducer]:
+    """An evaluator with injected producer failures over a history and four rounds of live input: every
+    verdict published once, its changelog exactly what its group committed."""
     rng = random.Random(5)
     expected: set[str] = set()
     with EventProducer(settings, "test") as producer:
@@ -58,9 +63,7 @@ def test_the_evaluator_recovers_in_process_from_aborted_transactions(settings: S
 
     publish(0, 400)  # a history the first transactions hold verdicts of
     evaluator = Evaluator(settings)
-    # the first commit is the assignment's (a failure inside the rebalance callback); a changelog message of
-    # a live transaction; a commit of a live transaction
-    faults = failing(evaluator.producer, settings.topic(STATE_EVALUATOR), undelivered={2 * settings.topic_partitions + 5}, commits={1, 5})
+    faults = inject(evaluator)
     background = Background(evaluator.run, evaluator.stop.set)
     try:
         wait_for(lambda: background.error is not None or set(verdict_counts(settings)) >= expected, timeout=120,
@@ -72,12 +75,33 @@ def test_the_evaluator_recovers_in_process_from_aborted_transactions(settings: S
         wait_for(lambda: background.error is not None or merged_idle(settings, evaluator), what="the evaluator idle")
     finally:
         background.stop()  # raises what ended the stage, if anything did
-    assert sorted(faults.fired) == sorted([f"undelivered {2 * settings.topic_partitions + 5}", "commit 1", "commit 5"])
-    assert 1 <= evaluator.loop.recoveries <= len(faults.fired)  # (a failure while restoring is part of one)
     counts = verdict_counts(settings)
     assert set(counts) == expected  # none lost
     assert max(counts.values()) == 1  # none published twice (read_committed: the aborted ones never show)
     assert_changelog_exact(settings, Evaluator, STATE_EVALUATOR, Evaluator.challenges)
+    return evaluator, faults
+
+
+def test_the_evaluator_recovers_in_process_from_aborted_transactions(settings: Settings) -> None:
+    # the first commit is the assignment's (a failure inside the rebalance callback); a changelog message of
+    # a live transaction; a commit of a live transaction
+    undelivered = 2 * settings.topic_partitions + 5
+    evaluator, faults = evaluator_under_faults(settings, lambda evaluator: failing(
+        evaluator.producer, settings.topic(STATE_EVALUATOR), undelivered={undelivered}, commits={1, 5}))
+    assert sorted(faults.fired) == sorted([f"undelivered {undelivered}", "commit 1", "commit 5"])
+    assert 1 <= evaluator.loop.recoveries <= len(faults.fired)  # (a failure while restoring is part of one)
+    assert evaluator.producer.replacements == 0
+
+
+def test_the_evaluator_replaces_a_producer_lost_to_a_fatal_error_and_recovers(settings: Settings) -> None:
+    # a fatal answer to the commit of a live transaction (librdkafka 4849: INVALID_TXN_STATE after a failover).
+    # The new producer's initialisation under the same id aborts what the lost one left open, so readers
+    # are not held back until the transaction times out
+    evaluator, faults = evaluator_under_faults(settings, lambda evaluator: failing(
+        evaluator.producer, settings.topic(STATE_EVALUATOR), undelivered=set(), commits=set(), fatal_commits={4}))
+    assert faults.fired == ["fatal 4"]
+    assert evaluator.producer.replacements == 1
+    assert evaluator.loop.recoveries == 1
 
 
 def test_the_dispatcher_recovers_in_process_with_its_chain_clock(settings: Settings) -> None:
