@@ -60,12 +60,18 @@ def transactional_id(chain_id: int) -> str:
 
 
 class EndOffsets:
-    """The current end offset of every lc.chain.events partition (one ListOffsets request)."""
+    """The current end offset of every lc.chain.events partition (one ListOffsets request).
+
+    The high watermarks (read_uncommitted), not the last stable offsets: just after a commit the
+    broker may not have written the transaction's markers yet, so the stable offset can still lie
+    before the batch just committed, and a start would read that batch again for nothing. The messages
+    of the next batch are appended after either, so both are lower bounds."""
 
     def __init__(self, settings: CoreSettings) -> None:
         self.topic = settings.topic(CHAIN_EVENTS)
         self.consumer = Consumer({**client_config(settings.kafka_bootstrap, "lc-chain-indexer-ends"),
-                                  "group.id": f"lc-chain-indexer-ends-{uuid.uuid4().hex}"})
+                                  "group.id": f"lc-chain-indexer-ends-{uuid.uuid4().hex}",
+                                  "isolation.level": "read_uncommitted"})
         metadata = self.consumer.list_topics(self.topic, timeout=10).topics[self.topic]
         if metadata.error is not None:
             raise KafkaException(metadata.error)
