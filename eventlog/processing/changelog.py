@@ -114,7 +114,7 @@ class Changelog:
             consumer.assign([TopicPartition(physical, p, OFFSET_BEGINNING) for p in wanted])
             reading = set(wanted)
             while reading:
-                for message in consumer.consume(1000, 1.0):
+                for message in consumer.consume(1000, 0.05):  # waits the whole timeout unless 1000 arrive
                     error = message.error()
                     if error is not None:
                         if error.code() == KafkaError._PARTITION_EOF:

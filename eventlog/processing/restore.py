@@ -101,7 +101,7 @@ class RangeReader:
                     on_idle()
                     continue
                 batch: list[tuple[Received, int]] = []
-                for message in consumer.consume(self.batch_size, 0.5):
+                for message in consumer.consume(self.batch_size, 0.05):  # waits the whole timeout unless a batch is full
                     error = message.error()
                     if error is not None:
                         if error.code() == KafkaError._PARTITION_EOF:

@@ -127,7 +127,7 @@ def read_checkpoint(settings: CoreSettings, chain_id: int) -> StoredCheckpoint:
     try:
         consumer.assign([TopicPartition(settings.topic(CHAIN_CHECKPOINTS), 0, OFFSET_BEGINNING)])
         while True:
-            messages = consumer.consume(1000, 1.0)
+            messages = consumer.consume(1000, 0.05)  # returns at the timeout unless 1000 arrived: keep it short
             if any(m.error() is not None and m.error().code() == KafkaError._PARTITION_EOF for m in messages):
                 messages = [m for m in messages if m.error() is None]
                 done = True
