@@ -70,10 +70,14 @@ _LIMITER = RateLimiter()  # one per process: ten clients of one stage repeat the
 class ClientNoise:
     """What one librdkafka client reports, as lines of our own (pass `config()` to the client)."""
 
-    def __init__(self, bootstrap: str, client: str, limiter: RateLimiter | None = None) -> None:
+    def __init__(self, bootstrap: str, client: str, limiter: RateLimiter | None = None, *,
+                 replaced_when_fatal: bool = False) -> None:
+        """`replaced_when_fatal`: the client is a producer of an instance's own transactional id, which
+        the producer helper replaces after a fatal error (`ProducerLost`) while the stage goes on."""
         self.bootstrap = bootstrap
         self.client = client
         self.limiter = limiter or _LIMITER
+        self.replaced_when_fatal = replaced_when_fatal
         self.logger = _LibrdkafkaLogger(self)
 
     def config(self) -> dict[str, Any]:
@@ -81,6 +85,10 @@ class ClientNoise:
 
     def on_error(self, error: KafkaError) -> None:
         metrics.CLIENT_ERRORS.labels(_kind(error.code(), error.str())).inc()
+        if error.fatal() and self.replaced_when_fatal:
+            log.error("%s: fatal Kafka client error at %s: %s; its producer is replaced and the stage goes on "
+                      "from what was committed", self.client, self.bootstrap, error.str())
+            return
         if error.fatal():
             log.critical("%s: fatal Kafka client error at %s: %s; the stage stops (restart it after fixing the "
                          "cause)", self.client, self.bootstrap, error.str())
@@ -116,6 +124,8 @@ class _LibrdkafkaLogger(logging.Logger):
 
 
 def _kind(code: int | None, text: str) -> str:
+    if "transaction failed" in text:  # a transaction's message timed out: the stage aborts and restores it
+        return "transaction"
     if code in UNREACHABLE_CODES or any(word in text for word in UNREACHABLE_WORDS):
         return "unreachable"
     return "other" if code is None else f"code{code}"

@@ -80,7 +80,8 @@ class EventProducer:
         self.serde = serde or EventSerde(settings.schema_registry_url)
         config: dict[str, Any] = {
             "bootstrap.servers": settings.kafka_bootstrap,
-            **ClientNoise(settings.kafka_bootstrap, producer_name).config(),
+            **ClientNoise(settings.kafka_bootstrap, producer_name,
+                          replaced_when_fatal=bool(transactional_id) and not fence_on_start).config(),
             "client.id": producer_name,
             **DURABILITY,
             "linger.ms": 5,

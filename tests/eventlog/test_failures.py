@@ -8,7 +8,7 @@ import threading
 import time
 
 import pytest
-from confluent_kafka import Consumer
+from confluent_kafka import Consumer, KafkaError
 
 from cli.settings import Settings
 from devstack.anvil import free_port
@@ -79,3 +79,21 @@ def test_the_block_clock_stops_catching_up_when_asked(stack: Settings) -> None:
     worker.join(5)
     clock.close()
     assert not worker.is_alive()
+
+
+def test_a_failed_transaction_is_not_reported_as_an_unreachable_broker(caplog: pytest.LogCaptureFixture) -> None:
+    noise = ClientNoise("127.0.0.1:9", "test-client", RateLimiter(interval=60))
+    caplog.set_level(logging.WARNING, logger="lc.kafka")
+    noise.report(KafkaError._TIMED_OUT, "Current transaction failed in state InTransaction: 1 message(s) timed "
+                                        "out on lc.state.dispatcher [2] (_TIMED_OUT, requires epoch bump)")
+    assert [(r.levelno, "unreachable" in r.getMessage()) for r in caplog.records] == [(logging.WARNING, False)]
+
+
+@pytest.mark.parametrize("replaced", [True, False], ids=["instance id", "shared id"])
+def test_a_fatal_error_says_whether_the_stage_stops(caplog: pytest.LogCaptureFixture, replaced: bool) -> None:
+    noise = ClientNoise("127.0.0.1:9", "test-client", RateLimiter(interval=60), replaced_when_fatal=replaced)
+    caplog.set_level(logging.WARNING, logger="lc.kafka")
+    noise.on_error(KafkaError(KafkaError.INVALID_TXN_STATE, "Failed to end transaction", fatal=True))
+    [record] = caplog.records
+    assert (record.levelno, "the stage stops" in record.getMessage(), "replaced" in record.getMessage()) == (
+        (logging.ERROR, False, True) if replaced else (logging.CRITICAL, True, False))
