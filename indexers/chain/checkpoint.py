@@ -22,10 +22,10 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from confluent_kafka import OFFSET_BEGINNING, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from eventlog.config import CoreSettings
-from eventlog.processing.restore import reader
+from eventlog.processing.restore import READ_TO_END, reader
 from eventlog.topics import CHAIN_CHECKPOINTS
 from indexers.chain.keying import KEYER_EVENTS, learns_from
 from indexers.chain.messages import BLOCK_CONFIRMED, BLOCK_REVERTED, CHAIN_EVENT
@@ -123,9 +123,10 @@ def read_checkpoint(settings: CoreSettings, chain_id: int) -> StoredCheckpoint:
     """Every committed entry of this chain, newest per key (tombstones remove a fact)."""
     stored = StoredCheckpoint()
     prefix = f"{chain_id}/"
-    consumer = reader(settings, f"chain-checkpoint-{chain_id}", {"enable.partition.eof": True})
+    consumer = reader(settings, f"chain-checkpoint-{chain_id}", {"enable.partition.eof": True, **READ_TO_END})
     try:
-        consumer.assign([TopicPartition(settings.topic(CHAIN_CHECKPOINTS), 0, OFFSET_BEGINNING)])
+        # offset 0 (the log start where compaction removed it: auto.offset.reset): see Changelog.read
+        consumer.assign([TopicPartition(settings.topic(CHAIN_CHECKPOINTS), 0, 0)])
         while True:
             messages = consumer.consume(1000, 0.05)  # returns at the timeout unless 1000 arrived: keep it short
             if any(m.error() is not None and m.error().code() == KafkaError._PARTITION_EOF for m in messages):
