@@ -27,6 +27,7 @@ DEAD_LETTER_KEY_CHARS = 1000
 
 DURABILITY = {"enable.idempotence": True, "acks": "all"}
 TRANSACTION_CALL_ATTEMPTS = 5  # a retriable error of a transaction call (a timeout, a coordinator moving): tries
+LOST_IN_A_ROW = 3  # producers of an instance's own id replaced without a commit between them, at most
 
 
 class DeliveryFailed(OperatorError):
@@ -39,14 +40,17 @@ class TransactionAborted(DeliveryFailed):
     answered with an abortable error) and has been aborted: nothing of it is visible and the consumer
     offsets sent with it were not committed. The producer can open the next one; the caller discards
     what it built on the aborted transaction and does that work again from what was committed. Fatal
-    errors (a fenced producer, ...) are raised as `KafkaException` instead: the producer is unusable."""
+    errors (a fenced producer, ...) are raised as `KafkaException` instead, the producer being unusable,
+    or as `ProducerLost` by a producer the helper replaces."""
 
 
 class ProducerLost(TransactionAborted):
     """The producer of an instance's own transactional id failed fatally (librdkafka can refuse even an
     abort as INVALID_TXN_STATE after a failover, its issue 4849): the open transaction is not committed, and
     the next one starts on a new librdkafka producer under the same id, whose initialisation aborts what
-    the lost one left open. The caller recovers as from `TransactionAborted`."""
+    the lost one left open. The caller recovers as from `TransactionAborted`. After LOST_IN_A_ROW
+    replacements without a commit between them a fatal error is raised as it is: a cause that outlives
+    producers (a refused authorisation, ...) must end the stage, not loop."""
 
 
 class EventProducer:
@@ -106,6 +110,7 @@ class EventProducer:
         self._initialised = False
         self._replaceable = self._transactional and not fence_on_start
         self.replacements = 0  # producers lost and replaced (read by tests)
+        self._lost_in_a_row = 0  # replacements since the last commit
         if self._transactional and fence_on_start:
             self._initialise()
 
@@ -121,7 +126,7 @@ class EventProducer:
         """Replace a lost producer of the instance's own id and raise `ProducerLost`; return when `exc` is
         not a fatal error or the id is shared."""
         error = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
-        if error is None or not error.fatal() or not self._replaceable:
+        if error is None or not error.fatal() or not self._replaceable or self._lost_in_a_row >= LOST_IN_A_ROW:
             return
         try:
             self._producer.purge()  # its messages belong to a transaction that will not commit
@@ -131,6 +136,7 @@ class EventProducer:
         self._initialised = self._in_transaction = False
         self._errors.clear()
         self.replacements += 1
+        self._lost_in_a_row += 1
         raise ProducerLost(f"{self.producer_name}: producer lost, replaced by a new one: {error.str()}") from exc
 
     def publish(
@@ -310,6 +316,7 @@ class EventProducer:
                                                                                       60))
         self._transaction_call(lambda: self._producer.commit_transaction(60))
         self._in_transaction = False
+        self._lost_in_a_row = 0
 
     def abort(self) -> None:
         """Abort the open transaction (retriable errors are tried again); what it held is dropped, the

@@ -8,7 +8,7 @@ from confluent_kafka import KafkaException
 from kits.faults import failing
 
 from cli.settings import Settings
-from eventlog.producer import DURABILITY, EventProducer, ProducerLost
+from eventlog.producer import DURABILITY, LOST_IN_A_ROW, EventProducer, ProducerLost
 from eventlog.topics import EVIDENCE
 
 
@@ -39,4 +39,19 @@ def test_a_fatal_error_replaces_only_a_producer_of_the_instances_own_id(settings
     assert producer.replacements == 1 and producer._producer is not faults and not producer.in_transaction
     producer.publish_raw(EVIDENCE, 0, "k", b"committed")  # the next transaction, on the new producer
     producer.commit()
-    producer.close()
+    failing(producer, "-", undelivered=set(), commits=set(), fatal_commits={1})
+    producer.publish_raw(EVIDENCE, 0, "k", b"never committed")
+    with pytest.raises(ProducerLost):  # lost again after a commit: replaced again
+        producer.commit()
+    assert producer.replacements == 2
+    for _ in range(LOST_IN_A_ROW - 1):  # lost again before any commit: replaced, up to LOST_IN_A_ROW in a row
+        failing(producer, "-", undelivered=set(), commits=set(), fatal_commits={1})
+        producer.publish_raw(EVIDENCE, 0, "k", b"never committed")
+        with pytest.raises(ProducerLost):
+            producer.commit()
+    assert producer.replacements == 1 + LOST_IN_A_ROW
+    failing(producer, "-", undelivered=set(), commits=set(), fatal_commits={1})
+    producer.publish_raw(EVIDENCE, 0, "k", b"never committed")
+    with pytest.raises(KafkaException) as again:  # then the cause outlives producers: raised as it is
+        producer.commit()
+    assert not isinstance(again.value, ProducerLost) and producer.replacements == 1 + LOST_IN_A_ROW
