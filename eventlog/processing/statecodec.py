@@ -48,8 +48,8 @@ def _default(value: Any) -> Any:
     if isinstance(value, frozenset | set):
         try:
             return sorted(value)
-        except TypeError:
-            return list(value)
+        except TypeError:  # items without an order (dataclasses): by their encoding, so equal sets encode alike
+            return sorted(value, key=json_text)
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, ZoneInfo):
