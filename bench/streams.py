@@ -157,17 +157,11 @@ def stage(settings: Settings, name: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-m", "cli.main", "run", name], cwd=PROJECT_ROOT, env=env)
 
 
-def stop(processes: list[subprocess.Popen[bytes]]) -> float:
-    """SIGTERM, reap, and return the CPU seconds (user + system, all threads) the processes used."""
+def stop(processes: list[subprocess.Popen[bytes]]) -> None:
     for process in processes:
         process.send_signal(signal.SIGTERM)
-    return sum(reap(process) for process in processes)
-
-
-def reap(process: subprocess.Popen[bytes]) -> float:
-    _pid, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
-    return usage.ru_utime + usage.ru_stime
+    for process in processes:
+        process.wait()
 
 
 def evaluator_rate(base: Settings, n: int, instances: int) -> tuple[float, float]:
@@ -223,7 +217,7 @@ def bare_rate(base: Settings, n: int) -> tuple[float, float]:
     try:
         return timed_throughput(settings, bare_group(settings), [process.pid], n)
     finally:
-        reap(process)
+        process.wait()
         drop_topics(settings)
 
 

@@ -30,6 +30,11 @@ TRANSACTION_CALL_ATTEMPTS = 5  # a retriable error of a transaction call (a time
 LOST_IN_A_ROW = 3  # producers of an instance's own id replaced without a commit between them, at most
 
 
+def kafka_error(exc: KafkaException) -> KafkaError | None:
+    """The KafkaError a KafkaException carries, if it carries one."""
+    return exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
+
+
 class DeliveryFailed(OperatorError):
     """The broker did not accept one or more messages; nothing after them may be assumed published (a
     command reports it in one line; a stage's own retry policy decides what follows)."""
@@ -125,7 +130,7 @@ class EventProducer:
     def _fatal(self, exc: KafkaException) -> None:
         """Replace a lost producer of the instance's own id and raise `ProducerLost`; return when `exc` is
         not a fatal error or the id is shared."""
-        error = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
+        error = kafka_error(exc)
         if error is None or not error.fatal() or not self._replaceable or self._lost_in_a_row >= LOST_IN_A_ROW:
             return
         try:
@@ -247,7 +252,7 @@ class EventProducer:
     def _transaction_failed(self, exc: KafkaException) -> None:
         """Abort the open transaction and raise `TransactionAborted` when `exc` asks for it; else re-raise."""
         self._fatal(exc)
-        error = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
+        error = kafka_error(exc)
         if error is None or error.fatal() or not self._in_transaction or not error.txn_requires_abort():
             raise exc
         self._abort_failed(error.str())
@@ -264,7 +269,7 @@ class EventProducer:
                 call()
                 return
             except KafkaException as exc:
-                error = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
+                error = kafka_error(exc)
                 if error is None or error.fatal() or not error.retriable() or attempt == TRANSACTION_CALL_ATTEMPTS:
                     self._transaction_failed(exc)
 
@@ -329,7 +334,7 @@ class EventProducer:
                     break
                 except KafkaException as exc:
                     self._fatal(exc)
-                    error = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
+                    error = kafka_error(exc)
                     if error is None or error.fatal() or not error.retriable() or attempt == TRANSACTION_CALL_ATTEMPTS:
                         raise
             self._producer.poll(0)  # the purged messages' delivery reports: they belonged to the aborted transaction

@@ -21,7 +21,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from eventlog.consumer import BatchHandler, ConsumerLoop, Received
-from eventlog.producer import TransactionAborted
+from eventlog.producer import TransactionAborted, kafka_error
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +101,7 @@ class TimedLoop(ConsumerLoop):
                 log.warning("%s: %s while restoring; again", self.group_id, exc)
                 self._aborted = exc
             except KafkaException as exc:  # the cluster is still moving (a coordinator, a leader): wait for it
-                error = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
+                error = kafka_error(exc)
                 if error is None or not (error.retriable() or error.code() == KafkaError._TIMED_OUT):
                     raise
                 log.warning("%s: restoring after an aborted transaction: %s; again in %.0f s", self.group_id,
