@@ -44,7 +44,7 @@ from devstack.anvil import free_port, start_anvil
 from devstack.process import kill_group, process_table
 from eventlog.admin import create_topics
 from eventlog.config import PROJECT_ROOT
-from eventlog.process import tune_garbage_collector
+from eventlog.process import tune_process
 from eventlog.producer import EventProducer
 from indexers.chain.catalogue import ROLES, build_decoder_table, spec_events
 from indexers.chain.checkpoint import Checkpoint
@@ -145,7 +145,7 @@ def run(base: Settings, url: str, events: int, max_range: int, source: str, node
         window=ReorgWindow(base.chain_rollback_cap), confirmations=12, workers=base.chain_workers,
         ranges=AdaptiveRange(max_range, log_budget=base.chain_range_log_budget),
     )
-    tune_garbage_collector()  # as `lc run indexer` does
+    tune_process()  # as `lc run indexer` does
     started = time.perf_counter()
     indexer.workers.warm_up()  # a long-running indexer starts its worker processes once
     print(f"indexer: {base.chain_workers} range worker process(es) started in {time.perf_counter() - started:.2f} s; "

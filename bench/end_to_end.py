@@ -40,7 +40,7 @@ from bench.chain_indexer import CpuMeter, bare_get_logs, bench_anvil, proc_cpu, 
 from cli.settings import Settings
 from eventlog.admin import create_topics, delete_prefixed_topics
 from eventlog.config import PROJECT_ROOT, env_name
-from eventlog.process import tune_garbage_collector
+from eventlog.process import tune_process
 from eventlog.producer import EventProducer
 from eventlog.topics import CHAIN_EVENTS
 from indexers.chain.catalogue import build_decoder_table
@@ -115,7 +115,7 @@ def end_to_end(base: Settings, rpc: ChainRpc, table, addresses: dict[str, str], 
             confirmations=12, workers=base.chain_workers,
             ranges=AdaptiveRange(2000, log_budget=base.chain_range_log_budget),
         )
-        tune_garbage_collector()  # as `lc run indexer` does
+        tune_process()  # as `lc run indexer` does
         indexer.workers.warm_up()  # a long-running indexer starts its worker processes once
         with psycopg.connect(settings.pg_dsn, autocommit=True) as conn:
             cpu = CpuMeter(node_pid, [p.pid for p in multiprocessing.active_children()])

@@ -40,6 +40,7 @@ from bench.projector import make_rows
 from cli.settings import Settings
 from eventlog.admin import create_topics, delete_prefixed_topics
 from eventlog.config import PROJECT_ROOT, env_name
+from eventlog.process import tune_process
 from eventlog.producer import EventProducer
 from eventlog.topics import EVIDENCE
 from projections.framework import PROJECTOR_GROUP, load_offsets
@@ -108,6 +109,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=15_000.0, help="live events per second during the second rebuild")
     parser.add_argument("--timeout", type=float, default=300.0, help="give the rebuild under traffic up this long")
     options = parser.parse_args()
+    tune_process()  # as `lc rebuild` does
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     base = Settings.from_env()
     tag = uuid.uuid4().hex[:8]

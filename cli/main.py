@@ -415,9 +415,11 @@ def cmd_health(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_rebuild(settings: Settings, _args: argparse.Namespace) -> int:
     from eventlog.consumer import StopFlag
+    from eventlog.process import tune_process
     from projections.rebuild import RebuildInterrupted, rebuild
     from projections.swap import RebuildRefused
 
+    tune_process()
     stop = StopFlag()
     stop.install_signal_handlers()  # SIGTERM: stop before the swap, drop the scratch schema
     try:
@@ -431,7 +433,7 @@ def cmd_rebuild(settings: Settings, _args: argparse.Namespace) -> int:
 def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     from cli.stages import STAGES
     from eventlog.consumer import StopFlag
-    from eventlog.process import tune_garbage_collector
+    from eventlog.process import tune_process
 
     stage = STAGES.get(args.stage)
     if stage is None:
@@ -439,7 +441,7 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
         return 2
     if args.restore_from_zero:
         settings = settings.replace(restore_from_zero=True)
-    tune_garbage_collector()
+    tune_process()
     if settings.metrics_port:
         from eventlog.metrics import serve
 

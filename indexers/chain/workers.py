@@ -21,7 +21,7 @@ import time
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
-from eventlog.process import tune_garbage_collector
+from eventlog.process import tune_process
 from indexers.chain.prepare import PreparedRange, RangeContext, prepare_range
 from indexers.chain.rpc import ChainRpc, ChainSource, RpcError
 
@@ -107,7 +107,7 @@ _worker: tuple[ChainRpc, RangeContext] | None = None
 
 def _start_worker(url: str, timeout: float, context: RangeContext, indexer_pid: int) -> None:
     global _worker
-    tune_garbage_collector()
+    tune_process()
     threading.Thread(target=_exit_with, args=(indexer_pid,), name="indexer-watch", daemon=True).start()
     _worker = (ChainRpc(url, timeout=timeout), context)
 
