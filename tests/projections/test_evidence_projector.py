@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 
 import psycopg
-from confluent_kafka import Producer
+from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient
 from kits.background import Background, wait_for
 from kits.evidence import evidence_rows, publish
 
@@ -130,3 +131,27 @@ def test_text_that_copy_must_escape_is_stored_as_sent(settings: Settings) -> Non
     assert json.loads(row[3]) == json.loads(records_json)
     assert (row[4], row[5]) == (f"{evidence_hash}2000", raw_ref)
     assert not dead_letters(settings)
+
+
+def test_a_first_start_reads_a_topic_whose_head_was_removed_from_its_log_start(settings: Settings) -> None:
+    """Without stored offsets the projector reads from offset 0; where retention removed it, from the log start."""
+    with EventProducer(settings, "test") as producer:
+        for n in range(5):
+            publish(producer, 7, SUBJECT, f"provider{n}", [{"n": n}], occurred_at=1_000 * (n + 1))
+    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": "test-ends"})
+    try:
+        physical = settings.topic(EVIDENCE)
+        partitions = consumer.list_topics(physical, timeout=10).topics[physical].partitions
+        (partition,) = [p for p in partitions
+                        if consumer.get_watermark_offsets(TopicPartition(physical, p), timeout=10)[1] > 0]
+    finally:
+        consumer.close()
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+    for future in admin.delete_records([TopicPartition(physical, partition, 2)]).values():
+        assert future.result().low_watermark == 2  # the first two events are gone
+    projector, worker = start_projector(settings)
+    try:
+        wait_for(lambda: stored_offset(settings) == 5, what="the remaining 3 events projected")
+        assert [r[2] for r in evidence_rows(settings.pg_dsn)] == ["provider2", "provider3", "provider4"]
+    finally:
+        worker.stop()
