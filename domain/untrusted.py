@@ -21,6 +21,8 @@ MAX_INT_DIGITS = 80  # a uint256 has 78 digits
 MAX_INT_BITS = 260
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1  # Avro long, SQL bigint
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1  # Avro int
+# 9999-12-31T23:59:59.999Z: the last epoch millisecond both Python's datetime and PostgreSQL's timestamptz hold
+LATEST_EPOCH_MS = 253_402_300_799_999
 
 # strings and the brackets outside them, once the escapes that could hide a quote are removed (`\\`
 # pairs first, then `\"`): a string is then `"[^"]*"`, a single-character repetition the regex engine
@@ -144,6 +146,11 @@ def check_int(name: str, value: Any, low: int = INT64_MIN, high: int = INT64_MAX
     if not low <= value <= high:
         raise UntrustedInput(f"{name} {_short(value)} is out of range [{low}, {high}]")
     return value
+
+
+def check_epoch_ms(name: str, value: Any) -> int:
+    """A time in epoch milliseconds that every stage can turn into a datetime and every table can store."""
+    return check_int(name, value, 0, LATEST_EPOCH_MS)
 
 
 def ascii_decimal(text: str, *, max_digits: int) -> int | None:

@@ -1,7 +1,8 @@
 """What a consuming stage takes from a topic, decided in one place.
 
-A message is admitted when it has a UTF-8 key, decodes to an event, and the event's type is one of
-its topic's (eventlog/topics.py). Anything else is refused with the reason: on most topics it goes to
+A message is admitted when it has a UTF-8 key, decodes to an event whose time every stage can store
+(`occurred_at` becomes a timestamptz in the projected tables), and the event's type is one of its
+topic's (eventlog/topics.py). Anything else is refused with the reason: on most topics it goes to
 lc.dlq and the stage carries on; on the ordered chain-fact topics the stage halts, because skipping
 a chain fact would silently corrupt every later state (DESIGN.md "Bad input"). The consumer loop, the
 restore that re-reads a committed prefix, and the chain clock all admit through `admit`, so they
@@ -14,6 +15,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from domain.untrusted import UntrustedInput, check_epoch_ms
 from eventlog.failures import OperatorError
 from eventlog.serde import Event, EventSerde, UndecodableMessage
 from eventlog.topics import CATALOGUE
@@ -51,6 +53,10 @@ def admit(serde: EventSerde, topic: str, key: bytes | None, value: bytes | None)
         event = serde.decode(value)
     except UndecodableMessage as exc:
         raise Inadmissible(f"undecodable: {exc}") from None
+    try:
+        check_epoch_ms("occurred_at", event.occurred_at)  # it becomes a timestamptz in the projected tables
+    except UntrustedInput as exc:
+        raise Inadmissible(str(exc)) from None
     if spec is not None and event.event_type not in spec.event_types:
         raise Inadmissible(f"event type {event.event_type} does not belong on {topic} "
                            f"(it carries {', '.join(spec.event_types)})")

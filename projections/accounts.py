@@ -33,6 +33,7 @@ from typing import Any, NamedTuple
 
 import psycopg
 
+from domain import untrusted
 from domain.accounts import (
     ACCOUNT_UNLINKED,
     IDENTITY_BOUND,
@@ -149,7 +150,11 @@ def read_account(received: Received) -> AccountState:
     _check_key(received, checked_account_key(subject, provider))
     at = received.event.occurred_at
     return AccountState(subject.lower(), provider, _text(p, "external_id", required=False), access, refresh,
-                        p["token_expires_at"], at, at)
+                        _expiry(p["token_expires_at"]), at, at)
+
+
+def _expiry(token_expires_at: int | None) -> int | None:
+    return None if token_expires_at is None else untrusted.check_epoch_ms("token_expires_at", token_expires_at)
 
 
 def _check_key(received: Received, expected: str) -> None:

@@ -69,3 +69,14 @@ def test_a_topic_outside_the_catalogue_takes_any_type_and_no_key() -> None:
     serde = EventSerde("")
     key, event = admit(serde, "spike.topic", None, serde.encode("x", "EvidenceSubmitted", ENVELOPE, EVIDENCE_PAYLOAD))
     assert key is None and event.event_type == "EvidenceSubmitted"
+
+
+@pytest.mark.parametrize("occurred_at", [-1, 253_402_300_800_000, 2**62])
+def test_an_event_time_no_stage_can_store_is_refused(occurred_at: int) -> None:
+    serde = EventSerde("")
+    value = serde.encode("lc.evidence", "EvidenceSubmitted", {**ENVELOPE, "occurred_at": occurred_at}, EVIDENCE_PAYLOAD)
+    with pytest.raises(Inadmissible, match=rf"^occurred_at {occurred_at} is out of range \[0, 253402300799999\]$"):
+        admit(serde, EVIDENCE, b"42", value)
+    last = serde.encode("lc.evidence", "EvidenceSubmitted", {**ENVELOPE, "occurred_at": 253_402_300_799_999},
+                        EVIDENCE_PAYLOAD)
+    assert admit(serde, EVIDENCE, b"42", last)[1].occurred_at == 253_402_300_799_999

@@ -155,3 +155,20 @@ def test_a_first_start_reads_a_topic_whose_head_was_removed_from_its_log_start(s
         assert [r[2] for r in evidence_rows(settings.pg_dsn)] == ["provider2", "provider3", "provider4"]
     finally:
         worker.stop()
+
+
+def test_an_event_time_no_table_can_hold_goes_to_the_dead_letter_topic(settings: Settings) -> None:
+    """occurred_at becomes created_at/updated_at: a time PostgreSQL cannot store must not stop the projector."""
+    with EventProducer(settings, "test") as producer:
+        publish(producer, 9, SUBJECT, "strava", [{"n": 1}], occurred_at=2**62)
+        publish(producer, 9, SUBJECT, "fitbit", [{"n": 2}], occurred_at=-1)
+        publish(producer, 9, SUBJECT, "garmin", [{"n": 3}], occurred_at=3_000)
+    projector, worker = start_projector(settings)
+    try:
+        wait_for(lambda: stored_offset(settings) == 3, what="all 3 messages consumed")
+        assert [r[2] for r in evidence_rows(settings.pg_dsn)] == ["garmin"]
+        reasons = sorted(d["payload"]["reason"] for d in dead_letters(settings))
+        assert reasons == ["occurred_at -1 is out of range [0, 253402300799999]",
+                           "occurred_at 4611686018427387904 is out of range [0, 253402300799999]"]
+    finally:
+        worker.stop()

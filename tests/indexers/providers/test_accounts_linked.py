@@ -147,6 +147,7 @@ def test_refused_events_go_to_the_dlq_and_the_projector_carries_on(settings: Set
         producer.publish(ACCOUNTS, "alice:strava", "LinkedAccount", {**good, "subject": "alice"}, event_id="name")
         producer.publish(ACCOUNTS, f"{BOB}:strava", "LinkedAccount", good, event_id="wrong-key")
         producer.publish(ACCOUNTS, key, "LinkedAccount", {**good, "refresh_token": "enc:zz"}, event_id="bad-seal")
+        producer.publish(ACCOUNTS, key, "LinkedAccount", {**good, "token_expires_at": 2**62}, event_id="no-such-time")
         producer.publish(ACCOUNTS, key, "EvidenceSubmitted", {
             "challenge_id": 1, "subject": ALICE, "provider": "strava", "records_json": "[]", "evidence_hash": "0x0",
             "raw_ref": None}, event_id="wrong-type")
@@ -166,6 +167,7 @@ def test_refused_events_go_to_the_dlq_and_the_projector_carries_on(settings: Set
         "invalid LinkedAccount: subject 'alice' is not a 0x address",
         f"invalid LinkedAccount: key '{BOB}:strava' is not '{key}'",
         "invalid LinkedAccount: refresh_token is not enc:<iv>:<tag>:<ciphertext> hex",
+        "invalid LinkedAccount: token_expires_at 4611686018427387904 is out of range [0, 253402300799999]",
         "event type EvidenceSubmitted does not belong on lc.accounts (it carries LinkedAccount, AccountUnlinked, "
         "IdentityBound, IdentityUnbound)",
         "invalid IdentityBound: wallet '0x12' is not a 0x address",
