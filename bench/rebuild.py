@@ -1,15 +1,17 @@
 """`lc rebuild` with and without live traffic, measured in the same run (issue 15: within 2x).
 
 Publishes N evidence events (as bench/projector.py makes them) to a fresh topic prefix and a fresh
-database, starts the live projector (`lc run projector`, its own process) and waits until it has
-caught up; then:
+database, starts the live projector (`lc run projector`, its own process) and a publisher process
+that publishes evidence at --rate events/s (new rows and updates of existing ones) for a few seconds
+while the live projector follows it, then pauses it; then:
 1. quiet: `rebuild()` (this process) while nothing is published;
-2. live: a publisher process publishes evidence at --rate events/s (new rows and updates of existing
-   ones) while the live projector keeps up with it, and `rebuild()` runs again.
-Prints both rebuild times and the ratio (target: live <= 2 x quiet), how long the live projector was
-held by the swap, whether the live projector then followed the swapped-in tables to the end (its
-offsets reach the topic's end and the row count is right), the machine load before and after, and
-the CPU per event of each process.
+2. live: the publisher resumes, and `rebuild()` runs again while the live projector keeps up with it.
+Both rebuilds start from the same history (the busy one also has the events of its first half
+second of traffic), so the ratio compares a rebuild with and without live traffic, not two
+histories. Prints both rebuild times and the ratio (target: live <= 2 x quiet), how long the live
+projector was held by the swap, whether the live projector then followed the swapped-in tables to
+the end (its offsets reach the topic's end and the row count is right), the machine load before and
+after, and the CPU per event of each process.
 
     .venv/bin/python bench/rebuild.py [--events 150000] [--rate 15000]   (stack up: ./lc up)
 """
@@ -61,20 +63,27 @@ def publish_rows(producer: EventProducer, rows: list[tuple], first_id: int) -> N
 
 
 def publish_at_rate(settings: Settings, rows: list[tuple], rate: float, stop: multiprocessing.Event,
-                    published: multiprocessing.Value) -> None:
-    """In its own process: `rate` events/s in chunks of 1% of a second, cycling through `rows`."""
+                    paused: multiprocessing.Event, published: multiprocessing.Value) -> None:
+    """In its own process: `rate` events/s in chunks of 1% of a second, cycling through `rows`; nothing
+    while `paused` is set (the rate is kept from the resumption on, without a burst to catch up)."""
     chunk = max(1, int(rate / 100))
     with EventProducer(settings, "bench-live", extra_config={"linger.ms": 5}) as producer:
-        started = time.monotonic()
         n = 0
         while not stop.is_set():
-            part = [rows[(n + i) % len(rows)] for i in range(chunk)]
-            publish_rows(producer, part, 10_000_000 + n)
-            n += chunk
-            published.value = n
-            delay = started + n / rate - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
+            if paused.is_set():
+                producer.flush()
+                published.value = n
+                while paused.is_set() and not stop.is_set():
+                    time.sleep(0.01)
+            started, resumed_at = time.monotonic(), n
+            while not stop.is_set() and not paused.is_set():
+                part = [rows[(n + i) % len(rows)] for i in range(chunk)]
+                publish_rows(producer, part, 10_000_000 + n)
+                n += chunk
+                published.value = n
+                delay = started + (n - resumed_at) / rate - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
 
 
 def start_projector(settings: Settings) -> subprocess.Popen:
@@ -121,16 +130,27 @@ def main() -> None:
     with psycopg.connect(admin_dsn, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{database}"')
     live: subprocess.Popen | None = None
+    rows = make_rows(options.events)
+    spawn = multiprocessing.get_context("spawn")
+    stop, paused = spawn.Event(), spawn.Event()
+    published = spawn.Value("q", 0)
+    publisher = spawn.Process(
+        target=publish_at_rate, args=(settings, rows, options.rate, stop, paused, published), daemon=True)
     try:
         migrate(settings.pg_dsn)
         create_topics(settings)
-        rows = make_rows(options.events)
         with EventProducer(settings, "bench") as producer:
             publish_rows(producer, rows, 0)
         live = start_projector(settings)
         with psycopg.connect(settings.pg_dsn, autocommit=True) as conn:
             wait_live_at_end(settings, conn)
-            print(f"history: {options.events} evidence events, projected by the live projector; load {load()}")
+            publisher.start()
+            time.sleep(3)  # the live projector follows the traffic; what it publishes is history for both rebuilds
+            paused.set()
+            time.sleep(0.2)
+            wait_live_at_end(settings, conn)
+            print(f"history: {options.events} evidence events and {published.value} of live traffic, projected by "
+                  f"the live projector; load {load()}")
 
             cpu_before = {"this process": own_cpu(), "live projector": proc_cpu(live.pid)}
             quiet = rebuild(settings)
@@ -141,13 +161,8 @@ def main() -> None:
                                                         for name, v in cpu_quiet.items()))
             wait_live_at_end(settings, conn)
 
-            spawn = multiprocessing.get_context("spawn")
-            stop = spawn.Event()
-            published = spawn.Value("q", 0)
-            publisher = spawn.Process(
-                target=publish_at_rate, args=(settings, rows, options.rate, stop, published), daemon=True)
-            publisher.start()
-            time.sleep(3)  # the live projector is following the traffic
+            paused.clear()
+            time.sleep(0.5)  # the publisher is back at its rate and the live projector follows it
             print(f"live projector behind the topic's end when the rebuild starts: {lag(settings, conn):,} events")
             cpu_before = {"this process": own_cpu(), "live projector": proc_cpu(live.pid),
                           "publisher": proc_cpu(publisher.pid)}
@@ -155,7 +170,6 @@ def main() -> None:
             try:
                 busy = rebuild(settings, timeout_s=options.timeout)
             except TimeoutError:
-                stop.set()
                 print(f"rebuild under traffic did not finish within {options.timeout:.0f} s; load {load()}")
                 return
             rate = (published.value - sent_before) / busy["seconds"]
@@ -163,7 +177,6 @@ def main() -> None:
                         {"this process": own_cpu(), "live projector": proc_cpu(live.pid),
                          "publisher": proc_cpu(publisher.pid)}.items()}
             stop.set()
-            publisher.join(30)
             print(f"rebuild, live traffic at {rate:,.0f} events/s: {busy['seconds']:.2f} s ({busy['events']} events at "
                   f"its start; the live projector held {busy.get('live_held_seconds', 0):.3f} s for the final "
                   f"catch-up and the swap); load {load()}")
@@ -175,6 +188,9 @@ def main() -> None:
                   f"{rows_now} (expected {len(rows)})")
             print(f"ratio live / quiet: {busy['seconds'] / quiet['seconds']:.2f} (target <= 2)")
     finally:
+        stop.set()
+        if publisher.pid is not None:
+            publisher.join(30)
         if live is not None:
             live.send_signal(signal.SIGTERM)
             live.wait(60)
