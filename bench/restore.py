@@ -9,7 +9,13 @@ process's peak RSS (VmHWM) and CPU; then the process is stopped (SIGTERM). The s
 per H with `--restore-from-zero` (the state replayed from offset 0, applied while read: its time grows
 with H, its memory must not).
 
-    .venv/bin/python bench/restore.py [--histories 100000 1000000] [--runs 3] [--from-zero-runs 1]
+Between building a history and the restarts the bench waits --settle seconds (default 45) for the
+broker's log cleaner: the changelog was just written H times, and the cleaner runs every 15 s
+(log.cleaner.backoff.ms) and needs a pass to compact it. A running evaluator's changelog is in that
+settled state most of the time; `--settle 0` measures a restart right after the burst of writes
+(the worst case: it reads what the cleaner has not compacted yet).
+
+    .venv/bin/python bench/restore.py [--histories 100000 1000000] [--runs 3] [--from-zero-runs 1] [--settle 45]
 
 Targets: the 1M restart within 1.5x the 100k one and under 5 s; peak RSS within 1.5x, for both paths.
 Machine load (1-minute average) is printed with every run; the machine is shared.
@@ -183,6 +189,8 @@ def main() -> int:
     parser.add_argument("--histories", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--runs", type=int, default=3, help="restarts from the changelog per history")
     parser.add_argument("--from-zero-runs", type=int, default=1, help="restarts with --restore-from-zero")
+    parser.add_argument("--settle", type=float, default=45.0,
+                        help="seconds to wait for the log cleaner after each history is built")
     parser.add_argument("--log", type=Path, default=Path("/tmp/bench-restore-evaluator.log"))
     args = parser.parse_args()
     base = Settings.from_env()
@@ -191,6 +199,9 @@ def main() -> int:
     for events in args.histories:
         print(f"history {events:,} ({CHALLENGES:,} challenges x {SUBJECTS} subjects of state):", flush=True)
         settings = build(base, events, args.log)
+        if args.settle:
+            print(f"  waiting {args.settle:.0f} s for the log cleaner to compact the changelog", flush=True)
+            time.sleep(args.settle)
         try:
             changelog = [restart(settings, args.log, events + k) for k in range(args.runs)]
             for k, run in enumerate(changelog, start=1):
