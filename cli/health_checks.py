@@ -14,7 +14,6 @@ from typing import Any
 import httpx
 import psycopg
 from confluent_kafka import (
-    OFFSET_BEGINNING,
     Consumer,
     ConsumerGroupTopicPartitions,
     KafkaError,
@@ -32,6 +31,7 @@ from cli.lag import NOT_STAGES, Lag, end_offsets, group_lags, projector_lag
 from cli.settings import Settings
 from eventlog.config import redact_url
 from eventlog.failures import client_config
+from eventlog.processing.restore import FROM_THE_START
 from eventlog.serde import EventSerde, UndecodableMessage
 from eventlog.topics import CATALOGUE, CHAIN_BLOCKS, DLQ
 from projections.migrate import applied_migrations, load_migrations
@@ -392,12 +392,13 @@ def _role(name: str, ok: bool, holds: str, fix: str) -> Check:
 def _reader(settings: Settings) -> Consumer:
     return Consumer({**client_config(settings.kafka_bootstrap, "lc-health"),
                      "group.id": f"{settings.topic_prefix}lc-health-reader-{uuid.uuid4().hex[:8]}",
-                     "enable.auto.commit": False, "enable.partition.eof": True, "isolation.level": "read_committed"})
+                     "enable.auto.commit": False, "enable.partition.eof": True, "isolation.level": "read_committed",
+                     "auto.offset.reset": "earliest"})
 
 
 def _read(consumer: Consumer, topic: str, start: int) -> Iterator[Any]:
     """Messages of partition 0 of `topic` from `start` to its end at the time of reading."""
-    consumer.assign([TopicPartition(topic, 0, start if start > 0 else OFFSET_BEGINNING)])
+    consumer.assign([TopicPartition(topic, 0, max(start, FROM_THE_START))])
     while True:
         messages = consumer.consume(500, TIMEOUT)
         if not messages:

@@ -7,24 +7,23 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from confluent_kafka import TopicPartition
 
 from cli.settings import Settings
+from eventlog.processing.restore import FROM_THE_START, reader
 from eventlog.serde import EventSerde, UndecodableMessage
 
 
 def tail(settings: Settings, topic: str, *, limit: int = 0, follow: bool = True) -> Iterator[str]:
     physical = settings.topic(topic)
-    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": "lc-tail",
-                         "enable.auto.commit": False, "isolation.level": "read_committed",
-                         "enable.partition.eof": True})
+    consumer = reader(settings, "tail", {"enable.partition.eof": True})
     serde = EventSerde(settings.schema_registry_url)
     try:
         metadata = consumer.list_topics(physical, timeout=10).topics[physical]
         if metadata.error is not None:
             raise SystemExit(f"lc tail: topic {physical} not found")
         partitions = sorted(metadata.partitions)
-        consumer.assign([TopicPartition(physical, p, OFFSET_BEGINNING) for p in partitions])
+        consumer.assign([TopicPartition(physical, p, FROM_THE_START) for p in partitions])
         at_end: set[int] = set()
         printed = 0
         while True:
@@ -35,6 +34,8 @@ def tail(settings: Settings, topic: str, *, limit: int = 0, follow: bool = True)
                 continue
             if message.error() is not None:
                 at_end.add(message.partition())
+                if not follow and len(at_end) == len(partitions):
+                    return
                 continue
             at_end.discard(message.partition())
             yield json.dumps(_describe(serde, message.partition(), message.offset(), message.key(),

@@ -32,6 +32,7 @@ from confluent_kafka import TopicPartition
 from eventlog import metrics
 from eventlog.config import CoreSettings
 from eventlog.consumer import ConsumerLoop, Received, Reject, StopFlag
+from eventlog.processing.restore import FROM_THE_START
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +47,6 @@ SWAP_LOCK_KEY = 0x1C_0002
 # Waits before each new attempt at a batch whose connection was lost (about a minute in all); the
 # batch is given up, and the projector stops, when the database is still unreachable after the last.
 RECONNECT_DELAYS = (0.2, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
-# Where a partition without stored offsets is read from: offset 0, not OFFSET_BEGINNING, whose offset
-# look-up delays the first fetch by about 0.5 s (a first start, every `lc rebuild`). Where retention
-# removed offset 0, the consumer's auto.offset.reset (earliest) starts at the log start.
-FROM_THE_START = 0
 
 
 class Projection(Protocol):

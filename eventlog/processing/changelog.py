@@ -29,7 +29,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from eventlog.config import CoreSettings
-from eventlog.processing.restore import READ_TO_END, committed_positions, reader
+from eventlog.processing.restore import FROM_THE_START, READ_TO_END, committed_positions, reader
 from eventlog.producer import EventProducer
 
 log = logging.getLogger(__name__)
@@ -109,9 +109,7 @@ class Changelog:
             if missing:
                 raise RuntimeError(f"{physical} has {len(metadata.partitions)} partitions, the inputs have more "
                                    f"(no changelog partition {missing}); create it with as many as the inputs")
-            # offset 0, not OFFSET_BEGINNING, whose offset look-up delays the first fetch by about 0.5 s; where
-            # compaction removed offset 0 the reader's auto.offset.reset (earliest) starts at the log start
-            consumer.assign([TopicPartition(physical, p, 0) for p in wanted])
+            consumer.assign([TopicPartition(physical, p, FROM_THE_START) for p in wanted])
             reading = set(wanted)
             while reading:
                 for message in consumer.consume(1000, 0.05):  # waits the whole timeout unless 1000 arrive

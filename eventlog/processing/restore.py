@@ -34,6 +34,10 @@ PartitionKey = tuple[str, int]  # (catalogue topic, partition)
 # to an end it knows, so the broker need not hold an empty fetch long either (500 ms by default).
 READ_TO_END = {"queued.max.messages.kbytes": 4096, "queued.min.messages": 10000, "fetch.queue.backoff.ms": 10,
                "fetch.wait.max.ms": 5}
+# Where a reader assigned a partition from its start begins: offset 0, not OFFSET_BEGINNING, whose
+# offset look-up delays the first fetch by about 0.5 s. Where retention or compaction removed offset 0,
+# auto.offset.reset (earliest, which `reader` sets; librdkafka's default is latest) starts at the log start.
+FROM_THE_START = 0
 
 
 def reader(settings: CoreSettings, purpose: str, extra: dict[str, Any] | None = None) -> Consumer:

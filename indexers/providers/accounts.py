@@ -15,14 +15,13 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import psycopg
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+from confluent_kafka import KafkaError, TopicPartition
 
 from domain.accounts import (
     ACCOUNT_UNLINKED,
@@ -35,7 +34,7 @@ from domain.accounts import (
     checked_identity_key,
     identity_key,
 )
-from eventlog.failures import client_config
+from eventlog.processing.restore import FROM_THE_START, READ_TO_END, reader
 from eventlog.producer import EventProducer
 from eventlog.serde import Event, EventSerde, UndecodableMessage
 from eventlog.topics import ACCOUNTS
@@ -156,14 +155,11 @@ def read_account_events(settings: ProviderSettings, wanted: Callable[[str], bool
     partition, from the beginning to the end at call time (other keys are left undecoded)."""
     serde = EventSerde(settings.schema_registry_url)
     topic = settings.topic(ACCOUNTS)
-    consumer = Consumer({
-        **client_config(settings.kafka_bootstrap, IMPORT_STAGE), "group.id": f"{IMPORT_STAGE}-{uuid.uuid4().hex}",
-        "enable.auto.commit": False, "enable.partition.eof": True, "isolation.level": "read_committed",
-    })
+    consumer = reader(settings, IMPORT_STAGE, {**READ_TO_END, "enable.partition.eof": True})
     deadline = time.monotonic() + timeout
     try:
         partitions = consumer.list_topics(topic, timeout=timeout).topics[topic].partitions
-        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
+        consumer.assign([TopicPartition(topic, p, FROM_THE_START) for p in partitions])
         unfinished = set(partitions)
         while unfinished:
             if time.monotonic() > deadline:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -19,6 +18,7 @@ import psycopg
 
 from eventlog.config import ConfigError
 from eventlog.consumer import StopFlag
+from eventlog.processing.restore import FROM_THE_START, READ_TO_END, reader
 from eventlog.producer import EventProducer
 from eventlog.serde import EventSerde, UndecodableMessage
 from eventlog.topics import EVIDENCE
@@ -149,14 +149,11 @@ class PostgresAccountSource:
 def load_published_hashes(settings: ProviderSettings, serde: EventSerde | None = None, *, timeout: float = 30.0) -> dict[LedgerKey, str]:
     """The last evidence hash per (challenge, subject, API provider), read from lc.evidence from the
     beginning: the ledger is derived from what was published, so a restart never republishes."""
-    from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+    from confluent_kafka import TopicPartition
 
     serde = serde or EventSerde(settings.schema_registry_url)
     topic = settings.topic(EVIDENCE)
-    consumer = Consumer({
-        "bootstrap.servers": settings.kafka_bootstrap, "group.id": f"{STAGE}-ledger-{uuid.uuid4().hex}",
-        "enable.auto.commit": False, "isolation.level": "read_committed",
-    })
+    consumer = reader(settings, f"{STAGE}-ledger", READ_TO_END)
     published: dict[LedgerKey, str] = {}
     try:
         partitions = consumer.list_topics(topic, timeout=timeout).topics[topic].partitions
@@ -165,7 +162,7 @@ def load_published_hashes(settings: ProviderSettings, serde: EventSerde | None =
             low, high = _watermarks(consumer, TopicPartition(topic, partition), timeout)
             if high > low:
                 remaining[partition] = high
-        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in remaining])
+        consumer.assign([TopicPartition(topic, p, FROM_THE_START) for p in remaining])
         while remaining:
             message = consumer.poll(timeout)
             if message is None:

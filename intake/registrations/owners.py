@@ -18,7 +18,7 @@ import logging
 import threading
 import time
 
-from confluent_kafka import OFFSET_BEGINNING, KafkaError, KafkaException, Message, TopicPartition
+from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 
 from domain.registration import (
     EVENT_TYPE,
@@ -28,7 +28,7 @@ from domain.registration import (
     registration_from_payload,
 )
 from eventlog.config import CoreSettings
-from eventlog.processing.restore import reader
+from eventlog.processing.restore import FROM_THE_START, reader
 from eventlog.serde import EventSerde, UndecodableMessage
 from eventlog.topics import CHALLENGES_REGISTERED
 
@@ -45,7 +45,7 @@ class RegistrationIndex:
         self._consumer = reader(settings, purpose, {"enable.partition.eof": True})
         physical = settings.topic(CHALLENGES_REGISTERED)
         self._partitions = self._partitions_of(physical)
-        self._consumer.assign([TopicPartition(physical, p, OFFSET_BEGINNING) for p in self._partitions])
+        self._consumer.assign([TopicPartition(physical, p, FROM_THE_START) for p in self._partitions])
         self._at_end: set[int] = set()
         self._follower: threading.Thread | None = None
         self._closing = threading.Event()

@@ -134,7 +134,8 @@ def test_text_that_copy_must_escape_is_stored_as_sent(settings: Settings) -> Non
 
 
 def test_a_first_start_reads_a_topic_whose_head_was_removed_from_its_log_start(settings: Settings) -> None:
-    """Without stored offsets the projector reads from offset 0; where retention removed it, from the log start."""
+    """Without stored offsets the projector (and `lc tail`) reads from offset 0; where retention removed it, from
+    the log start."""
     with EventProducer(settings, "test") as producer:
         for n in range(5):
             publish(producer, 7, SUBJECT, f"provider{n}", [{"n": n}], occurred_at=1_000 * (n + 1))
@@ -149,6 +150,8 @@ def test_a_first_start_reads_a_topic_whose_head_was_removed_from_its_log_start(s
     admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
     for future in admin.delete_records([TopicPartition(physical, partition, 2)]).values():
         assert future.result().low_watermark == 2  # the first two events are gone
+    # `lc tail` reads from offset 0 the same way
+    assert [json.loads(line)["offset"] for line in tail(settings, EVIDENCE, follow=False)] == [2, 3, 4]
     projector, worker = start_projector(settings)
     try:
         wait_for(lambda: stored_offset(settings) == 5, what="the remaining 3 events projected")
