@@ -69,6 +69,11 @@ class StaleOffsets(RuntimeError):
     """Someone else advanced this projector's stored offsets; the batch must be re-read."""
 
 
+class StoppedWhileWaiting(Exception):
+    """The projector was asked to stop while it waited for the database to come back. Not a failure:
+    nothing of the batch at hand was committed, so the next start reads it again."""
+
+
 @dataclass
 class OffsetFence:
     """What this process believes is stored per (physical topic, partition): None = no row yet.
@@ -175,6 +180,8 @@ class Projector:
         try:
             self.loop.run(self.handle, done)
             self.drain()
+        except StoppedWhileWaiting as exc:  # while reading the stored offsets for an assignment
+            log.info("%s; the stored offsets are where the next start resumes", exc)
         finally:
             self._queue.put(None)
             self._writer.join(60)
@@ -216,6 +223,7 @@ class Projector:
             raise RuntimeError(f"{self.name} writer failed") from self._writer_error
 
     def _write_batches(self) -> None:
+        stopped = False
         try:
             while True:
                 batch = self._queue.get()
@@ -223,11 +231,14 @@ class Projector:
                     if batch is None:
                         return
                     if batch.generation == self._generation and not self._stale.is_set() \
-                            and self._writer_error is None:
+                            and self._writer_error is None and not stopped:
                         self._writer_db.run("writing the batch", lambda conn, b=batch: self._write(conn, b))
                 except StaleOffsets as exc:
                     log.warning("%s; re-reading from the stored offsets", exc)
                     self._stale.set()
+                except StoppedWhileWaiting as exc:  # no later batch may be written without this one
+                    log.info("%s; this batch and those after it are written by the next start", exc)
+                    stopped = True
                 except BaseException as exc:
                     log.error("%s: a batch could not be written, the projector stops: %s: %s", self.name,
                               type(exc).__name__, exc)
@@ -301,7 +312,7 @@ class ReconnectingConnection:
                             self.projector, what, type(exc).__name__, str(exc).strip())
                 if self.conn is not None and self.conn.broken:
                     self.conn.close()
-        raise RuntimeError(f"{self.projector}: stopped while waiting for the database")
+        raise StoppedWhileWaiting(f"{self.projector}: stopped while waiting for the database")
 
     def close(self) -> None:
         if self.conn is not None:

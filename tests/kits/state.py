@@ -36,6 +36,23 @@ def restore_all(settings: Settings, stage: Any) -> Restored:
     return stage.restored
 
 
+def transactions_settled(settings: Settings, topic: str) -> bool:
+    """Every transaction on the topic's partitions is resolved: a read_committed reader's end (the last
+    stable offset) is the high watermark. A commit returns before the broker has written its markers,
+    and until then a reader that stops at its end does not see what the transaction wrote."""
+    physical = settings.topic(topic)
+    ends = []
+    for isolation in ("read_committed", "read_uncommitted"):
+        consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": "test-ends",
+                             "isolation.level": isolation})
+        try:
+            ends.append([consumer.get_watermark_offsets(TopicPartition(physical, p), timeout=10)[1]
+                         for p in range(settings.topic_partitions)])
+        finally:
+            consumer.close()
+    return ends[0] == ends[1]
+
+
 def close(stage: Any) -> None:
     stage.producer.close()
     if getattr(stage, "state_producer", None) is not None:

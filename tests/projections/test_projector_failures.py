@@ -8,12 +8,14 @@ import time
 from pathlib import Path
 
 import psycopg
+import psycopg.conninfo
 import pytest
 from kits.background import Background, wait_for
 from kits.evidence import publish
 from kits.processors import stage_process
 
 from cli.settings import Settings
+from devstack.anvil import free_port
 from eventlog.producer import EventProducer
 from projections.framework import Projector
 from projections.registry import all_projections
@@ -104,3 +106,23 @@ def test_a_lost_connection_is_written_again_after_a_backoff(settings: Settings,
         assert any("connection lost" in r.getMessage() for r in caplog.records)
     finally:
         running.stop()
+
+
+@pytest.mark.parametrize("down_at", ["assignment", "write"])
+def test_a_stop_while_waiting_for_the_database_is_a_clean_stop(settings: Settings, down_at: str,
+                                                               caplog: pytest.LogCaptureFixture) -> None:
+    """SIGTERM during a database outage ends the projector without an error, whether it was reading its
+    stored offsets for an assignment or writing a batch; nothing is written and the next start resumes."""
+    unreachable = psycopg.conninfo.make_conninfo(settings.pg_dsn, port=free_port())
+    projector = Projector(settings.replace(pg_dsn=unreachable) if down_at == "assignment" else settings,
+                          all_projections())
+    if down_at == "write":
+        projector._writer_db.dsn = unreachable  # only the writer's connection fails
+    with EventProducer(settings, "test") as producer:
+        publish(producer, 1, SUBJECT, "fitbit", [{"steps": 1}], occurred_at=1_000)
+    running = Background(projector.run, projector.stop.set)
+    what = "reading the stored offsets" if down_at == "assignment" else "writing the batch"
+    with caplog.at_level(logging.WARNING):
+        wait_for(lambda: any(f"{what} again" in r.getMessage() for r in caplog.records), what=f"{what} retried")
+    running.stop()  # raises what the projector's run raised
+    assert not running.thread.is_alive() and stored_offset(settings) == 0 and evidence_count(settings) == 0

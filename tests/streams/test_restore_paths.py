@@ -26,6 +26,7 @@ from kits.state import (
     merged_idle,
     restore_all,
     run_until,
+    transactions_settled,
 )
 
 from cli.settings import Settings
@@ -116,7 +117,8 @@ def test_a_changelog_of_another_state_version_is_rebuilt_from_the_inputs(setting
     restored = restore_all(settings, newer)
     assert (restored.entries, restored.rebuilt) == (0, settings.topic_partitions)
     assert newer.challenges() == live.kept
-    # and what it wrote is now read as its own version
+    # and what it wrote is now read as its own version (once its commit's markers are written)
+    wait_for(lambda: transactions_settled(settings, STATE_EVALUATOR), what="the rebuilt changelog committed")
     newest = EvaluatorNext(settings)
     assert restore_all(settings, newest).rebuilt == 0
     assert newest.challenges() == live.kept
