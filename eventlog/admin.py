@@ -110,10 +110,7 @@ def describe_topics(settings: CoreSettings) -> list[TopicState]:
             topic = metadata.topics.get(settings.topic(spec.name))
             if topic is None or topic.error is not None:
                 continue
-            ends = tuple(
-                consumer.get_watermark_offsets(TopicPartition(topic.topic, p), timeout=10)[1]
-                for p in sorted(topic.partitions)
-            )
+            ends = tuple(watermarks(consumer, TopicPartition(topic.topic, p), 10)[1] for p in sorted(topic.partitions))
             states.append(TopicState(spec.name, len(ends), ends))
         return states
     finally:

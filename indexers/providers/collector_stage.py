@@ -11,11 +11,12 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 import httpx
 import psycopg
 
+from eventlog.admin import watermarks
 from eventlog.config import ConfigError
 from eventlog.consumer import StopFlag
 from eventlog.processing.restore import FROM_THE_START, READ_TO_END, reader
@@ -159,7 +160,7 @@ def load_published_hashes(settings: ProviderSettings, serde: EventSerde | None =
         partitions = consumer.list_topics(topic, timeout=timeout).topics[topic].partitions
         remaining: dict[int, int] = {}
         for partition in partitions:
-            low, high = _watermarks(consumer, TopicPartition(topic, partition), timeout)
+            low, high = watermarks(consumer, TopicPartition(topic, partition), timeout)
             if high > low:
                 remaining[partition] = high
         consumer.assign([TopicPartition(topic, p, FROM_THE_START) for p in remaining])
@@ -182,22 +183,6 @@ def load_published_hashes(settings: ProviderSettings, serde: EventSerde | None =
     finally:
         consumer.close()
     return published
-
-
-def _watermarks(consumer: Any, partition: Any, timeout: float) -> tuple[int, int]:
-    """Watermarks, waiting out a partition whose leader is still being elected (a new topic)."""
-    from confluent_kafka import KafkaError, KafkaException
-
-    transient = {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE, KafkaError.UNKNOWN_TOPIC_OR_PART}
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            low, high = consumer.get_watermark_offsets(partition, timeout=timeout)
-            return int(low), int(high)
-        except KafkaException as exc:
-            if exc.args[0].code() not in transient or time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
 
 
 def publish_evidence(producer: EventProducer, evidence: EvidenceToPublish) -> None:
