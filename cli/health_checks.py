@@ -6,7 +6,6 @@ not answer (a down Kafka is reported once, not once per consumer group).
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
@@ -31,7 +30,7 @@ from cli.lag import NOT_STAGES, Lag, end_offsets, group_lags, projector_lag
 from cli.settings import Settings
 from eventlog.config import redact_url
 from eventlog.failures import client_config
-from eventlog.processing.restore import FROM_THE_START
+from eventlog.processing.restore import FROM_THE_START, reader
 from eventlog.serde import EventSerde, UndecodableMessage
 from eventlog.topics import CATALOGUE, CHAIN_BLOCKS, DLQ
 from projections.migrate import applied_migrations, load_migrations
@@ -390,10 +389,7 @@ def _role(name: str, ok: bool, holds: str, fix: str) -> Check:
 
 
 def _reader(settings: Settings) -> Consumer:
-    return Consumer({**client_config(settings.kafka_bootstrap, "lc-health"),
-                     "group.id": f"{settings.topic_prefix}lc-health-reader-{uuid.uuid4().hex[:8]}",
-                     "enable.auto.commit": False, "enable.partition.eof": True, "isolation.level": "read_committed",
-                     "auto.offset.reset": "earliest"})
+    return reader(settings, "lc-health", {"enable.partition.eof": True})
 
 
 def _read(consumer: Consumer, topic: str, start: int) -> Iterator[Any]:
