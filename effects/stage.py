@@ -351,7 +351,7 @@ class ViewStage(Generic[View]):
                                              for plan in plans for topic in self.topics}, self.group)
         count = 0
         for batch in reader.batches():
-            for received, _timestamp in batch:
+            for received in batch:
                 try:
                     read = read_input(received)
                 except UNREADABLE as exc:

@@ -12,7 +12,8 @@ loop without committing: ordered facts must not be skipped.
 
 `batch_positions` holds, while a batch is handled, the next offset of every (catalogue topic,
 partition) the batch read, dead letters included: the offsets a stage that stores its own (the
-projector, the merged stages) must store for the batch.
+projector, the merged stages) must store for the batch. With `enable.partition.eof`, `at_end` tells
+whether each partition has been read to its end, as of the batch being handled.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ class Received(NamedTuple):
     key: str | None
     event: Event
     raw: bytes
+    timestamp: int  # the message's Kafka timestamp, epoch ms
 
 
 Reject = Callable[[Received, str], None]
@@ -112,6 +114,7 @@ class ConsumerLoop:
         self._physical_to_catalogue = {settings.topic(t): t for t in self.topics}
         self._noise = ClientNoise(settings.kafka_bootstrap, group_id)
         self.batch_positions: dict[tuple[str, int], int] = {}
+        self.at_end: dict[tuple[str, int], bool] = {}  # (catalogue topic, partition) -> read to its end
         config: dict[str, Any] = {
             "bootstrap.servers": settings.kafka_bootstrap,
             **self._noise.config(),
@@ -199,10 +202,12 @@ class ConsumerLoop:
         self.batch_positions = {}
         refused = 0
         halted: StageHalted | None = None
+        ends: dict[tuple[str, int], int] = {}
         for message in messages:
             error = message.error()
             if error is not None:
                 if error.code() == KafkaError._PARTITION_EOF:
+                    ends[(self.catalogue_topic(message.topic()), message.partition())] = message.offset()
                     continue
                 raise KafkaException(error)
             topic, partition, offset = self.catalogue_topic(message.topic()), message.partition(), message.offset()
@@ -215,11 +220,16 @@ class ConsumerLoop:
                 self._dead_letter(message.topic(), partition, offset, message.key(), message.value(), str(exc))
                 refused += 1
             else:
-                received.append(Received(topic, partition, offset, key, event, message.value()))
-                newest = max(newest, message.timestamp()[1])
+                timestamp = message.timestamp()[1]
+                received.append(Received(topic, partition, offset, key, event, message.value(), timestamp))
+                newest = max(newest, timestamp)
             self.batch_positions[(topic, partition)] = offset + 1
         if refused:
             self.dlq.flush()
+        for key in self.batch_positions:
+            self.at_end[key] = False
+        for key, end in ends.items():  # (an end reported before later messages of the batch is behind them)
+            self.at_end[key] = end >= self.batch_positions.get(key, end)
         if self.batch_positions:  # a batch of end-of-partition events only has nothing to handle or commit
             handle(received, self.reject)
             for topic, count in _count_by_topic(received).items():

@@ -276,7 +276,10 @@ class StageChangelog:
         return restored
 
     def changed(self, partition: int, key: str) -> None:
-        self._dirty.setdefault(partition, set()).add(key)
+        dirty = self._dirty.get(partition)
+        if dirty is None:
+            dirty = self._dirty[partition] = set()
+        dirty.add(key)
 
     def touched(self, partition: int) -> None:
         """Something the meta entry holds changed (offsets, or the stage's per-partition `extra`)."""

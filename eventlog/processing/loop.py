@@ -1,6 +1,6 @@
-"""The consumer loop the stateful stages share: `ConsumerLoop` plus each message's Kafka timestamp and
-whether a partition has been read to its end (for the timestamp-ordered merge of the dispatcher), and
-their recovery from an aborted transaction.
+"""The consumer loop the stateful stages share: `ConsumerLoop` reporting whether each partition has been
+read to its end (`at_end`, for the timestamp-ordered merge; each `Received` carries its Kafka
+timestamp), and their recovery from an aborted transaction.
 
 A stage commits its outputs, its changelog entries and its input offsets in one Kafka transaction. When
 that transaction fails without the producer being lost (a message not delivered in time while a node's
@@ -20,7 +20,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
-from eventlog.consumer import BatchHandler, ConsumerLoop, Received
+from eventlog.consumer import BatchHandler, ConsumerLoop
 from eventlog.producer import TransactionAborted, kafka_error
 
 log = logging.getLogger(__name__)
@@ -34,8 +34,6 @@ class TimedLoop(ConsumerLoop):
         aborted transaction; `on_assign` then restores the assigned partitions)."""
         extra = {"enable.partition.eof": True, **(kwargs.pop("extra_config", None) or {})}
         super().__init__(*args, extra_config=extra, **kwargs)
-        self._timestamps: dict[tuple[str, int, int], int] = {}
-        self.at_end: dict[tuple[str, int], bool] = {}  # (catalogue topic, partition) -> read to its end
         self._on_reset = on_reset
         self._aborted: TransactionAborted | None = None  # a failure the stage has not recovered from yet
         self.recoveries = 0  # (read by tests)
@@ -54,27 +52,10 @@ class TimedLoop(ConsumerLoop):
     def process(self, messages: list[Message], handle: BatchHandler) -> None:
         if not self._recovered():
             return  # fetched before the partitions were sought back: they are read again
-        self._timestamps = {}
-        data = []
-        for m in messages:
-            error = m.error()
-            key = (self.catalogue_topic(m.topic()), m.partition())
-            if error is None:
-                self._timestamps[(key[0], key[1], m.offset())] = m.timestamp()[1]
-                self.at_end[key] = False
-            elif error.code() == KafkaError._PARTITION_EOF:
-                self.at_end[key] = True
-                continue  # noted here; the base loop would try to commit a batch of only these
-            data.append(m)
-        if data:
-            try:
-                super().process(data, handle)
-            except TransactionAborted as exc:
-                self._failed(exc)
-
-    def timestamp_of(self, received: Received) -> int:
-        """The Kafka timestamp (epoch ms) of a message of the batch being handled."""
-        return self._timestamps[(received.topic, received.partition, received.offset)]
+        try:
+            super().process(messages, handle)
+        except TransactionAborted as exc:
+            self._failed(exc)
 
     # --- an aborted transaction -------------------------------------------------------------------
 

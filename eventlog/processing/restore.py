@@ -94,8 +94,8 @@ class RangeReader:
             self._consumer.resume([TopicPartition(self.settings.topic(key[0]), key[1])])
             self._paused.discard(key)
 
-    def batches(self, *, on_idle: Callable[[], None] | None = None) -> Iterator[list[tuple[Received, int]]]:
-        """Decoded batches of (message, Kafka timestamp in epoch ms) until every range is read.
+    def batches(self, *, on_idle: Callable[[], None] | None = None) -> Iterator[list[Received]]:
+        """Decoded batches of messages until every range is read.
 
         `on_idle` runs when every open partition is paused (the caller must make room, or resume one)."""
         consumer = self._consumer
@@ -108,7 +108,7 @@ class RangeReader:
                         raise RuntimeError("every partition of the range reader is paused")
                     on_idle()
                     continue
-                batch: list[tuple[Received, int]] = []
+                batch: list[Received] = []
                 for message in consumer.consume(self.batch_size, 0.05):  # waits the whole timeout unless a batch is full
                     error = message.error()
                     if error is not None:
@@ -125,8 +125,8 @@ class RangeReader:
                         if ordered_facts(topic):  # never skipped live: the stage halted before it
                             raise halt_at(topic, message.partition(), message.offset(), str(exc)) from None
                         continue  # dead-lettered when it was first consumed
-                    batch.append((Received(topic, message.partition(), message.offset(), key, event, message.value()),
-                                  message.timestamp()[1]))
+                    batch.append(Received(topic, message.partition(), message.offset(), key, event, message.value(),
+                                          message.timestamp()[1]))
                 self._close_finished()
                 yield batch
         finally:

@@ -162,14 +162,14 @@ class MergedStage(Generic[Item]):
 
     def handle(self, batch: Sequence[Received], reject: Reject) -> None:
         for received in batch:
-            self._push(received, self.loop.timestamp_of(received), reject)
+            self._push(received, reject)
         self._read_to.update(self.loop.batch_positions)
         self._drain()
 
-    def _push(self, received: Received, timestamp: int, reject: Reject) -> None:
+    def _push(self, received: Received, reject: Reject) -> None:
         merge = self.merges.get(received.partition)
         if merge is not None:
-            merge.push(Timed(timestamp, received.topic, received.offset, self.read(received, reject)))
+            merge.push(Timed(received.timestamp, received.topic, received.offset, self.read(received, reject)))
 
     def _blocks(self) -> tuple[list[Timed[ChainTime]], bool]:
         return (self.clock.blocks, self.clock.at_end) if self.clock is not None else ([], True)
@@ -300,8 +300,8 @@ class MergedStage(Generic[Item]):
                 reader.resume(key)
 
         for batch in reader.batches(on_idle=unblock):
-            for received, timestamp in batch:
-                self._push(received, timestamp, _refused_in_replay)
+            for received in batch:
+                self._push(received, _refused_in_replay)
             count += len(batch)
             drain()
             for (topic, p) in ranges:

@@ -140,7 +140,7 @@ class Evaluator(MergedStage[EvidenceInput | RegistrationInput]):
         self.partition_of[challenge_id] = partition
 
     def _decode(self, challenge_id: int) -> None:
-        challenge = self.state.challenges.setdefault(challenge_id, ChallengeEvidence())
+        challenge = self.state.challenge(challenge_id)
         for key, value in self.stored.pop(challenge_id).items():
             kind, _, subject = _parse_key(key)
             if kind == "r":

@@ -82,9 +82,16 @@ class EvaluatorState:
         else:
             self.challenges = {cid: c for cid, c in self.challenges.items() if cid in keep}
 
+    def challenge(self, challenge_id: int) -> ChallengeEvidence:
+        """The challenge's state, created empty when it has none (not built per call: a hot path)."""
+        challenge = self.challenges.get(challenge_id)
+        if challenge is None:
+            challenge = self.challenges[challenge_id] = ChallengeEvidence()
+        return challenge
+
     def on_evidence(self, fact: EvidenceFact, records: list[object], event_id: str, *,
                     emit: bool = True) -> VerdictOut | None:
-        challenge = self.challenges.setdefault(fact.challenge_id, ChallengeEvidence())
+        challenge = self.challenge(fact.challenge_id)
         key = fact.subject.strip().lower()
         subject = challenge.subjects.get(key)
         if subject is None:
@@ -97,7 +104,7 @@ class EvaluatorState:
 
     def on_registration(self, fact: ChallengeRegistered, event_id: str, occurred_at: int, *,
                         emit: bool = True) -> list[VerdictOut]:
-        challenge = self.challenges.setdefault(fact.challenge_id, ChallengeEvidence())
+        challenge = self.challenge(fact.challenge_id)
         if owner_refusal(challenge.registration, fact) is not None:
             return []  # a takeover, or a change of the rule the first registration fixed: not applied
         challenge.registration = fact
@@ -112,7 +119,10 @@ class EvaluatorState:
                   trigger_event_id: str, occurred_at: int) -> VerdictOut:
         providers = subject.by_provider
         verdict = evaluate(challenge.rule, {name: ev.records for name, ev in providers.items()})
-        evidence_hash = combine_evidence_hashes({name: ev.evidence_hash for name, ev in providers.items()})
+        if len(providers) == 1:  # (names are normalised here): the provider's own hash, as combining gives it
+            evidence_hash = next(iter(providers.values())).evidence_hash
+        else:
+            evidence_hash = combine_evidence_hashes({name: ev.evidence_hash for name, ev in providers.items()})
         return VerdictOut(
             event_id=verdict_event_id(challenge_id, subject.subject, trigger_event_id),
             challenge_id=challenge_id, subject=subject.subject, verdict=verdict, evidence_hash=evidence_hash,

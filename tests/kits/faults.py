@@ -32,9 +32,10 @@ class FailingProducer:
     """A librdkafka producer that fails the n-th changelog message it is given (1-based, counted over the
     stage's life) and the n-th commit_transaction; everything else goes to the real producer."""
 
-    def __init__(self, inner: Any, *, state_topic: str, undelivered: set[int], commits: set[int],
+    def __init__(self, inner: Any, *, report: Any, state_topic: str, undelivered: set[int], commits: set[int],
                  fatal_commits: set[int]) -> None:
         self.inner = inner
+        self.report = report  # the delivery callback of the producer's config
         self.state_topic = state_topic
         self.undelivered, self.failing_commits, self.fatal_commits = undelivered, commits, fatal_commits
         self.state_messages = self.commits = 0
@@ -43,13 +44,14 @@ class FailingProducer:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
-    def produce(self, topic: str, **kwargs: Any) -> None:
-        self.inner.produce(topic, **kwargs)
+    def produce(self, topic: str, *args: Any) -> None:
+        """(topic, value, key, partition, ...), as `EventProducer` calls it."""
+        self.inner.produce(topic, *args)
         if topic == self.state_topic:
             self.state_messages += 1
             if self.state_messages in self.undelivered:
                 self.fired.append(f"undelivered {self.state_messages}")
-                kwargs["on_delivery"](KafkaError(KafkaError._MSG_TIMED_OUT), Undelivered(topic, kwargs["partition"]))
+                self.report(KafkaError(KafkaError._MSG_TIMED_OUT), Undelivered(topic, args[2]))
 
     def commit_transaction(self, *args: Any) -> None:
         self.commits += 1
@@ -68,7 +70,7 @@ def failing(producer: EventProducer, state_topic: str, *, undelivered: set[int],
             fatal_commits: Collection[int] = ()) -> FailingProducer:
     """Inject failures into a stage's transactional producer (`state_topic`: the physical changelog topic).
     A fatal error replaces the librdkafka producer: what follows it is not counted or failed."""
-    faults = FailingProducer(producer._producer, state_topic=state_topic, undelivered=undelivered, commits=commits,
+    faults = FailingProducer(producer._producer, report=producer._on_delivery, state_topic=state_topic, undelivered=undelivered, commits=commits,
                              fatal_commits=set(fatal_commits))
     producer._producer = faults  # type: ignore[assignment]
     return faults

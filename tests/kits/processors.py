@@ -110,7 +110,7 @@ def read_all(settings: Settings, topic: str) -> list[Received]:
                 if m.error() is not None:
                     continue
                 out.append(Received(topic, m.partition(), m.offset(), m.key().decode() if m.key() else None,
-                                    serde.decode(m.value()), m.value()))
+                                    serde.decode(m.value()), m.value(), m.timestamp()[1]))
             for tp in consumer.position([TopicPartition(physical, p) for p in remaining]):
                 if tp.offset >= remaining[tp.partition]:
                     del remaining[tp.partition]

@@ -102,7 +102,7 @@ def test_which_challenges_have_a_row() -> None:
 
 
 def received(payload: dict[str, Any], event_type: str = "ChainEvent") -> Received:
-    return Received("lc.chain.events", 0, 3, "7", Event(event_type, "id-1", 0, "test", 1, payload), b"")
+    return Received("lc.chain.events", 0, 3, "7", Event(event_type, "id-1", 0, "test", 1, payload), b"", 0)
 
 
 def payload(**changes: Any) -> dict[str, Any]:
