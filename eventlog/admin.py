@@ -17,6 +17,7 @@ from confluent_kafka.admin import (
 
 from eventlog.config import ConfigError, CoreSettings, redact_url
 from eventlog.failures import ServiceUnavailable, client_config
+from eventlog.producer import DURABILITY
 from eventlog.topics import CATALOGUE
 
 # topic settings a newer catalogue may change on topics that already exist (an upgrade raises them);
@@ -161,8 +162,7 @@ def copy_topic(settings: CoreSettings, topic: str, to_prefix: str, timeout: floa
     consumer = Consumer({**client_config(settings.kafka_bootstrap, "lc-topics-copy"), "group.id": "lc-topics-copy",
                          "enable.auto.commit": False, "enable.partition.eof": True,
                          "isolation.level": "read_committed"})
-    producer = Producer({**client_config(settings.kafka_bootstrap, "lc-topics-copy"), "enable.idempotence": True,
-                         "acks": "all", "linger.ms": 20})
+    producer = Producer({**client_config(settings.kafka_bootstrap, "lc-topics-copy"), **DURABILITY, "linger.ms": 20})
     copied = 0
     failed: list[str] = []
 

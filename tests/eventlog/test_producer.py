@@ -1,5 +1,5 @@
-"""The producer helper keeps every write durable: idempotent and acks=all, whatever a caller adds; a
-producer of an instance's own transactional id is replaced when it fails fatally."""
+"""The producer helper keeps every write durable: idempotent, acks=all and one request in flight, whatever a
+caller adds; a producer of an instance's own transactional id is replaced when it fails fatally."""
 
 from __future__ import annotations
 
@@ -12,14 +12,15 @@ from eventlog.producer import DURABILITY, LOST_IN_A_ROW, EventProducer, Producer
 from eventlog.topics import EVIDENCE
 
 
-@pytest.mark.parametrize("weaker", [{"acks": "1"}, {"enable.idempotence": False}, {"acks": "all"}])
+@pytest.mark.parametrize("weaker", [{"acks": "1"}, {"enable.idempotence": False}, {"acks": "all"},
+                                    {"max.in.flight.requests.per.connection": 5}])
 def test_callers_cannot_change_acks_or_idempotence(weaker: dict) -> None:
     with pytest.raises(ValueError, match="stay as the producer helper sets them"):
         EventProducer(Settings.from_env({}), "test", extra_config=weaker)
 
 
 def test_other_settings_may_be_added() -> None:
-    assert DURABILITY == {"enable.idempotence": True, "acks": "all"}
+    assert DURABILITY == {"enable.idempotence": True, "acks": "all", "max.in.flight.requests.per.connection": 1}
     EventProducer(Settings.from_env({}), "test", extra_config={"message.max.bytes": 32 * 1024 * 1024}).close()
 
 
