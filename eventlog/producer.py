@@ -228,8 +228,7 @@ class EventProducer:
 
     def _produce(self, topic: str, key: str, value: bytes | None, headers: dict[str, str | bytes] | None,
                  timestamp_ms: int | None = None, partition: int = -1) -> None:
-        if self._errors:
-            self._raise_collected_errors()
+        self._raise_collected_errors()
         if self._transactional and not self._in_transaction:
             self.begin()
         while True:

@@ -119,10 +119,7 @@ class EvaluatorState:
                   trigger_event_id: str, occurred_at: int) -> VerdictOut:
         providers = subject.by_provider
         verdict = evaluate(challenge.rule, {name: ev.records for name, ev in providers.items()})
-        if len(providers) == 1:  # (names are normalised here): the provider's own hash, as combining gives it
-            evidence_hash = next(iter(providers.values())).evidence_hash
-        else:
-            evidence_hash = combine_evidence_hashes({name: ev.evidence_hash for name, ev in providers.items()})
+        evidence_hash = combine_evidence_hashes({name: ev.evidence_hash for name, ev in providers.items()})
         return VerdictOut(
             event_id=verdict_event_id(challenge_id, subject.subject, trigger_event_id),
             challenge_id=challenge_id, subject=subject.subject, verdict=verdict, evidence_hash=evidence_hash,

@@ -8,6 +8,7 @@ from typing import Any, Protocol
 from confluent_kafka import Consumer, TopicPartition
 
 from cli.settings import Settings
+from eventlog.admin import watermarks
 from eventlog.processing.changelog import Changelog, Meta, Restored
 from eventlog.producer import EventProducer
 from kits.background import Background, wait_for
@@ -46,8 +47,7 @@ def transactions_settled(settings: Settings, topic: str) -> bool:
         consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": "test-ends",
                              "isolation.level": isolation})
         try:
-            ends.append([consumer.get_watermark_offsets(TopicPartition(physical, p), timeout=10)[1]
-                         for p in range(settings.topic_partitions)])
+            ends.append([watermarks(consumer, TopicPartition(physical, p), 10)[1] for p in range(settings.topic_partitions)])
         finally:
             consumer.close()
     return ends[0] == ends[1]
