@@ -13,6 +13,7 @@ from confluent_kafka.admin import (
     ConfigResource,
     NewTopic,
     ResourceType,
+    TopicMetadata,
 )
 
 from eventlog.config import ConfigError, CoreSettings, redact_url
@@ -61,15 +62,53 @@ def create_topics(settings: CoreSettings) -> list[str]:
         except KafkaException as exc:
             if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:  # a concurrent creator won the race
                 raise
+    await_usable(admin, [t.topic for t in wanted])
     return created
 
 
-def align_configs(admin: AdminClient, settings: CoreSettings, existing: set[str]) -> list[str]:
+def await_usable(admin: AdminClient, topics: list[str], timeout: float = 30.0) -> None:
+    """Return once the broker's metadata shows every topic with a leader for each partition. A KRaft
+    controller answers CreateTopics when the topic is in its log, before the brokers have applied it:
+    a stage started right after `create_topics` would otherwise find its topics missing."""
+    deadline = time.monotonic() + timeout
+    pending = list(topics)
+    while pending:
+        present = admin.list_topics(timeout=timeout).topics
+        pending = [t for t in pending if not _has_leaders(present.get(t))]
+        if not pending:
+            return
+        if time.monotonic() > deadline:
+            raise ServiceUnavailable(f"topic(s) {', '.join(pending)} were created but have no leader after "
+                                     f"{timeout:.0f} s; check the brokers' logs")
+        time.sleep(0.1)
+
+
+def _has_leaders(topic: TopicMetadata | None) -> bool:
+    return (topic is not None and topic.error is None and bool(topic.partitions)
+            and all(p.leader >= 0 and p.error is None for p in topic.partitions.values()))
+
+
+def align_configs(admin: AdminClient, settings: CoreSettings, existing: set[str], timeout: float = 30.0) -> list[str]:
     """Set the catalogue's value of each aligned setting where an existing topic differs; returns the
-    topics changed."""
+    topics changed, once the broker reports the new values (it applies the controller's change a moment
+    after the answer)."""
     wanted = {settings.topic(spec.name): {k: v for k, v in spec.config().items() if k in ALIGNED_CONFIGS}
               for spec in CATALOGUE.values() if settings.topic(spec.name) in existing}
     wanted = {topic: config for topic, config in wanted.items() if config}
+    changes = _config_changes(admin, wanted)
+    for future in admin.incremental_alter_configs(changes).values() if changes else []:
+        future.result()
+    deadline = time.monotonic() + timeout
+    while changes and (pending := _config_changes(admin, wanted)):
+        if time.monotonic() > deadline:
+            raise ServiceUnavailable(f"the broker still reports the old settings of {', '.join(r.name for r in pending)}"
+                                     f" {timeout:.0f} s after they were changed; check the brokers' logs")
+        time.sleep(0.1)
+    return [resource.name for resource in changes]
+
+
+def _config_changes(admin: AdminClient, wanted: dict[str, dict[str, str]]) -> list[ConfigResource]:
+    """The alterations that would give each topic the `wanted` settings the broker does not report yet."""
     if not wanted:
         return []
     described = admin.describe_configs([ConfigResource(ResourceType.TOPIC, topic) for topic in wanted])
@@ -81,9 +120,7 @@ def align_configs(admin: AdminClient, settings: CoreSettings, existing: set[str]
                    if name not in current or current[name].value != value]
         if entries:
             changes.append(ConfigResource(ResourceType.TOPIC, resource.name, incremental_configs=entries))
-    for future in admin.incremental_alter_configs(changes).values() if changes else []:
-        future.result()
-    return [resource.name for resource in changes]
+    return changes
 
 
 def delete_prefixed_topics(settings: CoreSettings) -> list[str]:
