@@ -80,6 +80,18 @@ def _bounded_int(text: str) -> int:
 
 # json.loads with these hooks would build this decoder again on every call (~2 us)
 _DECODER = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite_float, parse_int=_bounded_int)
+_JSON_SPACE = " \t\n\r"
+
+
+def _decode(text: str) -> Any:
+    """`_DECODER.decode(text)` without its two regular-expression matches for the (rarely present)
+    whitespace around the value: the same values and the same errors."""
+    start = len(text) - len(text.lstrip(_JSON_SPACE)) if text[:1] in _JSON_SPACE else 0
+    value, end = _DECODER.raw_decode(text, start)
+    if end != len(text) and text[end:].strip(_JSON_SPACE):
+        end += len(text[end:]) - len(text[end:].lstrip(_JSON_SPACE))
+        raise json.JSONDecodeError("Extra data", text, end)
+    return value
 
 
 def loads(text: str | bytes, *, max_depth: int = MAX_DEPTH, max_bytes: int | None = None) -> Any:
@@ -96,7 +108,7 @@ def loads(text: str | bytes, *, max_depth: int = MAX_DEPTH, max_bytes: int | Non
     if text.count("[") + text.count("{") > max_depth and nesting_depth(text, max_depth) > max_depth:
         raise UntrustedInput(f"JSON nested deeper than {max_depth} levels")
     try:
-        value = _DECODER.decode(text)
+        value = _decode(text)
     except UntrustedInput:
         raise
     except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError

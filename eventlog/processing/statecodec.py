@@ -27,6 +27,8 @@ from functools import cache
 from typing import Any, Generic, TypeVar
 from zoneinfo import ZoneInfo
 
+from domain.compact_json import compact_json_encoder
+
 T = TypeVar("T")
 Convert = Callable[[Any], Any]
 
@@ -57,14 +59,14 @@ def _default(value: Any) -> Any:
     raise TypeError(f"state value of type {cls.__name__} has no changelog encoding")
 
 
-_ENCODER = json.JSONEncoder(default=_default, separators=(",", ":"), check_circular=False)
+_ENCODER = compact_json_encoder(default=_default)
 
 
 _DECODER = json.JSONDecoder()
 
 
 def json_text(value: object) -> str:
-    return _ENCODER.encode(value)
+    return _ENCODER(value)
 
 
 def encode_json(value: object) -> bytes:

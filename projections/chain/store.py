@@ -8,12 +8,12 @@ or unchanged fact costs no row versions.
 from __future__ import annotations
 
 import json
-import json.encoder
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
 import psycopg
 
+from domain.compact_json import compact_json_encoder
 from domain.registration import Registration
 from projections.chain.aivm_proof import JobEventRow
 from projections.chain.derive import (
@@ -92,18 +92,7 @@ def fact_copy_line(f: ChainFact) -> str:
             f"\t{_COPY_BOOL[f.removed]}\n")
 
 
-def _compact_json_encoder() -> Callable[[Any], str]:
-    """json.dumps(value, separators=(",", ":"), sort_keys=True), minus the ~2 us per call that
-    JSONEncoder.encode spends building its C encoder again on every call."""
-    encoder = json.JSONEncoder(separators=(",", ":"), sort_keys=True)
-    if json.encoder.c_make_encoder is None:  # no C accelerator: the plain encoder
-        return encoder.encode
-    make = json.encoder.c_make_encoder(None, encoder.default, json.encoder.encode_basestring_ascii, None, ":", ",",
-                                       True, False, True)
-    return lambda value: "".join(make(value, 0))
-
-
-_ARGS_JSON = _compact_json_encoder()
+_ARGS_JSON = compact_json_encoder(sort_keys=True)
 
 
 def store_facts(conn: psycopg.Connection, lines: str, *, all_new: bool) -> None:

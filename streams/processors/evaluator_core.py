@@ -10,15 +10,15 @@ same input again (a redelivery, a restore) yields the same id.
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from domain.challenge_state import ChallengeRegistered, owner_refusal
+from domain.compact_json import compact_json_encoder
 from eventlog.processing.inputs import EvidenceFact
 from streams.evaluation import ChallengeRule, Verdict, combine_evidence_hashes, evaluate, parse_challenge_rule
 
-_METADATA_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)  # built once: a hot path
+_METADATA_JSON = compact_json_encoder(sort_keys=True, default=str)
 
 
 @dataclass
@@ -58,7 +58,7 @@ class VerdictOut(NamedTuple):
         return {
             "challenge_id": self.challenge_id, "subject": self.subject, "pass": v.pass_,
             "score": float(v.score) if v.score is not None else None, "reasons": list(v.reasons),
-            "metadata_json": _METADATA_JSON.encode(v.metadata) if v.metadata is not None else None,
+            "metadata_json": _METADATA_JSON(v.metadata) if v.metadata is not None else None,
             "evaluator": v.evaluator, "evidence_hash": self.evidence_hash, "evidence_at": self.evidence_at,
             "trigger_event_id": self.trigger_event_id,
         }

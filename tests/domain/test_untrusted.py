@@ -14,6 +14,7 @@ from domain.untrusted import (
     MAX_DEPTH,
     UntrustedInput,
     _bounded_int,
+    _decode,
     _finite_float,
     _refuse_constant,
     check_int,
@@ -122,3 +123,18 @@ def test_shortcuts_accept_and_refuse_exactly_what_the_full_check_does(value: obj
             loads(text)
     else:
         assert loads(text) == expected
+
+
+_REFERENCE = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite_float, parse_int=_bounded_int)
+
+
+@given(st.text(alphabet=' \t\n\r\x0b\xa0[]{}",:1aex-', max_size=12))
+def test_the_decode_without_whitespace_regexes_matches_json_decode(text: str) -> None:
+    def outcome(decode):
+        try:
+            return "value", decode(text)
+        except UntrustedInput as exc:
+            return "refused", str(exc)
+        except json.JSONDecodeError as exc:
+            return "error", str(exc)
+    assert outcome(_decode) == outcome(_REFERENCE.decode)
