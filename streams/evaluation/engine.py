@@ -52,7 +52,10 @@ def _choose_family(rule: ChallengeRule | None, present: set[str]) -> str:
         return "fitness"
     if rule is not None and (rule.simple_gaming or rule.gaming):
         return "gaming"
-    return next(name for name in _FAMILIES if name in present)
+    for name in _FAMILIES:  # a loop, not next() over a generator: one per verdict (a hot path)
+        if name in present:
+            return name
+    raise ValueError(f"no evaluator family among {sorted(present)}")
 
 
 def _provider_name(provider: object) -> str:
