@@ -42,7 +42,7 @@ if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
 from cli.settings import Settings
 from devstack.anvil import free_port, start_anvil
 from devstack.process import kill_group, process_table
-from eventlog.admin import create_topics
+from eventlog.admin import create_topics, delete_prefixed_topics
 from eventlog.config import PROJECT_ROOT
 from eventlog.process import tune_process
 from eventlog.producer import EventProducer
@@ -137,27 +137,30 @@ def run(base: Settings, url: str, events: int, max_range: int, source: str, node
 
     settings = base.replace(topic_prefix=f"bench{uuid.uuid4().hex[:8]}.", chain_id=31337)
     create_topics(settings)
-    producer = EventProducer(settings, "lc-chain-indexer-bench", transactional_id=transactional_id(31337),
-                             extra_config={"linger.ms": 20, "batch.num.messages": 10000})
-    indexer = ChainIndexer(
-        chain_id=31337, source=rpc, table=table, sink=KafkaSink(producer, 31337, Checkpoint.empty(base.chain_rollback_cap)),
-        keyer=ChainKeyer(addresses["ChallengePay"]),
-        window=ReorgWindow(base.chain_rollback_cap), confirmations=12, workers=base.chain_workers,
-        ranges=AdaptiveRange(max_range, log_budget=base.chain_range_log_budget),
-    )
-    tune_process()  # as `lc run indexer` does
-    started = time.perf_counter()
-    indexer.workers.warm_up()  # a long-running indexer starts its worker processes once
-    print(f"indexer: {base.chain_workers} range worker process(es) started in {time.perf_counter() - started:.2f} s; "
-          f"log budget {base.chain_range_log_budget} per range")
-    indexer_cpu = CpuMeter(node_pid, [p.pid for p in multiprocessing.active_children()])
-    started = time.perf_counter()
-    while indexer.step() is not Step.IDLE:
-        pass
-    indexer_seconds = time.perf_counter() - started
-    indexer_cpu = indexer_cpu.spent()
-    indexer.close()
-    producer.close()
+    try:  # the broker keeps files open per partition: a run leaves no topics behind
+        producer = EventProducer(settings, "lc-chain-indexer-bench", transactional_id=transactional_id(31337),
+                                 extra_config={"linger.ms": 20, "batch.num.messages": 10000})
+        indexer = ChainIndexer(
+            chain_id=31337, source=rpc, table=table, sink=KafkaSink(producer, 31337, Checkpoint.empty(base.chain_rollback_cap)),
+            keyer=ChainKeyer(addresses["ChallengePay"]),
+            window=ReorgWindow(base.chain_rollback_cap), confirmations=12, workers=base.chain_workers,
+            ranges=AdaptiveRange(max_range, log_budget=base.chain_range_log_budget),
+        )
+        tune_process()  # as `lc run indexer` does
+        started = time.perf_counter()
+        indexer.workers.warm_up()  # a long-running indexer starts its worker processes once
+        print(f"indexer: {base.chain_workers} range worker process(es) started in {time.perf_counter() - started:.2f} s; "
+              f"log budget {base.chain_range_log_budget} per range")
+        indexer_cpu = CpuMeter(node_pid, [p.pid for p in multiprocessing.active_children()])
+        started = time.perf_counter()
+        while indexer.step() is not Step.IDLE:
+            pass
+        indexer_seconds = time.perf_counter() - started
+        indexer_cpu = indexer_cpu.spent()
+        indexer.close()
+        producer.close()
+    finally:
+        delete_prefixed_topics(settings)
 
     bare_rate = events / bare_seconds
     indexer_rate = events / indexer_seconds

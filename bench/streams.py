@@ -39,7 +39,7 @@ if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 from cli.settings import Settings
-from eventlog.admin import create_topics
+from eventlog.admin import create_topics, delete_prefixed_topics
 from eventlog.config import PROJECT_ROOT, env_name
 from eventlog.producer import EventProducer
 from eventlog.serde import EventSerde
@@ -65,14 +65,6 @@ def fresh(base: Settings, tag: str) -> Settings:
     settings = base.replace(topic_prefix=f"bench{uuid.uuid4().hex[:6]}{tag}.")
     create_topics(settings)
     return settings
-
-
-def drop_topics(settings: Settings) -> None:
-    """Delete a run's topics: the shared broker has a file-descriptor budget per partition."""
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
-    mine = [t for t in admin.list_topics(timeout=10).topics if t.startswith(settings.topic_prefix)]
-    for future in (admin.delete_topics(mine, operation_timeout=30).values() if mine else []):
-        future.result()
 
 
 def encoded(settings: Settings, n: int, offset: int = 0) -> list[tuple[bytes, bytes]]:
@@ -174,7 +166,7 @@ def evaluator_rate(base: Settings, n: int, instances: int) -> tuple[float, float
                                 ready=lambda: serving(admin, settings) == instances)
     finally:
         stop(processes)
-        drop_topics(settings)
+        delete_prefixed_topics(settings)
 
 
 def bare_group(settings: Settings) -> str:
@@ -218,7 +210,7 @@ def bare_rate(base: Settings, n: int) -> tuple[float, float]:
         return timed_throughput(settings, bare_group(settings), [process.pid], n)
     finally:
         process.wait()
-        drop_topics(settings)
+        delete_prefixed_topics(settings)
 
 
 def serving(admin: AdminClient, settings: Settings) -> int:
@@ -260,7 +252,7 @@ def latency(base: Settings, instances: int, rate: int, seconds: int) -> tuple[fl
     finally:
         reader.close()
         stop(processes)
-        drop_topics(settings)
+        delete_prefixed_topics(settings)
     lags = sorted(reader.lags)
     return lags[len(lags) // 2], lags[int(len(lags) * 0.99)], lags[-1], len(lags)
 
