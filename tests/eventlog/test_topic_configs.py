@@ -42,7 +42,8 @@ def test_created_topics_are_usable_when_create_returns(stack: Settings) -> None:
     """A stage started right after `lc topics create` finds every topic with a leader: the KRaft controller
     answers before the broker has applied the new topics, so create_topics waits for the metadata. The gap
     shows on a busy machine (13 of 15 creations without the wait, measured), so the test keeps the CPUs busy."""
-    burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(os.cpu_count() or 2)]
+    burn = "import time\nend = time.monotonic() + 60\nwhile time.monotonic() < end: pass"  # bounded: outlives no run
+    burners = [subprocess.Popen([sys.executable, "-c", burn]) for _ in range(os.cpu_count() or 2)]
     try:
         for attempt in range(5):
             settings = stack.replace(topic_prefix=f"tcreate{uuid.uuid4().hex[:8]}.")
