@@ -8,11 +8,13 @@ transactions), creates a fresh topic prefix and a fresh database, then:
    group first; then the real chain indexer (range workers, transactional produce) indexes from block
    0 in this process. Timed from the indexer's first step until every event has its row in
    `chain_events` (count(*) polled every 10 ms).
-Prints both times, the ratio (target: end to end >= 0.25 x bare), when the indexer finished, the
-machine load before and after, and CPU per event of each process: this one (indexer, with the Kafka
-client's threads), the range workers, the projector, the projector's PostgreSQL backends, anvil.
+Prints both times, the ratio (target: end to end >= 0.25 x bare, with one projector), when the indexer
+finished, the machine load before and after, and CPU per event of each process: this one (indexer, with
+the Kafka client's threads), the range workers, the projector, the projector's PostgreSQL backends,
+anvil. `--projectors N` starts N projector instances in the group (waiting until each holds partitions)
+to show how the stage scales.
 
-    .venv/bin/python bench/end_to_end.py [--events 50000] [--repeat 1]   (stack up: ./lc up)
+    .venv/bin/python bench/end_to_end.py [--events 50000] [--repeat 1] [--projectors 1]   (stack up: ./lc up)
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
 
 import psycopg
 import psycopg.conninfo
+from confluent_kafka.admin import AdminClient
 
 from bench.chain_indexer import CpuMeter, bare_get_logs, bench_anvil, proc_cpu, produce_with_contracts
 from cli.settings import Settings
@@ -51,6 +54,7 @@ from indexers.chain.keying import ChainKeyer
 from indexers.chain.ranges import AdaptiveRange
 from indexers.chain.reorg import ReorgWindow
 from indexers.chain.rpc import ChainRpc
+from projections.framework import PROJECTOR_GROUP
 from projections.migrate import migrate
 
 sys.path.insert(0, str(PROJECT_ROOT / "tests"))
@@ -68,6 +72,8 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=50_000)
     parser.add_argument("--max-range", type=int, default=2000)
     parser.add_argument("--repeat", type=int, default=1, help="end-to-end runs over the same chain, each from empty")
+    parser.add_argument("--projectors", type=int, default=1,
+                        help="projector instances in the group (the target is for one; more show how it scales)")
     options = parser.parse_args()
     with bench_anvil() as (url, pid):
         run(Settings.from_env(), url, options, pid)
@@ -87,13 +93,14 @@ def run(base: Settings, url: str, options: argparse.Namespace, node_pid: int) ->
         bare_cpu = CpuMeter(node_pid)
         bare = [bare_get_logs(rpc, table, safe_head, options.max_range) for _ in range(2)]
         bare_cpu = bare_cpu.spent(runs=2)
-        end_to_end(base, rpc, table, addresses, bare[0][1], min(seconds for seconds, _ in bare), bare_cpu, node_pid)
+        end_to_end(base, rpc, table, addresses, bare[0][1], min(seconds for seconds, _ in bare), bare_cpu, node_pid,
+                   options.projectors)
         print(f"load average after: {load()}")
     rpc.close()
 
 
 def end_to_end(base: Settings, rpc: ChainRpc, table, addresses: dict[str, str], events: int, bare_seconds: float,
-               bare_cpu: dict[str, float], node_pid: int) -> None:
+               bare_cpu: dict[str, float], node_pid: int, instances: int) -> None:
     tag = uuid.uuid4().hex[:8]
     conninfo = psycopg.conninfo.conninfo_to_dict(base.pg_dsn)
     admin_dsn = psycopg.conninfo.make_conninfo(**{**conninfo, "dbname": "postgres"})
@@ -102,11 +109,13 @@ def end_to_end(base: Settings, rpc: ChainRpc, table, addresses: dict[str, str], 
                             pg_dsn=psycopg.conninfo.make_conninfo(**{**conninfo, "dbname": database}))
     with psycopg.connect(admin_dsn, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{database}"')
-    projector: subprocess.Popen | None = None
+    projectors: list[subprocess.Popen] = []
     try:
         migrate(settings.pg_dsn)
         create_topics(settings)
-        projector = start_projector(settings)
+        for _ in range(instances):
+            projectors.append(start_projector(settings))
+        await_members(settings, instances)
         producer = EventProducer(settings, "lc-chain-indexer-bench", transactional_id=transactional_id(31337),
                                  extra_config={"linger.ms": 20, "batch.num.messages": 10000})
         indexer = ChainIndexer(
@@ -119,21 +128,21 @@ def end_to_end(base: Settings, rpc: ChainRpc, table, addresses: dict[str, str], 
         indexer.workers.warm_up()  # a long-running indexer starts its worker processes once
         with psycopg.connect(settings.pg_dsn, autocommit=True) as conn:
             cpu = CpuMeter(node_pid, [p.pid for p in multiprocessing.active_children()])
-            projector_before = proc_cpu(projector.pid)
+            projector_before = sum(proc_cpu(p.pid) for p in projectors)
             started = time.perf_counter()
             while indexer.step() is not Step.IDLE:
                 pass
             indexed = time.perf_counter() - started
             deadline = time.monotonic() + 600
             while (rows := conn.execute("SELECT count(*) FROM chain_events").fetchone()[0]) < events:
-                if time.monotonic() > deadline or projector.poll() is not None:
+                if time.monotonic() > deadline or any(p.poll() is not None for p in projectors):
                     raise RuntimeError(f"the projector stopped or stalled at {rows} of {events} rows")
                 time.sleep(ROW_POLL_S)
             seconds = time.perf_counter() - started
             spent = cpu.spent()
             # bulk_events draws its metadata ids at random; beyond bigint they touch no challenge (facts only)
             touched = conn.execute("SELECT count(DISTINCT challenge_id) FROM chain_events").fetchone()[0]
-            projector_spent = proc_cpu(projector.pid) - projector_before
+            projector_spent = sum(proc_cpu(p.pid) for p in projectors) - projector_before
             # the projector's backends: all their CPU so far (the writer connects on its first batch; the
             # consumer's connection only read the offsets on assignment); this polling connection left out
             pg = sum(proc_cpu(pid) for (pid,) in conn.execute(
@@ -141,8 +150,9 @@ def end_to_end(base: Settings, rpc: ChainRpc, table, addresses: dict[str, str], 
         indexer.close()
         producer.close()
     finally:
-        if projector is not None:
+        for projector in projectors:
             projector.send_signal(signal.SIGTERM)
+        for projector in projectors:
             projector.wait(60)
         delete_prefixed_topics(settings)
         with psycopg.connect(admin_dsn, autocommit=True) as conn:
@@ -151,9 +161,11 @@ def end_to_end(base: Settings, rpc: ChainRpc, table, addresses: dict[str, str], 
     print(f"bare eth_getLogs:            {bare_seconds:6.2f} s  {bare_rate:10,.0f} logs/s")
     print(f"end to end (rows committed): {seconds:6.2f} s  {rate:10,.0f} events/s  (indexer done after "
           f"{indexed:.2f} s; {rows} rows in chain_events, {touched} challenges)")
-    print(f"ratio end to end / bare: {rate / bare_rate:.2f} (target >= 0.25)")
+    print(f"ratio end to end / bare: {rate / bare_rate:.2f} (target >= 0.25 with one projector; "
+          f"{instances} here)")
     per_event = {"indexer process (incl. Kafka client threads)": spent["self"], "range workers": spent["workers"],
-                 "projector process": projector_spent, "projector's PostgreSQL backends": pg,
+                 f"projector process{'es' if instances > 1 else ''}": projector_spent,
+                 "projector's PostgreSQL backends": pg,
                  "anvil": spent["node"]}
     print(f"CPU per event ({os.cpu_count()} CPUs): " + ", ".join(
         f"{name} {1e6 * value / events:.1f} us" for name, value in per_event.items())
@@ -162,8 +174,26 @@ def end_to_end(base: Settings, rpc: ChainRpc, table, addresses: dict[str, str], 
           f"anvil {1e6 * bare_cpu['node'] / events:.1f} us")
 
 
+def await_members(settings: Settings, instances: int, timeout: float = 60.0) -> None:
+    """Wait until `instances` members of the projector group hold partitions and every partition of
+    lc.chain.events is assigned (no rebalance pending)."""
+    admin, group = AdminClient({"bootstrap.servers": settings.kafka_bootstrap}), settings.topic_prefix + PROJECTOR_GROUP
+    chain_events = settings.topic(CHAIN_EVENTS)
+    partitions = len(admin.list_topics(chain_events, timeout=10).topics[chain_events].partitions)
+    deadline = time.monotonic() + timeout
+    while True:
+        members = [m for m in admin.describe_consumer_groups([group])[group].result(30).members
+                   if m.assignment and m.assignment.topic_partitions]
+        held = {tp.partition for m in members for tp in m.assignment.topic_partitions if tp.topic == chain_events}
+        if len(members) == instances and len(held) == partitions:
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{instances} projector(s) did not share the partitions within {timeout:.0f} s")
+        time.sleep(0.1)
+
+
 def start_projector(settings: Settings) -> subprocess.Popen:
-    """`lc run projector` in its own process; returns once it has its partitions."""
+    """`lc run projector` in its own process; returns once it has partitions."""
     env = {**os.environ, env_name("kafka_bootstrap"): settings.kafka_bootstrap, env_name("pg_dsn"): settings.pg_dsn,
            env_name("topic_prefix"): settings.topic_prefix, env_name("log_level"): "INFO"}
     process = subprocess.Popen([sys.executable, "-m", "cli.main", "run", "projector"], cwd=PROJECT_ROOT, env=env,
@@ -174,7 +204,7 @@ def start_projector(settings: Settings) -> subprocess.Popen:
         failing = False
         for line in process.stderr:
             failing = failing or line.startswith("Traceback")
-            if " assigned " in line and CHAIN_EVENTS in line:
+            if " assigned " in line:  # (with several instances, `await_members` waits for the group to settle)
                 assigned.set()
             elif failing or " WARNING " in line or " ERROR " in line:
                 sys.stderr.write(f"projector: {line}")
