@@ -57,6 +57,7 @@ RevokeCallback = Callable[[list[TopicPartition]], None]
 
 
 LAG_REPORT_SECONDS = 5.0
+MISSING_TOPICS_GRACE_S = 5.0  # how long a stage starting looks for an input topic before it gives up
 
 
 class MissingTopics(OperatorError):
@@ -165,22 +166,36 @@ class ConsumerLoop:
 
     def require_topics(self, also: Sequence[str] = (), timeout: float = 5.0) -> None:
         """Raise MissingTopics (one line: which, and what to do) unless every input topic (and the catalogue
-        topics `also`) exists."""
-        while True:  # an unreachable broker is transient: wait for it (ClientNoise reports it) unless stopped
+        topics `also`) exists. A topic missing at first is looked for again for MISSING_TOPICS_GRACE_S: a
+        broker applies a new topic a moment after the controller created it, and one of several brokers
+        can lag the one `lc topics create` asked."""
+        wanted = [*self._physical_to_catalogue, *(self.settings.topic(t) for t in also)]
+        deadline = time.monotonic() + MISSING_TOPICS_GRACE_S
+        while True:
+            present = self._topics(timeout)
+            if present is None:  # stopped while the broker was unreachable
+                return
+            missing = [t for t in wanted if t not in present or present[t].error is not None]
+            if not missing:
+                return
+            if time.monotonic() >= deadline:
+                raise MissingTopics(
+                    f"{self.group_id}: topic(s) {', '.join(missing)} do not exist on Kafka at "
+                    f"{self.settings.kafka_bootstrap} (LC_TOPIC_PREFIX={self.settings.topic_prefix!r}); create "
+                    "them with `lc topics create` or fix the prefix")
+            if self.stop.wait(0.5):
+                return
+
+    def _topics(self, timeout: float) -> dict[str, Any] | None:
+        """The cluster's topics; an unreachable broker is transient: waited for (ClientNoise reports it)
+        unless the stage is stopped (None)."""
+        while True:
             try:
-                present = self.consumer.list_topics(timeout=timeout).topics
-                break
+                return self.consumer.list_topics(timeout=timeout).topics
             except KafkaException as exc:
                 self._noise.report(exc.args[0].code(), exc.args[0].str())
                 if self.stop.wait(1.0):
-                    return
-        wanted = [*self._physical_to_catalogue, *(self.settings.topic(t) for t in also)]
-        missing = [t for t in wanted if t not in present or present[t].error is not None]
-        if missing:
-            raise MissingTopics(
-                f"{self.group_id}: topic(s) {', '.join(missing)} do not exist on Kafka at {self.settings.kafka_bootstrap}"
-                f" (LC_TOPIC_PREFIX={self.settings.topic_prefix!r}); create them with `lc topics create` or fix the "
-                "prefix")
+                    return None
 
     def _report_lag(self) -> None:
         """Every few seconds: messages between the position and the end of each assigned partition, from

@@ -6,12 +6,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 
 import pytest
 from confluent_kafka import Consumer, KafkaError
 
 from cli.settings import Settings
 from devstack.anvil import free_port
+from eventlog.admin import create_topics, delete_prefixed_topics
 from eventlog.consumer import ConsumerLoop, MissingTopics, StopFlag
 from eventlog.failures import ClientNoise, RateLimiter
 from eventlog.processing.clock import BlockClock
@@ -65,6 +67,22 @@ def test_a_consumer_of_missing_topics_says_which_and_what_to_do(settings: Settin
     message = str(raised.value)
     assert typo.topic(EVIDENCE) in message and typo.topic(VERDICTS) in message
     assert "lc topics create" in message and "\n" not in message
+
+
+def test_a_consumer_finds_input_topics_created_while_it_starts(stack: Settings) -> None:
+    """A broker (or one of several) shows a new topic a moment after its creation: a stage started then
+    looks again for a few seconds instead of giving up at once."""
+    late = stack.replace(topic_prefix=f"tlate{uuid.uuid4().hex[:8]}.")
+    loop = ConsumerLoop(late, "lc-test", [EVIDENCE])
+    creator = threading.Timer(1.0, create_topics, args=(late,))
+    creator.start()
+    try:
+        loop.require_topics()  # no MissingTopics: the topic appears within the grace period
+        assert loop.consumer.list_topics(timeout=10).topics[late.topic(EVIDENCE)].error is None
+    finally:
+        creator.join()
+        loop.consumer.close()
+        delete_prefixed_topics(late)
 
 
 def test_the_block_clock_stops_catching_up_when_asked(stack: Settings) -> None:
