@@ -7,7 +7,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, NoReturn
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer, TopicPartition
 
@@ -32,7 +32,13 @@ DEAD_LETTER_KEY_CHARS = 1000
 # the refused records, silently. Seen here: a changelog value's first piece missing from a committed
 # transaction, 3 times in 130 writes to fresh topics under load; none in 160 with one request in flight.
 DURABILITY = {"enable.idempotence": True, "acks": "all", "max.in.flight.requests.per.connection": 1}
-TRANSACTION_CALL_ATTEMPTS = 5  # a retriable error of a transaction call (a timeout, a coordinator moving): tries
+# A transaction call that fails retriably (a timeout, a coordinator moving) is tried again, each time logged,
+# until the transaction could no longer commit anyway: its coordinator aborts a transaction left open longer
+# than transaction.timeout.ms. Past that the transaction is ended without waiting for the broker (a lost
+# producer replaced, else an abort), so a stage never blocks in one commit for longer than the group lets it
+# go without polling (librdkafka can wait in send_offsets_to_transaction until its timeout, call after call).
+DEFAULT_TRANSACTION_TIMEOUT_MS = 60_000  # librdkafka's own
+RETRY_PAUSE_S = 0.5  # between two tries of a transaction call that failed at once
 # produce calls between two services of the client's callbacks: only failed deliveries report (they are
 # also raised by the next flush or commit), so serving them on every call was pure cost
 POLL_EVERY = 100
@@ -62,7 +68,9 @@ class ProducerLost(TransactionAborted):
     """The producer of an instance's own transactional id failed fatally (librdkafka can refuse even an
     abort as INVALID_TXN_STATE after a failover, its issue 4849): the open transaction is not committed, and
     the next one starts on a new librdkafka producer under the same id, whose initialisation aborts what
-    the lost one left open. The caller recovers as from `TransactionAborted`. After LOST_IN_A_ROW
+    the lost one left open (or completes a commit it had already decided). The same happens to a transaction
+    whose commit did not finish within the transaction timeout. The caller recovers as from `TransactionAborted`,
+    from what was committed. After LOST_IN_A_ROW
     replacements without a commit between them a fatal error is raised as it is: a cause that outlives
     producers (a refused authorisation, ...) must end the stage, not loop."""
 
@@ -117,6 +125,7 @@ class EventProducer:
             raise ValueError(f"{producer_name}: {sorted(weakened)} stay as the producer helper sets them")
         config.update(extra_config or {})
         self._config = config
+        self._transaction_timeout_s = int(config.get("transaction.timeout.ms", DEFAULT_TRANSACTION_TIMEOUT_MS)) / 1000
         self._producer = Producer(config)
         self._published: dict[str, Any] = {}  # physical topic -> counter child of lc_events_published
         self._unreported: dict[str, int] = {}  # physical topic -> messages produced, not counted in it yet
@@ -143,7 +152,13 @@ class EventProducer:
         """Replace a lost producer of the instance's own id and raise `ProducerLost`; return when `exc` is
         not a fatal error or the id is shared."""
         error = kafka_error(exc)
-        if error is None or not error.fatal() or not self._replaceable or self._lost_in_a_row >= LOST_IN_A_ROW:
+        if error is not None and error.fatal():
+            self._replace(error.str(), exc)
+
+    def _replace(self, failure: str, exc: KafkaException) -> None:
+        """Put a new librdkafka producer in the place of one that cannot end its transaction, and raise
+        `ProducerLost`; return when the id is shared or LOST_IN_A_ROW replacements came without a commit."""
+        if not self._replaceable or self._lost_in_a_row >= LOST_IN_A_ROW:
             return
         try:
             self._producer.purge()  # its messages belong to a transaction that will not commit
@@ -154,7 +169,7 @@ class EventProducer:
         self._errors.clear()
         self.replacements += 1
         self._lost_in_a_row += 1
-        raise ProducerLost(f"{self.producer_name}: producer lost, replaced by a new one: {error.str()}") from exc
+        raise ProducerLost(f"{self.producer_name}: producer lost, replaced by a new one: {failure}") from exc
 
     def publish(
         self,
@@ -270,7 +285,7 @@ class EventProducer:
                 self._abort_failed(failure)
             raise DeliveryFailed(failure)
 
-    def _transaction_failed(self, exc: KafkaException) -> None:
+    def _transaction_failed(self, exc: KafkaException) -> NoReturn:
         """Abort the open transaction and raise `TransactionAborted` when `exc` asks for it; else re-raise."""
         self._fatal(exc)
         error = kafka_error(exc)
@@ -278,21 +293,39 @@ class EventProducer:
             raise exc
         self._abort_failed(error.str())
 
-    def _abort_failed(self, failure: str) -> None:
+    def _abort_failed(self, failure: str) -> NoReturn:
         self.abort()
         raise TransactionAborted(f"{self.producer_name}: transaction aborted: {failure}")
 
-    def _transaction_call(self, call: Callable[[], None]) -> None:
-        """One call of the transaction API: retriable errors are tried again, abortable ones abort the
-        transaction (`TransactionAborted`), fatal ones are raised."""
-        for attempt in range(1, TRANSACTION_CALL_ATTEMPTS + 1):
+    def _transaction_call(self, what: str, call: Callable[[float], None], deadline: float) -> None:
+        """One call of the transaction API, given the seconds left until `deadline`: retriable errors are
+        tried again until then, abortable ones abort the transaction (`TransactionAborted`), fatal ones are
+        raised; one still failing at the deadline ends the transaction (`_overdue`)."""
+        while True:
             try:
-                call()
+                call(max(deadline - time.monotonic(), 1.0))
                 return
             except KafkaException as exc:
                 error = kafka_error(exc)
-                if error is None or error.fatal() or not error.retriable() or attempt == TRANSACTION_CALL_ATTEMPTS:
+                if error is None or error.fatal() or not error.retriable():
                     self._transaction_failed(exc)
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    self._overdue(what, error, exc)
+                log.warning("%s: %s failed (%s); trying again for %.0f s more", self.producer_name, what,
+                            error.str(), left)
+                time.sleep(min(RETRY_PAUSE_S, left))
+
+    def _overdue(self, what: str, error: KafkaError, exc: KafkaException) -> NoReturn:
+        """The transaction was not ended within its timeout, so its coordinator aborts it if it has not
+        decided it: a producer of the instance's own id is replaced (the new one's initialisation ends what
+        this one left, without waiting for it); a shared id's transaction is aborted."""
+        failure = f"{what} did not succeed within the transaction timeout ({self._transaction_timeout_s:.0f} s): " \
+                  f"{error.str()}"
+        self._replace(failure, exc)
+        if self._in_transaction:
+            self._abort_failed(failure)
+        raise exc
 
     def flush(self, timeout: float = 60.0) -> None:
         self._poll()
@@ -336,30 +369,24 @@ class EventProducer:
         if not self._in_transaction and not offsets:
             return
         self.begin()
+        deadline = time.monotonic() + self._transaction_timeout_s
         self._poll()
-        self._producer.flush(60)
+        self._producer.flush(self._transaction_timeout_s)
         self._raise_collected_errors()
         if offsets:
-            self._transaction_call(lambda: self._producer.send_offsets_to_transaction(list(offsets), group_metadata,
-                                                                                      60))
-        self._transaction_call(lambda: self._producer.commit_transaction(60))
+            self._transaction_call("send_offsets_to_transaction", lambda timeout: self._producer.send_offsets_to_transaction(
+                list(offsets), group_metadata, timeout), deadline)
+        self._transaction_call("commit_transaction", self._producer.commit_transaction, deadline)
         self._in_transaction = False
         self._lost_in_a_row = 0
 
     def abort(self) -> None:
-        """Abort the open transaction (retriable errors are tried again); what it held is dropped, the
-        failed deliveries of its messages included."""
+        """Abort the open transaction (retriable errors are tried again within the transaction timeout); what
+        it held is dropped, the failed deliveries of its messages included."""
         if self._in_transaction:
             self._in_transaction = False
-            for attempt in range(1, TRANSACTION_CALL_ATTEMPTS + 1):
-                try:
-                    self._producer.abort_transaction(60)
-                    break
-                except KafkaException as exc:
-                    self._fatal(exc)
-                    error = kafka_error(exc)
-                    if error is None or error.fatal() or not error.retriable() or attempt == TRANSACTION_CALL_ATTEMPTS:
-                        raise
+            deadline = time.monotonic() + self._transaction_timeout_s
+            self._transaction_call("abort_transaction", self._producer.abort_transaction, deadline)
             self._producer.poll(0)  # the purged messages' delivery reports: they belonged to the aborted transaction
             self._errors.clear()
 

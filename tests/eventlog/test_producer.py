@@ -1,14 +1,17 @@
 """The producer helper keeps every write durable: idempotent, acks=all and one request in flight, whatever a
-caller adds; a producer of an instance's own transactional id is replaced when it fails fatally."""
+caller adds; a producer of an instance's own transactional id is replaced when it fails fatally, and a
+commit never waits past the transaction timeout."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
-from confluent_kafka import KafkaException
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 from kits.faults import failing
 
 from cli.settings import Settings
-from eventlog.producer import DURABILITY, LOST_IN_A_ROW, EventProducer, ProducerLost
+from eventlog.producer import DURABILITY, LOST_IN_A_ROW, EventProducer, ProducerLost, TransactionAborted
 from eventlog.topics import EVIDENCE
 
 
@@ -56,3 +59,29 @@ def test_a_fatal_error_replaces_only_a_producer_of_the_instances_own_id(settings
     with pytest.raises(KafkaException) as again:  # then the cause outlives producers: raised as it is
         producer.commit()
     assert not isinstance(again.value, ProducerLost) and producer.replacements == 1 + LOST_IN_A_ROW
+
+
+@pytest.mark.parametrize("own_id", [True, False], ids=["instance id", "shared id"])
+def test_a_commit_stuck_past_the_transaction_timeout_is_ended_not_waited_for(settings: Settings, own_id: bool) -> None:
+    """send_offsets_to_transaction waiting out its timeout call after call (librdkafka waiting for a group
+    coordinator that is gone) ends the transaction once the coordinator would have aborted it: a producer of
+    the instance's own id is replaced, a shared id's transaction is aborted; the next one commits."""
+    timeout_s = 3.0
+    producer = EventProducer(settings, "test", transactional_id=f"stuck-{own_id}", fence_on_start=not own_id,
+                             extra_config={"transaction.timeout.ms": int(timeout_s * 1000)})
+    faults = failing(producer, "-", undelivered=set(), commits=set(), stuck_offsets_from=1)
+    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": f"{settings.topic_prefix}stuck"})
+    producer.publish_raw(EVIDENCE, 0, "k", b"never committed")
+    started = time.monotonic()
+    with pytest.raises(TransactionAborted, match="send_offsets_to_transaction did not succeed within the "
+                                                 r"transaction timeout \(3 s\): .*timed out") as raised:
+        producer.commit([TopicPartition(settings.topic(EVIDENCE), 0, 1)], consumer.consumer_group_metadata())
+    waited = time.monotonic() - started
+    consumer.close()
+    assert timeout_s <= waited < timeout_s + 2, waited  # not the 60 s of a default call, nor several of them
+    assert faults.fired == ["stuck offsets 1"]
+    assert isinstance(raised.value, ProducerLost) is own_id and not producer.in_transaction
+    assert producer.replacements == (1 if own_id else 0)
+    producer.publish_raw(EVIDENCE, 0, "k", b"committed")  # the next transaction commits
+    producer.commit()
+    producer.close()

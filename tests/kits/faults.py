@@ -2,11 +2,14 @@
 "Local: Message timed out" for the n-th changelog message (what a partition leader lost with its node
 gives after message.timeout.ms), "abortable" answered by the n-th commit_transaction (the broker's
 answer when a transaction cannot commit), and a fatal error answered by the n-th commit_transaction (what
-librdkafka can answer after a failover, its issue 4849). The real transaction is then aborted by the
-stage, or by the initialisation of the producer that replaces a lost one."""
+librdkafka can answer after a failover, its issue 4849), and a send_offsets_to_transaction that waits
+out its timeout on every call from the n-th on (librdkafka waiting for a group coordinator that is gone,
+its issues 5511 and 5456). The real transaction is then aborted by the stage, or by the initialisation of
+the producer that replaces a lost one."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Collection
 from typing import Any
 
@@ -33,12 +36,13 @@ class FailingProducer:
     stage's life) and the n-th commit_transaction; everything else goes to the real producer."""
 
     def __init__(self, inner: Any, *, report: Any, state_topic: str, undelivered: set[int], commits: set[int],
-                 fatal_commits: set[int]) -> None:
+                 fatal_commits: set[int], stuck_offsets_from: int | None) -> None:
         self.inner = inner
         self.report = report  # the delivery callback of the producer's config
         self.state_topic = state_topic
         self.undelivered, self.failing_commits, self.fatal_commits = undelivered, commits, fatal_commits
-        self.state_messages = self.commits = 0
+        self.stuck_offsets_from = stuck_offsets_from
+        self.state_messages = self.commits = self.offsets_sent = 0
         self.fired: list[str] = []
 
     def __getattr__(self, name: str) -> Any:
@@ -52,6 +56,15 @@ class FailingProducer:
             if self.state_messages in self.undelivered:
                 self.fired.append(f"undelivered {self.state_messages}")
                 self.report(KafkaError(KafkaError._MSG_TIMED_OUT), Undelivered(topic, args[2]))
+
+    def send_offsets_to_transaction(self, offsets: Any, group_metadata: Any, timeout: float) -> None:
+        self.offsets_sent += 1
+        if self.stuck_offsets_from is not None and self.offsets_sent >= self.stuck_offsets_from:
+            self.fired.append(f"stuck offsets {self.offsets_sent}")
+            time.sleep(timeout)
+            raise KafkaException(KafkaError(KafkaError._TIMED_OUT, "injected: send_offsets_to_transaction timed out",
+                                            retriable=True))
+        self.inner.send_offsets_to_transaction(offsets, group_metadata, timeout)
 
     def commit_transaction(self, *args: Any) -> None:
         self.commits += 1
@@ -67,10 +80,10 @@ class FailingProducer:
 
 
 def failing(producer: EventProducer, state_topic: str, *, undelivered: set[int], commits: set[int],
-            fatal_commits: Collection[int] = ()) -> FailingProducer:
+            fatal_commits: Collection[int] = (), stuck_offsets_from: int | None = None) -> FailingProducer:
     """Inject failures into a stage's transactional producer (`state_topic`: the physical changelog topic).
     A fatal error replaces the librdkafka producer: what follows it is not counted or failed."""
     faults = FailingProducer(producer._producer, report=producer._on_delivery, state_topic=state_topic, undelivered=undelivered, commits=commits,
-                             fatal_commits=set(fatal_commits))
+                             fatal_commits=set(fatal_commits), stuck_offsets_from=stuck_offsets_from)
     producer._producer = faults  # type: ignore[assignment]
     return faults

@@ -104,6 +104,17 @@ def test_the_evaluator_replaces_a_producer_lost_to_a_fatal_error_and_recovers(se
     assert evaluator.loop.recoveries == 1
 
 
+def test_the_evaluator_replaces_a_producer_stuck_in_a_commit_and_recovers(settings: Settings) -> None:
+    # send_offsets_to_transaction waiting out its timeout on every call (librdkafka waiting for a group
+    # coordinator that is gone, issues 5511 and 5456): once the transaction timeout has passed the producer is
+    # replaced and the stage restores, well before the group's max.poll.interval.ms would eject it
+    evaluator, faults = evaluator_under_faults(settings, lambda evaluator: failing(
+        evaluator.producer, settings.topic(STATE_EVALUATOR), undelivered=set(), commits=set(), stuck_offsets_from=4))
+    assert faults.fired == ["stuck offsets 4"]
+    assert evaluator.producer.replacements == 1
+    assert evaluator.loop.recoveries == 1
+
+
 def test_the_dispatcher_recovers_in_process_with_its_chain_clock(settings: Settings) -> None:
     dispatcher_inputs(settings)
     dispatcher = Dispatcher(settings)
