@@ -45,6 +45,7 @@ from projections.framework import Projector, load_offsets
 from projections.migrate import migrate
 from projections.registry import all_projections
 from streams.dispatch import job_id_for
+from streams.processors.evaluator import GROUP as EVALUATOR_GROUP
 from streams.processors.evaluator_core import verdict_event_id
 
 CONFIRMATIONS = 2
@@ -136,17 +137,27 @@ def jobs_named(settings: Settings) -> dict[int, set[str]]:
     return named
 
 
-def transaction_coordinator(settings: Settings) -> int:
-    """The node coordinating the chain indexer's transactions: the leader of the transaction log's
-    partition for its transactional id (Kafka: abs(id.hashCode()) % partitions)."""
-    transactional_id = f"{settings.topic_prefix}{transactional_id_of(settings.chain_id)}"
+def coordinator(settings: Settings, internal_topic: str, key: str) -> int:
+    """The node coordinating `key`: the leader of the internal topic's partition for it (Kafka:
+    abs(key.hashCode()) % partitions, for transactional ids in __transaction_state and group ids in
+    __consumer_offsets)."""
     java_hash = 0
-    for char in transactional_id:
+    for char in key:
         java_hash = (31 * java_hash + ord(char)) & 0xFFFFFFFF
     signed = java_hash - (1 << 32) if java_hash >= 1 << 31 else java_hash
-    state = partition_replicas(settings.kafka_bootstrap, ["__transaction_state"])
+    state = partition_replicas(settings.kafka_bootstrap, [internal_topic])
     partition = (0 if signed == -(1 << 31) else abs(signed)) % len(state)
-    return state[("__transaction_state", partition)][0]
+    return state[(internal_topic, partition)][0]
+
+
+# whose coordinator the test SIGKILLs: the chain indexer's transactions, or the evaluator's group (its
+# offsets are committed in its transactions, through that coordinator)
+VICTIMS = {
+    "the indexer's transaction coordinator": lambda settings: coordinator(
+        settings, "__transaction_state", f"{settings.topic_prefix}{transactional_id_of(settings.chain_id)}"),
+    "the evaluator's group coordinator": lambda settings: coordinator(
+        settings, "__consumer_offsets", f"{settings.topic_prefix}{EVALUATOR_GROUP}"),
+}
 
 
 def chain_log_count(system: LightChallenge, head: int) -> int:
@@ -158,8 +169,9 @@ def chain_log_count(system: LightChallenge, head: int) -> int:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("role", list(VICTIMS))
 def test_a_node_sigkilled_mid_backfill_loses_nothing_and_catches_up(
-        cluster: KafkaCluster, cluster_settings: Settings, anvil: str, tmp_path: Path) -> None:
+        cluster: KafkaCluster, cluster_settings: Settings, anvil: str, tmp_path: Path, role: str) -> None:
     system = LightChallenge.deploy(anvil)
     challenges, players = build_chain(system)
     head = system.client.block_number()
@@ -186,7 +198,7 @@ def test_a_node_sigkilled_mid_backfill_loses_nothing_and_catches_up(
                  what="a third of the backfill projected")
         wait_for(lambda: len(verdict_ids(settings)) > 0, timeout=180, what="the first verdicts")
         at_kill = checkpoint(settings)
-        victim = transaction_coordinator(settings)
+        victim = VICTIMS[role](settings)
         cluster.nodes[victim - 1].kill()
         assert at_kill < confirmed_head, "the backfill had finished before the kill"
 
@@ -245,7 +257,7 @@ def test_a_node_sigkilled_mid_backfill_loses_nothing_and_catches_up(
     Projector(settings, all_projections(), schema="reference", group_id="reference").run(
         until=lambda: projected_up_to(settings, targets, "reference"))
     assert table_snapshot(settings, "reference") == live
-    print(f"node {victim} (the indexer's transaction coordinator) SIGKILLed at block {at_kill} of {confirmed_head}; back with 3 in-sync replicas of every "
+    print(f"node {victim} ({role}) SIGKILLed at block {at_kill} of {confirmed_head}; back with 3 in-sync replicas of every "
           f"partition {caught_up_s:.1f} s after its restart; {len(published)} chain events, "
           f"{len(expected_verdicts)} verdicts, {CHALLENGES} jobs, exact")
 
