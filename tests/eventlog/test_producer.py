@@ -4,6 +4,7 @@ commit never waits past the transaction timeout."""
 
 from __future__ import annotations
 
+import logging
 import time
 
 import pytest
@@ -84,4 +85,27 @@ def test_a_commit_stuck_past_the_transaction_timeout_is_ended_not_waited_for(set
     assert producer.replacements == (1 if own_id else 0)
     producer.publish_raw(EVIDENCE, 0, "k", b"committed")  # the next transaction commits
     producer.commit()
+    producer.close()
+
+
+def test_a_transaction_call_that_fails_retriably_is_tried_again_and_logged(settings: Settings,
+                                                                          caplog: pytest.LogCaptureFixture) -> None:
+    """A coordinator moving answers send_offsets_to_transaction with a retriable error: the call is tried
+    again (each failure a warning an operator sees) and the transaction commits with the offsets."""
+    producer = EventProducer(settings, "test", transactional_id="retried", fence_on_start=False)
+    faults = failing(producer, "-", undelivered=set(), commits=set(), retried_offsets={1, 2})
+    group = f"{settings.topic_prefix}retried"
+    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": group,
+                         "isolation.level": "read_committed"})
+    partition = TopicPartition(settings.topic(EVIDENCE), 0, 1)
+    producer.publish_raw(EVIDENCE, 0, "k", b"committed")
+    with caplog.at_level(logging.WARNING, logger="eventlog.producer"):
+        producer.commit([partition], consumer.consumer_group_metadata())
+    assert faults.fired == ["retried offsets 1", "retried offsets 2"]
+    retries = [r.getMessage() for r in caplog.records if "trying again" in r.getMessage()]
+    assert len(retries) == 2 and all("send_offsets_to_transaction failed" in r and "coordinator not available" in r
+                                     for r in retries), retries
+    assert producer.replacements == 0 and not producer.in_transaction
+    assert [tp.offset for tp in consumer.committed([TopicPartition(partition.topic, 0)], timeout=30)] == [1]
+    consumer.close()
     producer.close()
