@@ -37,10 +37,12 @@ from projections.chain.aivm_proof import PROOF_JOB_EVENTS, JobEventRow
 from projections.chain.derive import RegistryWrite, derive
 from projections.chain.facts import DERIVING_CONTRACTS, ChainFact, newest_per_event_id, read_fact
 from projections.chain.store import (
+    DerivedRows,
     JobEventFact,
     RegistrationUpsert,
     RegistryRetry,
     RegistryWriteFact,
+    derived_rows,
     fact_copy_line,
     load_job_events,
     load_live_facts,
@@ -206,8 +208,6 @@ class ChallengesProjection:
         # the live facts stored before this batch, read before it is stored: the batch's own facts are in
         # hand already and need not come back from the table
         facts_before = load_live_facts(conn, touched) if touched else {}
-        if prepared.facts:
-            store_facts(conn, prepared.fact_lines, all_new=not any(f.removed for f in prepared.facts))
         if prepared.registrations:
             ids = sorted({r.registration.challenge_id for r in prepared.registrations})
             standing = {cid: stored.registration for cid, stored in load_registrations(conn, ids).items()}
@@ -218,18 +218,27 @@ class ChallengesProjection:
             store_registry_writes(conn, prepared.registry_writes)
         if prepared.job_events:
             store_job_events(conn, prepared.job_events)
-        if not touched:
-            return
-        facts = with_batch(facts_before, prepared.facts)
-        registrations = load_registrations(conn, touched)
-        writes = load_registry_writes(conn, touched)
-        jobs = load_job_events(conn, touched)
-        derived = [derive(cid, registrations.get(cid), facts.get(cid, {}).values(), writes.get(cid), jobs.get(cid, ()))
-                   for cid in touched]
-        for d in derived:
-            for reason in d.ignored:
-                log.warning("challenge %d: fact ignored by the state fold: %s", d.challenge_id, reason)
-        write_derived(conn, touched, derived)
+        registrations = load_registrations(conn, touched) if touched else {}
+        writes = load_registry_writes(conn, touched) if touched else {}
+        jobs = load_job_events(conn, touched) if touched else {}
+
+        def derive_touched() -> DerivedRows:
+            facts = with_batch(facts_before, prepared.facts)
+            derived = [derive(cid, registrations.get(cid), facts.get(cid, {}).values(), writes.get(cid),
+                              jobs.get(cid, ())) for cid in touched]
+            for d in derived:
+                for reason in d.ignored:
+                    log.warning("challenge %d: fact ignored by the state fold: %s", d.challenge_id, reason)
+            return derived_rows(derived)
+
+        # every input is read by now: the challenges are derived while PostgreSQL stores the batch's facts
+        if prepared.facts:
+            rows = store_facts(conn, prepared.fact_lines, all_new=not any(f.removed for f in prepared.facts),
+                               meanwhile=derive_touched)
+        else:
+            rows = derive_touched()
+        if touched:
+            write_derived(conn, touched, rows)
 
 
 def with_batch(stored: dict[int, list[ChainFact]], batch: Sequence[ChainFact]) -> dict[int, dict[str, ChainFact]]:

@@ -8,8 +8,8 @@ or unchanged fact costs no row versions.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
-from typing import Any, NamedTuple
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, NamedTuple, TypeVar
 
 import psycopg
 
@@ -24,6 +24,8 @@ from projections.chain.derive import (
     StoredRegistration,
 )
 from projections.chain.facts import DERIVING_CONTRACTS, ChainFact
+
+T = TypeVar("T")
 
 FACT_COLUMNS = ("event_id", "chain_id", "challenge_id", "contract", "address", "event", "block_number", "block_hash",
                 "block_timestamp", "tx_hash", "tx_index", "log_index", "args", "removed")
@@ -95,29 +97,37 @@ def fact_copy_line(f: ChainFact) -> str:
 _ARGS_JSON = compact_json_encoder(sort_keys=True)
 
 
-def store_facts(conn: psycopg.Connection, lines: str, *, all_new: bool) -> None:
+def store_facts(conn: psycopg.Connection, lines: str, *, all_new: bool, meanwhile: Callable[[], T]) -> T:
     """`lines`: the batch's facts as `fact_copy_line`s, one per event id (the newest message decides).
+    `meanwhile`: the batch's work that needs no query, run (once) while PostgreSQL takes the rows in;
+    its result is returned. The rows are sent before it runs, so the server's part and the caller's
+    overlap instead of adding up.
 
     A stored fact changes only in `removed` (a retraction, or a re-publish after one). When the batch
     carries no retraction its facts are normally all new: they are COPYed straight into the table
     (bulk inserts, several times cheaper for PostgreSQL than an upsert per row) under a savepoint, and
     only if one of them is there already does the batch fall back to the stage table and the upsert.
     Either way the table ends the same."""
+    done: list[T] = []  # meanwhile's result, once it has run
     if all_new:
         try:
             with conn.transaction(), conn.cursor().copy(
                     f"COPY chain_events ({', '.join(FACT_COLUMNS)}) FROM STDIN") as copy:
                 copy.write(lines)
-            return
+                done.append(meanwhile())
+            return done[0]
         except psycopg.errors.UniqueViolation:
             pass  # a fact published again without a retraction in this batch: upsert them all
     conn.execute("CREATE TEMP TABLE IF NOT EXISTS chain_events_stage (LIKE chain_events) ON COMMIT DELETE ROWS")
     with conn.cursor().copy(f"COPY chain_events_stage ({', '.join(FACT_COLUMNS)}) FROM STDIN") as copy:
         copy.write(lines)
+        if not done:
+            done.append(meanwhile())
     conn.execute(
         """INSERT INTO chain_events AS e SELECT * FROM chain_events_stage
            ON CONFLICT (event_id) DO UPDATE SET removed = EXCLUDED.removed
            WHERE e.removed IS DISTINCT FROM EXCLUDED.removed""")
+    return done[0]
 
 
 def bigint_array(values: Iterable[int]) -> str:
@@ -296,7 +306,32 @@ def _changed(alias: str, columns: Sequence[str]) -> str:
             f"({', '.join(f'EXCLUDED.{c}' for c in columns)})")
 
 
-def write_derived(conn: psycopg.Connection, touched: Sequence[int], derived: Sequence[DerivedChallenge]) -> None:
+class DerivedRows(NamedTuple):
+    """The rows of the stage tables for a batch's derived challenges (built without the connection)."""
+
+    challenges: list[tuple[Any, ...]]
+    participants: list[tuple[Any, ...]]
+    claims: list[tuple[Any, ...]]
+
+
+def derived_rows(derived: Sequence[DerivedChallenge]) -> DerivedRows:
+    rows = DerivedRows([], [], [])
+    for d in derived:
+        if d.challenge is not None:
+            c = d.challenge
+            rows.challenges.append((
+                c.id, c.title, c.description, c.subject, c.tx_hash, c.model_id, c.model_hash, _json(c.params),
+                _json(c.proof), _json(c.timeline), _json(c.funds), _json(c.options), c.status, c.chain_outcome,
+                c.registry_status, c.registry_tx_hash, c.registry_error, c.created_at, c.updated_at,
+                c.registration_conflict))
+        rows.participants.extend(d.participants)
+        rows.claims.extend((k.challenge_id, k.subject, k.claim_type, k.amount_wei, k.tx_hash, k.block_number,
+                            _json(k.metadata), k.created_at, k.claimed_at) for k in d.claims)
+    return rows
+
+
+def write_derived(conn: psycopg.Connection, touched: Sequence[int], rows: DerivedRows) -> None:
+    """Replace the touched challenges' rows in `challenges`, `participants` and `claims` with `rows`."""
     conn.execute(
         """CREATE TEMP TABLE IF NOT EXISTS challenges_stage (
                id bigint, title text, description text, subject text, tx_hash text, model_id text, model_hash text,
@@ -314,23 +349,11 @@ def write_derived(conn: psycopg.Connection, touched: Sequence[int], derived: Seq
                block_number bigint, metadata text, created_at bigint, claimed_at bigint)
            ON COMMIT DELETE ROWS""")
     cursor = conn.cursor()
-    with cursor.copy("COPY challenges_stage FROM STDIN") as copy:
-        for d in derived:
-            if d.challenge is not None:
-                c = d.challenge
-                copy.write_row((c.id, c.title, c.description, c.subject, c.tx_hash, c.model_id, c.model_hash,
-                                _json(c.params), _json(c.proof), _json(c.timeline), _json(c.funds), _json(c.options),
-                                c.status, c.chain_outcome, c.registry_status, c.registry_tx_hash,
-                                c.registry_error, c.created_at, c.updated_at, c.registration_conflict))
-    with cursor.copy("COPY participants_stage FROM STDIN") as copy:
-        for d in derived:
-            for p in d.participants:
-                copy.write_row(p)
-    with cursor.copy("COPY claims_stage FROM STDIN") as copy:
-        for d in derived:
-            for c in d.claims:
-                copy.write_row((c.challenge_id, c.subject, c.claim_type, c.amount_wei, c.tx_hash, c.block_number,
-                                _json(c.metadata), c.created_at, c.claimed_at))
+    for table, table_rows in (("challenges_stage", rows.challenges), ("participants_stage", rows.participants),
+                              ("claims_stage", rows.claims)):
+        with cursor.copy(f"COPY {table} FROM STDIN") as copy:
+            for row in table_rows:
+                copy.write_row(row)
     ids = bigint_array(touched)
     _write_challenges(conn, ids)
     _write_participants(conn, ids)
