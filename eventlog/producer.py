@@ -39,6 +39,7 @@ DURABILITY = {"enable.idempotence": True, "acks": "all", "max.in.flight.requests
 # go without polling (librdkafka can wait in send_offsets_to_transaction until its timeout, call after call).
 DEFAULT_TRANSACTION_TIMEOUT_MS = 60_000  # librdkafka's own
 RETRY_PAUSE_S = 0.5  # between two tries of a transaction call that failed at once
+RETRY_LOG_INTERVAL_S = 5.0  # a transaction call's failed tries: the first is logged, then one line per interval
 # produce calls between two services of the client's callbacks: only failed deliveries report (they are
 # also raised by the next flush or commit), so serving them on every call was pure cost
 POLL_EVERY = 100
@@ -301,19 +302,26 @@ class EventProducer:
         """One call of the transaction API, given the seconds left until `deadline`: retriable errors are
         tried again until then, abortable ones abort the transaction (`TransactionAborted`), fatal ones are
         raised; one still failing at the deadline ends the transaction (`_overdue`)."""
+        failures, logged_at = 0, -RETRY_LOG_INTERVAL_S
         while True:
             try:
                 call(max(deadline - time.monotonic(), 1.0))
+                if failures:
+                    log.info("%s: %s succeeded after %d failed attempt(s)", self.producer_name, what, failures)
                 return
             except KafkaException as exc:
                 error = kafka_error(exc)
                 if error is None or error.fatal() or not error.retriable():
                     self._transaction_failed(exc)
-                left = deadline - time.monotonic()
+                failures += 1
+                now = time.monotonic()
+                left = deadline - now
                 if left <= 0:
                     self._overdue(what, error, exc)
-                log.warning("%s: %s failed (%s); trying again for %.0f s more", self.producer_name, what,
-                            error.str(), left)
+                if now - logged_at >= RETRY_LOG_INTERVAL_S:  # a call failing at once would log every pause
+                    log.warning("%s: %s failed (%s; %d failed attempt(s) so far); trying again for %.0f s more",
+                                self.producer_name, what, error.str(), failures, left)
+                    logged_at = now
                 time.sleep(min(RETRY_PAUSE_S, left))
 
     def _overdue(self, what: str, error: KafkaError, exc: KafkaException) -> NoReturn:
