@@ -15,6 +15,6 @@ def compact_json_encoder(*, sort_keys: bool = False,
     encoder = json.JSONEncoder(separators=(",", ":"), sort_keys=sort_keys, default=default, check_circular=False)
     if json.encoder.c_make_encoder is None:  # no C accelerator: the plain encoder
         return encoder.encode
-    make = json.encoder.c_make_encoder(None, encoder.default, json.encoder.encode_basestring_ascii, None, ":", ",",
-                                       sort_keys, False, True)
-    return lambda value: "".join(make(value, 0))
+    string = json.encoder.encode_basestring_ascii  # what the C encoder writes for a str, called directly
+    make = json.encoder.c_make_encoder(None, encoder.default, string, None, ":", ",", sort_keys, False, True)
+    return lambda value: string(value) if value.__class__ is str else "".join(make(value, 0))
