@@ -3,7 +3,7 @@
 fastavro's schemaless reader interprets the schema on every call: per field a dispatch on its type
 and a function call, a union of 27 records (ChainEvent.args) resolved branch by branch. This module
 turns a schema into the source of one function per record type that reads the fields in order with
-the reads inlined (one look at the first byte decides most ints and string lengths) and a table
+the reads inlined (the first one or two bytes decide most ints and string lengths) and a table
 lookup per union, then compiles it. It reads what fastavro's reader reads with the same schema as
 writer and reader (no schema resolution) and gives equal values: records as dicts in field order,
 ints, strings (strict UTF-8), booleans (any non-zero byte is true), doubles, bytes, arrays, None.
@@ -30,7 +30,8 @@ class TruncatedBody(ValueError):
 
 
 def _long(data: bytes, pos: int) -> tuple[int, int]:
-    """A zigzag varint that did not fit in one byte (the generated code inlines the one-byte case)."""
+    """A zigzag varint: the lengths of bytes, of strings of 8 KiB and more, and of array blocks (the generated
+    code reads the ints of fields and shorter string lengths inline)."""
     n = shift = 0
     while True:
         b = data[pos]
@@ -120,8 +121,24 @@ class _Generator(RecordCodeGenerator):
                       f"{pad}if b < 0x80:",
                       f"{pad}    {target} = (b >> 1) ^ -(b & 1)",
                       f"{pad}    pos += 1",
+                      f"{pad}elif data[pos + 1] < 0x80:",  # two bytes: block numbers, indexes up to 8191
+                      f"{pad}    {target} = (b & 0x7F) | (data[pos + 1] << 7)",
+                      f"{pad}    {target} = ({target} >> 1) ^ -({target} & 1)",
+                      f"{pad}    pos += 2",
                       f"{pad}else:",
-                      f"{pad}    {target}, pos = _long(data, pos)"]
+                      f"{pad}    {target} = (b & 0x7F) | ((data[pos + 1] & 0x7F) << 7)",
+                      f"{pad}    pos += 2",
+                      f"{pad}    shift = 14",
+                      f"{pad}    while True:",
+                      f"{pad}        b = data[pos]",
+                      f"{pad}        pos += 1",
+                      f"{pad}        {target} |= (b & 0x7F) << shift",
+                      f"{pad}        if b < 0x80:",
+                      f"{pad}            break",
+                      f"{pad}        shift += 7",
+                      f"{pad}        if shift > 63:",
+                      f"{pad}            raise ValueError('varint longer than 10 bytes')",
+                      f"{pad}    {target} = ({target} >> 1) ^ -({target} & 1)"]
         elif schema == "string":
             lines += [f"{pad}b = data[pos]",
                       f"{pad}if b < 0x80 and not b & 1:",
@@ -129,6 +146,13 @@ class _Generator(RecordCodeGenerator):
                       f"{pad}    if end > size:",
                       f"{pad}        raise TruncatedBody('string past the end')",
                       f"{pad}    {target} = data[pos + 1:end].decode()",
+                      f"{pad}    pos = end",
+                      # a two-byte length (64 to 8191 bytes): hashes, event ids
+                      f"{pad}elif (b & 0x81) == 0x80 and data[pos + 1] < 0x80:",
+                      f"{pad}    end = pos + 2 + (((b & 0x7F) | (data[pos + 1] << 7)) >> 1)",
+                      f"{pad}    if end > size:",
+                      f"{pad}        raise TruncatedBody('string past the end')",
+                      f"{pad}    {target} = data[pos + 2:end].decode()",
                       f"{pad}    pos = end",
                       f"{pad}else:",
                       f"{pad}    {target}, pos = _bytes(data, pos)",

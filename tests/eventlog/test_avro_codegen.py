@@ -24,7 +24,7 @@ PRIMITIVES = {
     "long": st.integers(-(2**63), 2**63 - 1),
     "double": st.floats(allow_nan=False),
     "bytes": st.binary(max_size=40),
-    "string": st.text(max_size=40),
+    "string": st.text(max_size=40) | st.text(min_size=60, max_size=120),  # one- and two-byte lengths
 }
 
 
@@ -133,6 +133,31 @@ def test_named_types_unsupported_types_and_refusals() -> None:
     for bad in (b"\x03ab", b"\x08ab", b"\x04\xff\xfe"):  # negative length, past the end, not UTF-8
         with pytest.raises(ValueError):
             string(bad, 0)
+
+
+def test_ints_and_string_lengths_at_the_inlined_sizes() -> None:
+    """The generated code reads one- and two-byte ints and string lengths inline and longer ones in a loop
+    or through `_bytes`: each size and its edges read as fastavro reads them; overlong and cut varints
+    and a string past the end are refused."""
+    schema = {"type": "record", "name": "E", "fields": [{"name": "n", "type": "long"}, {"name": "s", "type": "string"}]}
+    reader = compile_reader(schema)
+    assert reader is not None
+    ints = [0, -1, 63, -64, 64, -65, 8191, -8192, 8192, -8193, 1_740_787_200_000, 2**62, 2**63 - 1, -(2**63)]
+    texts = ["", "x" * 63, "x" * 64, "é" * 40, "x" * 8191, "x" * 8192, "é" * 5000]
+    for n, text in zip(ints, texts * 2, strict=True):
+        body = io.BytesIO()
+        schemaless_writer(body, parse_schema(schema), {"n": n, "s": text})
+        encoded = body.getvalue()
+        assert reader(encoded, 0) == ({"n": n, "s": text}, len(encoded))
+        for cut in range(1, min(len(encoded), 14)):  # every cut inside the int and the string's length
+            with pytest.raises((IndexError, ValueError)):
+                reader(encoded[:cut], 0)
+    with pytest.raises(ValueError, match="longer than 10 bytes"):
+        reader(b"\xff" * 10 + b"\x01\x00", 0)
+    with pytest.raises(ValueError, match="string past the end"):
+        reader(b"\x00\x80\x01" + b"x" * 63, 0)  # a two-byte length of 64, one byte short
+    with pytest.raises(ValueError):
+        reader(b"\x00\x81\x01" + b"x" * 64, 0)  # a negative two-byte length
 
 
 def test_the_serde_refuses_trailing_bytes_and_corrupt_bodies() -> None:
