@@ -223,7 +223,7 @@ class ChallengesProjection:
         jobs = load_job_events(conn, touched) if touched else {}
 
         def derive_touched() -> DerivedRows:
-            facts = with_batch(facts_before, prepared.facts)
+            facts = with_batch(facts_before, prepared.facts) if touched else {}
             derived = [derive(cid, registrations.get(cid), facts.get(cid, {}).values(), writes.get(cid),
                               jobs.get(cid, ())) for cid in touched]
             for d in derived:
