@@ -11,7 +11,8 @@ transactions), creates a fresh topic prefix and a fresh database, then:
 Prints both times, the ratio (target: end to end >= 0.25 x bare, with one projector), when the indexer
 finished, the machine load before and after, and CPU per event of each process: this one (indexer, with
 the Kafka client's threads), the range workers, the projector, the projector's PostgreSQL backends,
-anvil. `--projectors N` starts N projector instances in the group (waiting until each holds partitions)
+anvil, the Kafka broker (when it is the local dev stack's), and the wall time that CPU needs with
+every CPU busy (the floor of the end-to-end time on this machine). `--projectors N` starts N projector instances in the group (waiting until each holds partitions)
 to show how the stage scales.
 
     .venv/bin/python bench/end_to_end.py [--events 50000] [--repeat 1] [--projectors 1]   (stack up: ./lc up)
@@ -41,6 +42,7 @@ from confluent_kafka.admin import AdminClient
 
 from bench.chain_indexer import CpuMeter, bare_get_logs, bench_anvil, proc_cpu, produce_with_contracts
 from cli.settings import Settings
+from devstack.kafka import local_node_pids
 from eventlog.admin import create_topics, delete_prefixed_topics
 from eventlog.config import PROJECT_ROOT, env_name
 from eventlog.process import tune_process
@@ -129,6 +131,8 @@ def end_to_end(base: Settings, rpc: ChainRpc, table, addresses: dict[str, str], 
         with psycopg.connect(settings.pg_dsn, autocommit=True) as conn:
             cpu = CpuMeter(node_pid, [p.pid for p in multiprocessing.active_children()])
             projector_before = sum(proc_cpu(p.pid) for p in projectors)
+            brokers = local_node_pids(base)
+            brokers_before = sum(proc_cpu(pid) for pid in brokers)
             started = time.perf_counter()
             while indexer.step() is not Step.IDLE:
                 pass
@@ -143,6 +147,7 @@ def end_to_end(base: Settings, rpc: ChainRpc, table, addresses: dict[str, str], 
             # bulk_events draws its metadata ids at random; beyond bigint they touch no challenge (facts only)
             touched = conn.execute("SELECT count(DISTINCT challenge_id) FROM chain_events").fetchone()[0]
             projector_spent = sum(proc_cpu(p.pid) for p in projectors) - projector_before
+            brokers_spent = sum(proc_cpu(pid) for pid in brokers) - brokers_before
             # the projector's backends: all their CPU so far (the writer connects on its first batch; the
             # consumer's connection only read the offsets on assignment); this polling connection left out
             pg = sum(proc_cpu(pid) for (pid,) in conn.execute(
@@ -167,9 +172,14 @@ def end_to_end(base: Settings, rpc: ChainRpc, table, addresses: dict[str, str], 
                  f"projector process{'es' if instances > 1 else ''}": projector_spent,
                  "projector's PostgreSQL backends": pg,
                  "anvil": spent["node"]}
-    print(f"CPU per event ({os.cpu_count()} CPUs): " + ", ".join(
+    if brokers:
+        per_event[f"Kafka broker{'s' if len(brokers) > 1 else ''}"] = brokers_spent
+    cpus = os.cpu_count() or 1
+    print(f"CPU per event ({cpus} CPUs): " + ", ".join(
         f"{name} {1e6 * value / events:.1f} us" for name, value in per_event.items())
-        + f"; total {1e6 * sum(per_event.values()) / events:.1f} us")
+        + f"; total {1e6 * sum(per_event.values()) / events:.1f} us"
+        + ("" if brokers else " (the Kafka broker is not a local dev-stack process: not counted)"))
+    print(f"with every CPU busy all the time, that CPU needs {sum(per_event.values()) / cpus:.2f} s of wall time")
     print(f"CPU per event, bare eth_getLogs (one run): this process {1e6 * bare_cpu['self'] / events:.1f} us, "
           f"anvil {1e6 * bare_cpu['node'] / events:.1f} us")
 

@@ -5,7 +5,8 @@
    (confluent-kafka consume -> produce the same bytes -> flush -> commit, same batch size) copies the
    same events. Each is first warmed up (started, joined, WARM_UP events processed), then N events are
    published at once: the rate runs from the first publish to the commit of the last input, and the
-   CPU per event is what the loop's processes used in that time.
+   CPU per event is what the loop's processes used in that time (and, printed beside it, what the local
+   stack's Kafka broker used: on a small machine the broker shares the CPUs with the loop).
 2. Latency: with the evaluator(s) running and caught up, evidence is published at a steady rate and
    lc.verdicts is read live with read_committed; a verdict's latency is when it arrived there minus
    its evidence's publish time (the verdict envelope's occurred_at).
@@ -28,6 +29,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
@@ -39,6 +41,7 @@ if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 from cli.settings import Settings
+from devstack.kafka import local_node_pids
 from eventlog.admin import create_topics, delete_prefixed_topics
 from eventlog.config import PROJECT_ROOT, env_name
 from eventlog.producer import EventProducer
@@ -100,23 +103,30 @@ def process_cpu(pids: list[int]) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+class Throughput(NamedTuple):
+    rate: float  # events/s from the first publish to the commit of the last input
+    cpu: float  # CPU µs per event of the loop's processes over that time
+    broker_cpu: float | None  # and of the local stack's Kafka node(s); None when the broker is not local
+
+
 def timed_throughput(settings: Settings, group: str, pids: list[int], n: int,
-                     ready: Callable[[], bool] = lambda: True) -> tuple[float, float]:
+                     ready: Callable[[], bool] = lambda: True) -> Throughput:
     """Warm the loop up with WARM_UP events (process start, group join, first use of every code path), then
-    publish n events at once: (events/s from the first publish to the commit of the last input, CPU µs per
-    event of the loop's processes over that time)."""
+    publish n events at once and measure (`Throughput`)."""
     progress = Progress(settings, group)
     try:
         publish_encoded(settings, encoded(settings, WARM_UP, offset=WARM_UP_IDS))
         while progress.processed() < WARM_UP or not ready():
             time.sleep(0.1)
         timed = encoded(settings, n)
-        cpu, started = process_cpu(pids), time.perf_counter()
+        brokers = local_node_pids(settings)
+        cpu, broker_cpu, started = process_cpu(pids), process_cpu(brokers), time.perf_counter()
         publish_encoded(settings, timed)
         while progress.processed() < WARM_UP + n:
             time.sleep(0.02)
         elapsed = time.perf_counter() - started
-        return n / elapsed, (process_cpu(pids) - cpu) / n * 1e6
+        return Throughput(n / elapsed, (process_cpu(pids) - cpu) / n * 1e6,
+                          (process_cpu(brokers) - broker_cpu) / n * 1e6 if brokers else None)
     finally:
         progress.close()
 
@@ -156,8 +166,8 @@ def stop(processes: list[subprocess.Popen[bytes]]) -> None:
         process.wait()
 
 
-def evaluator_rate(base: Settings, n: int, instances: int) -> tuple[float, float]:
-    """(events/s, CPU µs per event) of `instances` evaluators."""
+def evaluator_rate(base: Settings, n: int, instances: int) -> Throughput:
+    """The throughput of `instances` evaluators."""
     settings = fresh(base, f"e{instances}")
     admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
     processes = [stage(settings, "evaluator") for _ in range(instances)]
@@ -202,7 +212,7 @@ def bare_loop(settings: Settings, n: int) -> None:
         consumer.close()
 
 
-def bare_rate(base: Settings, n: int) -> tuple[float, float]:
+def bare_rate(base: Settings, n: int) -> Throughput:
     settings = fresh(base, "bare")
     process = subprocess.Popen([sys.executable, __file__, "--bare-loop", settings.topic_prefix, str(WARM_UP + n)],
                                cwd=PROJECT_ROOT, env=os.environ.copy())
@@ -293,6 +303,12 @@ class VerdictReader:
         self.consumer.close()
 
 
+def broker_note(measured: Throughput) -> str:
+    if measured.broker_cpu is None:
+        return " (the Kafka broker is not a local dev-stack process: its CPU not counted)"
+    return f"; the Kafka broker {measured.broker_cpu:.0f} CPU µs/event"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=100_000)
@@ -306,12 +322,13 @@ def main() -> int:
         bare_loop(base.replace(topic_prefix=args.bare_loop[0]), int(args.bare_loop[1]))
         return 0
     print(f"bare consume-and-produce loop over {args.events} events ...", flush=True)
-    bare, bare_cpu = bare_rate(base, args.events)
-    print(f"  bare loop: {bare:,.0f} events/s, {bare_cpu:.0f} CPU µs/event", flush=True)
+    bare = bare_rate(base, args.events)
+    print(f"  bare loop: {bare.rate:,.0f} events/s, {bare.cpu:.0f} CPU µs/event{broker_note(bare)}", flush=True)
     for instances in args.instances:
-        rate, cpu = evaluator_rate(base, args.events, instances)
-        print(f"evaluator x{instances}: {rate:,.0f} events/s = {rate / bare:.2f} x bare loop; "
-              f"{cpu:.0f} CPU µs/event (bare/evaluator CPU = {bare_cpu / cpu:.2f})", flush=True)
+        evaluator = evaluator_rate(base, args.events, instances)
+        print(f"evaluator x{instances}: {evaluator.rate:,.0f} events/s = {evaluator.rate / bare.rate:.2f} x bare loop; "
+              f"{evaluator.cpu:.0f} CPU µs/event (bare/evaluator CPU = {bare.cpu / evaluator.cpu:.2f})"
+              f"{broker_note(evaluator)}", flush=True)
     print(f"machine load average while running: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs", flush=True)
     for instances in args.instances:
         p50, p99, worst, count = latency(base, instances, args.rate, args.seconds)

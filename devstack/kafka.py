@@ -259,10 +259,20 @@ class KafkaCluster:
         return stop_together([node.pid_file for node in self.nodes])
 
 
+def local_node_pids(settings: CoreSettings) -> list[int]:
+    """The running Kafka nodes of the local stack (its one node, or a cluster's nodes), by their pid files:
+    what a benchmark counts as the broker's CPU."""
+    return [pid for pid_file in _local_pid_files(settings) if (pid := read_pid(pid_file)) is not None]
+
+
 def stop_local_kafka(settings: CoreSettings) -> bool:
     """Stop every Kafka node the stack in the settings' home started (one node or a cluster)."""
+    return stop_together(_local_pid_files(settings))
+
+
+def _local_pid_files(settings: CoreSettings) -> list[Path]:
     home = settings.home_path
-    return stop_together([home / "kafka" / "broker.pid", *sorted((home / "kafka-cluster").glob("node-*/broker.pid"))])
+    return [home / "kafka" / "broker.pid", *sorted((home / "kafka-cluster").glob("node-*/broker.pid"))]
 
 
 def stop_together(pid_files: list[Path]) -> bool:

@@ -1,11 +1,16 @@
-"""What `lc up --brokers N --registry` derives from the settings (pure: no services started)."""
+"""What `lc up --brokers N --registry` derives from the settings (pure: no services started), and which
+running Kafka nodes a benchmark counts, by their pid files."""
 
 from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
 
 import pytest
 
 from cli.settings import Settings
-from devstack.kafka import NodeAddress, node_addresses
+from devstack.kafka import NodeAddress, local_node_pids, node_addresses
 from devstack.registry import DEFAULT_URL
 from devstack.stack import stack_settings
 from eventlog.admin import create_topics
@@ -40,3 +45,15 @@ def test_the_registry_url_defaults_to_the_local_registry_only_when_asked_for() -
 def test_more_replicas_in_sync_than_replicas_is_refused_before_any_topic_is_made() -> None:
     with pytest.raises(ConfigError, match="LC_TOPIC_MIN_INSYNC_REPLICAS=2"):
         create_topics(Settings.from_env({"LC_TOPIC_MIN_INSYNC_REPLICAS": "2"}))
+
+
+def test_the_local_nodes_are_the_pid_files_of_running_processes(tmp_path: Path) -> None:
+    settings = Settings.from_env({"LC_HOME": str(tmp_path)})
+    assert local_node_pids(settings) == []
+    ended = subprocess.Popen(["true"])
+    ended.wait()
+    for folder, pid in ((tmp_path / "kafka", os.getpid()), (tmp_path / "kafka-cluster" / "node-1", ended.pid),
+                        (tmp_path / "kafka-cluster" / "node-2", os.getppid())):
+        folder.mkdir(parents=True)
+        (folder / "broker.pid").write_text(f"{pid}\n")
+    assert local_node_pids(settings) == [os.getpid(), os.getppid()]  # the ended process is not counted
