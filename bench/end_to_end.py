@@ -12,8 +12,8 @@ Prints both times, the ratio (target: end to end >= 0.25 x bare, with one projec
 finished, the machine load before and after, and CPU per event of each process: this one (indexer, with
 the Kafka client's threads), the range workers, the projector, the projector's PostgreSQL backends,
 anvil, the Kafka broker (when it is the local dev stack's), and the wall time that CPU needs with
-every CPU busy (the floor of the end-to-end time on this machine). `--projectors N` starts N projector instances in the group (waiting until each holds partitions)
-to show how the stage scales.
+every CPU busy (the floor of the end-to-end time on this machine). `--projectors N` starts N projector
+instances in the group (waiting until each holds partitions) to show how the stage scales.
 
     .venv/bin/python bench/end_to_end.py [--events 50000] [--repeat 1] [--projectors 1]   (stack up: ./lc up)
 """
