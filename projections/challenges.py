@@ -218,12 +218,17 @@ class ChallengesProjection:
             store_registry_writes(conn, prepared.registry_writes)
         if prepared.job_events:
             store_job_events(conn, prepared.job_events)
-        registrations = load_registrations(conn, touched) if touched else {}
-        writes = load_registry_writes(conn, touched) if touched else {}
-        jobs = load_job_events(conn, touched) if touched else {}
+        all_new = not any(f.removed for f in prepared.facts)
+        if not touched:  # only facts no challenge derives from: stored, nothing to derive
+            if prepared.facts:
+                store_facts(conn, prepared.fact_lines, all_new=all_new, meanwhile=lambda: None)
+            return
+        registrations = load_registrations(conn, touched)
+        writes = load_registry_writes(conn, touched)
+        jobs = load_job_events(conn, touched)
 
         def derive_touched() -> DerivedRows:
-            facts = with_batch(facts_before, prepared.facts) if touched else {}
+            facts = with_batch(facts_before, prepared.facts)
             derived = [derive(cid, registrations.get(cid), facts.get(cid, {}).values(), writes.get(cid),
                               jobs.get(cid, ())) for cid in touched]
             for d in derived:
@@ -232,13 +237,9 @@ class ChallengesProjection:
             return derived_rows(derived)
 
         # every input is read by now: the challenges are derived while PostgreSQL stores the batch's facts
-        if prepared.facts:
-            rows = store_facts(conn, prepared.fact_lines, all_new=not any(f.removed for f in prepared.facts),
-                               meanwhile=derive_touched)
-        else:
-            rows = derive_touched()
-        if touched:
-            write_derived(conn, touched, rows)
+        rows = (store_facts(conn, prepared.fact_lines, all_new=all_new, meanwhile=derive_touched)
+                if prepared.facts else derive_touched())
+        write_derived(conn, touched, rows)
 
 
 def with_batch(stored: dict[int, list[ChainFact]], batch: Sequence[ChainFact]) -> dict[int, dict[str, ChainFact]]:
